@@ -1,0 +1,24 @@
+use std::fmt;
+
+/// A value from outside failed to parse into a domain type.
+///
+/// `field` names the input field (as the client spelled it) so that the web layer can
+/// point at it; `reason` is a sentence a user can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct ValidationError {
+    /// The input field that was rejected, e.g. `email`.
+    pub field: &'static str,
+    /// Why it was rejected, in words a user can act on.
+    pub reason: String,
+}
+
+impl ValidationError {
+    /// A rejection of `field` for `reason`.
+    pub fn new(field: &'static str, reason: impl fmt::Display) -> Self {
+        Self {
+            field,
+            reason: reason.to_string(),
+        }
+    }
+}
