@@ -1,1 +1,43 @@
+//! Password hashing and token handling for Gatehouse, usable by any Rust service.
+//!
+//! - [`PasswordHasher`] hashes and verifies argon2 passwords on Tokio's blocking pool, at
+//!   most [`HasherConfig::max_concurrent`] at a time, so a burst of logins queues instead
+//!   of stalling the async workers or exhausting memory. It verifies any argon2 PHC hash
+//!   (argon2id/i/d, any parameters, e.g. from Python's pwdlib or argon2-cffi) and tells the
+//!   caller when a hash should be upgraded to the configured parameters.
+//! - [`JwtCodec`] issues and verifies access and refresh tokens with a pinned algorithm;
+//!   the token's own `alg` header is never trusted.
+//!
+//! Neither reads the environment: both take their settings by value.
+//!
+//! ```
+//! use gatehouse_auth::{HasherConfig, JwtCodec, JwtConfig, PasswordHasher, SigningKey};
+//! use gatehouse_domain::{Password, SessionId, UserId};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // Cheap parameters keep the example fast; production uses the defaults.
+//! let hasher = PasswordHasher::new(HasherConfig { memory_kib: 1024, iterations: 1, parallelism: 1, max_concurrent: 2 })?;
+//! let hash = hasher.hash(Password::presented("correct horse battery staple")).await?;
+//! let check = hasher.verify(Password::presented("correct horse battery staple"), hash).await?;
+//! assert!(check.is_match());
+//!
+//! let codec = JwtCodec::new(JwtConfig::hmac(SigningKey::hs256(b"a secret of at least thirty-two bytes!")))?;
+//! let issued = codec.issue_access(UserId::new(), SessionId::new(), true, chrono::Utc::now())?;
+//! let verified = codec.verify_access(&issued.token)?;
+//! assert!(verified.fresh);
+//! # Ok(())
+//! # }
+//! ```
+#![warn(missing_docs)]
 
+mod error;
+mod hasher;
+mod jwt;
+
+pub use error::{AuthError, TokenError};
+pub use hasher::{HasherConfig, PasswordCheck, PasswordHasher};
+pub use jwt::{
+    AccessClaims, IssuedToken, JwtCodec, JwtConfig, RefreshClaims, SigningAlgorithm, SigningKey,
+    TokenType,
+};

@@ -1,0 +1,36 @@
+/// Failures of the hasher and the token codec that are not a client's fault.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Hasher parameters that argon2 refuses (e.g. memory below 8 × parallelism).
+    #[error("invalid argon2 parameters: {0}")]
+    HasherConfig(String),
+    /// A stored hash is not a PHC string argon2 can read.
+    #[error("stored password hash is malformed: {0}")]
+    MalformedHash(String),
+    /// Hashing itself failed.
+    #[error("password hashing failed: {0}")]
+    Hashing(String),
+    /// The blocking task running argon2 panicked or was cancelled.
+    #[error("password hashing task failed")]
+    HashingTask(#[source] tokio::task::JoinError),
+    /// The signing key does not fit the algorithm, or the PEM does not parse.
+    #[error("invalid JWT key: {0}")]
+    Key(#[source] jsonwebtoken::errors::Error),
+    /// Signing a token failed.
+    #[error("signing a token failed")]
+    Signing(#[source] jsonwebtoken::errors::Error),
+}
+
+/// Why a presented token was not accepted. Every variant is the client's problem (401).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// Past `exp` (plus leeway).
+    #[error("token has expired")]
+    Expired,
+    /// An access token where a refresh token belongs, or the other way round.
+    #[error("wrong token type")]
+    WrongType,
+    /// Bad signature, wrong algorithm, malformed, missing or invalid claims.
+    #[error("invalid token")]
+    Invalid,
+}

@@ -1,0 +1,297 @@
+//! Argon2 on a bounded blocking pool.
+//!
+//! Each hash costs `memory_kib` of RAM and tens to hundreds of milliseconds of CPU, so it
+//! never runs on an async worker, and a semaphore caps how many run at once: a login flood
+//! waits in line (bounded memory) while other requests keep being served.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
+
+use argon2::{
+    Algorithm, Argon2, Params, Version,
+    password_hash::{PasswordHasher as _, PasswordVerifier as _, phc},
+};
+use gatehouse_domain::{Password, PasswordHash};
+use tokio::sync::Semaphore;
+
+use crate::AuthError;
+
+/// Argon2id cost and the concurrency bound.
+///
+/// The defaults are the Python starter's pwdlib parameters (RFC 9106's second recommended
+/// setting), so accounts moved from it keep their strength and are not re-hashed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HasherConfig {
+    /// Memory per hash, KiB (`m`).
+    pub memory_kib: u32,
+    /// Passes over memory (`t`).
+    pub iterations: u32,
+    /// Lanes (`p`).
+    pub parallelism: u32,
+    /// How many hashes may run at once; the rest wait.
+    pub max_concurrent: usize,
+}
+
+impl Default for HasherConfig {
+    fn default() -> Self {
+        Self {
+            memory_kib: 65_536,
+            iterations: 3,
+            parallelism: 4,
+            max_concurrent: std::thread::available_parallelism().map_or(2, usize::from),
+        }
+    }
+}
+
+/// Outcome of checking a password against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordCheck {
+    /// Wrong password.
+    Mismatch,
+    /// Right password. `needs_rehash` is true when the stored hash uses another variant,
+    /// version or cost than configured: store a fresh hash now, while the password is known.
+    Match {
+        /// Whether the stored hash should be replaced.
+        needs_rehash: bool,
+    },
+}
+
+impl PasswordCheck {
+    /// Whether the password was right.
+    pub fn is_match(self) -> bool {
+        matches!(self, Self::Match { .. })
+    }
+}
+
+/// Hashes and verifies passwords. Cheap to clone (shared state behind an `Arc`).
+#[derive(Clone)]
+pub struct PasswordHasher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    params: Params,
+    permits: Semaphore,
+    waiting: AtomicUsize,
+    /// A hash of a random password with the configured parameters. Logins for unknown
+    /// emails verify against it so both failures cost the same time.
+    dummy_hash: PasswordHash,
+}
+
+impl PasswordHasher {
+    /// Validates the parameters and prepares the dummy hash (one hash, done once).
+    pub fn new(config: HasherConfig) -> Result<Self, AuthError> {
+        let params = Params::new(
+            config.memory_kib,
+            config.iterations,
+            config.parallelism,
+            Some(Params::DEFAULT_OUTPUT_LEN),
+        )
+        .map_err(|e| AuthError::HasherConfig(e.to_string()))?;
+        if config.max_concurrent == 0 {
+            return Err(AuthError::HasherConfig(
+                "max_concurrent must be at least 1".into(),
+            ));
+        }
+        let dummy_password = uuid::Uuid::new_v4().to_string();
+        let dummy_hash = hash_blocking(&params, dummy_password.as_bytes())?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                params,
+                permits: Semaphore::new(config.max_concurrent),
+                waiting: AtomicUsize::new(0),
+                dummy_hash,
+            }),
+        })
+    }
+
+    /// Hashes `password` with the configured parameters and a fresh random salt.
+    pub async fn hash(&self, password: Password) -> Result<PasswordHash, AuthError> {
+        let params = self.inner.params.clone();
+        self.run_bounded(move || hash_blocking(&params, password.expose_secret().as_bytes()))
+            .await
+    }
+
+    /// Checks `password` against `stored`, whatever argon2 variant and cost it was made with.
+    pub async fn verify(
+        &self,
+        password: Password,
+        stored: PasswordHash,
+    ) -> Result<PasswordCheck, AuthError> {
+        let params = self.inner.params.clone();
+        self.run_bounded(move || verify_blocking(&params, &password, &stored))
+            .await
+    }
+
+    /// Spends the same time as [`verify`](Self::verify) and always answers "mismatch": for
+    /// logins whose email matches no account.
+    pub async fn verify_against_dummy(&self, password: Password) -> Result<(), AuthError> {
+        let stored = self.inner.dummy_hash.clone();
+        self.verify(password, stored).await.map(|_| ())
+    }
+
+    /// How many hashing jobs are waiting for a free slot right now.
+    pub fn queue_len(&self) -> usize {
+        self.inner.waiting.load(Ordering::Relaxed)
+    }
+
+    async fn run_bounded<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> Result<T, AuthError> + Send + 'static,
+    ) -> Result<T, AuthError> {
+        self.inner.waiting.fetch_add(1, Ordering::Relaxed);
+        let permit = self.inner.permits.acquire().await;
+        self.inner.waiting.fetch_sub(1, Ordering::Relaxed);
+        // The semaphore is never closed, so acquiring cannot fail; treat it as a task
+        // failure anyway rather than panicking.
+        let _permit = permit.map_err(|_| AuthError::Hashing("hasher is shut down".into()))?;
+        tokio::task::spawn_blocking(job)
+            .await
+            .map_err(AuthError::HashingTask)?
+    }
+}
+
+fn hash_blocking(params: &Params, password: &[u8]) -> Result<PasswordHash, AuthError> {
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let hash = argon2
+        .hash_password(password)
+        .map_err(|e| AuthError::Hashing(e.to_string()))?;
+    Ok(PasswordHash::new(hash.to_string()))
+}
+
+fn verify_blocking(
+    configured: &Params,
+    password: &Password,
+    stored: &PasswordHash,
+) -> Result<PasswordCheck, AuthError> {
+    let parsed = phc::PasswordHash::new(stored.as_str())
+        .map_err(|e| AuthError::MalformedHash(e.to_string()))?;
+    // The verifier takes variant, version and cost from the stored hash, not from here.
+    let verifier = Argon2::new(Algorithm::Argon2id, Version::V0x13, configured.clone());
+    match verifier.verify_password(password.expose_secret().as_bytes(), &parsed) {
+        Ok(()) => Ok(PasswordCheck::Match {
+            needs_rehash: !matches_configuration(&parsed, configured),
+        }),
+        Err(argon2::password_hash::Error::PasswordInvalid) => Ok(PasswordCheck::Mismatch),
+        Err(e) => Err(AuthError::MalformedHash(e.to_string())),
+    }
+}
+
+fn matches_configuration(stored: &phc::PasswordHash, configured: &Params) -> bool {
+    let same_variant = stored.algorithm.as_str() == Algorithm::Argon2id.as_str();
+    let same_version = stored.version == Some(Version::V0x13.into());
+    let same_cost = Params::try_from(stored).is_ok_and(|p| {
+        p.m_cost() == configured.m_cost()
+            && p.t_cost() == configured.t_cost()
+            && p.p_cost() == configured.p_cost()
+            && p.output_len() == configured.output_len()
+    });
+    same_variant && same_version && same_cost
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cheap() -> HasherConfig {
+        HasherConfig {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1,
+            max_concurrent: 2,
+        }
+    }
+
+    /// Hashes made by Python's pwdlib / argon2-cffi (shared/argon2-vectors.txt).
+    const PYTHON_VECTORS: &[(&str, &str, bool)] = &[
+        (
+            "YourStrongPassw0rd!",
+            "$argon2id$v=19$m=65536,t=3,p=4$nsGuqSlVw8Ti2u2kX3t6PQ$VNQRbLumQxTD5c54fTTAPdjaUd9MDGJd4P7MImTj6PY",
+            false,
+        ),
+        (
+            "correct horse battery staple",
+            "$argon2id$v=19$m=65536,t=3,p=4$tmiJQlcXITSmCth/e44JSQ$khSuf9JZP7GLYFthhjN7yJNyYD4fLJFyNYY49gI0Gx8",
+            false,
+        ),
+        (
+            "пароль-Ünïcødé-🔐",
+            "$argon2id$v=19$m=65536,t=3,p=4$Oqx6Ib9e0/t0+dRZZoeSQQ$SZ/RCIbZr5lddm4hn7A42L9StCLtwEckLK7aTIVU9LQ",
+            false,
+        ),
+        (
+            "YourStrongPassw0rd!",
+            "$argon2id$v=19$m=65536,t=3,p=4$CyGc/942Vwm60brvH/Uu0Q$99eL/72yA5VhlkBJ5apr7UkAFrzeA3BdfKcGfIriXQI",
+            false,
+        ),
+        (
+            "OldParams#2019",
+            "$argon2id$v=19$m=8192,t=1,p=2$RS5vxsF5Uif5nqJpZAkWXQ$troMl3SQ8jYAEq2BZT0r+JVTx6lx4ED++xNJf08sQSQ",
+            true,
+        ),
+        (
+            "LegacyArgon2i!",
+            "$argon2i$v=19$m=65536,t=3,p=4$yQ//2TX2BRnIuxg9PNsu0g$S2rdYTnQRbF8JvgunRsskoH7mkLaxZZI+dOtXAGsULk",
+            true,
+        ),
+    ];
+
+    #[tokio::test]
+    async fn python_hashes_verify_and_only_foreign_parameters_need_a_rehash() {
+        let hasher = PasswordHasher::new(HasherConfig::default()).unwrap();
+        for (password, hash, needs_rehash) in PYTHON_VECTORS {
+            let check = hasher
+                .verify(Password::presented(*password), PasswordHash::new(*hash))
+                .await
+                .unwrap();
+            assert_eq!(
+                check,
+                PasswordCheck::Match {
+                    needs_rehash: *needs_rehash
+                },
+                "{hash}"
+            );
+            let wrong = hasher
+                .verify(Password::presented("not the password"), PasswordHash::new(*hash))
+                .await
+                .unwrap();
+            assert_eq!(wrong, PasswordCheck::Mismatch);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fresh_hash_verifies_and_needs_no_rehash() {
+        let hasher = PasswordHasher::new(cheap()).unwrap();
+        let hash = hasher.hash(Password::presented("s3cret-enough")).await.unwrap();
+        assert!(hash.as_str().starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
+        let check = hasher
+            .verify(Password::presented("s3cret-enough"), hash)
+            .await
+            .unwrap();
+        assert_eq!(check, PasswordCheck::Match { needs_rehash: false });
+    }
+
+    #[tokio::test]
+    async fn a_malformed_stored_hash_is_an_error_not_a_match() {
+        let hasher = PasswordHasher::new(cheap()).unwrap();
+        let err = hasher
+            .verify(Password::presented("x"), PasswordHash::new("plaintext"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AuthError::MalformedHash(_)));
+    }
+
+    #[test]
+    fn impossible_parameters_are_refused_at_construction() {
+        let config = HasherConfig {
+            memory_kib: 1,
+            ..cheap()
+        };
+        assert!(matches!(
+            PasswordHasher::new(config),
+            Err(AuthError::HasherConfig(_))
+        ));
+    }
+}
