@@ -1,1 +1,28 @@
+//! Gatehouse's schema as sea-orm-migration migrations.
+//!
+//! Written only with SeaORM's schema builder (no backend-specific SQL), so the same
+//! migrations run on SQLite, Postgres and MySQL/MariaDB. Identifiers live in [`iden`] so
+//! later migrations refer to the same names.
 
+// `async_trait` rewrites the lifetimes of `MigrationTrait` methods, so the idiomatic
+// `SchemaManager<'_>` does not compile there.
+#![allow(elided_lifetimes_in_paths)]
+
+pub use sea_orm_migration::prelude::*;
+
+pub mod iden;
+mod m20261125_000001_create_users;
+mod m20261125_000002_create_sessions;
+
+/// Every migration, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261125_000001_create_users::Migration),
+            Box::new(m20261125_000002_create_sessions::Migration),
+        ]
+    }
+}

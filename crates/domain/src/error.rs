@@ -22,3 +22,12 @@ impl ValidationError {
         }
     }
 }
+
+/// A change refused because it would break a uniqueness rule. Decided by the database's
+/// constraints (never by a check-then-insert), then reported in these terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Conflict {
+    /// Another account already has this email.
+    #[error("email already registered")]
+    EmailTaken,
+}

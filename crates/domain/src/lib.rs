@@ -14,7 +14,7 @@ mod session;
 mod user;
 
 pub use email::Email;
-pub use error::ValidationError;
+pub use error::{Conflict, ValidationError};
 pub use ids::{SessionId, UserId};
 pub use password::{Password, PasswordHash};
 pub use session::{NewSession, RefreshVerdict, Session};

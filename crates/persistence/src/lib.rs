@@ -1,1 +1,20 @@
+//! Gatehouse's storage: SeaORM entities (private to this crate) behind repositories that
+//! speak domain types.
+//!
+//! Repositories store what they are handed (a password *hash*, never a password) and
+//! leave every decision to the caller, except uniqueness, which the database decides and
+//! [`RepoError::Conflict`] reports. Atomic steps (like advancing a refresh generation)
+//! are single conditional statements, so they need no transaction and hold no locks
+//! across awaits.
 
+mod database;
+mod entity;
+mod error;
+mod sessions;
+mod users;
+
+pub use database::{DatabaseConfig, DatabaseKind, connect, redact_url};
+pub use error::RepoError;
+pub use sea_orm::DatabaseConnection;
+pub use sessions::SessionRepository;
+pub use users::UserRepository;

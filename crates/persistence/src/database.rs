@@ -1,0 +1,185 @@
+//! Connecting to SQLite, Postgres or MySQL/MariaDB from one URL.
+
+use std::{fmt, time::Duration};
+
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection,
+    sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
+};
+
+use crate::RepoError;
+
+/// How to reach the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseConfig {
+    /// `sqlite://…`, `postgres://…` (also `postgresql://` and SQLAlchemy's
+    /// `postgresql+asyncpg://`), `mysql://…` / `mariadb://…`.
+    pub url: String,
+    /// Pool size.
+    pub max_connections: u32,
+    /// How long a query waits for a free connection (and a new connection for its
+    /// handshake) before failing with [`RepoError::Unavailable`].
+    pub acquire_timeout: Duration,
+}
+
+impl DatabaseConfig {
+    /// The URL with SQLAlchemy-style driver suffixes removed (`postgresql+asyncpg` →
+    /// `postgresql`), which is what the database drivers understand.
+    pub fn normalized_url(&self) -> String {
+        normalize_url(&self.url)
+    }
+
+    /// Which database the URL points at, if it is one Gatehouse supports.
+    pub fn kind(&self) -> Option<DatabaseKind> {
+        DatabaseKind::of_url(&self.normalized_url())
+    }
+}
+
+/// The supported database families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    /// Embedded, file-based; the development default.
+    Sqlite,
+    /// The production target.
+    Postgres,
+    /// MySQL or MariaDB.
+    MySql,
+}
+
+impl DatabaseKind {
+    fn of_url(url: &str) -> Option<Self> {
+        let scheme = url.split_once(':')?.0.to_ascii_lowercase();
+        match scheme.as_str() {
+            "sqlite" => Some(Self::Sqlite),
+            "postgres" | "postgresql" => Some(Self::Postgres),
+            "mysql" | "mariadb" => Some(Self::MySql),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for DatabaseKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+            Self::MySql => "mysql",
+        })
+    }
+}
+
+fn normalize_url(url: &str) -> String {
+    let url = url.trim();
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let scheme = scheme.split('+').next().unwrap_or(scheme).to_ascii_lowercase();
+            let scheme = if scheme == "mariadb" { "mysql".into() } else { scheme };
+            format!("{scheme}://{rest}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// The URL with any password replaced by `***`, for logs and error messages.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            let masked = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_owned()
+            };
+            format!("{scheme}://{masked}@{host}{path}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// Opens a connection pool and checks that the database answers.
+///
+/// For SQLite, creates the file's directory if needed and turns on WAL and a busy timeout,
+/// so concurrent requests wait for the write lock instead of failing.
+pub async fn connect(config: DatabaseConfig) -> Result<DatabaseConnection, RepoError> {
+    let url = config.normalized_url();
+    if config.kind() == Some(DatabaseKind::Sqlite) {
+        create_sqlite_parent_dir(&url)?;
+    }
+    let mut options = ConnectOptions::new(url);
+    options
+        .max_connections(config.max_connections)
+        .min_connections(1)
+        .acquire_timeout(config.acquire_timeout)
+        .connect_timeout(config.acquire_timeout)
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|opts| {
+            opts.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    let db = Database::connect(options)
+        .await
+        .map_err(RepoError::Unavailable)?;
+    db.ping().await.map_err(RepoError::Unavailable)?;
+    Ok(db)
+}
+
+fn create_sqlite_parent_dir(url: &str) -> Result<(), RepoError> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or(path);
+    if path.is_empty() || path.starts_with(":memory:") {
+        return Ok(());
+    }
+    match std::path::Path::new(path).parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir).map_err(|e| {
+            RepoError::Corrupt(format!("cannot create directory {}: {e}", dir.display()))
+        }),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlalchemy_driver_suffixes_are_dropped() {
+        let config = DatabaseConfig {
+            url: "postgresql+asyncpg://postgres:postgres@localhost:5432/app".into(),
+            max_connections: 1,
+            acquire_timeout: Duration::from_secs(1),
+        };
+        assert_eq!(
+            config.normalized_url(),
+            "postgresql://postgres:postgres@localhost:5432/app"
+        );
+        assert_eq!(config.kind(), Some(DatabaseKind::Postgres));
+    }
+
+    #[test]
+    fn kinds_are_recognised_by_scheme() {
+        assert_eq!(DatabaseKind::of_url("sqlite://data/app.db?mode=rwc"), Some(DatabaseKind::Sqlite));
+        assert_eq!(DatabaseKind::of_url("mysql://root@localhost/app"), Some(DatabaseKind::MySql));
+        assert_eq!(normalize_url("mariadb://root@localhost/app"), "mysql://root@localhost/app");
+        assert_eq!(DatabaseKind::of_url("oracle://x"), None);
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://postgres:hunter2@db:5432/app"),
+            "postgres://postgres:***@db:5432/app"
+        );
+        assert_eq!(redact_url("postgres://u@db/app"), "postgres://u@db/app");
+        assert_eq!(redact_url("sqlite://data/app.db"), "sqlite://data/app.db");
+        assert_eq!(redact_url("mysql://root:p@ss@w0rd@h/db"), "mysql://root:***@h/db");
+    }
+}

@@ -1,0 +1,4 @@
+//! Table mappings. Private: rows become domain types before they leave the crate.
+
+pub(crate) mod session;
+pub(crate) mod user;

@@ -1,0 +1,125 @@
+use chrono::{DateTime, Utc};
+use gatehouse_domain::{Conflict, Email, NewUser, PasswordHash, User, UserId};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+
+use crate::{RepoError, entity::user};
+
+/// Reads and writes user accounts.
+#[derive(Debug, Clone)]
+pub struct UserRepository {
+    db: DatabaseConnection,
+}
+
+impl UserRepository {
+    /// A repository over `db`.
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// Inserts a new account created at `now`. A taken email is
+    /// [`RepoError::Conflict`]`(`[`Conflict::EmailTaken`]`)`, decided by the unique index,
+    /// so concurrent registrations of one address let exactly one through.
+    pub async fn create(&self, new: NewUser, now: DateTime<Utc>) -> Result<User, RepoError> {
+        let row = user::ActiveModel {
+            id: Set(new.id.as_uuid()),
+            email: Set(new.email.as_str().to_owned()),
+            hashed_password: Set(new.password_hash.as_str().to_owned()),
+            is_active: Set(true),
+            is_verified: Set(false),
+            is_superuser: Set(new.is_superuser),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        user::Entity::insert(row)
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(|e| RepoError::unique_as(e, Conflict::EmailTaken))?;
+        Ok(User {
+            id: new.id,
+            email: new.email,
+            password_hash: new.password_hash,
+            is_active: true,
+            is_verified: false,
+            is_superuser: new.is_superuser,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    /// The account with this id, if any.
+    pub async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepoError> {
+        user::Entity::find_by_id(id.as_uuid())
+            .one(&self.db)
+            .await?
+            .map(to_domain)
+            .transpose()
+    }
+
+    /// The account with this email, if any.
+    pub async fn find_by_email(&self, email: &Email) -> Result<Option<User>, RepoError> {
+        user::Entity::find()
+            .filter(user::Column::Email.eq(email.as_str()))
+            .one(&self.db)
+            .await?
+            .map(to_domain)
+            .transpose()
+    }
+
+    /// Replaces the password hash (a new password, or the same one re-hashed with current
+    /// parameters). Returns whether the account existed.
+    pub async fn set_password_hash(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+        now: DateTime<Utc>,
+    ) -> Result<bool, RepoError> {
+        let row = user::ActiveModel {
+            id: Set(id.as_uuid()),
+            hashed_password: Set(hash.as_str().to_owned()),
+            updated_at: Set(now),
+            ..Default::default()
+        };
+        match row.update(&self.db).await {
+            Ok(_) => Ok(true),
+            Err(sea_orm::DbErr::RecordNotUpdated) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Deletes the account; its sessions go with it (foreign key cascade). Returns whether
+    /// it existed.
+    pub async fn delete(&self, id: UserId) -> Result<bool, RepoError> {
+        let result = user::Entity::delete_by_id(id.as_uuid()).exec(&self.db).await?;
+        Ok(result.rows_affected > 0)
+    }
+
+    /// Activates or deactivates the account. Returns whether it existed.
+    pub async fn set_active(&self, id: UserId, active: bool, now: DateTime<Utc>) -> Result<bool, RepoError> {
+        let row = user::ActiveModel {
+            id: Set(id.as_uuid()),
+            is_active: Set(active),
+            updated_at: Set(now),
+            ..Default::default()
+        };
+        match row.update(&self.db).await {
+            Ok(_) => Ok(true),
+            Err(sea_orm::DbErr::RecordNotUpdated) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn to_domain(row: user::Model) -> Result<User, RepoError> {
+    let email = Email::parse(&row.email)
+        .map_err(|e| RepoError::Corrupt(format!("user {}: {e}", row.id)))?;
+    Ok(User {
+        id: UserId::from_uuid(row.id),
+        email,
+        password_hash: PasswordHash::new(row.hashed_password),
+        is_active: row.is_active,
+        is_verified: row.is_verified,
+        is_superuser: row.is_superuser,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}

@@ -1,0 +1,33 @@
+//! Table and column names.
+
+use sea_orm_migration::prelude::*;
+
+/// The `users` table.
+#[derive(DeriveIden)]
+pub enum Users {
+    Table,
+    Id,
+    Email,
+    HashedPassword,
+    IsActive,
+    IsVerified,
+    IsSuperuser,
+    CreatedAt,
+    UpdatedAt,
+}
+
+/// The `sessions` table: one row per login.
+#[derive(DeriveIden)]
+pub enum Sessions {
+    Table,
+    Id,
+    UserId,
+    CreatedAt,
+    LastUsedAt,
+    ExpiresAt,
+    RevokedAt,
+    LatestRefreshGeneration,
+    HighestUsedGeneration,
+    UserAgent,
+    Ip,
+}
