@@ -1,1 +1,28 @@
+//! Gatehouse's HTTP layer on actix-web.
+//!
+//! Handlers are thin: a DTO is parsed into domain types at the edge, the handler calls
+//! the hasher, the token codec and the repositories, and maps the result to a response
+//! DTO. Every error becomes an [`ApiError`], which alone knows status codes and renders
+//! RFC 9457 problem documents. [`AuthenticatedUser`] and friends declare in a route's
+//! signature what the route needs.
 
+pub mod dto;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod openapi;
+pub mod routes;
+mod state;
+
+pub use error::{ApiError, render_bare_errors};
+pub use extract::{AuthenticatedUser, BearerToken, JsonBody};
+pub use middleware::request_context;
+pub use openapi::openapi;
+pub use routes::{configure, not_found};
+pub use state::{AppState, DEFAULT_MAX_BODY_BYTES, WebOptions};
+
+/// Serves the Swagger UI at `/docs` and the OpenAPI document at `/openapi.json`. The UI's
+/// files are compiled into the binary, so it works offline.
+pub fn swagger_ui(app_name: &str) -> utoipa_swagger_ui::SwaggerUi {
+    utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi(app_name))
+}

@@ -1,0 +1,165 @@
+//! Request and response bodies as they travel over HTTP.
+//!
+//! Request DTOs hold raw strings; `TryFrom` turns them into domain types, collecting every
+//! rejected field into one 422. Response DTOs are built from domain types and never carry
+//! a hash or a secret.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use gatehouse_auth::IssuedToken;
+use gatehouse_domain::{Email, Password, User};
+use serde::{Deserialize, Serialize, Serializer};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::{ApiError, error::FieldError};
+
+/// Email and password, as the starter's clients send them to register and log in.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"email": "you@example.com", "password": "YourStrongPassw0rd!"}))]
+pub struct CredentialsIn {
+    /// The account's email address.
+    #[serde(default)]
+    #[schema(value_type = String, required = true, format = "email")]
+    pub email: Option<String>,
+    /// 8 to 128 characters; not the email, not a common password.
+    #[serde(default)]
+    #[schema(value_type = String, required = true, format = "password")]
+    pub password: Option<String>,
+}
+
+/// A registration request that passed validation.
+#[derive(Debug)]
+pub struct Registration {
+    /// Address to register.
+    pub email: Email,
+    /// Chosen password, policy checked.
+    pub password: Password,
+}
+
+impl TryFrom<CredentialsIn> for Registration {
+    type Error = ApiError;
+
+    fn try_from(body: CredentialsIn) -> Result<Self, ApiError> {
+        let email = required("email", body.email).and_then(|raw| Ok(Email::parse(&raw)?));
+        let password = required("password", body.password);
+        let password = match (&email, password) {
+            (_, Err(e)) => Err(e),
+            (email, Ok(raw)) => Password::parse_new(raw, "password", email.as_ref().ok())
+                .map_err(FieldError::from),
+        };
+        match (email, password) {
+            (Ok(email), Ok(password)) => Ok(Self { email, password }),
+            (email, password) => Err(ApiError::Validation(
+                [email.err(), password.err()].into_iter().flatten().collect(),
+            )),
+        }
+    }
+}
+
+/// A login request that passed validation (no password policy: see [`Password::presented`]).
+#[derive(Debug)]
+pub struct Login {
+    /// Address of the account.
+    pub email: Email,
+    /// Presented password.
+    pub password: Password,
+}
+
+impl TryFrom<CredentialsIn> for Login {
+    type Error = ApiError;
+
+    fn try_from(body: CredentialsIn) -> Result<Self, ApiError> {
+        let email = required("email", body.email).and_then(|raw| Ok(Email::parse(&raw)?));
+        let password = required("password", body.password).map(Password::presented);
+        match (email, password) {
+            (Ok(email), Ok(password)) => Ok(Self { email, password }),
+            (email, password) => Err(ApiError::Validation(
+                [email.err(), password.err()].into_iter().flatten().collect(),
+            )),
+        }
+    }
+}
+
+fn required(field: &str, value: Option<String>) -> Result<String, FieldError> {
+    value.ok_or_else(|| FieldError {
+        field: field.to_owned(),
+        message: "field required".to_owned(),
+    })
+}
+
+/// A token pair, as `/auth/login` and `/auth/refresh` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenOut {
+    /// Send as `Authorization: Bearer …` to protected routes.
+    pub access_token: String,
+    /// Send to `/auth/refresh` for a new access token.
+    pub refresh_token: String,
+    /// Always `bearer`.
+    #[schema(example = "bearer")]
+    pub token_type: &'static str,
+    /// Access token lifetime, seconds.
+    #[schema(example = 900)]
+    pub expires_in: i64,
+}
+
+impl TokenOut {
+    /// The answer for an access token and a refresh token.
+    pub fn new(access: IssuedToken, refresh_token: String, access_ttl_seconds: i64) -> Self {
+        Self {
+            access_token: access.token,
+            refresh_token,
+            token_type: "bearer",
+            expires_in: access_ttl_seconds,
+        }
+    }
+}
+
+/// A user account as clients see it. Never a password or hash.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserOut {
+    /// Account id (UUID v7).
+    pub id: Uuid,
+    /// Lower-cased address.
+    #[schema(example = "you@example.com")]
+    pub email: String,
+    /// Inactive accounts cannot log in.
+    pub is_active: bool,
+    /// Whether the email address was verified.
+    pub is_verified: bool,
+    /// Administrator.
+    pub is_superuser: bool,
+    /// RFC 3339, UTC, whole seconds.
+    #[serde(serialize_with = "rfc3339_seconds")]
+    #[schema(value_type = String, format = DateTime, example = "2026-11-24T10:00:00Z")]
+    pub created_at: DateTime<Utc>,
+    /// RFC 3339, UTC, whole seconds.
+    #[serde(serialize_with = "rfc3339_seconds")]
+    #[schema(value_type = String, format = DateTime, example = "2026-11-24T10:00:00Z")]
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<User> for UserOut {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id.as_uuid(),
+            email: user.email.as_str().to_owned(),
+            is_active: user.is_active,
+            is_verified: user.is_verified,
+            is_superuser: user.is_superuser,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+        }
+    }
+}
+
+fn rfc3339_seconds<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Secs, true))
+}
+
+/// Liveness and readiness answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusOut {
+    /// `ok`, or `unavailable` when a dependency is down.
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}

@@ -1,0 +1,271 @@
+//! The one place that knows HTTP status codes.
+//!
+//! Every failure a handler, extractor or middleware can produce becomes an [`ApiError`],
+//! rendered as an RFC 9457 problem document (`application/problem+json`). 5xx answers are
+//! generic; their cause chain goes to the log, never to the client.
+
+use std::{error::Error as StdError, fmt};
+
+use actix_web::{
+    HttpResponse, ResponseError,
+    body::MessageBody,
+    dev::ServiceResponse,
+    http::{
+        StatusCode,
+        header::{self, HeaderValue},
+    },
+    middleware::ErrorHandlerResponse,
+};
+use gatehouse_auth::{AuthError, TokenError};
+use gatehouse_domain::{Conflict, ValidationError};
+use gatehouse_persistence::RepoError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One rejected input field of a 422 answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// The field as the client spelled it (`email`, `password`, or `body`).
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl From<ValidationError> for FieldError {
+    fn from(err: ValidationError) -> Self {
+        Self {
+            field: err.field.to_owned(),
+            message: err.reason,
+        }
+    }
+}
+
+/// RFC 9457 problem document.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// Always `about:blank`: the status code says what kind of problem it is.
+    #[serde(rename = "type")]
+    #[schema(example = "about:blank")]
+    pub problem_type: &'static str,
+    /// The status code's reason phrase.
+    #[schema(example = "Conflict")]
+    pub title: &'static str,
+    /// The HTTP status code.
+    #[schema(example = 409)]
+    pub status: u16,
+    /// Human-readable explanation; the Python starter's clients read this.
+    #[schema(example = "Email already registered")]
+    pub detail: String,
+    /// On 422 only: one entry per rejected field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
+}
+
+/// Everything that can go wrong in a request, by what the client should learn.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body is not JSON (or not readable).
+    #[error("{0}")]
+    BadRequest(String),
+    /// No credentials, or credentials that do not hold. `token_rejected` marks a token
+    /// that was presented and refused (RFC 6750 `error="invalid_token"`).
+    #[error("{detail}")]
+    Unauthorized {
+        /// Text for `detail`.
+        detail: &'static str,
+        /// Whether a token was presented and rejected.
+        token_rejected: bool,
+    },
+    /// Authenticated but not allowed.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// Unknown route or resource.
+    #[error("{0}")]
+    NotFound(&'static str),
+    /// A uniqueness rule refused the change.
+    #[error("{0}")]
+    Conflict(&'static str),
+    /// The body exceeds the configured limit.
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit, bytes.
+        limit: usize,
+    },
+    /// The body is not `application/json`.
+    #[error("Content-Type must be application/json")]
+    UnsupportedMediaType,
+    /// JSON parsed but fields are missing, mistyped or invalid.
+    #[error("request validation failed")]
+    Validation(Vec<FieldError>),
+    /// The database did not answer in time.
+    #[error("service temporarily unavailable")]
+    Unavailable(#[source] Box<dyn StdError + Send + Sync>),
+    /// A failure that is ours, not the client's.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn StdError + Send + Sync>),
+    /// A bare status produced outside our handlers (e.g. actix's 405), re-rendered.
+    #[error("{0}")]
+    Status(StatusCode),
+}
+
+impl ApiError {
+    /// 401 for a missing or unusable `Authorization` header.
+    pub const fn not_authenticated() -> Self {
+        Self::Unauthorized {
+            detail: "Not authenticated",
+            token_rejected: false,
+        }
+    }
+
+    /// 401 for a token that was presented and refused.
+    pub const fn invalid_token(detail: &'static str) -> Self {
+        Self::Unauthorized {
+            detail,
+            token_rejected: true,
+        }
+    }
+
+    /// 422 for a single field.
+    pub fn field(field: &str, message: impl fmt::Display) -> Self {
+        Self::Validation(vec![FieldError {
+            field: field.to_owned(),
+            message: message.to_string(),
+        }])
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            Self::Validation(errors) => match errors.as_slice() {
+                [one] => format!("{}: {}", one.field, one.message),
+                _ => "Request validation failed".to_owned(),
+            },
+            Self::Unavailable(_) => "Service temporarily unavailable; try again shortly".into(),
+            Self::Internal(_) => "Internal server error".into(),
+            Self::Status(status) => status.canonical_reason().unwrap_or("Error").to_owned(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Status(status) => *status,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        if status.is_server_error() {
+            tracing::error!(error = %error_chain(self), "request failed");
+        }
+        let problem = Problem {
+            problem_type: "about:blank",
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail: self.detail(),
+            errors: match self {
+                Self::Validation(errors) => Some(errors.clone()),
+                _ => None,
+            },
+        };
+        let mut response = HttpResponse::build(status);
+        response.content_type(PROBLEM_JSON);
+        match self {
+            Self::Unauthorized {
+                token_rejected: true,
+                ..
+            } => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer error="invalid_token""#),
+                ));
+            }
+            Self::Unauthorized { .. } => {
+                response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+            }
+            Self::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+            }
+            _ => {}
+        }
+        response.json(problem)
+    }
+}
+
+/// `error: cause: cause…`, for logs.
+pub fn error_chain(err: &dyn StdError) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(err: ValidationError) -> Self {
+        Self::Validation(vec![err.into()])
+    }
+}
+
+impl From<RepoError> for ApiError {
+    fn from(err: RepoError) -> Self {
+        match err {
+            RepoError::Conflict(Conflict::EmailTaken) => Self::Conflict("Email already registered"),
+            RepoError::Unavailable(_) => Self::Unavailable(Box::new(err)),
+            RepoError::Db(_) | RepoError::Corrupt(_) => Self::Internal(Box::new(err)),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(err: AuthError) -> Self {
+        Self::Internal(Box::new(err))
+    }
+}
+
+impl From<TokenError> for ApiError {
+    fn from(err: TokenError) -> Self {
+        Self::invalid_token(match err {
+            TokenError::Expired => "Token has expired",
+            TokenError::WrongType => "Wrong token type",
+            TokenError::Invalid => "Invalid token",
+        })
+    }
+}
+
+/// Re-renders error answers that did not come from [`ApiError`] (actix's own 404/405, a
+/// panic's 500…) as problem documents, so clients see one error format everywhere.
+pub fn render_bare_errors<B: MessageBody + 'static>(
+    response: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if is_problem {
+        return Ok(ErrorHandlerResponse::Response(response.map_into_left_body()));
+    }
+    let status = response.status();
+    let (request, _bare) = response.into_parts();
+    let problem = ApiError::Status(status).error_response();
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(request, problem).map_into_right_body::<B>(),
+    ))
+}

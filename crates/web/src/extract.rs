@@ -1,0 +1,227 @@
+//! Extractors: what a route needs, declared in its signature.
+//!
+//! - [`JsonBody`] reads a JSON body within the size limit and turns every way it can be
+//!   wrong into the right status: 415 (not JSON), 413 (too large), 400 (not parseable),
+//!   422 (wrong shape, naming the field).
+//! - [`BearerToken`] is the raw token from `Authorization: Bearer …`.
+//! - [`AuthenticatedUser`] is a verified access token whose user exists, is active, and
+//!   whose session is still open.
+
+use actix_web::{
+    FromRequest, HttpMessage, HttpRequest,
+    dev::Payload,
+    http::header,
+    web::{self, BytesMut},
+};
+use futures_util::{StreamExt, future::LocalBoxFuture};
+use gatehouse_auth::AccessClaims;
+use gatehouse_domain::{Session, User};
+use serde::de::DeserializeOwned;
+
+use crate::{ApiError, AppState};
+
+/// A JSON request body deserialized into `T`.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req
+            .app_data::<web::Data<AppState>>()
+            .map_or(crate::DEFAULT_MAX_BODY_BYTES, |state| state.options.max_body_bytes);
+        let checked = check_json_content_type(req).and_then(|()| check_declared_length(req, limit));
+        let mut payload = payload.take();
+        Box::pin(async move {
+            checked?;
+            let mut body = BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk =
+                    chunk.map_err(|_| ApiError::BadRequest("Could not read the request body".into()))?;
+                if body.len() + chunk.len() > limit {
+                    return Err(ApiError::PayloadTooLarge { limit });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            parse_json(&body).map(JsonBody)
+        })
+    }
+}
+
+fn check_json_content_type(req: &HttpRequest) -> Result<(), ApiError> {
+    let mime = req.mime_type().map_err(|_| ApiError::UnsupportedMediaType)?;
+    match mime {
+        Some(mime)
+            if mime.type_() == "application"
+                && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json")) =>
+        {
+            Ok(())
+        }
+        _ => Err(ApiError::UnsupportedMediaType),
+    }
+}
+
+fn check_declared_length(req: &HttpRequest, limit: usize) -> Result<(), ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok());
+    match declared {
+        Some(length) if length > limit => Err(ApiError::PayloadTooLarge { limit }),
+        _ => Ok(()),
+    }
+}
+
+/// Parses `body`, telling malformed JSON (400) from JSON of the wrong shape (422).
+pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let field = if path == "." { "body".to_owned() } else { path };
+                ApiError::field(&field, without_position(&inner))
+            }
+            _ => ApiError::BadRequest(format!("Malformed JSON: {}", without_position(&inner))),
+        }
+    })?;
+    deserializer
+        .end()
+        .map_err(|err| ApiError::BadRequest(format!("Malformed JSON: {}", without_position(&err))))?;
+    Ok(value)
+}
+
+/// serde_json's message without its " at line 1 column 7" suffix.
+fn without_position(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    match text.rfind(" at line ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+#[derive(Clone)]
+pub struct BearerToken(pub String);
+
+impl std::fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BearerToken([REDACTED])")
+    }
+}
+
+impl BearerToken {
+    fn from_headers(req: &HttpRequest) -> Result<Self, ApiError> {
+        let value = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .ok_or_else(ApiError::not_authenticated)?;
+        let value = value.to_str().map_err(|_| ApiError::not_authenticated())?;
+        let (scheme, token) = value.trim().split_once(' ').ok_or_else(ApiError::not_authenticated)?;
+        let token = token.trim();
+        if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+            return Err(ApiError::not_authenticated());
+        }
+        Ok(Self(token.to_owned()))
+    }
+}
+
+impl FromRequest for BearerToken {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(Self::from_headers(req))
+    }
+}
+
+/// The caller, proven by a valid access token of an open session, with an active account.
+#[derive(Debug, Clone)]
+pub struct AuthenticatedUser {
+    /// The account.
+    pub user: User,
+    /// The session the token belongs to.
+    pub session: Session,
+    /// The verified claims.
+    pub claims: AccessClaims,
+}
+
+impl FromRequest for AuthenticatedUser {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = BearerToken::from_headers(req);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
+            authenticate(&state, &token?.0).await
+        })
+    }
+}
+
+async fn authenticate(state: &AppState, token: &str) -> Result<AuthenticatedUser, ApiError> {
+    let claims = state.jwt.verify_access(token)?;
+    let user = state
+        .users
+        .find_by_id(claims.user_id)
+        .await?
+        .ok_or(ApiError::invalid_token("User not found"))?;
+    let session = state
+        .sessions
+        .find(claims.session_id)
+        .await?
+        .filter(|session| session.user_id == user.id && session.is_active_at(chrono::Utc::now()))
+        .ok_or(ApiError::invalid_token("Session has ended"))?;
+    if !user.is_active {
+        return Err(ApiError::Forbidden("Inactive user"));
+    }
+    Ok(AuthenticatedUser {
+        user,
+        session,
+        claims,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Body {
+        #[allow(dead_code)]
+        email: String,
+    }
+
+    fn status(result: Result<Body, ApiError>) -> u16 {
+        use actix_web::ResponseError;
+        result.unwrap_err().status_code().as_u16()
+    }
+
+    #[test]
+    fn malformed_json_is_400_and_wrong_shape_is_422() {
+        assert_eq!(status(parse_json(b"{")), 400);
+        assert_eq!(status(parse_json(b"")), 400);
+        assert_eq!(status(parse_json(b"{} trailing")), 400);
+        assert_eq!(status(parse_json(b"[1]")), 422);
+        assert_eq!(status(parse_json(br#"{"email": 5}"#)), 422);
+        assert!(parse_json::<Body>(br#"{"email": "a@b.c", "extra": 1}"#).is_ok());
+    }
+
+    #[test]
+    fn wrong_types_name_the_field() {
+        match parse_json::<Body>(br#"{"email": 5}"#) {
+            Err(ApiError::Validation(errors)) => {
+                assert_eq!(errors[0].field, "email");
+                assert!(!errors[0].message.contains("line"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! Request context: every request gets an id (the client's `X-Request-Id` if it is short
+//! and printable, else a fresh UUID), a tracing span carrying it — so every log line of
+//! the request shows it — a completion log line, and the id echoed in the response.
+
+use std::time::Instant;
+
+use actix_web::{
+    Error,
+    body::MessageBody,
+    dev::{ServiceRequest, ServiceResponse},
+    http::header::{HeaderName, HeaderValue},
+    middleware::Next,
+};
+use tracing::Instrument;
+
+/// The header carrying the request id both ways.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+const MAX_CLIENT_ID_LEN: usize = 128;
+
+/// Middleware function: wrap with `actix_web::middleware::from_fn(request_context)`.
+pub async fn request_context(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| is_acceptable_client_id(id))
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %request.method(),
+        path = %request.path(),
+    );
+    let started = Instant::now();
+    let result = next.call(request).instrument(span.clone()).await;
+    let _entered = span.enter();
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    match result {
+        Ok(mut response) => {
+            tracing::info!(status = response.status().as_u16(), elapsed_ms, "request completed");
+            if let Ok(value) = HeaderValue::from_str(&id) {
+                response.headers_mut().insert(REQUEST_ID, value);
+            }
+            Ok(response)
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, elapsed_ms, "request failed");
+            Err(err)
+        }
+    }
+}
+
+fn is_acceptable_client_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_CLIENT_ID_LEN
+        && id.bytes().all(|b| b.is_ascii_graphic())
+}

@@ -1,0 +1,53 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations.
+
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+
+use crate::{
+    dto::{CredentialsIn, StatusOut, TokenOut, UserOut},
+    error::{FieldError, Problem},
+    routes::{auth, health, users},
+};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        description = "Authentication service: accounts, password login, JWT access and refresh tokens with server-side sessions."
+    ),
+    paths(auth::register, auth::login, auth::refresh, users::me, health::health, health::ready),
+    components(schemas(CredentialsIn, TokenOut, UserOut, StatusOut, Problem, FieldError)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Registration, login and tokens"),
+        (name = "users", description = "Accounts"),
+        (name = "operations", description = "Health and readiness"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document, titled `app_name`.
+pub fn openapi(app_name: &str) -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    app_name.clone_into(&mut doc.info.title);
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc
+}

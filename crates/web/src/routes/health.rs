@@ -1,0 +1,30 @@
+//! Liveness and readiness, for orchestrators and load balancers.
+
+use actix_web::{HttpResponse, get, web};
+
+use crate::{ApiError, AppState, dto::StatusOut, error::Problem};
+
+/// 200 while the process runs.
+#[utoipa::path(tag = "operations", responses((status = 200, description = "Alive", body = StatusOut)))]
+#[get("/health")]
+pub async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(StatusOut { status: "ok" })
+}
+
+/// 200 when the database answers, else 503.
+#[utoipa::path(
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready to serve", body = StatusOut),
+        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/ready")]
+pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state
+        .db
+        .ping()
+        .await
+        .map_err(|e| ApiError::Unavailable(Box::new(e)))?;
+    Ok(HttpResponse::Ok().json(StatusOut { status: "ok" }))
+}

@@ -1,0 +1,20 @@
+//! The caller's own account.
+
+use actix_web::{HttpResponse, get};
+
+use crate::{ApiError, AuthenticatedUser, dto::UserOut, error::Problem};
+
+/// The authenticated user.
+#[utoipa::path(
+    tag = "users",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's account", body = UserOut),
+        (status = 401, description = "Missing, invalid, expired or revoked token; `User not found` when the account was deleted", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`Inactive user`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/users/me")]
+pub async fn me(caller: AuthenticatedUser) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(UserOut::from(caller.user)))
+}

@@ -1,0 +1,59 @@
+use gatehouse_auth::{JwtCodec, PasswordHasher};
+use gatehouse_persistence::{DatabaseConnection, SessionRepository, UserRepository};
+
+/// Body size limit when none is configured.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// HTTP-level settings.
+#[derive(Debug, Clone)]
+pub struct WebOptions {
+    /// Rotate refresh tokens with reuse detection (see `/auth/refresh`).
+    pub refresh_rotation: bool,
+    /// Largest accepted request body, bytes (413 above).
+    pub max_body_bytes: usize,
+}
+
+impl Default for WebOptions {
+    fn default() -> Self {
+        Self {
+            refresh_rotation: true,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+/// What handlers share: repositories, hasher, token codec and options.
+#[derive(Clone)]
+pub struct AppState {
+    /// Accounts.
+    pub users: UserRepository,
+    /// Login sessions.
+    pub sessions: SessionRepository,
+    /// Argon2 on the bounded blocking pool.
+    pub hasher: PasswordHasher,
+    /// Token issue and verification.
+    pub jwt: JwtCodec,
+    /// The pool, for readiness checks.
+    pub db: DatabaseConnection,
+    /// HTTP-level settings.
+    pub options: WebOptions,
+}
+
+impl AppState {
+    /// Wires repositories over `db` with the hasher, codec and options.
+    pub fn new(
+        db: DatabaseConnection,
+        hasher: PasswordHasher,
+        jwt: JwtCodec,
+        options: WebOptions,
+    ) -> Self {
+        Self {
+            users: UserRepository::new(db.clone()),
+            sessions: SessionRepository::new(db.clone()),
+            hasher,
+            jwt,
+            db,
+            options,
+        }
+    }
+}
