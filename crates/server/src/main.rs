@@ -1,1 +1,70 @@
-fn main() {}
+//! `gatehouse`: parse the command line, load settings, run. Every failure ends as one line
+//! on stderr and a non-zero exit status.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use gatehouse::{
+    Application, Settings,
+    cli::{Cli, Command, MigrateAction},
+    startup::connect_database,
+    telemetry,
+};
+use migration::{Migrator, MigratorTrait};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::from_environment() {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("error: invalid configuration: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    telemetry::init(settings.log_format, settings.debug);
+    let result = actix_web::rt::System::new().block_on(run(cli.command, settings));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Option<Command>, settings: Settings) -> anyhow::Result<()> {
+    match command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            Application::build(settings)
+                .await?
+                .run_until_stopped()
+                .await
+                .context("server failed")
+        }
+        Command::Migrate { action } => migrate(action, &settings).await,
+    }
+}
+
+async fn migrate(action: MigrateAction, settings: &Settings) -> anyhow::Result<()> {
+    let db = connect_database(settings).await?;
+    match action {
+        MigrateAction::Up => Migrator::up(&db, None).await.context("migrate up failed")?,
+        MigrateAction::Down { steps } => Migrator::down(&db, Some(steps))
+            .await
+            .context("migrate down failed")?,
+        MigrateAction::Fresh => Migrator::fresh(&db).await.context("migrate fresh failed")?,
+        MigrateAction::Status => {
+            let migrations = Migrator::get_migration_with_status(&db)
+                .await
+                .context("cannot read migration status")?;
+            for migration in migrations {
+                #[allow(clippy::print_stdout, reason = "status is the command's output")]
+                {
+                    println!("{:<10} {}", migration.status().to_string(), migration.name());
+                }
+            }
+        }
+    }
+    Ok(())
+}

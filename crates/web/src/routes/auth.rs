@@ -1,6 +1,6 @@
 //! The starter's authentication routes: register, login, refresh.
 
-use actix_web::{HttpRequest, HttpResponse, http::header, post, web};
+use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use chrono::Utc;
 use gatehouse_auth::PasswordCheck;
 use gatehouse_domain::{NewSession, NewUser, RefreshVerdict, Session, SessionId, User};
@@ -17,6 +17,8 @@ const USER_AGENT_MAX_CHARS: usize = 512;
 
 /// Create an account.
 #[utoipa::path(
+    post,
+    path = "/auth/register",
     tag = "auth",
     request_body = CredentialsIn,
     responses(
@@ -27,7 +29,6 @@ const USER_AGENT_MAX_CHARS: usize = 512;
         (status = 422, description = "Invalid email or password", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[post("/auth/register")]
 pub async fn register(
     state: web::Data<AppState>,
     JsonBody(body): JsonBody<CredentialsIn>,
@@ -43,6 +44,8 @@ pub async fn register(
 
 /// Log in with email and password: opens a session and returns a token pair.
 #[utoipa::path(
+    post,
+    path = "/auth/login",
     tag = "auth",
     request_body = CredentialsIn,
     responses(
@@ -53,7 +56,6 @@ pub async fn register(
         (status = 422, description = "Missing or malformed field", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[post("/auth/login")]
 pub async fn login(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -72,6 +74,8 @@ pub async fn login(
 /// Exchange a refresh token for a new access token (and, with rotation, a new refresh
 /// token one generation newer).
 #[utoipa::path(
+    post,
+    path = "/auth/refresh",
     tag = "auth",
     security(("bearer" = [])),
     responses(
@@ -79,7 +83,6 @@ pub async fn login(
         (status = 401, description = "Missing, invalid, expired, revoked or reused refresh token; deleted or inactive user", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[post("/auth/refresh")]
 pub async fn refresh(
     state: web::Data<AppState>,
     BearerToken(token): BearerToken,

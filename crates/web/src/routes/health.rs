@@ -1,25 +1,28 @@
 //! Liveness and readiness, for orchestrators and load balancers.
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, web};
 
 use crate::{ApiError, AppState, dto::StatusOut, error::Problem};
 
 /// 200 while the process runs.
-#[utoipa::path(tag = "operations", responses((status = 200, description = "Alive", body = StatusOut)))]
-#[get("/health")]
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "operations", responses((status = 200, description = "Alive", body = StatusOut)))]
 pub async fn health() -> HttpResponse {
     HttpResponse::Ok().json(StatusOut { status: "ok" })
 }
 
 /// 200 when the database answers, else 503.
 #[utoipa::path(
+    get,
+    path = "/ready",
     tag = "operations",
     responses(
         (status = 200, description = "Ready to serve", body = StatusOut),
         (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[get("/ready")]
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state
         .db

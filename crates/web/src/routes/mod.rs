@@ -1,6 +1,6 @@
 //! Route registration.
 
-use actix_web::{HttpRequest, web};
+use actix_web::{HttpRequest, HttpResponse, http::header, web};
 
 use crate::ApiError;
 
@@ -19,17 +19,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     }))
     .app_data(web::FormConfig::default().error_handler(form_error))
     .app_data(web::JsonConfig::default().error_handler(json_error))
-    .service(auth::register)
-    .service(auth::login)
-    .service(auth::refresh)
-    .service(users::me)
-    .service(health::health)
-    .service(health::ready);
+    .service(web::resource("/auth/register").post(auth::register))
+    .service(web::resource("/auth/login").post(auth::login))
+    .service(web::resource("/auth/refresh").post(auth::refresh))
+    .service(web::resource("/users/me").get(users::me))
+    .service(web::resource("/health").get(health::health))
+    .service(web::resource("/ready").get(health::ready))
+    .service(web::resource("/docs").get(docs_redirect));
+}
+
+/// `/docs` → `/docs/`, where the Swagger UI lives.
+async fn docs_redirect() -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header((header::LOCATION, "/docs/"))
+        .finish()
 }
 
 /// The answer for any path no route matches.
-pub async fn not_found() -> ApiError {
-    ApiError::NotFound("Not Found")
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound("Not Found"))
 }
 
 fn form_error(err: actix_web::error::UrlencodedError, _: &HttpRequest) -> actix_web::Error {

@@ -1,11 +1,13 @@
 //! The caller's own account.
 
-use actix_web::{HttpResponse, get};
+use actix_web::HttpResponse;
 
 use crate::{ApiError, AuthenticatedUser, dto::UserOut, error::Problem};
 
 /// The authenticated user.
 #[utoipa::path(
+    get,
+    path = "/users/me",
     tag = "users",
     security(("bearer" = [])),
     responses(
@@ -14,7 +16,6 @@ use crate::{ApiError, AuthenticatedUser, dto::UserOut, error::Problem};
         (status = 403, description = "`Inactive user`", body = Problem, content_type = "application/problem+json"),
     )
 )]
-#[get("/users/me")]
 pub async fn me(caller: AuthenticatedUser) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(UserOut::from(caller.user)))
 }

@@ -1,0 +1,10 @@
+//! The `gatehouse` binary's library half: settings, telemetry, startup and the command
+//! line, kept here so the integration tests build the very same application.
+
+pub mod cli;
+pub mod settings;
+pub mod startup;
+pub mod telemetry;
+
+pub use settings::Settings;
+pub use startup::Application;

@@ -1,0 +1,505 @@
+//! Configuration: built-in defaults, then an optional `.env` file, then the process
+//! environment (which wins), layered with the `config` crate and read once at start.
+//!
+//! Variable names are the Python starter's (`JWT_SECRET_KEY`, `DATABASE_URL`, …) so its
+//! `.env` works unchanged. Every value is checked here, and a bad one is reported as a
+//! single line naming the variable; the libraries receive typed settings by value.
+
+use std::{collections::HashMap, fmt, path::Path, time::Duration};
+
+use config::{Config, ConfigError, Environment};
+use gatehouse_auth::{HasherConfig, JwtConfig, SigningAlgorithm, SigningKey};
+use gatehouse_persistence::{DatabaseConfig, DatabaseKind};
+use gatehouse_web::WebOptions;
+use serde::Deserialize;
+
+/// Shortest HMAC secret accepted in production (RFC 7518 §3.2: at least the hash size).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// A configuration problem, phrased for one line on stderr.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {message}")]
+pub struct SettingsError {
+    /// The environment variable at fault.
+    pub variable: String,
+    /// What is wrong and what would be right.
+    pub message: String,
+}
+
+impl SettingsError {
+    fn new(variable: &str, message: impl fmt::Display) -> Self {
+        Self {
+            variable: variable.to_owned(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// Where the service runs; production refuses unsafe defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppEnv {
+    /// Local work: random secret if none is set, warnings instead of refusals.
+    Development,
+    /// Strict: a real secret is required.
+    Production,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Everything the server needs, checked and typed.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `APP_NAME`: logs and the OpenAPI title.
+    pub app_name: String,
+    /// `APP_ENV`.
+    pub app_env: AppEnv,
+    /// `APP_DEBUG`: debug-level logs.
+    pub debug: bool,
+    /// `APP_HOST`.
+    pub host: String,
+    /// `APP_PORT` (0 picks a free port).
+    pub port: u16,
+    /// `APP_WORKERS`: HTTP worker threads; `None` = one per core.
+    pub workers: Option<usize>,
+    /// `DATABASE_*`.
+    pub database: DatabaseConfig,
+    /// `MIGRATE_ON_START`.
+    pub migrate_on_start: bool,
+    /// `JWT_*`, `*_TOKEN_EXPIRES_*`.
+    pub jwt: JwtConfig,
+    /// Set when no `JWT_SECRET_KEY` was given and a random one was made.
+    pub jwt_secret_generated: bool,
+    /// Set when the HMAC secret is shorter than [`MIN_SECRET_BYTES`] (allowed outside
+    /// production, with a warning).
+    pub jwt_secret_weak: bool,
+    /// `ARGON2_*`, `HASHING_CONCURRENCY`.
+    pub hasher: HasherConfig,
+    /// `REFRESH_TOKEN_ROTATION`, `MAX_BODY_BYTES`.
+    pub web: WebOptions,
+    /// `LOG_FORMAT`.
+    pub log_format: LogFormat,
+}
+
+/// The raw layer: names as `config` lower-cases them from the environment.
+#[derive(Debug, Deserialize)]
+struct Raw {
+    app_name: String,
+    app_env: String,
+    app_debug: bool,
+    app_host: String,
+    app_port: u16,
+    app_workers: Option<usize>,
+    database_url: String,
+    database_max_connections: u32,
+    database_acquire_timeout_s: u64,
+    migrate_on_start: bool,
+    jwt_secret_key: Option<String>,
+    jwt_algorithm: String,
+    jwt_private_key_file: Option<String>,
+    jwt_public_key_file: Option<String>,
+    jwt_issuer: Option<String>,
+    jwt_audience: Option<String>,
+    access_token_expires_min: i64,
+    refresh_token_expires_days: i64,
+    refresh_token_rotation: bool,
+    argon2_memory_kib: u32,
+    argon2_iterations: u32,
+    argon2_parallelism: u32,
+    hashing_concurrency: Option<usize>,
+    max_body_bytes: usize,
+    log_format: String,
+}
+
+const DEFAULTS: &[(&str, &str)] = &[
+    ("app_name", "AuthX Starter"),
+    ("app_env", "development"),
+    ("app_debug", "false"),
+    ("app_host", "127.0.0.1"),
+    ("app_port", "8000"),
+    ("database_url", "sqlite://data/app.db?mode=rwc"),
+    ("database_max_connections", "16"),
+    ("database_acquire_timeout_s", "3"),
+    ("migrate_on_start", "true"),
+    ("jwt_algorithm", "HS256"),
+    ("access_token_expires_min", "15"),
+    ("refresh_token_expires_days", "7"),
+    ("refresh_token_rotation", "true"),
+    ("argon2_memory_kib", "65536"),
+    ("argon2_iterations", "3"),
+    ("argon2_parallelism", "4"),
+    ("max_body_bytes", "65536"),
+    ("log_format", "text"),
+];
+
+impl Settings {
+    /// Reads `.env` in the working directory (if present) and the process environment.
+    pub fn from_environment() -> Result<Self, SettingsError> {
+        let dotenv = read_dotenv(Path::new(".env"))?;
+        let environment: HashMap<String, String> = std::env::vars().collect();
+        Self::from_layers(dotenv, environment)
+    }
+
+    /// Builds settings from a `.env` layer and an environment layer (the latter wins).
+    /// Tests use this to configure the server without touching the process environment.
+    pub fn from_layers(
+        dotenv: HashMap<String, String>,
+        environment: HashMap<String, String>,
+    ) -> Result<Self, SettingsError> {
+        let mut builder = Config::builder();
+        for (key, value) in DEFAULTS {
+            builder = builder
+                .set_default(*key, *value)
+                .map_err(|e| SettingsError::new(&key.to_uppercase(), e))?;
+        }
+        let raw: Raw = builder
+            .add_source(layer(dotenv))
+            .add_source(layer(environment))
+            .build()
+            .and_then(Config::try_deserialize)
+            .map_err(describe_config_error)?;
+        raw.validate()
+    }
+}
+
+/// Empty values count as unset, as in most `.env` conventions.
+fn layer(values: HashMap<String, String>) -> Environment {
+    let values = values
+        .into_iter()
+        .filter(|(_, value)| !value.trim().is_empty())
+        .map(|(key, value)| (key.to_uppercase(), value))
+        .collect();
+    Environment::default().source(Some(values))
+}
+
+fn read_dotenv(path: &Path) -> Result<HashMap<String, String>, SettingsError> {
+    if !path.exists() {
+        return Ok(HashMap::new());
+    }
+    let entries = dotenvy::from_path_iter(path)
+        .map_err(|e| SettingsError::new(".env", e))?
+        .collect::<Result<HashMap<_, _>, _>>()
+        .map_err(|e| SettingsError::new(".env", e))?;
+    Ok(entries)
+}
+
+fn describe_config_error(err: ConfigError) -> SettingsError {
+    match err {
+        ConfigError::Type {
+            unexpected,
+            expected,
+            key: Some(key),
+            ..
+        } => SettingsError::new(
+            &key.to_uppercase(),
+            format!("expected {expected}, got {unexpected}"),
+        ),
+        ConfigError::At {
+            error,
+            key: Some(key),
+            ..
+        } => SettingsError::new(&key.to_uppercase(), error),
+        other => SettingsError::new("configuration", other),
+    }
+}
+
+impl Raw {
+    fn validate(self) -> Result<Settings, SettingsError> {
+        let app_env = match self.app_env.trim().to_ascii_lowercase().as_str() {
+            "development" | "dev" | "local" | "test" => AppEnv::Development,
+            "production" | "prod" => AppEnv::Production,
+            other => {
+                return Err(SettingsError::new(
+                    "APP_ENV",
+                    format!("expected development or production, got {other:?}"),
+                ));
+            }
+        };
+        let log_format = match self.log_format.trim().to_ascii_lowercase().as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(SettingsError::new(
+                    "LOG_FORMAT",
+                    format!("expected text or json, got {other:?}"),
+                ));
+            }
+        };
+        let database = self.database()?;
+        let (jwt, jwt_secret_generated, jwt_secret_weak) = self.jwt(app_env)?;
+        let hasher = self.hasher()?;
+        if self.max_body_bytes == 0 {
+            return Err(SettingsError::new("MAX_BODY_BYTES", "must be at least 1"));
+        }
+        if self.app_workers == Some(0) {
+            return Err(SettingsError::new("APP_WORKERS", "must be at least 1"));
+        }
+        Ok(Settings {
+            app_name: self.app_name,
+            app_env,
+            debug: self.app_debug,
+            host: self.app_host,
+            port: self.app_port,
+            workers: self.app_workers,
+            database,
+            migrate_on_start: self.migrate_on_start,
+            jwt,
+            jwt_secret_generated,
+            jwt_secret_weak,
+            hasher,
+            web: WebOptions {
+                refresh_rotation: self.refresh_token_rotation,
+                max_body_bytes: self.max_body_bytes,
+            },
+            log_format,
+        })
+    }
+
+    fn database(&self) -> Result<DatabaseConfig, SettingsError> {
+        let database = DatabaseConfig {
+            url: self.database_url.trim().to_owned(),
+            max_connections: self.database_max_connections,
+            acquire_timeout: Duration::from_secs(self.database_acquire_timeout_s),
+        };
+        if database.kind().is_none() {
+            return Err(SettingsError::new(
+                "DATABASE_URL",
+                "expected a sqlite://, postgres:// (or postgresql+asyncpg://) or mysql:// URL",
+            ));
+        }
+        if database.max_connections == 0 {
+            return Err(SettingsError::new("DATABASE_MAX_CONNECTIONS", "must be at least 1"));
+        }
+        if self.database_acquire_timeout_s == 0 {
+            return Err(SettingsError::new("DATABASE_ACQUIRE_TIMEOUT_S", "must be at least 1"));
+        }
+        Ok(database)
+    }
+
+    fn jwt(&self, app_env: AppEnv) -> Result<(JwtConfig, bool, bool), SettingsError> {
+        let algorithm = SigningAlgorithm::parse(self.jwt_algorithm.trim()).ok_or_else(|| {
+            SettingsError::new(
+                "JWT_ALGORITHM",
+                format!(
+                    "expected one of HS256, HS384, HS512, RS256, ES256, EdDSA, got {:?}",
+                    self.jwt_algorithm
+                ),
+            )
+        })?;
+        let (key, generated, weak) = if algorithm.is_hmac() {
+            self.hmac_key(algorithm, app_env)?
+        } else {
+            (self.key_pair(algorithm)?, false, false)
+        };
+        let access_minutes = positive("ACCESS_TOKEN_EXPIRES_MIN", self.access_token_expires_min)?;
+        let refresh_days = positive("REFRESH_TOKEN_EXPIRES_DAYS", self.refresh_token_expires_days)?;
+        let config = JwtConfig {
+            key,
+            access_ttl: chrono::Duration::try_minutes(access_minutes)
+                .ok_or_else(|| SettingsError::new("ACCESS_TOKEN_EXPIRES_MIN", "too large"))?,
+            refresh_ttl: chrono::Duration::try_days(refresh_days)
+                .ok_or_else(|| SettingsError::new("REFRESH_TOKEN_EXPIRES_DAYS", "too large"))?,
+            issuer: self.jwt_issuer.clone(),
+            audience: self.jwt_audience.clone(),
+        };
+        Ok((config, generated, weak))
+    }
+
+    fn hmac_key(
+        &self,
+        algorithm: SigningAlgorithm,
+        app_env: AppEnv,
+    ) -> Result<(SigningKey, bool, bool), SettingsError> {
+        let secret = match (&self.jwt_secret_key, app_env) {
+            (Some(secret), _) => secret.as_bytes().to_vec(),
+            (None, AppEnv::Development) => {
+                let key = SigningKey::hmac(algorithm, &rand::random::<[u8; 32]>())
+                    .map_err(|e| SettingsError::new("JWT_ALGORITHM", e))?;
+                return Ok((key, true, false));
+            }
+            (None, AppEnv::Production) => {
+                return Err(SettingsError::new(
+                    "JWT_SECRET_KEY",
+                    format!("required when APP_ENV=production (at least {MIN_SECRET_BYTES} bytes)"),
+                ));
+            }
+        };
+        let weak = secret.len() < MIN_SECRET_BYTES;
+        if weak && app_env == AppEnv::Production {
+            return Err(SettingsError::new(
+                "JWT_SECRET_KEY",
+                format!(
+                    "is {} bytes; at least {MIN_SECRET_BYTES} are required when APP_ENV=production",
+                    secret.len()
+                ),
+            ));
+        }
+        let key = SigningKey::hmac(algorithm, &secret)
+            .map_err(|e| SettingsError::new("JWT_ALGORITHM", e))?;
+        Ok((key, false, weak))
+    }
+
+    fn key_pair(&self, algorithm: SigningAlgorithm) -> Result<SigningKey, SettingsError> {
+        let read = |variable: &str, path: &Option<String>| {
+            let path = path.as_deref().ok_or_else(|| {
+                SettingsError::new(variable, format!("required for JWT_ALGORITHM={algorithm:?}"))
+            })?;
+            std::fs::read(path)
+                .map_err(|e| SettingsError::new(variable, format!("cannot read {path}: {e}")))
+        };
+        let private_pem = read("JWT_PRIVATE_KEY_FILE", &self.jwt_private_key_file)?;
+        let public_pem = read("JWT_PUBLIC_KEY_FILE", &self.jwt_public_key_file)?;
+        SigningKey::from_pem(algorithm, &private_pem, &public_pem)
+            .map_err(|e| SettingsError::new("JWT_PRIVATE_KEY_FILE", e))
+    }
+
+    fn hasher(&self) -> Result<HasherConfig, SettingsError> {
+        let config = HasherConfig {
+            memory_kib: self.argon2_memory_kib,
+            iterations: self.argon2_iterations,
+            parallelism: self.argon2_parallelism,
+            max_concurrent: self
+                .hashing_concurrency
+                .unwrap_or_else(|| HasherConfig::default().max_concurrent),
+        };
+        if config.max_concurrent == 0 {
+            return Err(SettingsError::new("HASHING_CONCURRENCY", "must be at least 1"));
+        }
+        argon2_params_check(&config)?;
+        Ok(config)
+    }
+}
+
+/// Checks the argon2 cost here so a bad value names its variable (the hasher would only
+/// say "invalid parameters").
+fn argon2_params_check(config: &HasherConfig) -> Result<(), SettingsError> {
+    if !(1..=16_777_215).contains(&config.parallelism) {
+        return Err(SettingsError::new("ARGON2_PARALLELISM", "must be between 1 and 16777215"));
+    }
+    if config.iterations < 1 {
+        return Err(SettingsError::new("ARGON2_ITERATIONS", "must be at least 1"));
+    }
+    if config.memory_kib < 8 * config.parallelism {
+        return Err(SettingsError::new(
+            "ARGON2_MEMORY_KIB",
+            "must be at least 8 × ARGON2_PARALLELISM",
+        ));
+    }
+    Ok(())
+}
+
+fn positive(variable: &str, value: i64) -> Result<i64, SettingsError> {
+    if value < 1 {
+        return Err(SettingsError::new(variable, format!("must be at least 1, got {value}")));
+    }
+    Ok(value)
+}
+
+impl Settings {
+    /// The database family, for logs.
+    pub fn database_kind(&self) -> DatabaseKind {
+        // `validate` rejected URLs of unknown kind.
+        self.database.kind().unwrap_or(DatabaseKind::Sqlite)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        Settings::from_layers(HashMap::new(), env(pairs))
+    }
+
+    #[test]
+    fn defaults_need_nothing_and_generate_a_development_secret() {
+        let settings = load(&[]).unwrap();
+        assert_eq!((settings.host.as_str(), settings.port), ("127.0.0.1", 8000));
+        assert_eq!(settings.database.url, "sqlite://data/app.db?mode=rwc");
+        assert!(settings.jwt_secret_generated);
+        assert_eq!(settings.jwt.access_ttl, chrono::Duration::minutes(15));
+        assert_eq!(settings.hasher.memory_kib, 65_536);
+    }
+
+    #[test]
+    fn the_starters_env_file_works_unchanged() {
+        let starter = include_str!("../tests/fixtures/starter.env");
+        let dir = std::env::temp_dir().join(format!("gatehouse-env-{}", uuid_like()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(".env");
+        std::fs::write(&path, starter).unwrap();
+        let dotenv = read_dotenv(&path).unwrap();
+        let settings = Settings::from_layers(dotenv, HashMap::new()).unwrap();
+        assert_eq!(settings.app_name, "AuthX Starter");
+        assert!(settings.debug);
+        assert_eq!(settings.database_kind(), DatabaseKind::Postgres);
+        assert_eq!(
+            settings.database.normalized_url(),
+            "postgresql://postgres:postgres@localhost:5432/app"
+        );
+        assert!(!settings.jwt_secret_generated);
+        assert!(settings.jwt_secret_weak, "22-byte secret: allowed in development, with a warning");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_environment_wins_over_the_env_file() {
+        let settings = Settings::from_layers(
+            env(&[("APP_PORT", "9000"), ("APP_NAME", "from file")]),
+            env(&[("APP_PORT", "9100")]),
+        )
+        .unwrap();
+        assert_eq!((settings.port, settings.app_name.as_str()), (9100, "from file"));
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (pairs, variable) in [
+            (vec![("APP_PORT", "eighty")], "APP_PORT"),
+            (vec![("APP_PORT", "70000")], "APP_PORT"),
+            (vec![("APP_DEBUG", "maybe")], "APP_DEBUG"),
+            (vec![("JWT_ALGORITHM", "none")], "JWT_ALGORITHM"),
+            (vec![("ACCESS_TOKEN_EXPIRES_MIN", "0")], "ACCESS_TOKEN_EXPIRES_MIN"),
+            (vec![("DATABASE_URL", "oracle://x")], "DATABASE_URL"),
+            (vec![("APP_ENV", "staging")], "APP_ENV"),
+            (vec![("ARGON2_MEMORY_KIB", "4")], "ARGON2_MEMORY_KIB"),
+            (vec![("LOG_FORMAT", "xml")], "LOG_FORMAT"),
+            (vec![("JWT_ALGORITHM", "RS256")], "JWT_PRIVATE_KEY_FILE"),
+        ] {
+            let err = load(&pairs).unwrap_err();
+            assert_eq!(err.variable, variable, "{pairs:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn production_requires_a_long_secret() {
+        let err = load(&[("APP_ENV", "production")]).unwrap_err();
+        assert_eq!(err.variable, "JWT_SECRET_KEY");
+        let err = load(&[("APP_ENV", "production"), ("JWT_SECRET_KEY", "short")]).unwrap_err();
+        assert_eq!(err.variable, "JWT_SECRET_KEY");
+        let secret = "x".repeat(MIN_SECRET_BYTES);
+        let settings = load(&[("APP_ENV", "production"), ("JWT_SECRET_KEY", &secret)]).unwrap();
+        assert!(!settings.jwt_secret_weak);
+    }
+
+    #[test]
+    fn numeric_looking_secrets_stay_text() {
+        let secret = "12345678901234567890123456789012345";
+        let settings = load(&[("JWT_SECRET_KEY", secret), ("APP_ENV", "production")]).unwrap();
+        assert!(!settings.jwt_secret_weak);
+    }
+
+    fn uuid_like() -> String {
+        format!("{:x}", rand::random::<u64>())
+    }
+}

@@ -1,0 +1,112 @@
+//! Wiring: settings → database, hasher, token codec → HTTP server.
+
+use std::net::TcpListener;
+
+use actix_web::{
+    App, HttpServer,
+    dev::Server,
+    middleware::{ErrorHandlers, from_fn},
+    web,
+};
+use anyhow::Context;
+use gatehouse_auth::{JwtCodec, PasswordHasher};
+use gatehouse_persistence::{DatabaseConnection, connect, redact_url};
+use gatehouse_web::{AppState, configure, not_found, render_bare_errors, request_context, swagger_ui};
+use migration::{Migrator, MigratorTrait};
+
+use crate::settings::{AppEnv, Settings};
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Connects to the database, migrates it if configured, prepares hashing and tokens,
+    /// and binds the listener. Nothing is served until [`run_until_stopped`](Self::run_until_stopped).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        warn_about_weak_settings(&settings);
+        let db = connect_database(&settings).await?;
+        if settings.migrate_on_start {
+            Migrator::up(&db, None)
+                .await
+                .context("cannot apply database migrations")?;
+        }
+        let hasher_config = settings.hasher.clone();
+        let hasher = tokio::task::spawn_blocking(move || PasswordHasher::new(hasher_config))
+            .await
+            .context("hasher setup task failed")?
+            .context("invalid ARGON2_* settings")?;
+        let jwt = JwtCodec::new(settings.jwt.clone()).context("invalid JWT settings")?;
+        let state = AppState::new(db, hasher, jwt, settings.web.clone());
+
+        let listener = TcpListener::bind((settings.host.as_str(), settings.port))
+            .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
+        let port = listener.local_addr()?.port();
+        tracing::info!(
+            address = %format!("http://{}:{port}", settings.host),
+            database = %settings.database_kind(),
+            database_url = %redact_url(&settings.database.url),
+            environment = ?settings.app_env,
+            app = %settings.app_name,
+            "gatehouse listening; API docs at /docs"
+        );
+        let server = serve(listener, state, &settings)?;
+        Ok(Self { port, server })
+    }
+
+    /// The port actually bound (useful with `APP_PORT=0`).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT/SIGTERM, then drains in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Opens the pool, with the failure phrased for a one-line error.
+pub async fn connect_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    connect(settings.database.clone()).await.with_context(|| {
+        format!(
+            "cannot connect to the database at {} (check DATABASE_URL and that the server is running)",
+            redact_url(&settings.database.url)
+        )
+    })
+}
+
+fn serve(listener: TcpListener, state: AppState, settings: &Settings) -> anyhow::Result<Server> {
+    let state = web::Data::new(state);
+    let app_name = settings.app_name.clone();
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(ErrorHandlers::new().default_handler(render_bare_errors))
+            .wrap(from_fn(request_context))
+            .configure(configure)
+            .service(swagger_ui(&app_name))
+            .default_service(web::to(not_found))
+    })
+    .shutdown_timeout(10);
+    if let Some(workers) = settings.workers {
+        server = server.workers(workers);
+    }
+    Ok(server.listen(listener)?.run())
+}
+
+fn warn_about_weak_settings(settings: &Settings) {
+    if settings.jwt_secret_generated {
+        tracing::warn!(
+            "JWT_SECRET_KEY is not set: using a random secret for this run; tokens will not survive a restart"
+        );
+    } else if settings.jwt_secret_weak {
+        tracing::warn!(
+            "JWT_SECRET_KEY is shorter than 32 bytes; this is refused when APP_ENV=production"
+        );
+    }
+    if settings.app_env == AppEnv::Production && settings.debug {
+        tracing::warn!("APP_DEBUG=true in production logs more than needed");
+    }
+}
