@@ -182,11 +182,47 @@ fn read_dotenv(path: &Path) -> Result<HashMap<String, String>, SettingsError> {
     if !path.exists() {
         return Ok(HashMap::new());
     }
-    let entries = dotenvy::from_path_iter(path)
-        .map_err(|e| SettingsError::new(".env", e))?
+    let text = std::fs::read_to_string(path).map_err(|e| SettingsError::new(".env", e))?;
+    let compatible = quote_bare_values(&text);
+    dotenvy::from_read_iter(compatible.as_bytes())
         .collect::<Result<HashMap<_, _>, _>>()
-        .map_err(|e| SettingsError::new(".env", e))?;
-    Ok(entries)
+        .map_err(|e| SettingsError::new(".env", e))
+}
+
+/// python-dotenv (what the starter's users have) accepts unquoted values with spaces,
+/// such as `APP_NAME=AuthX Starter`; dotenvy does not. Quote such values first, so every
+/// `.env` written for the starter reads the same here.
+fn quote_bare_values(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    for line in text.lines() {
+        out.push_str(&quote_bare_value(line));
+        out.push('\n');
+    }
+    out
+}
+
+fn quote_bare_value(line: &str) -> String {
+    let Some((key, value)) = line.split_once('=') else {
+        return line.to_owned();
+    };
+    let value = value.trim_start();
+    if key.trim_start().starts_with('#') || value.starts_with(['"', '\'']) {
+        return line.to_owned();
+    }
+    // An unquoted value ends at a ` #` comment, as in python-dotenv.
+    let value = value
+        .find(" #")
+        .map_or(value, |comment| &value[..comment])
+        .trim_end();
+    if !value.contains(char::is_whitespace) {
+        return line.to_owned();
+    }
+    if value.contains('\'') {
+        let escaped = value.replace('\\', "\\\\").replace('"', "\\\"").replace('$', "\\$");
+        format!("{key}=\"{escaped}\"")
+    } else {
+        format!("{key}='{value}'")
+    }
 }
 
 fn describe_config_error(err: ConfigError) -> SettingsError {
@@ -497,6 +533,21 @@ mod tests {
         let secret = "12345678901234567890123456789012345";
         let settings = load(&[("JWT_SECRET_KEY", secret), ("APP_ENV", "production")]).unwrap();
         assert!(!settings.jwt_secret_weak);
+    }
+
+    #[test]
+    fn unquoted_values_with_spaces_read_as_python_dotenv_reads_them() {
+        assert_eq!(quote_bare_value("APP_NAME=AuthX Starter"), "APP_NAME='AuthX Starter'");
+        assert_eq!(quote_bare_value("APP_NAME=AuthX Starter  # comment"), "APP_NAME='AuthX Starter'");
+        assert_eq!(quote_bare_value("A=it's here"), r#"A="it's here""#);
+        assert_eq!(quote_bare_value("A=plain"), "A=plain");
+        assert_eq!(quote_bare_value("A='quoted value'"), "A='quoted value'");
+        assert_eq!(quote_bare_value("# A=b c"), "# A=b c");
+        let parsed: HashMap<String, String> =
+            dotenvy::from_read_iter(quote_bare_values("A=it's \\ \"x\" $HOME\n").as_bytes())
+                .collect::<Result<_, _>>()
+                .unwrap();
+        assert_eq!(parsed["A"], r#"it's \ "x" $HOME"#);
     }
 
     fn uuid_like() -> String {

@@ -76,23 +76,20 @@ fn check_declared_length(req: &HttpRequest, limit: usize) -> Result<(), ApiError
 }
 
 /// Parses `body`, telling malformed JSON (400) from JSON of the wrong shape (422).
+///
+/// Bodies must be JSON objects: serde would otherwise accept a struct written as an
+/// array of its fields, which no client means.
 pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                let field = if path == "." { "body".to_owned() } else { path };
-                ApiError::field(&field, without_position(&inner))
-            }
-            _ => ApiError::BadRequest(format!("Malformed JSON: {}", without_position(&inner))),
-        }
-    })?;
-    deserializer
-        .end()
+    let value: serde_json::Value = serde_json::from_slice(body)
         .map_err(|err| ApiError::BadRequest(format!("Malformed JSON: {}", without_position(&err))))?;
-    Ok(value)
+    if !value.is_object() {
+        return Err(ApiError::field("body", "expected a JSON object"));
+    }
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = err.path().to_string();
+        let field = if path == "." { "body".to_owned() } else { path };
+        ApiError::field(&field, without_position(err.inner()))
+    })
 }
 
 /// serde_json's message without its " at line 1 column 7" suffix.
@@ -210,6 +207,7 @@ mod tests {
         assert_eq!(status(parse_json(b"")), 400);
         assert_eq!(status(parse_json(b"{} trailing")), 400);
         assert_eq!(status(parse_json(b"[1]")), 422);
+        assert_eq!(status(parse_json(br#"["a@b.c"]"#)), 422);
         assert_eq!(status(parse_json(br#"{"email": 5}"#)), 422);
         assert!(parse_json::<Body>(br#"{"email": "a@b.c", "extra": 1}"#).is_ok());
     }

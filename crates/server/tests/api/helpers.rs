@@ -1,0 +1,373 @@
+use std::{collections::HashMap, path::PathBuf, sync::Once};
+
+use gatehouse::{Application, Settings};
+use gatehouse_auth::{JwtCodec, JwtConfig, SigningKey};
+use gatehouse_domain::{Email, NewUser, PasswordHash, UserId};
+use gatehouse_persistence::{
+    DatabaseConfig, DatabaseConnection, SessionRepository, UserRepository, connect,
+};
+use reqwest::{Response, StatusCode, header};
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
+
+pub const TEST_SECRET: &str = "integration-test-secret-of-at-least-32-bytes";
+pub const PASSWORD: &str = "YourStrongPassw0rd!";
+
+/// Generates one test per database backend for each listed `async fn name(Backend)`.
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(backend) = $crate::helpers::Backend::postgres() {
+                        super::$name(backend).await
+                    }
+                }
+            )*
+        }
+        mod mysql {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(backend) = $crate::helpers::Backend::mysql() {
+                        super::$name(backend).await
+                    }
+                }
+            )*
+        }
+    };
+}
+
+/// Which database a test runs against.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    /// Admin URL of a Postgres server (a fresh database is made on it per test).
+    Postgres(String),
+    /// Admin URL of a MySQL/MariaDB server.
+    MySql(String),
+}
+
+impl Backend {
+    pub fn postgres() -> Option<Self> {
+        configured("GATEHOUSE_TEST_POSTGRES_URL").map(Self::Postgres)
+    }
+
+    pub fn mysql() -> Option<Self> {
+        configured("GATEHOUSE_TEST_MYSQL_URL").map(Self::MySql)
+    }
+}
+
+fn configured(variable: &'static str) -> Option<String> {
+    static NOTE: Once = Once::new();
+    match std::env::var(variable) {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            NOTE.call_once(|| {
+                eprintln!("note: {variable} is not set; tests for that database do nothing");
+            });
+            None
+        }
+    }
+}
+
+/// A database made for one test and removed when the test ends.
+struct TestDatabase {
+    url: String,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    File(PathBuf),
+    Drop { admin_url: String, name: String },
+}
+
+impl TestDatabase {
+    async fn create(backend: &Backend) -> Self {
+        let name = format!("gh_test_{}", uuid::Uuid::new_v4().simple());
+        match backend {
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir().join("gatehouse-tests");
+                std::fs::create_dir_all(&dir).unwrap();
+                let path = dir.join(format!("{name}.db"));
+                Self {
+                    url: format!("sqlite://{}?mode=rwc", path.display()),
+                    cleanup: Cleanup::File(path),
+                }
+            }
+            Backend::Postgres(admin_url) | Backend::MySql(admin_url) => {
+                let admin = Database::connect(admin_url.as_str())
+                    .await
+                    .unwrap_or_else(|e| panic!("test database server unreachable at {admin_url}: {e}"));
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .unwrap();
+                admin.close().await.unwrap();
+                Self {
+                    url: with_database(admin_url, &name),
+                    cleanup: Cleanup::Drop {
+                        admin_url: admin_url.clone(),
+                        name,
+                    },
+                }
+            }
+        }
+    }
+}
+
+/// `scheme://user@host:port/admin_db?x` → `scheme://user@host:port/name?x`.
+fn with_database(admin_url: &str, name: &str) -> String {
+    let (scheme, rest) = admin_url.split_once("://").unwrap();
+    let (authority, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    let query = tail.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+    format!("{scheme}://{authority}/{name}{query}")
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::File(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut file = path.clone().into_os_string();
+                    file.push(suffix);
+                    let _ = std::fs::remove_file(file);
+                }
+            }
+            Cleanup::Drop { admin_url, name } => {
+                let (admin_url, name) = (admin_url.clone(), name.clone());
+                // Drop runs outside async context: use a private runtime on its own thread.
+                let _ = std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    runtime.block_on(async move {
+                        let admin = Database::connect(admin_url.as_str()).await.unwrap();
+                        let force = if admin_url.starts_with("postgres") { " WITH (FORCE)" } else { "" };
+                        let _ = admin
+                            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}{force}"))
+                            .await;
+                    });
+                })
+                .join();
+            }
+        }
+    }
+}
+
+/// A running server with its own database, and a client for it.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub db: DatabaseConnection,
+    pub settings: Settings,
+    _database: TestDatabase,
+}
+
+/// Cheap argon2 so the suite stays fast; tests about hash parameters override these.
+const TEST_DEFAULTS: &[(&str, &str)] = &[
+    ("APP_PORT", "0"),
+    ("APP_WORKERS", "1"),
+    ("JWT_SECRET_KEY", TEST_SECRET),
+    ("ARGON2_MEMORY_KIB", "1024"),
+    ("ARGON2_ITERATIONS", "1"),
+    ("ARGON2_PARALLELISM", "1"),
+    ("HASHING_CONCURRENCY", "4"),
+    ("DATABASE_MAX_CONNECTIONS", "8"),
+    ("LOG_FORMAT", "text"),
+];
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, &[]).await
+}
+
+pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> TestApp {
+    gatehouse::telemetry::init(gatehouse::settings::LogFormat::Text, false);
+    let database = TestDatabase::create(&backend).await;
+    let mut environment: HashMap<String, String> = TEST_DEFAULTS
+        .iter()
+        .chain(overrides)
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    environment.insert("DATABASE_URL".into(), database.url.clone());
+    let settings = Settings::from_layers(HashMap::new(), environment).expect("test settings");
+    let application = Application::build(settings.clone()).await.expect("app starts");
+    let address = format!("http://127.0.0.1:{}", application.port());
+    tokio::spawn(application.run_until_stopped());
+    let db = connect(DatabaseConfig {
+        max_connections: 2,
+        ..settings.database.clone()
+    })
+    .await
+    .unwrap();
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        db,
+        settings,
+        _database: database,
+    }
+}
+
+/// The tokens of a successful login.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+}
+
+impl Tokens {
+    pub fn from_json(body: &Value) -> Self {
+        Self {
+            access: body["access_token"].as_str().expect("access_token").to_owned(),
+            refresh: body["refresh_token"].as_str().expect("refresh_token").to_owned(),
+        }
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client.post(self.url(path)).json(body).send().await.unwrap()
+    }
+
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> Response {
+        self.client
+            .post(self.url(path))
+            .header(header::CONTENT_TYPE, content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn register(&self, email: &str, password: &str) -> Response {
+        self.post_json("/auth/register", &json!({"email": email, "password": password}))
+            .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post_json("/auth/login", &json!({"email": email, "password": password}))
+            .await
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.client
+            .post(self.url("/auth/refresh"))
+            .bearer_auth(refresh_token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn me(&self, access_token: &str) -> Response {
+        self.client
+            .get(self.url("/users/me"))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Registers a fresh account; returns its email and id.
+    pub async fn registered_user(&self) -> (String, String) {
+        let email = format!("user-{}@example.com", uuid::Uuid::new_v4().simple());
+        let response = self.register(&email, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        (email, body["id"].as_str().unwrap().to_owned())
+    }
+
+    /// Registers and logs in a fresh account.
+    pub async fn logged_in_user(&self) -> (String, String, Tokens) {
+        let (email, id) = self.registered_user().await;
+        let response = self.login(&email, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let tokens = Tokens::from_json(&response.json().await.unwrap());
+        (email, id, tokens)
+    }
+
+    pub fn users(&self) -> UserRepository {
+        UserRepository::new(self.db.clone())
+    }
+
+    pub fn sessions(&self) -> SessionRepository {
+        SessionRepository::new(self.db.clone())
+    }
+
+    /// Stores an account directly with a given hash (e.g. one made by Python).
+    pub async fn insert_user_with_hash(&self, email: &str, hash: &str) -> UserId {
+        let user = NewUser::new(Email::parse(email).unwrap(), PasswordHash::new(hash));
+        let id = user.id;
+        self.users().create(user, chrono::Utc::now()).await.unwrap();
+        id
+    }
+
+    /// A codec with the server's secret, for minting tokens the server will trust.
+    pub fn codec(&self) -> JwtCodec {
+        JwtCodec::new(JwtConfig::hmac(SigningKey::hs256(TEST_SECRET.as_bytes()))).unwrap()
+    }
+}
+
+pub fn user_id(raw: &str) -> UserId {
+    UserId::parse(raw).unwrap()
+}
+
+/// Asserts a problem document with `status` (and `detail`, when given); returns the body.
+pub async fn assert_problem(response: Response, status: u16, detail: Option<&str>) -> Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    assert!(response.headers().contains_key("x-request-id"), "x-request-id header");
+    let content_type = response.headers()[header::CONTENT_TYPE].to_str().unwrap().to_owned();
+    assert!(
+        content_type.starts_with("application/problem+json"),
+        "content type {content_type}"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["type"], "about:blank");
+    assert_eq!(body["status"], status);
+    assert!(body["title"].is_string());
+    assert!(body["detail"].is_string());
+    if let Some(detail) = detail {
+        assert_eq!(body["detail"], detail, "{body}");
+    }
+    body
+}
+
+/// Asserts a 401 with a Bearer challenge; `rejected` expects `error="invalid_token"`.
+pub async fn assert_unauthorized(response: Response, rejected: bool, detail: Option<&str>) -> Value {
+    let challenge = response.headers()[header::WWW_AUTHENTICATE].to_str().unwrap().to_owned();
+    if rejected {
+        assert_eq!(challenge, r#"Bearer error="invalid_token""#);
+    } else {
+        assert_eq!(challenge, "Bearer");
+    }
+    assert_problem(response, 401, detail).await
+}
+
+/// The field names of a 422 problem's `errors`.
+pub fn error_fields(body: &Value) -> Vec<String> {
+    let mut fields: Vec<String> = body["errors"]
+        .as_array()
+        .expect("errors array")
+        .iter()
+        .map(|e| e["field"].as_str().unwrap().to_owned())
+        .collect();
+    fields.sort();
+    fields
+}

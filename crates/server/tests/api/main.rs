@@ -1,0 +1,16 @@
+//! Integration tests over real HTTP against real databases.
+//!
+//! Every test runs against SQLite (a fresh file each), and also against Postgres when
+//! `GATEHOUSE_TEST_POSTGRES_URL` is set and MySQL/MariaDB when `GATEHOUSE_TEST_MYSQL_URL`
+//! is set (each test gets its own database, dropped afterwards). A set variable makes
+//! that backend mandatory: an unreachable server fails the tests.
+
+#[macro_use]
+mod helpers;
+
+mod cli;
+mod login;
+mod me;
+mod operations;
+mod refresh;
+mod register;
