@@ -254,7 +254,10 @@ mod tests {
                 "{hash}"
             );
             let wrong = hasher
-                .verify(Password::presented("not the password"), PasswordHash::new(*hash))
+                .verify(
+                    Password::presented("not the password"),
+                    PasswordHash::new(*hash),
+                )
                 .await
                 .unwrap();
             assert_eq!(wrong, PasswordCheck::Mismatch);
@@ -264,13 +267,21 @@ mod tests {
     #[tokio::test]
     async fn a_fresh_hash_verifies_and_needs_no_rehash() {
         let hasher = PasswordHasher::new(cheap()).unwrap();
-        let hash = hasher.hash(Password::presented("s3cret-enough")).await.unwrap();
+        let hash = hasher
+            .hash(Password::presented("s3cret-enough"))
+            .await
+            .unwrap();
         assert!(hash.as_str().starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
         let check = hasher
             .verify(Password::presented("s3cret-enough"), hash)
             .await
             .unwrap();
-        assert_eq!(check, PasswordCheck::Match { needs_rehash: false });
+        assert_eq!(
+            check,
+            PasswordCheck::Match {
+                needs_rehash: false
+            }
+        );
     }
 
     #[tokio::test]

@@ -392,15 +392,12 @@ impl JwtCodec {
     }
 
     fn decode(&self, token: &str, expected: TokenType) -> Result<WireClaims, TokenError> {
-        let data = jsonwebtoken::decode::<WireClaims>(
-            token,
-            &self.config.key.decoding,
-            &self.validation,
-        )
-        .map_err(|e| match e.kind() {
-            ErrorKind::ExpiredSignature => TokenError::Expired,
-            _ => TokenError::Invalid,
-        })?;
+        let data =
+            jsonwebtoken::decode::<WireClaims>(token, &self.config.key.decoding, &self.validation)
+                .map_err(|e| match e.kind() {
+                    ErrorKind::ExpiredSignature => TokenError::Expired,
+                    _ => TokenError::Invalid,
+                })?;
         if data.claims.token_type != expected {
             return Err(TokenError::WrongType);
         }
@@ -432,7 +429,10 @@ mod tests {
         let (user, session) = (UserId::new(), SessionId::new());
         let issued = codec.issue_access(user, session, true, Utc::now()).unwrap();
         let claims = codec.verify_access(&issued.token).unwrap();
-        assert_eq!((claims.user_id, claims.session_id, claims.fresh), (user, session, true));
+        assert_eq!(
+            (claims.user_id, claims.session_id, claims.fresh),
+            (user, session, true)
+        );
     }
 
     #[test]
@@ -440,12 +440,26 @@ mod tests {
         let codec = codec();
         let now = Utc::now();
         let refresh = codec
-            .issue_refresh(UserId::new(), SessionId::new(), 3, now, now + Duration::days(1))
+            .issue_refresh(
+                UserId::new(),
+                SessionId::new(),
+                3,
+                now,
+                now + Duration::days(1),
+            )
             .unwrap();
-        assert_eq!(codec.verify_access(&refresh.token), Err(TokenError::WrongType));
+        assert_eq!(
+            codec.verify_access(&refresh.token),
+            Err(TokenError::WrongType)
+        );
         assert_eq!(codec.verify_refresh(&refresh.token).unwrap().generation, 3);
-        let access = codec.issue_access(UserId::new(), SessionId::new(), false, now).unwrap();
-        assert_eq!(codec.verify_refresh(&access.token), Err(TokenError::WrongType));
+        let access = codec
+            .issue_access(UserId::new(), SessionId::new(), false, now)
+            .unwrap();
+        assert_eq!(
+            codec.verify_refresh(&access.token),
+            Err(TokenError::WrongType)
+        );
     }
 
     #[test]
@@ -453,10 +467,14 @@ mod tests {
         let codec = codec();
         let ttl = codec.access_ttl();
         let within_leeway = Utc::now() - ttl - Duration::seconds(10);
-        let token = codec.issue_access(UserId::new(), SessionId::new(), false, within_leeway).unwrap();
+        let token = codec
+            .issue_access(UserId::new(), SessionId::new(), false, within_leeway)
+            .unwrap();
         assert!(codec.verify_access(&token.token).is_ok());
         let past_leeway = Utc::now() - ttl - Duration::seconds(60);
-        let token = codec.issue_access(UserId::new(), SessionId::new(), false, past_leeway).unwrap();
+        let token = codec
+            .issue_access(UserId::new(), SessionId::new(), false, past_leeway)
+            .unwrap();
         assert_eq!(codec.verify_access(&token.token), Err(TokenError::Expired));
     }
 
@@ -464,7 +482,9 @@ mod tests {
     fn tokens_from_the_future_are_not_yet_valid() {
         let codec = codec();
         let later = Utc::now() + Duration::minutes(5);
-        let token = codec.issue_access(UserId::new(), SessionId::new(), false, later).unwrap();
+        let token = codec
+            .issue_access(UserId::new(), SessionId::new(), false, later)
+            .unwrap();
         assert_eq!(codec.verify_access(&token.token), Err(TokenError::Invalid));
     }
 
@@ -473,20 +493,32 @@ mod tests {
         let issued = codec()
             .issue_access(UserId::new(), SessionId::new(), false, Utc::now())
             .unwrap();
-        let other_key = JwtCodec::new(JwtConfig::hmac(SigningKey::hs256(b"another-secret-of-32-bytes-or-more!!"))).unwrap();
-        assert_eq!(other_key.verify_access(&issued.token), Err(TokenError::Invalid));
+        let other_key = JwtCodec::new(JwtConfig::hmac(SigningKey::hs256(
+            b"another-secret-of-32-bytes-or-more!!",
+        )))
+        .unwrap();
+        assert_eq!(
+            other_key.verify_access(&issued.token),
+            Err(TokenError::Invalid)
+        );
 
         let hs512 = SigningKey::hmac(SigningAlgorithm::HS512, SECRET).unwrap();
         let hs512_token = JwtCodec::new(JwtConfig::hmac(hs512))
             .unwrap()
             .issue_access(UserId::new(), SessionId::new(), false, Utc::now())
             .unwrap();
-        assert_eq!(codec().verify_access(&hs512_token.token), Err(TokenError::Invalid));
+        assert_eq!(
+            codec().verify_access(&hs512_token.token),
+            Err(TokenError::Invalid)
+        );
 
         // Same claims, `alg: none`, no signature.
         let payload = issued.token.split('.').nth(1).unwrap();
         let none_header = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0"; // {"alg":"none","typ":"JWT"}
-        for forged in [format!("{none_header}.{payload}."), format!("{none_header}.{payload}")] {
+        for forged in [
+            format!("{none_header}.{payload}."),
+            format!("{none_header}.{payload}"),
+        ] {
             assert_eq!(codec().verify_access(&forged), Err(TokenError::Invalid));
         }
         for garbage in ["", "abc", "a.b.c", "....."] {
@@ -500,15 +532,21 @@ mod tests {
         config.issuer = Some("gatehouse".into());
         config.audience = Some("api".into());
         let strict = JwtCodec::new(config).unwrap();
-        let plain = codec().issue_access(UserId::new(), SessionId::new(), false, Utc::now()).unwrap();
+        let plain = codec()
+            .issue_access(UserId::new(), SessionId::new(), false, Utc::now())
+            .unwrap();
         assert_eq!(strict.verify_access(&plain.token), Err(TokenError::Invalid));
-        let own = strict.issue_access(UserId::new(), SessionId::new(), false, Utc::now()).unwrap();
+        let own = strict
+            .issue_access(UserId::new(), SessionId::new(), false, Utc::now())
+            .unwrap();
         assert!(strict.verify_access(&own.token).is_ok());
     }
 
     #[test]
     fn debug_output_never_contains_a_token() {
-        let issued = codec().issue_access(UserId::new(), SessionId::new(), false, Utc::now()).unwrap();
+        let issued = codec()
+            .issue_access(UserId::new(), SessionId::new(), false, Utc::now())
+            .unwrap();
         assert!(!format!("{issued:?}").contains(&issued.token));
     }
 }

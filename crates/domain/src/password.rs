@@ -110,7 +110,11 @@ mod tests {
     use super::*;
 
     fn parse(raw: &str) -> Result<Password, ValidationError> {
-        Password::parse_new(raw, "password", Some(&Email::parse("you@example.com").unwrap()))
+        Password::parse_new(
+            raw,
+            "password",
+            Some(&Email::parse("you@example.com").unwrap()),
+        )
     }
 
     #[test]

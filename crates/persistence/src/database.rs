@@ -72,8 +72,16 @@ fn normalize_url(url: &str) -> String {
     let url = url.trim();
     match url.split_once("://") {
         Some((scheme, rest)) => {
-            let scheme = scheme.split('+').next().unwrap_or(scheme).to_ascii_lowercase();
-            let scheme = if scheme == "mariadb" { "mysql".into() } else { scheme };
+            let scheme = scheme
+                .split('+')
+                .next()
+                .unwrap_or(scheme)
+                .to_ascii_lowercase();
+            let scheme = if scheme == "mariadb" {
+                "mysql".into()
+            } else {
+                scheme
+            };
             format!("{scheme}://{rest}")
         }
         None => url.to_owned(),
@@ -166,9 +174,18 @@ mod tests {
 
     #[test]
     fn kinds_are_recognised_by_scheme() {
-        assert_eq!(DatabaseKind::of_url("sqlite://data/app.db?mode=rwc"), Some(DatabaseKind::Sqlite));
-        assert_eq!(DatabaseKind::of_url("mysql://root@localhost/app"), Some(DatabaseKind::MySql));
-        assert_eq!(normalize_url("mariadb://root@localhost/app"), "mysql://root@localhost/app");
+        assert_eq!(
+            DatabaseKind::of_url("sqlite://data/app.db?mode=rwc"),
+            Some(DatabaseKind::Sqlite)
+        );
+        assert_eq!(
+            DatabaseKind::of_url("mysql://root@localhost/app"),
+            Some(DatabaseKind::MySql)
+        );
+        assert_eq!(
+            normalize_url("mariadb://root@localhost/app"),
+            "mysql://root@localhost/app"
+        );
         assert_eq!(DatabaseKind::of_url("oracle://x"), None);
     }
 
@@ -180,6 +197,9 @@ mod tests {
         );
         assert_eq!(redact_url("postgres://u@db/app"), "postgres://u@db/app");
         assert_eq!(redact_url("sqlite://data/app.db"), "sqlite://data/app.db");
-        assert_eq!(redact_url("mysql://root:p@ss@w0rd@h/db"), "mysql://root:***@h/db");
+        assert_eq!(
+            redact_url("mysql://root:p@ss@w0rd@h/db"),
+            "mysql://root:***@h/db"
+        );
     }
 }

@@ -1,7 +1,8 @@
 use chrono::{DateTime, Utc};
 use gatehouse_domain::{NewSession, Session, SessionId, UserId};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    ActiveValue::Set,
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
     sea_query::{Expr, ExprTrait},
 };
 

@@ -1,6 +1,8 @@
 use chrono::{DateTime, Utc};
 use gatehouse_domain::{Conflict, Email, NewUser, PasswordHash, User, UserId};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+};
 
 use crate::{RepoError, entity::user};
 
@@ -89,12 +91,19 @@ impl UserRepository {
     /// Deletes the account; its sessions go with it (foreign key cascade). Returns whether
     /// it existed.
     pub async fn delete(&self, id: UserId) -> Result<bool, RepoError> {
-        let result = user::Entity::delete_by_id(id.as_uuid()).exec(&self.db).await?;
+        let result = user::Entity::delete_by_id(id.as_uuid())
+            .exec(&self.db)
+            .await?;
         Ok(result.rows_affected > 0)
     }
 
     /// Activates or deactivates the account. Returns whether it existed.
-    pub async fn set_active(&self, id: UserId, active: bool, now: DateTime<Utc>) -> Result<bool, RepoError> {
+    pub async fn set_active(
+        &self,
+        id: UserId,
+        active: bool,
+        now: DateTime<Utc>,
+    ) -> Result<bool, RepoError> {
         let row = user::ActiveModel {
             id: Set(id.as_uuid()),
             is_active: Set(active),

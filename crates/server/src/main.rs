@@ -27,21 +27,38 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
 }
 
+/// The error and its causes on one line, skipping causes whose text the previous message
+/// already includes (database errors tend to repeat their source in their own message).
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    let mut previous = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if previous.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+        previous = text;
+    }
+    line.replace('\n', " ")
+}
+
 async fn run(command: Option<Command>, settings: Settings) -> anyhow::Result<()> {
     match command.unwrap_or(Command::Serve) {
-        Command::Serve => {
-            Application::build(settings)
-                .await?
-                .run_until_stopped()
-                .await
-                .context("server failed")
-        }
+        Command::Serve => Application::build(settings)
+            .await?
+            .run_until_stopped()
+            .await
+            .context("server failed"),
         Command::Migrate { action } => migrate(action, &settings).await,
     }
 }
@@ -61,7 +78,11 @@ async fn migrate(action: MigrateAction, settings: &Settings) -> anyhow::Result<(
             for migration in migrations {
                 #[allow(clippy::print_stdout, reason = "status is the command's output")]
                 {
-                    println!("{:<10} {}", migration.status().to_string(), migration.name());
+                    println!(
+                        "{:<10} {}",
+                        migration.status().to_string(),
+                        migration.name()
+                    );
                 }
             }
         }

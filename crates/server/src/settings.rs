@@ -218,7 +218,10 @@ fn quote_bare_value(line: &str) -> String {
         return line.to_owned();
     }
     if value.contains('\'') {
-        let escaped = value.replace('\\', "\\\\").replace('"', "\\\"").replace('$', "\\$");
+        let escaped = value
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('$', "\\$");
         format!("{key}=\"{escaped}\"")
     } else {
         format!("{key}='{value}'")
@@ -310,10 +313,16 @@ impl Raw {
             ));
         }
         if database.max_connections == 0 {
-            return Err(SettingsError::new("DATABASE_MAX_CONNECTIONS", "must be at least 1"));
+            return Err(SettingsError::new(
+                "DATABASE_MAX_CONNECTIONS",
+                "must be at least 1",
+            ));
         }
         if self.database_acquire_timeout_s == 0 {
-            return Err(SettingsError::new("DATABASE_ACQUIRE_TIMEOUT_S", "must be at least 1"));
+            return Err(SettingsError::new(
+                "DATABASE_ACQUIRE_TIMEOUT_S",
+                "must be at least 1",
+            ));
         }
         Ok(database)
     }
@@ -334,7 +343,10 @@ impl Raw {
             (self.key_pair(algorithm)?, false, false)
         };
         let access_minutes = positive("ACCESS_TOKEN_EXPIRES_MIN", self.access_token_expires_min)?;
-        let refresh_days = positive("REFRESH_TOKEN_EXPIRES_DAYS", self.refresh_token_expires_days)?;
+        let refresh_days = positive(
+            "REFRESH_TOKEN_EXPIRES_DAYS",
+            self.refresh_token_expires_days,
+        )?;
         let config = JwtConfig {
             key,
             access_ttl: chrono::Duration::try_minutes(access_minutes)
@@ -384,7 +396,10 @@ impl Raw {
     fn key_pair(&self, algorithm: SigningAlgorithm) -> Result<SigningKey, SettingsError> {
         let read = |variable: &str, path: &Option<String>| {
             let path = path.as_deref().ok_or_else(|| {
-                SettingsError::new(variable, format!("required for JWT_ALGORITHM={algorithm:?}"))
+                SettingsError::new(
+                    variable,
+                    format!("required for JWT_ALGORITHM={algorithm:?}"),
+                )
             })?;
             std::fs::read(path)
                 .map_err(|e| SettingsError::new(variable, format!("cannot read {path}: {e}")))
@@ -405,7 +420,10 @@ impl Raw {
                 .unwrap_or_else(|| HasherConfig::default().max_concurrent),
         };
         if config.max_concurrent == 0 {
-            return Err(SettingsError::new("HASHING_CONCURRENCY", "must be at least 1"));
+            return Err(SettingsError::new(
+                "HASHING_CONCURRENCY",
+                "must be at least 1",
+            ));
         }
         argon2_params_check(&config)?;
         Ok(config)
@@ -416,10 +434,16 @@ impl Raw {
 /// say "invalid parameters").
 fn argon2_params_check(config: &HasherConfig) -> Result<(), SettingsError> {
     if !(1..=16_777_215).contains(&config.parallelism) {
-        return Err(SettingsError::new("ARGON2_PARALLELISM", "must be between 1 and 16777215"));
+        return Err(SettingsError::new(
+            "ARGON2_PARALLELISM",
+            "must be between 1 and 16777215",
+        ));
     }
     if config.iterations < 1 {
-        return Err(SettingsError::new("ARGON2_ITERATIONS", "must be at least 1"));
+        return Err(SettingsError::new(
+            "ARGON2_ITERATIONS",
+            "must be at least 1",
+        ));
     }
     if config.memory_kib < 8 * config.parallelism {
         return Err(SettingsError::new(
@@ -432,7 +456,10 @@ fn argon2_params_check(config: &HasherConfig) -> Result<(), SettingsError> {
 
 fn positive(variable: &str, value: i64) -> Result<i64, SettingsError> {
     if value < 1 {
-        return Err(SettingsError::new(variable, format!("must be at least 1, got {value}")));
+        return Err(SettingsError::new(
+            variable,
+            format!("must be at least 1, got {value}"),
+        ));
     }
     Ok(value)
 }
@@ -450,7 +477,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     fn load(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
@@ -484,7 +514,10 @@ mod tests {
             "postgresql://postgres:postgres@localhost:5432/app"
         );
         assert!(!settings.jwt_secret_generated);
-        assert!(settings.jwt_secret_weak, "22-byte secret: allowed in development, with a warning");
+        assert!(
+            settings.jwt_secret_weak,
+            "22-byte secret: allowed in development, with a warning"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -495,7 +528,10 @@ mod tests {
             env(&[("APP_PORT", "9100")]),
         )
         .unwrap();
-        assert_eq!((settings.port, settings.app_name.as_str()), (9100, "from file"));
+        assert_eq!(
+            (settings.port, settings.app_name.as_str()),
+            (9100, "from file")
+        );
     }
 
     #[test]
@@ -505,7 +541,10 @@ mod tests {
             (vec![("APP_PORT", "70000")], "APP_PORT"),
             (vec![("APP_DEBUG", "maybe")], "APP_DEBUG"),
             (vec![("JWT_ALGORITHM", "none")], "JWT_ALGORITHM"),
-            (vec![("ACCESS_TOKEN_EXPIRES_MIN", "0")], "ACCESS_TOKEN_EXPIRES_MIN"),
+            (
+                vec![("ACCESS_TOKEN_EXPIRES_MIN", "0")],
+                "ACCESS_TOKEN_EXPIRES_MIN",
+            ),
             (vec![("DATABASE_URL", "oracle://x")], "DATABASE_URL"),
             (vec![("APP_ENV", "staging")], "APP_ENV"),
             (vec![("ARGON2_MEMORY_KIB", "4")], "ARGON2_MEMORY_KIB"),
@@ -537,8 +576,14 @@ mod tests {
 
     #[test]
     fn unquoted_values_with_spaces_read_as_python_dotenv_reads_them() {
-        assert_eq!(quote_bare_value("APP_NAME=AuthX Starter"), "APP_NAME='AuthX Starter'");
-        assert_eq!(quote_bare_value("APP_NAME=AuthX Starter  # comment"), "APP_NAME='AuthX Starter'");
+        assert_eq!(
+            quote_bare_value("APP_NAME=AuthX Starter"),
+            "APP_NAME='AuthX Starter'"
+        );
+        assert_eq!(
+            quote_bare_value("APP_NAME=AuthX Starter  # comment"),
+            "APP_NAME='AuthX Starter'"
+        );
         assert_eq!(quote_bare_value("A=it's here"), r#"A="it's here""#);
         assert_eq!(quote_bare_value("A=plain"), "A=plain");
         assert_eq!(quote_bare_value("A='quoted value'"), "A='quoted value'");

@@ -11,7 +11,9 @@ use actix_web::{
 use anyhow::Context;
 use gatehouse_auth::{JwtCodec, PasswordHasher};
 use gatehouse_persistence::{DatabaseConnection, connect, redact_url};
-use gatehouse_web::{AppState, configure, not_found, render_bare_errors, request_context, swagger_ui};
+use gatehouse_web::{
+    AppState, configure, not_found, render_bare_errors, request_context, swagger_ui,
+};
 use migration::{Migrator, MigratorTrait};
 
 use crate::settings::{AppEnv, Settings};
@@ -26,8 +28,8 @@ impl Application {
     /// Connects to the database, migrates it if configured, prepares hashing and tokens,
     /// and binds the listener. Nothing is served until [`run_until_stopped`](Self::run_until_stopped).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        warn_about_weak_settings(&settings);
         let db = connect_database(&settings).await?;
+        warn_about_weak_settings(&settings);
         if settings.migrate_on_start {
             Migrator::up(&db, None)
                 .await

@@ -44,13 +44,17 @@ impl TryFrom<CredentialsIn> for Registration {
         let password = required("password", body.password);
         let password = match (&email, password) {
             (_, Err(e)) => Err(e),
-            (email, Ok(raw)) => Password::parse_new(raw, "password", email.as_ref().ok())
-                .map_err(FieldError::from),
+            (email, Ok(raw)) => {
+                Password::parse_new(raw, "password", email.as_ref().ok()).map_err(FieldError::from)
+            }
         };
         match (email, password) {
             (Ok(email), Ok(password)) => Ok(Self { email, password }),
             (email, password) => Err(ApiError::Validation(
-                [email.err(), password.err()].into_iter().flatten().collect(),
+                [email.err(), password.err()]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
             )),
         }
     }
@@ -74,7 +78,10 @@ impl TryFrom<CredentialsIn> for Login {
         match (email, password) {
             (Ok(email), Ok(password)) => Ok(Self { email, password }),
             (email, password) => Err(ApiError::Validation(
-                [email.err(), password.err()].into_iter().flatten().collect(),
+                [email.err(), password.err()]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
             )),
         }
     }

@@ -31,15 +31,17 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let limit = req
             .app_data::<web::Data<AppState>>()
-            .map_or(crate::DEFAULT_MAX_BODY_BYTES, |state| state.options.max_body_bytes);
+            .map_or(crate::DEFAULT_MAX_BODY_BYTES, |state| {
+                state.options.max_body_bytes
+            });
         let checked = check_json_content_type(req).and_then(|()| check_declared_length(req, limit));
         let mut payload = payload.take();
         Box::pin(async move {
             checked?;
             let mut body = BytesMut::new();
             while let Some(chunk) = payload.next().await {
-                let chunk =
-                    chunk.map_err(|_| ApiError::BadRequest("Could not read the request body".into()))?;
+                let chunk = chunk
+                    .map_err(|_| ApiError::BadRequest("Could not read the request body".into()))?;
                 if body.len() + chunk.len() > limit {
                     return Err(ApiError::PayloadTooLarge { limit });
                 }
@@ -51,7 +53,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
 }
 
 fn check_json_content_type(req: &HttpRequest) -> Result<(), ApiError> {
-    let mime = req.mime_type().map_err(|_| ApiError::UnsupportedMediaType)?;
+    let mime = req
+        .mime_type()
+        .map_err(|_| ApiError::UnsupportedMediaType)?;
     match mime {
         Some(mime)
             if mime.type_() == "application"
@@ -80,8 +84,9 @@ fn check_declared_length(req: &HttpRequest, limit: usize) -> Result<(), ApiError
 /// Bodies must be JSON objects: serde would otherwise accept a struct written as an
 /// array of its fields, which no client means.
 pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|err| ApiError::BadRequest(format!("Malformed JSON: {}", without_position(&err))))?;
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|err| {
+        ApiError::BadRequest(format!("Malformed JSON: {}", without_position(&err)))
+    })?;
     if !value.is_object() {
         return Err(ApiError::field("body", "expected a JSON object"));
     }
@@ -118,7 +123,10 @@ impl BearerToken {
             .get(header::AUTHORIZATION)
             .ok_or_else(ApiError::not_authenticated)?;
         let value = value.to_str().map_err(|_| ApiError::not_authenticated())?;
-        let (scheme, token) = value.trim().split_once(' ').ok_or_else(ApiError::not_authenticated)?;
+        let (scheme, token) = value
+            .trim()
+            .split_once(' ')
+            .ok_or_else(ApiError::not_authenticated)?;
         let token = token.trim();
         if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
             return Err(ApiError::not_authenticated());
@@ -155,7 +163,8 @@ impl FromRequest for AuthenticatedUser {
         let token = BearerToken::from_headers(req);
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
+            let state =
+                state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
             authenticate(&state, &token?.0).await
         })
     }

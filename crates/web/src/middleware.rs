@@ -41,7 +41,11 @@ pub async fn request_context(
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     match result {
         Ok(mut response) => {
-            tracing::info!(status = response.status().as_u16(), elapsed_ms, "request completed");
+            tracing::info!(
+                status = response.status().as_u16(),
+                elapsed_ms,
+                "request completed"
+            );
             if let Ok(value) = HeaderValue::from_str(&id) {
                 response.headers_mut().insert(REQUEST_ID, value);
             }
@@ -55,7 +59,5 @@ pub async fn request_context(
 }
 
 fn is_acceptable_client_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_CLIENT_ID_LEN
-        && id.bytes().all(|b| b.is_ascii_graphic())
+    !id.is_empty() && id.len() <= MAX_CLIENT_ID_LEN && id.bytes().all(|b| b.is_ascii_graphic())
 }

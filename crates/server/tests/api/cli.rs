@@ -28,8 +28,17 @@ fn version_and_help_are_printed() {
 
 #[test]
 fn a_bad_setting_exits_non_zero_with_one_line_naming_it() {
-    for (variable, value) in [("APP_PORT", "eighty"), ("JWT_ALGORITHM", "none"), ("DATABASE_URL", "ftp://x")] {
-        let output = gatehouse().env(variable, value).arg("migrate").arg("status").output().unwrap();
+    for (variable, value) in [
+        ("APP_PORT", "eighty"),
+        ("JWT_ALGORITHM", "none"),
+        ("DATABASE_URL", "ftp://x"),
+    ] {
+        let output = gatehouse()
+            .env(variable, value)
+            .arg("migrate")
+            .arg("status")
+            .output()
+            .unwrap();
         assert!(!output.status.success());
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
@@ -49,7 +58,10 @@ fn production_without_a_secret_refuses_to_start() {
 #[test]
 fn an_unreachable_database_is_one_clear_line() {
     let output = gatehouse()
-        .env("DATABASE_URL", "postgresql+asyncpg://postgres:secret-pw@127.0.0.1:1/app")
+        .env(
+            "DATABASE_URL",
+            "postgresql+asyncpg://postgres:secret-pw@127.0.0.1:1/app",
+        )
         .env("DATABASE_ACQUIRE_TIMEOUT_S", "2")
         .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "off")
@@ -58,13 +70,19 @@ fn an_unreachable_database_is_one_clear_line() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("cannot connect to the database"), "{stderr}");
+    assert!(
+        stderr.contains("cannot connect to the database"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("secret-pw"), "password leaked: {stderr}");
 }
 
 #[test]
 fn migrate_up_status_down_and_fresh_work_on_sqlite() {
-    let dir = std::env::temp_dir().join(format!("gatehouse-migrate-{}", uuid::Uuid::new_v4().simple()));
+    let dir = std::env::temp_dir().join(format!(
+        "gatehouse-migrate-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
     let url = format!("sqlite://{}/app.db?mode=rwc", dir.display());
     let run = |args: &[&str]| {
         let output = gatehouse()
@@ -73,7 +91,11 @@ fn migrate_up_status_down_and_fresh_work_on_sqlite() {
             .args(args)
             .output()
             .unwrap();
-        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         String::from_utf8_lossy(&output.stdout).into_owned()
     };
     let before = run(&["migrate", "status"]);
@@ -83,7 +105,14 @@ fn migrate_up_status_down_and_fresh_work_on_sqlite() {
     assert_eq!(after.matches("Applied").count(), 2, "{after}");
     run(&["migrate", "down", "--steps", "1"]);
     let rolled_back = run(&["migrate", "status"]);
-    assert_eq!((rolled_back.matches("Applied").count(), rolled_back.matches("Pending").count()), (1, 1), "{rolled_back}");
+    assert_eq!(
+        (
+            rolled_back.matches("Applied").count(),
+            rolled_back.matches("Pending").count()
+        ),
+        (1, 1),
+        "{rolled_back}"
+    );
     run(&["migrate", "fresh"]);
     assert_eq!(run(&["migrate", "status"]).matches("Applied").count(), 2);
     std::fs::remove_dir_all(dir).unwrap();

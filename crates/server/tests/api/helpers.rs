@@ -107,7 +107,9 @@ impl TestDatabase {
             Backend::Postgres(admin_url) | Backend::MySql(admin_url) => {
                 let admin = Database::connect(admin_url.as_str())
                     .await
-                    .unwrap_or_else(|e| panic!("test database server unreachable at {admin_url}: {e}"));
+                    .unwrap_or_else(|e| {
+                        panic!("test database server unreachable at {admin_url}: {e}")
+                    });
                 admin
                     .execute_unprepared(&format!("CREATE DATABASE {name}"))
                     .await
@@ -129,7 +131,10 @@ impl TestDatabase {
 fn with_database(admin_url: &str, name: &str) -> String {
     let (scheme, rest) = admin_url.split_once("://").unwrap();
     let (authority, tail) = rest.split_once('/').unwrap_or((rest, ""));
-    let query = tail.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+    let query = tail
+        .split_once('?')
+        .map(|(_, q)| format!("?{q}"))
+        .unwrap_or_default();
     format!("{scheme}://{authority}/{name}{query}")
 }
 
@@ -153,7 +158,11 @@ impl Drop for TestDatabase {
                         .unwrap();
                     runtime.block_on(async move {
                         let admin = Database::connect(admin_url.as_str()).await.unwrap();
-                        let force = if admin_url.starts_with("postgres") { " WITH (FORCE)" } else { "" };
+                        let force = if admin_url.starts_with("postgres") {
+                            " WITH (FORCE)"
+                        } else {
+                            ""
+                        };
                         let _ = admin
                             .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}{force}"))
                             .await;
@@ -170,7 +179,6 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub db: DatabaseConnection,
-    pub settings: Settings,
     _database: TestDatabase,
 }
 
@@ -201,7 +209,9 @@ pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Tes
         .collect();
     environment.insert("DATABASE_URL".into(), database.url.clone());
     let settings = Settings::from_layers(HashMap::new(), environment).expect("test settings");
-    let application = Application::build(settings.clone()).await.expect("app starts");
+    let application = Application::build(settings.clone())
+        .await
+        .expect("app starts");
     let address = format!("http://127.0.0.1:{}", application.port());
     tokio::spawn(application.run_until_stopped());
     let db = connect(DatabaseConfig {
@@ -217,7 +227,6 @@ pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Tes
             .build()
             .unwrap(),
         db,
-        settings,
         _database: database,
     }
 }
@@ -232,8 +241,14 @@ pub struct Tokens {
 impl Tokens {
     pub fn from_json(body: &Value) -> Self {
         Self {
-            access: body["access_token"].as_str().expect("access_token").to_owned(),
-            refresh: body["refresh_token"].as_str().expect("refresh_token").to_owned(),
+            access: body["access_token"]
+                .as_str()
+                .expect("access_token")
+                .to_owned(),
+            refresh: body["refresh_token"]
+                .as_str()
+                .expect("refresh_token")
+                .to_owned(),
         }
     }
 }
@@ -244,10 +259,20 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
-        self.client.post(self.url(path)).json(body).send().await.unwrap()
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
     }
 
-    pub async fn post_raw(&self, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> Response {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Response {
         self.client
             .post(self.url(path))
             .header(header::CONTENT_TYPE, content_type)
@@ -258,13 +283,19 @@ impl TestApp {
     }
 
     pub async fn register(&self, email: &str, password: &str) -> Response {
-        self.post_json("/auth/register", &json!({"email": email, "password": password}))
-            .await
+        self.post_json(
+            "/auth/register",
+            &json!({"email": email, "password": password}),
+        )
+        .await
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Response {
-        self.post_json("/auth/login", &json!({"email": email, "password": password}))
-            .await
+        self.post_json(
+            "/auth/login",
+            &json!({"email": email, "password": password}),
+        )
+        .await
     }
 
     pub async fn refresh(&self, refresh_token: &str) -> Response {
@@ -332,8 +363,14 @@ pub fn user_id(raw: &str) -> UserId {
 /// Asserts a problem document with `status` (and `detail`, when given); returns the body.
 pub async fn assert_problem(response: Response, status: u16, detail: Option<&str>) -> Value {
     assert_eq!(response.status().as_u16(), status, "status");
-    assert!(response.headers().contains_key("x-request-id"), "x-request-id header");
-    let content_type = response.headers()[header::CONTENT_TYPE].to_str().unwrap().to_owned();
+    assert!(
+        response.headers().contains_key("x-request-id"),
+        "x-request-id header"
+    );
+    let content_type = response.headers()[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(
         content_type.starts_with("application/problem+json"),
         "content type {content_type}"
@@ -350,8 +387,15 @@ pub async fn assert_problem(response: Response, status: u16, detail: Option<&str
 }
 
 /// Asserts a 401 with a Bearer challenge; `rejected` expects `error="invalid_token"`.
-pub async fn assert_unauthorized(response: Response, rejected: bool, detail: Option<&str>) -> Value {
-    let challenge = response.headers()[header::WWW_AUTHENTICATE].to_str().unwrap().to_owned();
+pub async fn assert_unauthorized(
+    response: Response,
+    rejected: bool,
+    detail: Option<&str>,
+) -> Value {
+    let challenge = response.headers()[header::WWW_AUTHENTICATE]
+        .to_str()
+        .unwrap()
+        .to_owned();
     if rejected {
         assert_eq!(challenge, r#"Bearer error="invalid_token""#);
     } else {

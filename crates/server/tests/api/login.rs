@@ -54,10 +54,23 @@ async fn login_with_an_unknown_email_gives_the_same_401(backend: Backend) {
 async fn login_of_an_inactive_user_with_the_right_password_is_403(backend: Backend) {
     let app = spawn_app(backend).await;
     let (email, id) = app.registered_user().await;
-    app.users().set_active(user_id(&id), false, chrono::Utc::now()).await.unwrap();
-    assert_problem(app.login(&email, PASSWORD).await, 403, Some("Inactive user")).await;
+    app.users()
+        .set_active(user_id(&id), false, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_problem(
+        app.login(&email, PASSWORD).await,
+        403,
+        Some("Inactive user"),
+    )
+    .await;
     // The wrong password still says nothing about the account's state.
-    assert_problem(app.login(&email, "WrongPassw0rd!").await, 401, Some("Invalid credentials")).await;
+    assert_problem(
+        app.login(&email, "WrongPassw0rd!").await,
+        401,
+        Some("Invalid credentials"),
+    )
+    .await;
 }
 
 async fn login_with_missing_or_malformed_fields_is_422(backend: Backend) {
@@ -65,14 +78,22 @@ async fn login_with_missing_or_malformed_fields_is_422(backend: Backend) {
     let body = assert_problem(app.post_json("/auth/login", &json!({})).await, 422, None).await;
     assert_eq!(error_fields(&body), ["email", "password"]);
     let body = assert_problem(
-        app.post_json("/auth/login", &json!({"email": "not-an-email", "password": PASSWORD})).await,
+        app.post_json(
+            "/auth/login",
+            &json!({"email": "not-an-email", "password": PASSWORD}),
+        )
+        .await,
         422,
         None,
     )
     .await;
     assert_eq!(error_fields(&body), ["email"]);
     let body = assert_problem(
-        app.post_json("/auth/login", &json!({"email": "you@example.com", "password": 12345678})).await,
+        app.post_json(
+            "/auth/login",
+            &json!({"email": "you@example.com", "password": 12345678}),
+        )
+        .await,
         422,
         None,
     )
@@ -82,7 +103,9 @@ async fn login_with_missing_or_malformed_fields_is_422(backend: Backend) {
 
 async fn login_with_malformed_json_is_400(backend: Backend) {
     let app = spawn_app(backend).await;
-    let response = app.post_raw("/auth/login", "application/json", "{\"email\":").await;
+    let response = app
+        .post_raw("/auth/login", "application/json", "{\"email\":")
+        .await;
     assert_problem(response, 400, None).await;
     let response = app.post_raw("/auth/login", "text/plain", "{}").await;
     assert_problem(response, 415, None).await;
@@ -91,30 +114,79 @@ async fn login_with_malformed_json_is_400(backend: Backend) {
 /// Hashes made by the Python starter's libraries (shared/argon2-vectors.txt), with
 /// whether they differ from the default parameters (m=65536, t=3, p=4, argon2id).
 const PYTHON_HASHES: &[(&str, &str, bool)] = &[
-    ("YourStrongPassw0rd!", "$argon2id$v=19$m=65536,t=3,p=4$nsGuqSlVw8Ti2u2kX3t6PQ$VNQRbLumQxTD5c54fTTAPdjaUd9MDGJd4P7MImTj6PY", false),
-    ("correct horse battery staple", "$argon2id$v=19$m=65536,t=3,p=4$tmiJQlcXITSmCth/e44JSQ$khSuf9JZP7GLYFthhjN7yJNyYD4fLJFyNYY49gI0Gx8", false),
-    ("пароль-Ünïcødé-🔐", "$argon2id$v=19$m=65536,t=3,p=4$Oqx6Ib9e0/t0+dRZZoeSQQ$SZ/RCIbZr5lddm4hn7A42L9StCLtwEckLK7aTIVU9LQ", false),
-    ("YourStrongPassw0rd!", "$argon2id$v=19$m=65536,t=3,p=4$CyGc/942Vwm60brvH/Uu0Q$99eL/72yA5VhlkBJ5apr7UkAFrzeA3BdfKcGfIriXQI", false),
-    ("OldParams#2019", "$argon2id$v=19$m=8192,t=1,p=2$RS5vxsF5Uif5nqJpZAkWXQ$troMl3SQ8jYAEq2BZT0r+JVTx6lx4ED++xNJf08sQSQ", true),
-    ("LegacyArgon2i!", "$argon2i$v=19$m=65536,t=3,p=4$yQ//2TX2BRnIuxg9PNsu0g$S2rdYTnQRbF8JvgunRsskoH7mkLaxZZI+dOtXAGsULk", true),
+    (
+        "YourStrongPassw0rd!",
+        "$argon2id$v=19$m=65536,t=3,p=4$nsGuqSlVw8Ti2u2kX3t6PQ$VNQRbLumQxTD5c54fTTAPdjaUd9MDGJd4P7MImTj6PY",
+        false,
+    ),
+    (
+        "correct horse battery staple",
+        "$argon2id$v=19$m=65536,t=3,p=4$tmiJQlcXITSmCth/e44JSQ$khSuf9JZP7GLYFthhjN7yJNyYD4fLJFyNYY49gI0Gx8",
+        false,
+    ),
+    (
+        "пароль-Ünïcødé-🔐",
+        "$argon2id$v=19$m=65536,t=3,p=4$Oqx6Ib9e0/t0+dRZZoeSQQ$SZ/RCIbZr5lddm4hn7A42L9StCLtwEckLK7aTIVU9LQ",
+        false,
+    ),
+    (
+        "YourStrongPassw0rd!",
+        "$argon2id$v=19$m=65536,t=3,p=4$CyGc/942Vwm60brvH/Uu0Q$99eL/72yA5VhlkBJ5apr7UkAFrzeA3BdfKcGfIriXQI",
+        false,
+    ),
+    (
+        "OldParams#2019",
+        "$argon2id$v=19$m=8192,t=1,p=2$RS5vxsF5Uif5nqJpZAkWXQ$troMl3SQ8jYAEq2BZT0r+JVTx6lx4ED++xNJf08sQSQ",
+        true,
+    ),
+    (
+        "LegacyArgon2i!",
+        "$argon2i$v=19$m=65536,t=3,p=4$yQ//2TX2BRnIuxg9PNsu0g$S2rdYTnQRbF8JvgunRsskoH7mkLaxZZI+dOtXAGsULk",
+        true,
+    ),
 ];
 
 async fn python_made_hashes_log_in_and_outdated_ones_are_rehashed(backend: Backend) {
     // The production defaults, so only hashes with other parameters need upgrading.
     let app = spawn_app_with(
         backend,
-        &[("ARGON2_MEMORY_KIB", "65536"), ("ARGON2_ITERATIONS", "3"), ("ARGON2_PARALLELISM", "4")],
+        &[
+            ("ARGON2_MEMORY_KIB", "65536"),
+            ("ARGON2_ITERATIONS", "3"),
+            ("ARGON2_PARALLELISM", "4"),
+        ],
     )
     .await;
     for (index, (password, hash, outdated)) in PYTHON_HASHES.iter().enumerate() {
         let email = format!("python-{index}@example.com");
         let id = app.insert_user_with_hash(&email, hash).await;
-        assert_problem(app.login(&email, "not-the-password").await, 401, Some("Invalid credentials")).await;
-        assert_eq!(app.login(&email, password).await.status(), StatusCode::OK, "{hash}");
-        let stored = app.users().find_by_id(id).await.unwrap().unwrap().password_hash;
+        assert_problem(
+            app.login(&email, "not-the-password").await,
+            401,
+            Some("Invalid credentials"),
+        )
+        .await;
+        assert_eq!(
+            app.login(&email, password).await.status(),
+            StatusCode::OK,
+            "{hash}"
+        );
+        let stored = app
+            .users()
+            .find_by_id(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash;
         if *outdated {
             assert_ne!(stored.as_str(), *hash, "re-hashed");
-            assert!(stored.as_str().starts_with("$argon2id$v=19$m=65536,t=3,p=4$"), "{}", stored.as_str());
+            assert!(
+                stored
+                    .as_str()
+                    .starts_with("$argon2id$v=19$m=65536,t=3,p=4$"),
+                "{}",
+                stored.as_str()
+            );
         } else {
             assert_eq!(stored.as_str(), *hash, "kept as it was");
         }

@@ -5,6 +5,9 @@
 //! is set (each test gets its own database, dropped afterwards). A set variable makes
 //! that backend mandatory: an unreachable server fails the tests.
 
+// Test helpers panic on purpose: a failed setup step is a failed test.
+#![allow(clippy::unwrap_used)]
+
 #[macro_use]
 mod helpers;
 

@@ -3,7 +3,9 @@ use gatehouse_auth::{JwtCodec, JwtConfig, SigningAlgorithm, SigningKey};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{Backend, TEST_SECRET, assert_problem, assert_unauthorized, spawn_app, user_id};
+use crate::helpers::{
+    Backend, TEST_SECRET, assert_problem, assert_unauthorized, spawn_app, user_id,
+};
 
 backend_tests!(
     me_returns_the_callers_account,
@@ -36,7 +38,12 @@ async fn me_without_a_token_is_401_with_a_bearer_challenge(backend: Backend) {
 async fn me_with_a_refresh_token_is_401(backend: Backend) {
     let app = spawn_app(backend).await;
     let (_, _, tokens) = app.logged_in_user().await;
-    assert_unauthorized(app.me(&tokens.refresh).await, true, Some("Wrong token type")).await;
+    assert_unauthorized(
+        app.me(&tokens.refresh).await,
+        true,
+        Some("Wrong token type"),
+    )
+    .await;
 }
 
 async fn me_rejects_forged_tampered_expired_and_malformed_tokens(backend: Backend) {
@@ -44,7 +51,11 @@ async fn me_rejects_forged_tampered_expired_and_malformed_tokens(backend: Backen
     let (_, id, tokens) = app.logged_in_user().await;
     let claims = app.codec().verify_access(&tokens.access).unwrap();
     let mut parts = tokens.access.split('.');
-    let (_header, payload, signature) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
+    let (_header, payload, signature) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+    );
 
     // {"alg":"none","typ":"JWT"} with the real claims, with and without a signature.
     let none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0";
@@ -57,18 +68,29 @@ async fn me_rejects_forged_tampered_expired_and_malformed_tokens(backend: Backen
     .unwrap()
     .token;
     // Signed with another secret.
-    let other_secret = JwtCodec::new(JwtConfig::hmac(SigningKey::hs256(b"some-other-secret-that-is-32-bytes-long")))
-        .unwrap()
-        .issue_access(claims.user_id, claims.session_id, true, Utc::now())
-        .unwrap()
-        .token;
+    let other_secret = JwtCodec::new(JwtConfig::hmac(SigningKey::hs256(
+        b"some-other-secret-that-is-32-bytes-long",
+    )))
+    .unwrap()
+    .issue_access(claims.user_id, claims.session_id, true, Utc::now())
+    .unwrap()
+    .token;
     // The payload swapped for another user's, signature kept.
     let other_payload = app
         .codec()
-        .issue_access(gatehouse_domain::UserId::new(), claims.session_id, true, Utc::now())
+        .issue_access(
+            gatehouse_domain::UserId::new(),
+            claims.session_id,
+            true,
+            Utc::now(),
+        )
         .unwrap()
         .token;
-    let swapped = format!("{}.{}.{signature}", tokens.access.split('.').next().unwrap(), other_payload.split('.').nth(1).unwrap());
+    let swapped = format!(
+        "{}.{}.{signature}",
+        tokens.access.split('.').next().unwrap(),
+        other_payload.split('.').nth(1).unwrap()
+    );
     let flipped_signature = format!(
         "{}.{payload}.{}",
         tokens.access.split('.').next().unwrap(),
@@ -89,8 +111,16 @@ async fn me_rejects_forged_tampered_expired_and_malformed_tokens(backend: Backen
     }
 
     let long_ago = Utc::now() - Duration::hours(2);
-    let expired = app.codec().issue_access(user_id(&id), claims.session_id, true, long_ago).unwrap();
-    assert_unauthorized(app.me(&expired.token).await, true, Some("Token has expired")).await;
+    let expired = app
+        .codec()
+        .issue_access(user_id(&id), claims.session_id, true, long_ago)
+        .unwrap();
+    assert_unauthorized(
+        app.me(&expired.token).await,
+        true,
+        Some("Token has expired"),
+    )
+    .await;
 }
 
 async fn me_for_a_deleted_user_is_401_user_not_found(backend: Backend) {
@@ -103,14 +133,26 @@ async fn me_for_a_deleted_user_is_401_user_not_found(backend: Backend) {
 async fn me_for_an_inactive_user_is_403(backend: Backend) {
     let app = spawn_app(backend).await;
     let (_, id, tokens) = app.logged_in_user().await;
-    app.users().set_active(user_id(&id), false, Utc::now()).await.unwrap();
+    app.users()
+        .set_active(user_id(&id), false, Utc::now())
+        .await
+        .unwrap();
     assert_problem(app.me(&tokens.access).await, 403, Some("Inactive user")).await;
 }
 
 async fn me_after_the_session_is_revoked_is_401(backend: Backend) {
     let app = spawn_app(backend).await;
     let (_, _, tokens) = app.logged_in_user().await;
-    let session = app.codec().verify_access(&tokens.access).unwrap().session_id;
+    let session = app
+        .codec()
+        .verify_access(&tokens.access)
+        .unwrap()
+        .session_id;
     app.sessions().revoke(session, Utc::now()).await.unwrap();
-    assert_unauthorized(app.me(&tokens.access).await, true, Some("Session has ended")).await;
+    assert_unauthorized(
+        app.me(&tokens.access).await,
+        true,
+        Some("Session has ended"),
+    )
+    .await;
 }

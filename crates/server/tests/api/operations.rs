@@ -39,7 +39,12 @@ async fn wrong_methods_are_405_problems(backend: Backend) {
         (Method::DELETE, "/users/me"),
         (Method::POST, "/health"),
     ] {
-        let response = app.client.request(method, app.url(path)).send().await.unwrap();
+        let response = app
+            .client
+            .request(method, app.url(path))
+            .send()
+            .await
+            .unwrap();
         assert_problem(response, 405, Some("Method Not Allowed")).await;
     }
 }
@@ -61,14 +66,25 @@ async fn request_ids_are_echoed_or_generated(backend: Backend) {
             request = request.header("X-Request-Id", id);
         }
         let response = request.send().await.unwrap();
-        let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+        let id = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert!(uuid::Uuid::parse_str(&id).is_ok(), "generated id, got {id}");
     }
 }
 
 async fn the_openapi_document_describes_every_route(backend: Backend) {
     let app = spawn_app(backend).await;
-    let doc: Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let doc: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     assert_eq!(doc["info"]["title"], "AuthX Starter");
     let expected = [
@@ -80,7 +96,12 @@ async fn the_openapi_document_describes_every_route(backend: Backend) {
         ("/ready", "get"),
     ];
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), expected.len(), "{:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(
+        paths.len(),
+        expected.len(),
+        "{:?}",
+        paths.keys().collect::<Vec<_>>()
+    );
     for (path, method) in expected {
         let operation = &doc["paths"][path][method];
         assert!(operation.is_object(), "{method} {path} documented");
@@ -91,9 +112,15 @@ async fn the_openapi_document_describes_every_route(backend: Backend) {
             .send()
             .await
             .unwrap();
-        assert!(![404, 405].contains(&response.status().as_u16()), "{method} {path} routed");
+        assert!(
+            ![404, 405].contains(&response.status().as_u16()),
+            "{method} {path} routed"
+        );
     }
-    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
     assert!(doc["paths"]["/users/me"]["get"]["security"].is_array());
     assert!(doc["paths"]["/auth/register"]["post"]["responses"]["409"].is_object());
     for schema in ["CredentialsIn", "TokenOut", "UserOut", "Problem"] {
@@ -109,7 +136,12 @@ async fn swagger_ui_is_served_from_the_binary(backend: Backend) {
     let page = app.client.get(app.url("/docs/")).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.text().await.unwrap().contains("swagger-ui"));
-    let initializer = app.client.get(app.url("/docs/swagger-initializer.js")).send().await.unwrap();
+    let initializer = app
+        .client
+        .get(app.url("/docs/swagger-initializer.js"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(initializer.status(), StatusCode::OK);
     assert!(initializer.text().await.unwrap().contains("/openapi.json"));
 }

@@ -30,7 +30,10 @@ async fn refresh_returns_new_tokens_one_generation_newer(backend: Backend) {
     let access = codec.verify_access(&renewed.access).unwrap();
     assert!(!access.fresh, "refreshed access tokens are not fresh");
     assert_eq!(access.user_id, user_id(&id));
-    assert_eq!(codec.verify_refresh(&renewed.refresh).unwrap().generation, 1);
+    assert_eq!(
+        codec.verify_refresh(&renewed.refresh).unwrap().generation,
+        1
+    );
     assert_eq!(app.me(&renewed.access).await.status(), StatusCode::OK);
     let next: Value = app.refresh(&renewed.refresh).await.json().await.unwrap();
     let next = Tokens::from_json(&next);
@@ -44,7 +47,12 @@ async fn a_starter_client_resending_its_first_refresh_token_keeps_working(backen
         let response = app.refresh(&tokens.refresh).await;
         assert_eq!(response.status(), StatusCode::OK);
         let body: Value = response.json().await.unwrap();
-        assert_eq!(app.me(body["access_token"].as_str().unwrap()).await.status(), StatusCode::OK);
+        assert_eq!(
+            app.me(body["access_token"].as_str().unwrap())
+                .await
+                .status(),
+            StatusCode::OK
+        );
     }
 }
 
@@ -56,14 +64,31 @@ async fn refresh_with_a_reused_token_revokes_the_session(backend: Backend) {
     let third = Tokens::from_json(&app.refresh(&second.refresh).await.json().await.unwrap());
     // A thief replays the stolen first token.
     let response = app.refresh(&first.refresh).await;
-    assert_unauthorized(response, true, Some("Refresh token reuse detected; session revoked")).await;
+    assert_unauthorized(
+        response,
+        true,
+        Some("Refresh token reuse detected; session revoked"),
+    )
+    .await;
     // Every token of the session is dead now: the owner's newest refresh and all access tokens.
     assert_unauthorized(app.refresh(&third.refresh).await, true, None).await;
     for access in [&first.access, &second.access, &third.access] {
         assert_unauthorized(app.me(access).await, true, None).await;
     }
-    let session = app.codec().verify_refresh(&first.refresh).unwrap().session_id;
-    assert!(app.sessions().find(session).await.unwrap().unwrap().revoked_at.is_some());
+    let session = app
+        .codec()
+        .verify_refresh(&first.refresh)
+        .unwrap()
+        .session_id;
+    assert!(
+        app.sessions()
+            .find(session)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
 }
 
 async fn concurrent_refreshes_with_the_same_token_all_succeed(backend: Backend) {
@@ -78,12 +103,22 @@ async fn concurrent_refreshes_with_the_same_token_all_succeed(backend: Backend) 
 async fn refresh_with_an_access_token_is_401(backend: Backend) {
     let app = spawn_app(backend).await;
     let (_, _, tokens) = app.logged_in_user().await;
-    assert_unauthorized(app.refresh(&tokens.access).await, true, Some("Wrong token type")).await;
+    assert_unauthorized(
+        app.refresh(&tokens.access).await,
+        true,
+        Some("Wrong token type"),
+    )
+    .await;
 }
 
 async fn refresh_without_a_token_is_401_with_a_bearer_challenge(backend: Backend) {
     let app = spawn_app(backend).await;
-    let bare = app.client.post(app.url("/auth/refresh")).send().await.unwrap();
+    let bare = app
+        .client
+        .post(app.url("/auth/refresh"))
+        .send()
+        .await
+        .unwrap();
     assert_unauthorized(bare, false, Some("Not authenticated")).await;
     for header in ["Basic dXNlcjpwYXNz", "Bearer", "Bearer   ", "Token abc"] {
         let response = app
@@ -100,24 +135,52 @@ async fn refresh_without_a_token_is_401_with_a_bearer_challenge(backend: Backend
 async fn refresh_with_a_garbage_expired_or_forged_token_is_401(backend: Backend) {
     let app = spawn_app(backend).await;
     let (_, id, tokens) = app.logged_in_user().await;
-    for garbage in ["abc", "a.b.c", "eyJhbGciOiJIUzI1NiJ9.e30.", &tokens.refresh[..tokens.refresh.len() - 2]] {
+    for garbage in [
+        "abc",
+        "a.b.c",
+        "eyJhbGciOiJIUzI1NiJ9.e30.",
+        &tokens.refresh[..tokens.refresh.len() - 2],
+    ] {
         assert_unauthorized(app.refresh(garbage).await, true, Some("Invalid token")).await;
     }
     let codec = app.codec();
     let claims = codec.verify_refresh(&tokens.refresh).unwrap();
     let long_ago = Utc::now() - Duration::days(30);
     let expired = codec
-        .issue_refresh(user_id(&id), claims.session_id, 0, long_ago, long_ago + Duration::days(7))
+        .issue_refresh(
+            user_id(&id),
+            claims.session_id,
+            0,
+            long_ago,
+            long_ago + Duration::days(7),
+        )
         .unwrap();
-    assert_unauthorized(app.refresh(&expired.token).await, true, Some("Token has expired")).await;
+    assert_unauthorized(
+        app.refresh(&expired.token).await,
+        true,
+        Some("Token has expired"),
+    )
+    .await;
     // Validly signed, but a generation the session never issued.
     let future_generation = codec
-        .issue_refresh(user_id(&id), claims.session_id, 7, Utc::now(), Utc::now() + Duration::days(1))
+        .issue_refresh(
+            user_id(&id),
+            claims.session_id,
+            7,
+            Utc::now(),
+            Utc::now() + Duration::days(1),
+        )
         .unwrap();
     assert_unauthorized(app.refresh(&future_generation.token).await, true, None).await;
     // Validly signed, for a session that does not exist.
     let unknown_session = codec
-        .issue_refresh(user_id(&id), gatehouse_domain::SessionId::new(), 0, Utc::now(), Utc::now() + Duration::days(1))
+        .issue_refresh(
+            user_id(&id),
+            gatehouse_domain::SessionId::new(),
+            0,
+            Utc::now(),
+            Utc::now() + Duration::days(1),
+        )
         .unwrap();
     assert_unauthorized(app.refresh(&unknown_session.token).await, true, None).await;
 }
@@ -125,19 +188,41 @@ async fn refresh_with_a_garbage_expired_or_forged_token_is_401(backend: Backend)
 async fn refresh_for_a_deleted_or_inactive_user_is_401(backend: Backend) {
     let app = spawn_app(backend).await;
     let (_, inactive_id, inactive) = app.logged_in_user().await;
-    app.users().set_active(user_id(&inactive_id), false, Utc::now()).await.unwrap();
-    assert_unauthorized(app.refresh(&inactive.refresh).await, true, Some("Inactive user")).await;
+    app.users()
+        .set_active(user_id(&inactive_id), false, Utc::now())
+        .await
+        .unwrap();
+    assert_unauthorized(
+        app.refresh(&inactive.refresh).await,
+        true,
+        Some("Inactive user"),
+    )
+    .await;
     let (_, deleted_id, deleted) = app.logged_in_user().await;
     assert!(app.users().delete(user_id(&deleted_id)).await.unwrap());
-    assert_unauthorized(app.refresh(&deleted.refresh).await, true, Some("User not found")).await;
+    assert_unauthorized(
+        app.refresh(&deleted.refresh).await,
+        true,
+        Some("User not found"),
+    )
+    .await;
 }
 
 async fn refresh_of_a_revoked_session_is_401(backend: Backend) {
     let app = spawn_app(backend).await;
     let (_, _, tokens) = app.logged_in_user().await;
-    let session = app.codec().verify_refresh(&tokens.refresh).unwrap().session_id;
+    let session = app
+        .codec()
+        .verify_refresh(&tokens.refresh)
+        .unwrap()
+        .session_id;
     assert!(app.sessions().revoke(session, Utc::now()).await.unwrap());
-    assert_unauthorized(app.refresh(&tokens.refresh).await, true, Some("Session has ended")).await;
+    assert_unauthorized(
+        app.refresh(&tokens.refresh).await,
+        true,
+        Some("Session has ended"),
+    )
+    .await;
 }
 
 async fn without_rotation_the_refresh_token_is_repeated(backend: Backend) {
@@ -149,7 +234,16 @@ async fn without_rotation_the_refresh_token_is_repeated(backend: Backend) {
         assert_eq!(renewed.refresh, tokens.refresh);
         assert_eq!(app.me(&renewed.access).await.status(), StatusCode::OK);
     }
-    let session = app.codec().verify_refresh(&tokens.refresh).unwrap().session_id;
+    let session = app
+        .codec()
+        .verify_refresh(&tokens.refresh)
+        .unwrap()
+        .session_id;
     app.sessions().revoke(session, Utc::now()).await.unwrap();
-    assert_unauthorized(app.refresh(&tokens.refresh).await, true, Some("Session has ended")).await;
+    assert_unauthorized(
+        app.refresh(&tokens.refresh).await,
+        true,
+        Some("Session has ended"),
+    )
+    .await;
 }

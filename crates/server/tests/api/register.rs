@@ -24,10 +24,23 @@ async fn register_returns_201_with_the_user_and_no_secret(backend: Backend) {
     assert_eq!(response.status(), StatusCode::CREATED);
     assert!(response.headers().contains_key("x-request-id"));
     let body: Value = response.json().await.unwrap();
-    let keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(
         keys,
-        ["created_at", "email", "id", "is_active", "is_superuser", "is_verified", "updated_at"]
+        [
+            "created_at",
+            "email",
+            "id",
+            "is_active",
+            "is_superuser",
+            "is_verified",
+            "updated_at"
+        ]
     );
     assert_eq!(body["email"], "you@example.com");
     assert_eq!(body["is_active"], true);
@@ -36,7 +49,10 @@ async fn register_returns_201_with_the_user_and_no_secret(backend: Backend) {
     let id = uuid::Uuid::parse_str(body["id"].as_str().unwrap()).unwrap();
     assert_eq!(id.get_version_num(), 7);
     let created = body["created_at"].as_str().unwrap();
-    assert!(chrono::DateTime::parse_from_rfc3339(created).is_ok(), "{created}");
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(created).is_ok(),
+        "{created}"
+    );
     assert!(created.ends_with('Z'));
     assert!(!body.to_string().contains("argon2"));
 }
@@ -53,7 +69,10 @@ async fn register_trims_and_lowercases_the_email(backend: Backend) {
 
 async fn register_twice_is_409_whatever_the_case(backend: Backend) {
     let app = spawn_app(backend).await;
-    assert_eq!(app.register("you@example.com", PASSWORD).await.status(), StatusCode::CREATED);
+    assert_eq!(
+        app.register("you@example.com", PASSWORD).await.status(),
+        StatusCode::CREATED
+    );
     for again in ["you@example.com", "YOU@EXAMPLE.COM", " you@Example.com"] {
         let response = app.register(again, "AnotherPassw0rd!").await;
         assert_problem(response, 409, Some("Email already registered")).await;
@@ -63,7 +82,15 @@ async fn register_twice_is_409_whatever_the_case(backend: Backend) {
 async fn register_rejects_invalid_emails_with_422(backend: Backend) {
     let app = spawn_app(backend).await;
     let too_long = format!("{}@example.com", "a".repeat(250));
-    for email in ["", "not-an-email", "a@b@example.com", "you@", "@example.com", "you@exa mple.com", too_long.as_str()] {
+    for email in [
+        "",
+        "not-an-email",
+        "a@b@example.com",
+        "you@",
+        "@example.com",
+        "you@exa mple.com",
+        too_long.as_str(),
+    ] {
         let response = app.register(email, PASSWORD).await;
         let body = assert_problem(response, 422, None).await;
         assert_eq!(error_fields(&body), ["email"], "{email:?}: {body}");
@@ -73,7 +100,14 @@ async fn register_rejects_invalid_emails_with_422(backend: Backend) {
 async fn register_rejects_weak_or_overlong_passwords_with_422(backend: Backend) {
     let app = spawn_app(backend).await;
     let overlong = "Aa1!".repeat(33);
-    for password in ["short", "1234567", "password123", "qwertyuiop", "you@example.com", overlong.as_str()] {
+    for password in [
+        "short",
+        "1234567",
+        "password123",
+        "qwertyuiop",
+        "you@example.com",
+        overlong.as_str(),
+    ] {
         let response = app.register("you@example.com", password).await;
         let body = assert_problem(response, 422, None).await;
         assert_eq!(error_fields(&body), ["password"], "{password:?}: {body}");
@@ -88,7 +122,8 @@ async fn register_reports_every_missing_field(backend: Backend) {
     let body = assert_problem(app.post_json("/auth/register", &json!({})).await, 422, None).await;
     assert_eq!(error_fields(&body), ["email", "password"]);
     let body = assert_problem(
-        app.post_json("/auth/register", &json!({"email": "bad", "password": "x"})).await,
+        app.post_json("/auth/register", &json!({"email": "bad", "password": "x"}))
+            .await,
         422,
         None,
     )
@@ -100,7 +135,10 @@ async fn register_with_wrong_types_is_422_naming_the_field(backend: Backend) {
     let app = spawn_app(backend).await;
     let cases = [
         (json!({"email": 42, "password": PASSWORD}), "email"),
-        (json!({"email": "you@example.com", "password": ["x"]}), "password"),
+        (
+            json!({"email": "you@example.com", "password": ["x"]}),
+            "password",
+        ),
         (json!(["you@example.com", PASSWORD]), "body"),
         (json!("you@example.com"), "body"),
     ];
@@ -113,7 +151,9 @@ async fn register_with_wrong_types_is_422_naming_the_field(backend: Backend) {
 async fn register_with_malformed_json_is_400(backend: Backend) {
     let app = spawn_app(backend).await;
     for body in ["{", "", "{\"email\": \"you@example.com\",}", "nul", "{} {}"] {
-        let response = app.post_raw("/auth/register", "application/json", body).await;
+        let response = app
+            .post_raw("/auth/register", "application/json", body)
+            .await;
         assert_problem(response, 400, None).await;
     }
 }
@@ -121,8 +161,14 @@ async fn register_with_malformed_json_is_400(backend: Backend) {
 async fn register_without_json_content_type_is_415(backend: Backend) {
     let app = spawn_app(backend).await;
     let body = json!({"email": "you@example.com", "password": PASSWORD}).to_string();
-    for content_type in ["text/plain", "application/x-www-form-urlencoded", "application/xml"] {
-        let response = app.post_raw("/auth/register", content_type, body.clone()).await;
+    for content_type in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/xml",
+    ] {
+        let response = app
+            .post_raw("/auth/register", content_type, body.clone())
+            .await;
         assert_problem(response, 415, None).await;
     }
     let response = app
@@ -137,25 +183,41 @@ async fn register_without_json_content_type_is_415(backend: Backend) {
 
 async fn register_with_oversized_body_is_413(backend: Backend) {
     let app = spawn_app_with(backend, &[("MAX_BODY_BYTES", "1024")]).await;
-    let big = json!({"email": "you@example.com", "password": PASSWORD, "padding": "x".repeat(2000)});
+    let big =
+        json!({"email": "you@example.com", "password": PASSWORD, "padding": "x".repeat(2000)});
     assert_problem(app.post_json("/auth/register", &big).await, 413, None).await;
     // Without a Content-Length (chunked), the limit holds while reading.
     let chunks: Vec<Result<String, std::io::Error>> = vec![Ok(big.to_string())];
     let stream = futures_util::stream::iter(chunks);
     let response = app
-        .post_raw("/auth/register", "application/json", reqwest::Body::wrap_stream(stream))
+        .post_raw(
+            "/auth/register",
+            "application/json",
+            reqwest::Body::wrap_stream(stream),
+        )
         .await;
     assert_problem(response, 413, None).await;
-    assert_eq!(app.register("you@example.com", PASSWORD).await.status(), StatusCode::CREATED);
+    assert_eq!(
+        app.register("you@example.com", PASSWORD).await.status(),
+        StatusCode::CREATED
+    );
 }
 
 async fn rejected_registrations_store_nothing(backend: Backend) {
     let app = spawn_app(backend).await;
     let email = gatehouse_domain::Email::parse("you@example.com").unwrap();
     app.register("you@example.com", "short").await;
-    app.post_raw("/auth/register", "application/json", "{\"email\":\"you@example.com\"").await;
+    app.post_raw(
+        "/auth/register",
+        "application/json",
+        "{\"email\":\"you@example.com\"",
+    )
+    .await;
     assert!(app.users().find_by_email(&email).await.unwrap().is_none());
-    assert_eq!(app.register("you@example.com", PASSWORD).await.status(), StatusCode::CREATED);
+    assert_eq!(
+        app.register("you@example.com", PASSWORD).await.status(),
+        StatusCode::CREATED
+    );
 }
 
 async fn fifty_concurrent_duplicate_registrations_give_exactly_one_201(backend: Backend) {

@@ -138,7 +138,9 @@ async fn rotate(
     if verdict == RefreshVerdict::Reuse {
         state.sessions.revoke(session.id, now).await?;
         tracing::warn!(session = %session.id, generation, "refresh token reuse detected; session revoked");
-        return Err(ApiError::invalid_token("Refresh token reuse detected; session revoked"));
+        return Err(ApiError::invalid_token(
+            "Refresh token reuse detected; session revoked",
+        ));
     }
     Err(ApiError::invalid_token("Session has ended"))
 }
@@ -152,7 +154,9 @@ async fn current_verdict(
         .sessions
         .find(session_id)
         .await?
-        .map_or(RefreshVerdict::Reject, |s| s.refresh_verdict(generation, Utc::now())))
+        .map_or(RefreshVerdict::Reject, |s| {
+            s.refresh_verdict(generation, Utc::now())
+        }))
 }
 
 /// The account for these credentials, or 401. Unknown emails cost a dummy verification
@@ -206,7 +210,9 @@ async fn upgrade_hash(state: &AppState, user: &User, password: gatehouse_domain:
     };
     match result {
         Ok(()) => tracing::info!(user = %user.id, "password hash upgraded to current parameters"),
-        Err(e) => tracing::warn!(user = %user.id, error = %crate::error::error_chain(&e), "password hash upgrade failed"),
+        Err(e) => {
+            tracing::warn!(user = %user.id, error = %crate::error::error_chain(&e), "password hash upgrade failed")
+        }
     }
 }
 
@@ -239,9 +245,19 @@ fn issue_tokens(
     generation: u32,
 ) -> Result<TokenOut, ApiError> {
     let now = Utc::now();
-    let access = state.jwt.issue_access(session.user_id, session.id, fresh, now)?;
-    let refresh_token = state
+    let access = state
         .jwt
-        .issue_refresh(session.user_id, session.id, generation, now, session.expires_at)?;
-    Ok(TokenOut::new(access, refresh_token.token, state.jwt.access_ttl().num_seconds()))
+        .issue_access(session.user_id, session.id, fresh, now)?;
+    let refresh_token = state.jwt.issue_refresh(
+        session.user_id,
+        session.id,
+        generation,
+        now,
+        session.expires_at,
+    )?;
+    Ok(TokenOut::new(
+        access,
+        refresh_token.token,
+        state.jwt.access_ttl().num_seconds(),
+    ))
 }

@@ -11,12 +11,12 @@ pub mod users;
 /// Registers every route and routes actix's own extractor errors (path, query, form,
 /// JSON) into [`ApiError`], so they answer as problem documents too.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::PathConfig::default().error_handler(|err, _| {
-        ApiError::field("path", err).into()
-    }))
-    .app_data(web::QueryConfig::default().error_handler(|err, _| {
-        ApiError::field("query", err).into()
-    }))
+    cfg.app_data(
+        web::PathConfig::default().error_handler(|err, _| ApiError::field("path", err).into()),
+    )
+    .app_data(
+        web::QueryConfig::default().error_handler(|err, _| ApiError::field("query", err).into()),
+    )
     .app_data(web::FormConfig::default().error_handler(form_error))
     .app_data(web::JsonConfig::default().error_handler(json_error))
     .service(web::resource("/auth/register").post(auth::register))
@@ -64,4 +64,3 @@ fn json_error(err: actix_web::error::JsonPayloadError, _: &HttpRequest) -> actix
     }
     .into()
 }
-
