@@ -147,9 +147,9 @@ fn create_sqlite_parent_dir(url: &str) -> Result<(), RepoError> {
         return Ok(());
     }
     match std::path::Path::new(path).parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir).map_err(|e| {
-            RepoError::Corrupt(format!("cannot create directory {}: {e}", dir.display()))
-        }),
+        Some(dir) if !dir.as_os_str().is_empty() => {
+            std::fs::create_dir_all(dir).map_err(RepoError::Storage)
+        }
         _ => Ok(()),
     }
 }

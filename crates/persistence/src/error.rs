@@ -13,6 +13,9 @@ pub enum RepoError {
     /// Any other database failure.
     #[error("database error")]
     Db(#[source] DbErr),
+    /// The SQLite file's directory could not be created.
+    #[error("cannot prepare the database directory")]
+    Storage(#[source] std::io::Error),
     /// A stored row does not parse into its domain type.
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
@@ -42,14 +45,24 @@ fn is_unavailable(err: &DbErr) -> bool {
     match err {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
         DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
-            matches!(
-                **e,
+            match &**e {
                 sqlx::Error::Io(_)
-                    | sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::WorkerCrashed
-            )
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed => true,
+                sqlx::Error::Database(db) => {
+                    db.code().is_some_and(|code| is_outage_sqlstate(&code))
+                }
+                _ => false,
+            }
         }
         _ => false,
     }
+}
+
+/// SQLSTATEs that mean "the database is not there right now" rather than "this query is
+/// wrong": class 08 (connection exception), Postgres' 57P01–57P03 (administrator
+/// shutdown, crash shutdown, cannot connect now) and 3D000 (database does not exist).
+fn is_outage_sqlstate(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "3D000")
 }

@@ -27,29 +27,10 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", one_line(&e));
+            eprintln!("error: {}", gatehouse_web::error::error_chain(e.as_ref()));
             ExitCode::FAILURE
         }
     }
-}
-
-/// The error and its causes on one line, skipping causes whose text the previous message
-/// already includes (database errors tend to repeat their source in their own message).
-fn one_line(error: &anyhow::Error) -> String {
-    let mut line = String::new();
-    let mut previous = String::new();
-    for cause in error.chain() {
-        let text = cause.to_string();
-        if previous.contains(&text) {
-            continue;
-        }
-        if !line.is_empty() {
-            line.push_str(": ");
-        }
-        line.push_str(&text);
-        previous = text;
-    }
-    line.replace('\n', " ")
 }
 
 async fn run(command: Option<Command>, settings: Settings) -> anyhow::Result<()> {

@@ -207,16 +207,23 @@ impl ResponseError for ApiError {
     }
 }
 
-/// `error: cause: cause…`, for logs.
-pub fn error_chain(err: &dyn StdError) -> String {
+/// `error: cause: cause…` on one line, for logs and fatal errors. A cause whose text the
+/// previous message already includes is skipped (database errors tend to repeat their
+/// source in their own message).
+pub fn error_chain(err: &(dyn StdError + 'static)) -> String {
     let mut text = err.to_string();
+    let mut previous = text.clone();
     let mut source = err.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let message = cause.to_string();
+        if !previous.contains(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        previous = message;
         source = cause.source();
     }
-    text
+    text.replace('\n', " ")
 }
 
 impl From<ValidationError> for ApiError {
@@ -230,7 +237,9 @@ impl From<RepoError> for ApiError {
         match err {
             RepoError::Conflict(Conflict::EmailTaken) => Self::Conflict("Email already registered"),
             RepoError::Unavailable(_) => Self::Unavailable(Box::new(err)),
-            RepoError::Db(_) | RepoError::Corrupt(_) => Self::Internal(Box::new(err)),
+            RepoError::Db(_) | RepoError::Corrupt(_) | RepoError::Storage(_) => {
+                Self::Internal(Box::new(err))
+            }
         }
     }
 }

@@ -254,6 +254,19 @@ impl Tokens {
 }
 
 impl TestApp {
+    /// Removes the app's database from under it (Postgres only: `DROP … WITH (FORCE)` also
+    /// ends the pool's open connections), to see how the app behaves in an outage.
+    pub async fn drop_database_under_the_app(&self) {
+        let Cleanup::Drop { admin_url, name } = &self._database.cleanup else {
+            panic!("only for server databases");
+        };
+        let admin = Database::connect(admin_url.as_str()).await.unwrap();
+        admin
+            .execute_unprepared(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .await
+            .unwrap();
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

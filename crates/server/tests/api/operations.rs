@@ -1,7 +1,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::helpers::{Backend, assert_problem, spawn_app};
+use crate::helpers::{Backend, assert_problem, spawn_app, spawn_app_with};
 
 backend_tests!(
     health_and_ready_answer_200,
@@ -11,6 +11,42 @@ backend_tests!(
     the_openapi_document_describes_every_route,
     swagger_ui_is_served_from_the_binary,
 );
+
+/// Postgres only: the outage is made by dropping the database with `FORCE`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_answers_503_quickly_not_500() {
+    let Some(backend) = Backend::postgres() else {
+        return;
+    };
+    let app = spawn_app_with(backend, &[("DATABASE_ACQUIRE_TIMEOUT_S", "1")]).await;
+    let (_, _, tokens) = app.logged_in_user().await;
+    app.drop_database_under_the_app().await;
+    let started = std::time::Instant::now();
+    assert_problem(app.me(&tokens.access).await, 503, None).await;
+    assert_problem(
+        app.login("you@example.com", "YourStrongPassw0rd!").await,
+        503,
+        None,
+    )
+    .await;
+    assert_problem(
+        app.client.get(app.url("/ready")).send().await.unwrap(),
+        503,
+        None,
+    )
+    .await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let health = app.client.get(app.url("/health")).send().await.unwrap();
+    assert_eq!(
+        health.status(),
+        StatusCode::OK,
+        "liveness does not depend on the database"
+    );
+}
 
 async fn health_and_ready_answer_200(backend: Backend) {
     let app = spawn_app(backend).await;
