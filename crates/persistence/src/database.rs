@@ -9,8 +9,8 @@ use sea_orm::{
 
 use crate::RepoError;
 
-/// How to reach the database.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How to reach the database. `Debug` shows the URL with its password masked.
+#[derive(Clone, PartialEq, Eq)]
 pub struct DatabaseConfig {
     /// `sqlite://…`, `postgres://…` (also `postgresql://` and SQLAlchemy's
     /// `postgresql+asyncpg://`), `mysql://…` / `mariadb://…`.
@@ -20,6 +20,16 @@ pub struct DatabaseConfig {
     /// How long a query waits for a free connection (and a new connection for its
     /// handshake) before failing with [`RepoError::Unavailable`].
     pub acquire_timeout: Duration,
+}
+
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .finish()
+    }
 }
 
 impl DatabaseConfig {
@@ -187,6 +197,16 @@ mod tests {
             "mysql://root@localhost/app"
         );
         assert_eq!(DatabaseKind::of_url("oracle://x"), None);
+    }
+
+    #[test]
+    fn debug_output_masks_the_password() {
+        let config = DatabaseConfig {
+            url: "postgres://app:hunter2@db/app".into(),
+            max_connections: 1,
+            acquire_timeout: Duration::from_secs(1),
+        };
+        assert!(!format!("{config:?}").contains("hunter2"));
     }
 
     #[test]

@@ -81,7 +81,7 @@ fn configured(variable: &'static str) -> Option<String> {
 }
 
 /// A database made for one test and removed when the test ends.
-struct TestDatabase {
+pub struct TestDatabase {
     url: String,
     cleanup: Cleanup,
 }
@@ -194,6 +194,21 @@ const TEST_DEFAULTS: &[(&str, &str)] = &[
     ("DATABASE_MAX_CONNECTIONS", "8"),
     ("LOG_FORMAT", "text"),
 ];
+
+/// A migrated database with no server in front, for repository-level tests.
+pub async fn migrated_database(backend: Backend) -> (DatabaseConnection, TestDatabase) {
+    use migration::{Migrator, MigratorTrait};
+    let database = TestDatabase::create(&backend).await;
+    let db = connect(DatabaseConfig {
+        url: database.url.clone(),
+        max_connections: 8,
+        acquire_timeout: std::time::Duration::from_secs(5),
+    })
+    .await
+    .unwrap();
+    Migrator::up(&db, None).await.unwrap();
+    (db, database)
+}
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, &[]).await

@@ -17,3 +17,4 @@ mod me;
 mod operations;
 mod refresh;
 mod register;
+mod repositories;
