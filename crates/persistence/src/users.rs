@@ -75,17 +75,13 @@ impl UserRepository {
         hash: &PasswordHash,
         now: DateTime<Utc>,
     ) -> Result<bool, RepoError> {
-        let row = user::ActiveModel {
+        self.update(user::ActiveModel {
             id: Set(id.as_uuid()),
             hashed_password: Set(hash.as_str().to_owned()),
             updated_at: Set(now),
             ..Default::default()
-        };
-        match row.update(&self.db).await {
-            Ok(_) => Ok(true),
-            Err(sea_orm::DbErr::RecordNotUpdated) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        })
+        .await
     }
 
     /// Deletes the account; its sessions go with it (foreign key cascade). Returns whether
@@ -104,12 +100,17 @@ impl UserRepository {
         active: bool,
         now: DateTime<Utc>,
     ) -> Result<bool, RepoError> {
-        let row = user::ActiveModel {
+        self.update(user::ActiveModel {
             id: Set(id.as_uuid()),
             is_active: Set(active),
             updated_at: Set(now),
             ..Default::default()
-        };
+        })
+        .await
+    }
+
+    /// Writes the set columns of `row`; false when no such user exists.
+    async fn update(&self, row: user::ActiveModel) -> Result<bool, RepoError> {
         match row.update(&self.db).await {
             Ok(_) => Ok(true),
             Err(sea_orm::DbErr::RecordNotUpdated) => Ok(false),

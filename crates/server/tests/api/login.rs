@@ -111,40 +111,9 @@ async fn login_with_malformed_json_is_400(backend: Backend) {
     assert_problem(response, 415, None).await;
 }
 
-/// Hashes made by the Python starter's libraries (shared/argon2-vectors.txt), with
-/// whether they differ from the default parameters (m=65536, t=3, p=4, argon2id).
-const PYTHON_HASHES: &[(&str, &str, bool)] = &[
-    (
-        "YourStrongPassw0rd!",
-        "$argon2id$v=19$m=65536,t=3,p=4$nsGuqSlVw8Ti2u2kX3t6PQ$VNQRbLumQxTD5c54fTTAPdjaUd9MDGJd4P7MImTj6PY",
-        false,
-    ),
-    (
-        "correct horse battery staple",
-        "$argon2id$v=19$m=65536,t=3,p=4$tmiJQlcXITSmCth/e44JSQ$khSuf9JZP7GLYFthhjN7yJNyYD4fLJFyNYY49gI0Gx8",
-        false,
-    ),
-    (
-        "пароль-Ünïcødé-🔐",
-        "$argon2id$v=19$m=65536,t=3,p=4$Oqx6Ib9e0/t0+dRZZoeSQQ$SZ/RCIbZr5lddm4hn7A42L9StCLtwEckLK7aTIVU9LQ",
-        false,
-    ),
-    (
-        "YourStrongPassw0rd!",
-        "$argon2id$v=19$m=65536,t=3,p=4$CyGc/942Vwm60brvH/Uu0Q$99eL/72yA5VhlkBJ5apr7UkAFrzeA3BdfKcGfIriXQI",
-        false,
-    ),
-    (
-        "OldParams#2019",
-        "$argon2id$v=19$m=8192,t=1,p=2$RS5vxsF5Uif5nqJpZAkWXQ$troMl3SQ8jYAEq2BZT0r+JVTx6lx4ED++xNJf08sQSQ",
-        true,
-    ),
-    (
-        "LegacyArgon2i!",
-        "$argon2i$v=19$m=65536,t=3,p=4$yQ//2TX2BRnIuxg9PNsu0g$S2rdYTnQRbF8JvgunRsskoH7mkLaxZZI+dOtXAGsULk",
-        true,
-    ),
-];
+/// Hashes made by the Python starter's libraries (a copy of shared/argon2-vectors.txt):
+/// `password<TAB>PHC hash` lines.
+const PYTHON_HASHES: &str = include_str!("../../../auth/tests/fixtures/argon2-vectors.txt");
 
 async fn python_made_hashes_log_in_and_outdated_ones_are_rehashed(backend: Backend) {
     // The production defaults, so only hashes with other parameters need upgrading.
@@ -157,7 +126,14 @@ async fn python_made_hashes_log_in_and_outdated_ones_are_rehashed(backend: Backe
         ],
     )
     .await;
-    for (index, (password, hash, outdated)) in PYTHON_HASHES.iter().enumerate() {
+    let vectors = PYTHON_HASHES
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .map(|line| line.split_once('\t').unwrap())
+        .collect::<Vec<_>>();
+    assert_eq!(vectors.len(), 6);
+    for (index, (password, hash)) in vectors.into_iter().enumerate() {
+        let outdated = !hash.starts_with("$argon2id$v=19$m=65536,t=3,p=4$");
         let email = format!("python-{index}@example.com");
         let id = app.insert_user_with_hash(&email, hash).await;
         assert_problem(
@@ -178,8 +154,8 @@ async fn python_made_hashes_log_in_and_outdated_ones_are_rehashed(backend: Backe
             .unwrap()
             .unwrap()
             .password_hash;
-        if *outdated {
-            assert_ne!(stored.as_str(), *hash, "re-hashed");
+        if outdated {
+            assert_ne!(stored.as_str(), hash, "re-hashed");
             assert!(
                 stored
                     .as_str()
@@ -188,7 +164,7 @@ async fn python_made_hashes_log_in_and_outdated_ones_are_rehashed(backend: Backe
                 stored.as_str()
             );
         } else {
-            assert_eq!(stored.as_str(), *hash, "kept as it was");
+            assert_eq!(stored.as_str(), hash, "kept as it was");
         }
         // The upgraded hash still takes the same password.
         assert_eq!(app.login(&email, password).await.status(), StatusCode::OK);
