@@ -41,7 +41,8 @@ impl Application {
             .context("hasher setup task failed")?
             .context("invalid ARGON2_* settings")?;
         let jwt = JwtCodec::new(settings.jwt.clone()).context("invalid JWT settings")?;
-        let state = AppState::new(db, hasher, jwt, settings.web.clone());
+        let state = AppState::new(db, hasher, jwt, settings.web.clone())
+            .context("cannot set up metrics")?;
 
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))
             .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
@@ -80,12 +81,14 @@ pub async fn connect_database(settings: &Settings) -> anyhow::Result<DatabaseCon
 }
 
 fn serve(listener: TcpListener, state: AppState, settings: &Settings) -> anyhow::Result<Server> {
+    let metrics = state.metrics.middleware();
     let state = web::Data::new(state);
     let app_name = settings.app_name.clone();
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .wrap(ErrorHandlers::new().default_handler(render_bare_errors))
+            .wrap(metrics.clone())
             .wrap(from_fn(request_context))
             .configure(configure)
             .service(swagger_ui(&app_name))

@@ -8,6 +8,7 @@ use utoipa::{
 use crate::{
     dto::{CredentialsIn, StatusOut, TokenOut, UserOut},
     error::{FieldError, Problem},
+    metrics,
     routes::{auth, health, users},
 };
 
@@ -16,13 +17,21 @@ use crate::{
     info(
         description = "Authentication service: accounts, password login, JWT access and refresh tokens with server-side sessions."
     ),
-    paths(auth::register, auth::login, auth::refresh, users::me, health::health, health::ready),
+    paths(
+        auth::register,
+        auth::login,
+        auth::refresh,
+        users::me,
+        health::health,
+        health::ready,
+        metrics::metrics
+    ),
     components(schemas(CredentialsIn, TokenOut, UserOut, StatusOut, Problem, FieldError)),
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Registration, login and tokens"),
         (name = "users", description = "Accounts"),
-        (name = "operations", description = "Health and readiness"),
+        (name = "operations", description = "Health, readiness and metrics"),
     )
 )]
 struct ApiDoc;

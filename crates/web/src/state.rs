@@ -1,6 +1,8 @@
 use gatehouse_auth::{JwtCodec, PasswordHasher};
 use gatehouse_persistence::{DatabaseConnection, SessionRepository, UserRepository};
 
+use crate::metrics::Metrics;
+
 /// Body size limit when none is configured.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -37,23 +39,27 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// HTTP-level settings.
     pub options: WebOptions,
+    /// Prometheus registry and counters.
+    pub metrics: Metrics,
 }
 
 impl AppState {
-    /// Wires repositories over `db` with the hasher, codec and options.
+    /// Wires repositories over `db` with the hasher, codec, options and metrics.
     pub fn new(
         db: DatabaseConnection,
         hasher: PasswordHasher,
         jwt: JwtCodec,
         options: WebOptions,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, prometheus::Error> {
+        let metrics = Metrics::new(hasher.clone())?;
+        Ok(Self {
             users: UserRepository::new(db.clone()),
             sessions: SessionRepository::new(db.clone()),
             hasher,
             jwt,
             db,
             options,
-        }
+            metrics,
+        })
     }
 }

@@ -10,6 +10,7 @@ backend_tests!(
     request_ids_are_echoed_or_generated,
     the_openapi_document_describes_every_route,
     swagger_ui_is_served_from_the_binary,
+    metrics_count_requests_and_login_outcomes,
 );
 
 /// Postgres only: the outage is made by dropping the database with `FORCE`.
@@ -130,6 +131,7 @@ async fn the_openapi_document_describes_every_route(backend: Backend) {
         ("/users/me", "get"),
         ("/health", "get"),
         ("/ready", "get"),
+        ("/metrics", "get"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     assert_eq!(
@@ -180,4 +182,69 @@ async fn swagger_ui_is_served_from_the_binary(backend: Backend) {
         .unwrap();
     assert_eq!(initializer.status(), StatusCode::OK);
     assert!(initializer.text().await.unwrap().contains("/openapi.json"));
+}
+
+/// The value of the sample `name{labels}` (labels as written by the encoder), 0 if absent.
+fn sample(text: &str, name_and_labels: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name_and_labels)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+async fn metrics_count_requests_and_login_outcomes(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let scrape = || async {
+        let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain")
+        );
+        response.text().await.unwrap()
+    };
+    let login_200 =
+        r#"gatehouse_http_requests_total{endpoint="/auth/login",method="POST",status="200"}"#;
+    let login_401 =
+        r#"gatehouse_http_requests_total{endpoint="/auth/login",method="POST",status="401"}"#;
+    let unmatched =
+        r#"gatehouse_http_requests_total{endpoint="UNMATCHED",method="GET",status="404"}"#;
+    let success = r#"gatehouse_logins_total{outcome="success"}"#;
+    let invalid = r#"gatehouse_logins_total{outcome="invalid_credentials"}"#;
+
+    let before = scrape().await;
+    assert_eq!(sample(&before, success), 0.0);
+    assert!(
+        before.contains(invalid),
+        "outcomes are exported before any login"
+    );
+    assert!(
+        before.contains("gatehouse_password_hashing_queue_length 0"),
+        "{before}"
+    );
+
+    let (email, _, _) = app.logged_in_user().await;
+    app.login(&email, "WrongPassw0rd!").await;
+    app.login("nobody@example.com", "WrongPassw0rd!").await;
+    app.client
+        .get(app.url("/no/such/route/12345"))
+        .send()
+        .await
+        .unwrap();
+
+    let after = scrape().await;
+    assert_eq!(sample(&after, success), 1.0);
+    assert_eq!(sample(&after, invalid), 2.0);
+    assert_eq!(sample(&after, login_200) - sample(&before, login_200), 1.0);
+    assert_eq!(sample(&after, login_401) - sample(&before, login_401), 2.0);
+    assert_eq!(sample(&after, unmatched) - sample(&before, unmatched), 1.0);
+    assert!(
+        after.contains(r#"gatehouse_http_requests_duration_seconds_bucket{endpoint="/auth/login",method="POST",status="200",le="#),
+        "latency histogram per route and status"
+    );
+    assert!(
+        !after.contains("nobody@example.com") && !after.contains("12345"),
+        "no user data in labels"
+    );
 }

@@ -10,6 +10,7 @@ use crate::{
     dto::{CredentialsIn, Login, Registration, TokenOut, UserOut},
     error::Problem,
     extract::{BearerToken, JsonBody},
+    metrics::LoginOutcome,
 };
 
 /// Longest `User-Agent` kept with a session.
@@ -62,10 +63,20 @@ pub async fn login(
     JsonBody(body): JsonBody<CredentialsIn>,
 ) -> Result<HttpResponse, ApiError> {
     let Login { email, password } = body.try_into()?;
-    let user = check_credentials(&state, &email, password).await?;
+    let user = match check_credentials(&state, &email, password).await {
+        Ok(user) => user,
+        Err(e) => {
+            if matches!(e, ApiError::Unauthorized { .. }) {
+                state.metrics.record_login(LoginOutcome::InvalidCredentials);
+            }
+            return Err(e);
+        }
+    };
     if !user.is_active {
+        state.metrics.record_login(LoginOutcome::Inactive);
         return Err(ApiError::Forbidden("Inactive user"));
     }
+    state.metrics.record_login(LoginOutcome::Success);
     let session = open_session(&state, &user, &request).await?;
     let tokens = issue_tokens(&state, &session, true, 0)?;
     Ok(HttpResponse::Ok().json(tokens))

@@ -25,6 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/users/me").get(users::me))
     .service(web::resource("/health").get(health::health))
     .service(web::resource("/ready").get(health::ready))
+    .service(web::resource("/metrics").get(crate::metrics::metrics))
     .service(web::resource("/docs").get(docs_redirect));
 }
 

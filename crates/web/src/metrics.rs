@@ -1,0 +1,135 @@
+//! Prometheus metrics: requests by route pattern, method and status with latency
+//! histograms (recorded by actix-web-prom's middleware), login outcomes, and the length of
+//! the password-hashing queue (read at scrape time). No user data ever becomes a label:
+//! routes are labelled by pattern, unmatched paths by one mask.
+
+use actix_web::{HttpResponse, web};
+use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
+use gatehouse_auth::PasswordHasher;
+use prometheus::{
+    Encoder, IntCounterVec, IntGauge, Opts, Registry, TextEncoder, core::Collector, core::Desc,
+    proto::MetricFamily,
+};
+
+use crate::{ApiError, AppState};
+
+/// Metric names start with this.
+const NAMESPACE: &str = "gatehouse";
+
+/// How a login attempt ended, as the `outcome` label spells it.
+#[derive(Debug, Clone, Copy)]
+pub enum LoginOutcome {
+    /// Tokens issued.
+    Success,
+    /// Unknown email or wrong password.
+    InvalidCredentials,
+    /// Right password, deactivated account.
+    Inactive,
+}
+
+impl LoginOutcome {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::Inactive => "inactive",
+        }
+    }
+}
+
+/// The registry and the application's own metrics. Cheap to clone.
+#[derive(Clone)]
+pub struct Metrics {
+    http: PrometheusMetrics,
+    logins: IntCounterVec,
+}
+
+impl Metrics {
+    /// Builds the registry with the HTTP, login and hashing-queue metrics.
+    pub fn new(hasher: PasswordHasher) -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let logins = IntCounterVec::new(
+            Opts::new("logins_total", "Login attempts by outcome").namespace(NAMESPACE),
+            &["outcome"],
+        )?;
+        registry.register(Box::new(logins.clone()))?;
+        registry.register(Box::new(HashingQueue::new(hasher)?))?;
+        let http = PrometheusMetricsBuilder::new(NAMESPACE)
+            .registry(registry)
+            .mask_unmatched_patterns("UNMATCHED")
+            .build()
+            .map_err(|e| prometheus::Error::Msg(e.to_string()))?;
+        // Every outcome is exported from the start, at zero.
+        for outcome in [
+            LoginOutcome::Success,
+            LoginOutcome::InvalidCredentials,
+            LoginOutcome::Inactive,
+        ] {
+            logins.with_label_values(&[outcome.label()]);
+        }
+        Ok(Self { http, logins })
+    }
+
+    /// The middleware that records every request; wrap the whole app with it.
+    pub fn middleware(&self) -> PrometheusMetrics {
+        self.http.clone()
+    }
+
+    /// Counts one login attempt.
+    pub fn record_login(&self, outcome: LoginOutcome) {
+        self.logins.with_label_values(&[outcome.label()]).inc();
+    }
+
+    fn render(&self) -> Result<String, ApiError> {
+        let mut buffer = Vec::new();
+        TextEncoder::new()
+            .encode(&self.http.registry.gather(), &mut buffer)
+            .map_err(|e| ApiError::Internal(Box::new(e)))?;
+        String::from_utf8(buffer).map_err(|e| ApiError::Internal(Box::new(e)))
+    }
+}
+
+/// Prometheus text exposition of every metric.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain; version=0.0.4"))
+)]
+pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let body = state.metrics.render()?;
+    Ok(HttpResponse::Ok()
+        .content_type(TextEncoder::new().format_type())
+        .body(body))
+}
+
+/// A gauge read from the hasher when scraped, so the hot path never touches it.
+struct HashingQueue {
+    hasher: PasswordHasher,
+    gauge: IntGauge,
+}
+
+impl HashingQueue {
+    fn new(hasher: PasswordHasher) -> Result<Self, prometheus::Error> {
+        let gauge = IntGauge::with_opts(
+            Opts::new(
+                "password_hashing_queue_length",
+                "Password hashing jobs waiting for a free slot",
+            )
+            .namespace(NAMESPACE),
+        )?;
+        Ok(Self { hasher, gauge })
+    }
+}
+
+impl Collector for HashingQueue {
+    fn desc(&self) -> Vec<&Desc> {
+        self.gauge.desc()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        self.gauge
+            .set(i64::try_from(self.hasher.queue_len()).unwrap_or(i64::MAX));
+        self.gauge.collect()
+    }
+}
