@@ -19,6 +19,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP server (the default).
     Serve,
+    /// Exit 0 if the server on APP_HOST:APP_PORT answers /health (for container health
+    /// checks).
+    Healthcheck,
     /// Manage the database schema.
     Migrate {
         /// Which migration action.

@@ -2,6 +2,7 @@
 //! line, kept here so the integration tests build the very same application.
 
 pub mod cli;
+pub mod healthcheck;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;

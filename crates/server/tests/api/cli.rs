@@ -117,3 +117,63 @@ fn migrate_up_status_down_and_fresh_work_on_sqlite() {
     assert_eq!(run(&["migrate", "status"]).matches("Applied").count(), 2);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn healthcheck_fails_when_nothing_listens() {
+    let output = gatehouse()
+        .env("APP_PORT", "1")
+        .arg("healthcheck")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr)
+            .trim()
+            .lines()
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn healthcheck_passes_against_a_running_server_which_stops_on_sigterm() {
+    let dir = std::env::temp_dir().join(format!("gatehouse-hc-{}", uuid::Uuid::new_v4().simple()));
+    let port = {
+        // Ask the OS for a free port, then release it for the server.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port().to_string()
+    };
+    let mut server = gatehouse()
+        .env("APP_PORT", &port)
+        .env("APP_HOST", "0.0.0.0")
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/app.db?mode=rwc", dir.display()),
+        )
+        .env("ARGON2_MEMORY_KIB", "1024")
+        .env("ARGON2_ITERATIONS", "1")
+        .env("ARGON2_PARALLELISM", "1")
+        .env("RUST_LOG", "off")
+        .spawn()
+        .unwrap();
+    let healthy = (0..50).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        gatehouse()
+            .env("APP_PORT", &port)
+            .env("APP_HOST", "0.0.0.0")
+            .arg("healthcheck")
+            .status()
+            .unwrap()
+            .success()
+    });
+    // SIGTERM: the server drains and exits cleanly.
+    let term = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let exit = server.wait().unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+    assert!(healthy, "healthcheck never passed");
+    assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
+}
