@@ -4,10 +4,19 @@ set dotenv-load := false
 
 pg_url := env_var_or_default("GATEHOUSE_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 mysql_url := env_var_or_default("GATEHOUSE_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306")
+compose := "docker compose -f docker/compose.yaml"
 
 # Start the server (SQLite by default; reads .env)
 run *ARGS:
     cargo run -- {{ARGS}}
+
+# Start the server and restart it on code changes (cargo-watch or bacon if installed)
+dev:
+    #!/usr/bin/env bash
+    if command -v cargo-watch >/dev/null; then exec cargo watch -x run
+    elif command -v bacon >/dev/null; then exec bacon run
+    else echo "dev: cargo-watch/bacon not installed (cargo install cargo-watch); running without reload" >&2; exec cargo run
+    fi
 
 # Run the whole test suite on SQLite
 test *ARGS:
@@ -20,6 +29,10 @@ test-pg *ARGS:
 # Run the test suite on SQLite and MySQL/MariaDB
 test-mysql *ARGS:
     GATEHOUSE_TEST_MYSQL_URL={{mysql_url}} cargo test {{ARGS}}
+
+# Run what CI runs: fmt, clippy, tests on SQLite, Postgres and MariaDB
+ci:
+    bash .ci/run
 
 # Check formatting and lints as CI does
 lint:
@@ -42,10 +55,48 @@ migrate-down:
 migrate-status:
     cargo run -- migrate status
 
-# Run what CI runs (starts Postgres/MariaDB if needed)
-ci:
-    bash .ci/run
+# Create a new migration file: just migration add_user_locale
+migration NAME:
+    bash migration/new.sh {{NAME}}
 
-# Build the API docs of every crate
+# Start the Compose Postgres only (for DATABASE_URL=postgres://postgres:postgres@localhost:5432/app)
+db-up:
+    {{compose}} run -d --name gatehouse-db-dev -p 5432:5432 db
+
+# Stop the Postgres started by db-up
+db-down:
+    docker rm -f gatehouse-db-dev
+
+# Build the Docker image
+docker-build:
+    docker build -f docker/Dockerfile -t gatehouse:latest .
+
+# Lint the Dockerfile and validate the Compose file without a Docker engine
+docker-check:
+    bash docker/check.sh
+
+# Start the Compose stack (app + Postgres) in the background
+up:
+    {{compose}} up --build -d
+
+# Stop the Compose stack (add -v to drop the database volume: just down -v)
+down *ARGS:
+    {{compose}} down {{ARGS}}
+
+# Run the criterion micro-benchmarks and the load bench against a release build
+bench:
+    cargo bench -p gatehouse-auth
+    bash bench/load.sh
+
+# Build the API docs of every crate (open target/doc/gatehouse_auth/index.html)
 docs:
     cargo doc --workspace --no-deps
+
+# Generate RS256 and EdDSA key pairs in keys/ (for JWT_ALGORITHM=RS256 or EdDSA)
+keys:
+    mkdir -p keys
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out keys/rs256-private.pem
+    openssl pkey -in keys/rs256-private.pem -pubout -out keys/rs256-public.pem
+    openssl genpkey -algorithm ed25519 -out keys/eddsa-private.pem
+    openssl pkey -in keys/eddsa-private.pem -pubout -out keys/eddsa-public.pem
+    @echo "JWT_ALGORITHM=EdDSA JWT_PRIVATE_KEY_FILE=keys/eddsa-private.pem JWT_PUBLIC_KEY_FILE=keys/eddsa-public.pem"

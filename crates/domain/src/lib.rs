@@ -4,6 +4,24 @@
 //! once, at the edge; from then on a [`Email`] is known to be valid and lower-cased, a
 //! [`Password`] is known to meet the policy and never prints itself, and so on. This crate
 //! does no I/O and knows nothing of HTTP, SQL or async runtimes, so any service can reuse it.
+//!
+//! ```
+//! use gatehouse_domain::{Email, Password};
+//!
+//! // Parsed once at the edge: trimmed, validated, lower-cased.
+//! let email = Email::parse("  You@Example.COM ")?;
+//! assert_eq!(email.as_str(), "you@example.com");
+//!
+//! // The registration policy: 8-128 characters, not the email, not a common password.
+//! let password = Password::parse_new("YourStrongPassw0rd!", "password", Some(&email))?;
+//! assert_eq!(format!("{password:?}"), "Password([REDACTED])");
+//! let rejected = Password::parse_new("password123", "password", Some(&email)).unwrap_err();
+//! assert_eq!(rejected.field, "password");
+//! # Ok::<(), gatehouse_domain::ValidationError>(())
+//! ```
+//!
+//! Refresh-token reuse detection is a rule on [`Session`]: see
+//! [`Session::refresh_verdict`].
 #![warn(missing_docs)]
 
 mod email;
