@@ -25,7 +25,7 @@ fn hashing(c: &mut Criterion) {
 }
 
 fn tokens(c: &mut Criterion) {
-    let codec = JwtCodec::new(JwtConfig::hmac(SigningKey::hs256(
+    let codec = JwtCodec::new(JwtConfig::new(SigningKey::hs256(
         b"benchmark-secret-of-at-least-32-bytes!!",
     )))
     .expect("codec");

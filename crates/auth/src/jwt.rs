@@ -154,7 +154,7 @@ pub struct JwtConfig {
 
 impl JwtConfig {
     /// The starter's lifetimes (15 minutes, 7 days), no issuer or audience.
-    pub fn hmac(key: SigningKey) -> Self {
+    pub fn new(key: SigningKey) -> Self {
         Self {
             key,
             access_ttl: Duration::minutes(15),
@@ -420,7 +420,7 @@ mod tests {
     const SECRET: &[u8] = b"test-secret-that-is-at-least-32-bytes-long";
 
     fn codec() -> JwtCodec {
-        JwtCodec::new(JwtConfig::hmac(SigningKey::hs256(SECRET))).unwrap()
+        JwtCodec::new(JwtConfig::new(SigningKey::hs256(SECRET))).unwrap()
     }
 
     #[test]
@@ -493,7 +493,7 @@ mod tests {
         let issued = codec()
             .issue_access(UserId::new(), SessionId::new(), false, Utc::now())
             .unwrap();
-        let other_key = JwtCodec::new(JwtConfig::hmac(SigningKey::hs256(
+        let other_key = JwtCodec::new(JwtConfig::new(SigningKey::hs256(
             b"another-secret-of-32-bytes-or-more!!",
         )))
         .unwrap();
@@ -503,7 +503,7 @@ mod tests {
         );
 
         let hs512 = SigningKey::hmac(SigningAlgorithm::HS512, SECRET).unwrap();
-        let hs512_token = JwtCodec::new(JwtConfig::hmac(hs512))
+        let hs512_token = JwtCodec::new(JwtConfig::new(hs512))
             .unwrap()
             .issue_access(UserId::new(), SessionId::new(), false, Utc::now())
             .unwrap();
@@ -528,7 +528,7 @@ mod tests {
 
     #[test]
     fn issuer_and_audience_are_required_when_configured() {
-        let mut config = JwtConfig::hmac(SigningKey::hs256(SECRET));
+        let mut config = JwtConfig::new(SigningKey::hs256(SECRET));
         config.issuer = Some("gatehouse".into());
         config.audience = Some("api".into());
         let strict = JwtCodec::new(config).unwrap();

@@ -22,7 +22,7 @@
 //! let check = hasher.verify(Password::presented("correct horse battery staple"), hash).await?;
 //! assert!(check.is_match());
 //!
-//! let codec = JwtCodec::new(JwtConfig::hmac(SigningKey::hs256(b"a secret of at least thirty-two bytes!")))?;
+//! let codec = JwtCodec::new(JwtConfig::new(SigningKey::hs256(b"a secret of at least thirty-two bytes!")))?;
 //! let issued = codec.issue_access(UserId::new(), SessionId::new(), true, chrono::Utc::now())?;
 //! let verified = codec.verify_access(&issued.token)?;
 //! assert!(verified.fresh);

@@ -380,7 +380,7 @@ impl TestApp {
 
     /// A codec with the server's secret, for minting tokens the server will trust.
     pub fn codec(&self) -> JwtCodec {
-        JwtCodec::new(JwtConfig::hmac(SigningKey::hs256(TEST_SECRET.as_bytes()))).unwrap()
+        JwtCodec::new(JwtConfig::new(SigningKey::hs256(TEST_SECRET.as_bytes()))).unwrap()
     }
 }
 

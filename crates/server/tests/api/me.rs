@@ -60,7 +60,7 @@ async fn me_rejects_forged_tampered_expired_and_malformed_tokens(backend: Backen
     // {"alg":"none","typ":"JWT"} with the real claims, with and without a signature.
     let none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0";
     // Same claims and secret, but HS512: the algorithm is pinned, so this is refused.
-    let hs512 = JwtCodec::new(JwtConfig::hmac(
+    let hs512 = JwtCodec::new(JwtConfig::new(
         SigningKey::hmac(SigningAlgorithm::HS512, TEST_SECRET.as_bytes()).unwrap(),
     ))
     .unwrap()
@@ -68,7 +68,7 @@ async fn me_rejects_forged_tampered_expired_and_malformed_tokens(backend: Backen
     .unwrap()
     .token;
     // Signed with another secret.
-    let other_secret = JwtCodec::new(JwtConfig::hmac(SigningKey::hs256(
+    let other_secret = JwtCodec::new(JwtConfig::new(SigningKey::hs256(
         b"some-other-secret-that-is-32-bytes-long",
     )))
     .unwrap()
