@@ -135,45 +135,112 @@ fn healthcheck_fails_when_nothing_listens() {
     );
 }
 
-#[test]
-fn healthcheck_passes_against_a_running_server_which_stops_on_sigterm() {
-    let dir = std::env::temp_dir().join(format!("gatehouse-hc-{}", uuid::Uuid::new_v4().simple()));
-    let port = {
-        // Ask the OS for a free port, then release it for the server.
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port().to_string()
-    };
-    let mut server = gatehouse()
-        .env("APP_PORT", &port)
-        .env("APP_HOST", "0.0.0.0")
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}/app.db?mode=rwc", dir.display()),
-        )
-        .env("ARGON2_MEMORY_KIB", "1024")
-        .env("ARGON2_ITERATIONS", "1")
-        .env("ARGON2_PARALLELISM", "1")
-        .env("RUST_LOG", "off")
-        .spawn()
-        .unwrap();
-    let healthy = (0..50).any(|_| {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        gatehouse()
+/// A server process on a free port with a fresh SQLite file; killed by the caller.
+struct ServerProcess {
+    child: std::process::Child,
+    port: String,
+    dir: std::path::PathBuf,
+}
+
+impl ServerProcess {
+    fn start(extra_env: &[(&str, &str)]) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("gatehouse-proc-{}", uuid::Uuid::new_v4().simple()));
+        let port = {
+            // Ask the OS for a free port, then release it for the server.
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port().to_string()
+        };
+        let mut command = gatehouse();
+        command
             .env("APP_PORT", &port)
+            .env("APP_HOST", "0.0.0.0")
+            .env(
+                "DATABASE_URL",
+                format!("sqlite://{}/app.db?mode=rwc", dir.display()),
+            )
+            .env("ARGON2_MEMORY_KIB", "1024")
+            .env("ARGON2_ITERATIONS", "1")
+            .env("ARGON2_PARALLELISM", "1")
+            .env("RUST_LOG", "off")
+            .stderr(std::process::Stdio::piped());
+        for (name, value) in extra_env {
+            command.env(name, value);
+        }
+        let child = command.spawn().unwrap();
+        Self { child, port, dir }
+    }
+
+    fn healthcheck(&self) -> bool {
+        gatehouse()
+            .env("APP_PORT", &self.port)
             .env("APP_HOST", "0.0.0.0")
             .arg("healthcheck")
             .status()
             .unwrap()
             .success()
-    });
-    // SIGTERM: the server drains and exits cleanly.
-    let term = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
-    let exit = server.wait().unwrap();
-    let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn wait_until_healthy(&self) -> bool {
+        (0..50).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            self.healthcheck()
+        })
+    }
+
+    /// Sends SIGTERM and returns the exit status and everything logged.
+    fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        let term = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(term.success());
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        let status = self.child.wait().unwrap();
+        let _ = std::fs::remove_dir_all(&self.dir);
+        (status, stderr)
+    }
+}
+
+#[test]
+fn healthcheck_passes_against_a_running_server_which_stops_on_sigterm() {
+    let server = ServerProcess::start(&[]);
+    let healthy = server.wait_until_healthy();
+    let (exit, _) = server.terminate();
     assert!(healthy, "healthcheck never passed");
     assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
+}
+
+#[test]
+fn json_logs_carry_the_request_id_on_every_line_of_a_request() {
+    let server = ServerProcess::start(&[("LOG_FORMAT", "json"), ("RUST_LOG", "info")]);
+    assert!(server.wait_until_healthy());
+    let mut stream = std::net::TcpStream::connect(format!("127.0.0.1:{}", server.port)).unwrap();
+    std::io::Write::write_all(
+        &mut stream,
+        b"GET /users/me HTTP/1.0\r\nX-Request-Id: trace-me-42\r\n\r\n",
+    )
+    .unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("x-request-id: trace-me-42"),
+        "{answer}"
+    );
+    let (_, logs) = server.terminate();
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    let request_lines: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|line| line["span"]["path"] == "/users/me")
+        .collect();
+    assert!(!request_lines.is_empty(), "{logs}");
+    for line in request_lines {
+        assert_eq!(line["span"]["request_id"], "trace-me-42", "{line}");
+    }
 }
