@@ -13,15 +13,29 @@ use uuid::Uuid;
 
 use crate::{ApiError, error::FieldError};
 
-/// Email and password, as the starter's clients send them to register and log in.
+/// Registration body: the account's email and chosen password.
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"email": "you@example.com", "password": "YourStrongPassw0rd!"}))]
-pub struct CredentialsIn {
-    /// The account's email address.
+pub struct RegisterIn {
+    /// The address to register; compared case-insensitively.
     #[serde(default)]
-    #[schema(value_type = String, required = true, format = "email")]
+    #[schema(value_type = String, required = true, format = "email", max_length = 254)]
     pub email: Option<String>,
     /// 8 to 128 characters; not the email, not a common password.
+    #[serde(default)]
+    #[schema(value_type = String, required = true, format = "password", min_length = 8, max_length = 128)]
+    pub password: Option<String>,
+}
+
+/// Login body, as the starter's clients send it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"email": "you@example.com", "password": "YourStrongPassw0rd!"}))]
+pub struct LoginIn {
+    /// The account's email address.
+    #[serde(default)]
+    #[schema(value_type = String, required = true, format = "email", max_length = 254)]
+    pub email: Option<String>,
+    /// The account's password.
     #[serde(default)]
     #[schema(value_type = String, required = true, format = "password")]
     pub password: Option<String>,
@@ -36,10 +50,10 @@ pub struct Registration {
     pub password: Password,
 }
 
-impl TryFrom<CredentialsIn> for Registration {
+impl TryFrom<RegisterIn> for Registration {
     type Error = ApiError;
 
-    fn try_from(body: CredentialsIn) -> Result<Self, ApiError> {
+    fn try_from(body: RegisterIn) -> Result<Self, ApiError> {
         let email = required("email", body.email).and_then(|raw| Ok(Email::parse(&raw)?));
         let password = required("password", body.password);
         let password = match (&email, password) {
@@ -69,10 +83,10 @@ pub struct Login {
     pub password: Password,
 }
 
-impl TryFrom<CredentialsIn> for Login {
+impl TryFrom<LoginIn> for Login {
     type Error = ApiError;
 
-    fn try_from(body: CredentialsIn) -> Result<Self, ApiError> {
+    fn try_from(body: LoginIn) -> Result<Self, ApiError> {
         let email = required("email", body.email).and_then(|raw| Ok(Email::parse(&raw)?));
         let password = required("password", body.password).map(Password::presented);
         match (email, password) {

@@ -85,6 +85,12 @@ pub enum ApiError {
     /// Unknown route or resource.
     #[error("{0}")]
     NotFound(&'static str),
+    /// The route exists but not for this method.
+    #[error("Method Not Allowed")]
+    MethodNotAllowed {
+        /// The methods the route does answer, for the `Allow` header.
+        allow: String,
+    },
     /// A uniqueness rule refused the change.
     #[error("{0}")]
     Conflict(&'static str),
@@ -157,6 +163,7 @@ impl ResponseError for ApiError {
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -200,6 +207,11 @@ impl ResponseError for ApiError {
             }
             Self::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+            }
+            Self::MethodNotAllowed { allow } => {
+                if let Ok(value) = HeaderValue::from_str(allow) {
+                    response.insert_header((header::ALLOW, value));
+                }
             }
             _ => {}
         }

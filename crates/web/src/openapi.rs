@@ -6,7 +6,7 @@ use utoipa::{
 };
 
 use crate::{
-    dto::{CredentialsIn, StatusOut, TokenOut, UserOut},
+    dto::{LoginIn, RegisterIn, StatusOut, TokenOut, UserOut},
     error::{FieldError, Problem},
     metrics,
     routes::{auth, health, users},
@@ -26,7 +26,9 @@ use crate::{
         health::ready,
         metrics::metrics
     ),
-    components(schemas(CredentialsIn, TokenOut, UserOut, StatusOut, Problem, FieldError)),
+    components(schemas(
+        RegisterIn, LoginIn, TokenOut, UserOut, StatusOut, Problem, FieldError
+    )),
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Registration, login and tokens"),

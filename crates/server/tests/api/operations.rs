@@ -161,7 +161,7 @@ async fn the_openapi_document_describes_every_route(backend: Backend) {
     );
     assert!(doc["paths"]["/users/me"]["get"]["security"].is_array());
     assert!(doc["paths"]["/auth/register"]["post"]["responses"]["409"].is_object());
-    for schema in ["CredentialsIn", "TokenOut", "UserOut", "Problem"] {
+    for schema in ["RegisterIn", "LoginIn", "TokenOut", "UserOut", "Problem"] {
         assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
     }
 }

@@ -7,7 +7,7 @@ use gatehouse_domain::{NewSession, NewUser, RefreshVerdict, Session, SessionId, 
 
 use crate::{
     ApiError, AppState,
-    dto::{CredentialsIn, Login, Registration, TokenOut, UserOut},
+    dto::{Login, LoginIn, RegisterIn, Registration, TokenOut, UserOut},
     error::Problem,
     extract::{BearerToken, JsonBody},
     metrics::LoginOutcome,
@@ -21,18 +21,20 @@ const USER_AGENT_MAX_CHARS: usize = 512;
     post,
     path = "/auth/register",
     tag = "auth",
-    request_body = CredentialsIn,
+    request_body = RegisterIn,
     responses(
         (status = 201, description = "Account created", body = UserOut),
         (status = 400, description = "Body is not valid JSON", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`Email already registered`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over MAX_BODY_BYTES", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid email or password", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn register(
     state: web::Data<AppState>,
-    JsonBody(body): JsonBody<CredentialsIn>,
+    JsonBody(body): JsonBody<RegisterIn>,
 ) -> Result<HttpResponse, ApiError> {
     let Registration { email, password } = body.try_into()?;
     let password_hash = state.hasher.hash(password).await?;
@@ -48,19 +50,22 @@ pub async fn register(
     post,
     path = "/auth/login",
     tag = "auth",
-    request_body = CredentialsIn,
+    request_body = LoginIn,
     responses(
         (status = 200, description = "Logged in", body = TokenOut),
         (status = 400, description = "Body is not valid JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`Invalid credentials`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`Inactive user`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over MAX_BODY_BYTES", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing or malformed field", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn login(
     state: web::Data<AppState>,
     request: HttpRequest,
-    JsonBody(body): JsonBody<CredentialsIn>,
+    JsonBody(body): JsonBody<LoginIn>,
 ) -> Result<HttpResponse, ApiError> {
     let Login { email, password } = body.try_into()?;
     let user = match check_credentials(&state, &email, password).await {
@@ -92,6 +97,7 @@ pub async fn login(
     responses(
         (status = 200, description = "New tokens", body = TokenOut),
         (status = 401, description = "Missing, invalid, expired, revoked or reused refresh token; deleted or inactive user", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn refresh(

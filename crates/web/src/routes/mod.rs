@@ -1,6 +1,10 @@
 //! Route registration.
 
-use actix_web::{HttpRequest, HttpResponse, http::header, web};
+use actix_web::{
+    FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder,
+    http::{Method, header},
+    web,
+};
 
 use crate::ApiError;
 
@@ -19,14 +23,31 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .app_data(web::FormConfig::default().error_handler(form_error))
     .app_data(web::JsonConfig::default().error_handler(json_error))
-    .service(web::resource("/auth/register").post(auth::register))
-    .service(web::resource("/auth/login").post(auth::login))
-    .service(web::resource("/auth/refresh").post(auth::refresh))
-    .service(web::resource("/users/me").get(users::me))
-    .service(web::resource("/health").get(health::health))
-    .service(web::resource("/ready").get(health::ready))
-    .service(web::resource("/metrics").get(crate::metrics::metrics))
-    .service(web::resource("/docs").get(docs_redirect));
+    .service(only(Method::POST, "/auth/register", auth::register))
+    .service(only(Method::POST, "/auth/login", auth::login))
+    .service(only(Method::POST, "/auth/refresh", auth::refresh))
+    .service(only(Method::GET, "/users/me", users::me))
+    .service(only(Method::GET, "/health", health::health))
+    .service(only(Method::GET, "/ready", health::ready))
+    .service(only(Method::GET, "/metrics", crate::metrics::metrics))
+    .service(only(Method::GET, "/docs", docs_redirect));
+}
+
+/// A resource answering `method` only; any other method gets 405 with the `Allow` header
+/// RFC 9110 requires.
+fn only<F, Args>(method: Method, path: &str, handler: F) -> Resource
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    let allow = method.to_string();
+    web::resource(path)
+        .route(web::route().method(method).to(handler))
+        .default_service(web::to(move || {
+            let allow = allow.clone();
+            async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed { allow }) }
+        }))
 }
 
 /// `/docs` → `/docs/`, where the Swagger UI lives.

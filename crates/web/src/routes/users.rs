@@ -14,6 +14,7 @@ use crate::{ApiError, AuthenticatedUser, dto::UserOut, error::Problem};
         (status = 200, description = "The caller's account", body = UserOut),
         (status = 401, description = "Missing, invalid, expired or revoked token; `User not found` when the account was deleted", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`Inactive user`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn me(caller: AuthenticatedUser) -> Result<HttpResponse, ApiError> {
