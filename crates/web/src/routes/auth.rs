@@ -68,14 +68,12 @@ pub async fn login(
     JsonBody(body): JsonBody<LoginIn>,
 ) -> Result<HttpResponse, ApiError> {
     let Login { email, password } = body.try_into()?;
-    let user = match check_credentials(&state, &email, password).await {
-        Ok(user) => user,
-        Err(e) => {
-            if matches!(e, ApiError::Unauthorized { .. }) {
-                state.metrics.record_login(LoginOutcome::InvalidCredentials);
-            }
-            return Err(e);
-        }
+    let Some(user) = check_credentials(&state, &email, password).await? else {
+        state.metrics.record_login(LoginOutcome::InvalidCredentials);
+        return Err(ApiError::Unauthorized {
+            detail: "Invalid credentials",
+            token_rejected: false,
+        });
     };
     if !user.is_active {
         state.metrics.record_login(LoginOutcome::Inactive);
@@ -119,16 +117,28 @@ pub async fn refresh(
         .await?
         .filter(|session| session.user_id == user.id)
         .ok_or(ApiError::invalid_token("Session has ended"))?;
-    let now = Utc::now();
-    if !state.options.refresh_rotation {
-        if !session.is_active_at(now) || !state.sessions.touch(session.id, now).await? {
-            return Err(ApiError::invalid_token("Session has ended"));
-        }
-        let access = state.jwt.issue_access(user.id, session.id, false, now)?;
-        let ttl = state.jwt.access_ttl().num_seconds();
-        return Ok(HttpResponse::Ok().json(TokenOut::new(access, token, ttl)));
+    if state.options.refresh_rotation {
+        rotate(&state, session, claims.generation).await
+    } else {
+        refresh_without_rotation(&state, &session, token).await
     }
-    rotate(&state, session, claims.generation).await
+}
+
+/// One refresh token per session: the answer repeats it.
+async fn refresh_without_rotation(
+    state: &AppState,
+    session: &Session,
+    refresh_token: String,
+) -> Result<HttpResponse, ApiError> {
+    let now = Utc::now();
+    if !session.is_active_at(now) || !state.sessions.touch(session.id, now).await? {
+        return Err(ApiError::invalid_token("Session has ended"));
+    }
+    let access = state
+        .jwt
+        .issue_access(session.user_id, session.id, false, now)?;
+    let ttl = state.jwt.access_ttl().num_seconds();
+    Ok(HttpResponse::Ok().json(TokenOut::new(access, refresh_token, ttl)))
 }
 
 /// Applies the refresh-generation rule; the conditional update makes check and record
@@ -176,20 +186,17 @@ async fn current_verdict(
         }))
 }
 
-/// The account for these credentials, or 401. Unknown emails cost a dummy verification
-/// so the two failures are indistinguishable by timing; an outdated hash is upgraded.
+/// The account for these credentials, or `None` when they do not hold. Unknown emails
+/// cost a dummy verification so the two failures are indistinguishable by timing; an
+/// outdated hash is upgraded.
 async fn check_credentials(
     state: &AppState,
     email: &gatehouse_domain::Email,
     password: gatehouse_domain::Password,
-) -> Result<User, ApiError> {
-    const INVALID: ApiError = ApiError::Unauthorized {
-        detail: "Invalid credentials",
-        token_rejected: false,
-    };
+) -> Result<Option<User>, ApiError> {
     let Some(user) = state.users.find_by_email(email).await? else {
         state.hasher.verify_against_dummy(password).await?;
-        return Err(INVALID);
+        return Ok(None);
     };
     let check = match state
         .hasher
@@ -199,17 +206,17 @@ async fn check_credentials(
         Ok(check) => check,
         Err(gatehouse_auth::AuthError::MalformedHash(reason)) => {
             tracing::error!(user = %user.id, %reason, "stored password hash is unreadable");
-            return Err(INVALID);
+            return Ok(None);
         }
         Err(other) => return Err(other.into()),
     };
     match check {
-        PasswordCheck::Mismatch => Err(INVALID),
+        PasswordCheck::Mismatch => Ok(None),
         PasswordCheck::Match { needs_rehash } => {
             if needs_rehash {
                 upgrade_hash(state, &user, password).await;
             }
-            Ok(user)
+            Ok(Some(user))
         }
     }
 }
