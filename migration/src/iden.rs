@@ -28,6 +28,7 @@ pub enum Sessions {
     RevokedAt,
     LatestRefreshGeneration,
     HighestUsedGeneration,
+    RotatedAt,
     UserAgent,
     Ip,
 }

@@ -13,6 +13,7 @@ pub use sea_orm_migration::prelude::*;
 pub mod iden;
 mod m20261125_000001_create_users;
 mod m20261125_000002_create_sessions;
+mod m20261127_000003_session_rotated_at;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_create_users::Migration),
             Box::new(m20261125_000002_create_sessions::Migration),
+            Box::new(m20261127_000003_session_rotated_at::Migration),
         ]
     }
 }

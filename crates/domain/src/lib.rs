@@ -35,5 +35,5 @@ pub use email::Email;
 pub use error::{Conflict, ValidationError};
 pub use ids::{SessionId, UserId};
 pub use password::{Password, PasswordHash};
-pub use session::{NewSession, RefreshVerdict, Session};
+pub use session::{NewSession, RefreshPolicy, RefreshRotation, RefreshVerdict, Session};
 pub use user::{NewUser, User};

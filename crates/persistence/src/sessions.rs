@@ -1,8 +1,8 @@
 use chrono::{DateTime, Utc};
-use gatehouse_domain::{NewSession, Session, SessionId, UserId};
+use gatehouse_domain::{NewSession, RefreshPolicy, RefreshRotation, Session, SessionId, UserId};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
     sea_query::{Expr, ExprTrait},
 };
 
@@ -31,6 +31,7 @@ impl SessionRepository {
             revoked_at: Set(None),
             latest_refresh_generation: Set(0),
             highest_used_generation: Set(0),
+            rotated_at: Set(None),
             user_agent: Set(new.user_agent.clone()),
             ip: Set(new.ip.clone()),
         };
@@ -46,6 +47,7 @@ impl SessionRepository {
             revoked_at: None,
             latest_refresh_generation: 0,
             highest_used_generation: 0,
+            rotated_at: None,
             user_agent: new.user_agent,
             ip: new.ip,
         })
@@ -60,59 +62,116 @@ impl SessionRepository {
             .transpose()
     }
 
+    /// The sessions of `user_id` that are neither revoked nor expired at `now`, newest
+    /// first.
+    pub async fn list_active_for_user(
+        &self,
+        user_id: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Session>, RepoError> {
+        let rows = session::Entity::find()
+            .filter(session::Column::UserId.eq(user_id.as_uuid()))
+            .filter(session::Column::RevokedAt.is_null())
+            .order_by_desc(session::Column::CreatedAt)
+            .order_by_desc(session::Column::Id)
+            .all(&self.db)
+            .await?;
+        // Expiry is filtered here rather than in SQL: it keeps timestamp comparison out of
+        // the backends' differing column types, and a user has few sessions.
+        rows.into_iter()
+            .map(to_domain)
+            .filter(|session| session.as_ref().map_or(true, |s| s.is_active_at(now)))
+            .collect()
+    }
+
     /// Records the use of refresh generation `generation` and the issue of
-    /// `generation + 1`, if and only if the session is not revoked and no newer generation
-    /// has been used ([`Session::refresh_verdict`]'s rule). One conditional `UPDATE`, so
-    /// two racing refreshes cannot both slip past the rule: returns whether it applied.
-    /// (Expiry is not part of the statement: it never changes, so the caller checks it.)
-    pub async fn advance_refresh_generation(
+    /// `generation + 1` if and only if `policy` accepts the token
+    /// ([`Session::refresh_verdict`]'s rule, written as one conditional `UPDATE`), so two
+    /// racing refreshes are judged one after the other on the row as it is: returns whether
+    /// it applied. Expiry is not part of the statement (it never changes): the caller checks
+    /// it. With rotation off, only the last use is noted.
+    pub async fn record_refresh(
         &self,
         id: SessionId,
         generation: u32,
         now: DateTime<Utc>,
+        policy: RefreshPolicy,
     ) -> Result<bool, RepoError> {
-        let used = i64::from(generation);
-        let next = used + 1;
-        let latest = Expr::col(session::Column::LatestRefreshGeneration);
-        let result = session::Entity::update_many()
-            .col_expr(session::Column::HighestUsedGeneration, Expr::value(used))
-            .col_expr(
-                session::Column::LatestRefreshGeneration,
-                Expr::case(latest.clone().lt(next), Expr::value(next))
-                    .finally(latest)
-                    .into(),
-            )
-            .col_expr(session::Column::LastUsedAt, Expr::value(now))
-            .filter(session::Column::Id.eq(id.as_uuid()))
-            .filter(session::Column::RevokedAt.is_null())
-            .filter(session::Column::HighestUsedGeneration.lte(used))
-            .filter(session::Column::LatestRefreshGeneration.gte(used))
-            .exec(&self.db)
-            .await?;
-        Ok(result.rows_affected == 1)
-    }
-
-    /// Notes a refresh without rotation (rotation turned off).
-    pub async fn touch(&self, id: SessionId, now: DateTime<Utc>) -> Result<bool, RepoError> {
-        let result = session::Entity::update_many()
-            .col_expr(session::Column::LastUsedAt, Expr::value(now))
-            .filter(session::Column::Id.eq(id.as_uuid()))
-            .filter(session::Column::RevokedAt.is_null())
-            .exec(&self.db)
-            .await?;
+        use session::Column as C;
+        let presented = i64::from(generation);
+        let next = presented + 1;
+        let latest = || Expr::col(C::LatestRefreshGeneration);
+        let highest_used = || Expr::col(C::HighestUsedGeneration);
+        let newest = latest().eq(presented);
+        let mut accepted = Condition::any().add(newest.clone()).add(
+            Condition::all()
+                .add(latest().eq(next))
+                .add(C::RotatedAt.gte(now - policy.reuse_grace)),
+        );
+        if policy.rotation == RefreshRotation::Auto && generation == 0 {
+            accepted = accepted.add(highest_used().eq(0));
+        }
+        let mut update = session::Entity::update_many()
+            .col_expr(C::LastUsedAt, Expr::value(now))
+            .filter(C::Id.eq(id.as_uuid()))
+            .filter(C::RevokedAt.is_null());
+        if policy.rotation != RefreshRotation::Off {
+            // MySQL evaluates assignments left to right, each seeing the ones before it:
+            // `rotated_at` must read the generation before `latest_refresh_generation`
+            // changes it.
+            update = update
+                .col_expr(
+                    C::RotatedAt,
+                    Expr::case(newest, Expr::value(now))
+                        .finally(Expr::col(C::RotatedAt))
+                        .into(),
+                )
+                .col_expr(
+                    C::LatestRefreshGeneration,
+                    Expr::case(latest().eq(presented), Expr::value(next))
+                        .finally(latest())
+                        .into(),
+                )
+                .col_expr(
+                    C::HighestUsedGeneration,
+                    Expr::case(highest_used().lt(presented), Expr::value(presented))
+                        .finally(highest_used())
+                        .into(),
+                )
+                .filter(accepted);
+        }
+        let result = update.exec(&self.db).await?;
         Ok(result.rows_affected == 1)
     }
 
     /// Ends the session: no token of it is accepted any more. Returns whether it was
     /// active until now.
     pub async fn revoke(&self, id: SessionId, now: DateTime<Utc>) -> Result<bool, RepoError> {
-        let result = session::Entity::update_many()
-            .col_expr(session::Column::RevokedAt, Expr::value(now))
-            .filter(session::Column::Id.eq(id.as_uuid()))
-            .filter(session::Column::RevokedAt.is_null())
-            .exec(&self.db)
-            .await?;
-        Ok(result.rows_affected == 1)
+        self.revoke_where(
+            Condition::all().add(session::Column::Id.eq(id.as_uuid())),
+            now,
+        )
+        .await
+        .map(|count| count == 1)
+    }
+
+    /// Ends session `id` if it belongs to `user_id`. `None` when the user has no such
+    /// session (unknown, or someone else's); otherwise whether it was active until now.
+    pub async fn revoke_own(
+        &self,
+        user_id: UserId,
+        id: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<bool>, RepoError> {
+        match self.find(id).await? {
+            Some(session) if session.user_id == user_id => {
+                let owned = Condition::all()
+                    .add(session::Column::Id.eq(id.as_uuid()))
+                    .add(session::Column::UserId.eq(user_id.as_uuid()));
+                Ok(Some(self.revoke_where(owned, now).await? == 1))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// Ends every active session of `user_id`. Returns how many there were.
@@ -121,9 +180,33 @@ impl SessionRepository {
         user_id: UserId,
         now: DateTime<Utc>,
     ) -> Result<u64, RepoError> {
+        self.revoke_where(
+            Condition::all().add(session::Column::UserId.eq(user_id.as_uuid())),
+            now,
+        )
+        .await
+    }
+
+    /// Ends every active session of `user_id` except `keep`. Returns how many there were.
+    pub async fn revoke_all_for_user_except(
+        &self,
+        user_id: UserId,
+        keep: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RepoError> {
+        self.revoke_where(
+            Condition::all()
+                .add(session::Column::UserId.eq(user_id.as_uuid()))
+                .add(session::Column::Id.ne(keep.as_uuid())),
+            now,
+        )
+        .await
+    }
+
+    async fn revoke_where(&self, which: Condition, now: DateTime<Utc>) -> Result<u64, RepoError> {
         let result = session::Entity::update_many()
             .col_expr(session::Column::RevokedAt, Expr::value(now))
-            .filter(session::Column::UserId.eq(user_id.as_uuid()))
+            .filter(which)
             .filter(session::Column::RevokedAt.is_null())
             .exec(&self.db)
             .await?;
@@ -145,6 +228,7 @@ fn to_domain(row: session::Model) -> Result<Session, RepoError> {
         revoked_at: row.revoked_at,
         latest_refresh_generation: generation(row.latest_refresh_generation)?,
         highest_used_generation: generation(row.highest_used_generation)?,
+        rotated_at: row.rotated_at,
         user_agent: row.user_agent.clone(),
         ip: row.ip.clone(),
     })

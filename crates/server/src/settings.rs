@@ -9,6 +9,7 @@ use std::{collections::HashMap, fmt, path::Path, time::Duration};
 
 use config::{Config, ConfigError, Environment};
 use gatehouse_auth::{HasherConfig, JwtConfig, SigningAlgorithm, SigningKey};
+use gatehouse_domain::{RefreshPolicy, RefreshRotation};
 use gatehouse_persistence::{DatabaseConfig, DatabaseKind};
 use gatehouse_web::WebOptions;
 use serde::Deserialize;
@@ -81,7 +82,7 @@ pub struct Settings {
     pub jwt_secret_weak: bool,
     /// `ARGON2_*`, `HASHING_CONCURRENCY`.
     pub hasher: HasherConfig,
-    /// `REFRESH_TOKEN_ROTATION`, `MAX_BODY_BYTES`.
+    /// `REFRESH_TOKEN_ROTATION`, `REFRESH_REUSE_GRACE_S`, `MAX_BODY_BYTES`.
     pub web: WebOptions,
     /// `LOG_FORMAT`.
     pub log_format: LogFormat,
@@ -108,7 +109,8 @@ struct Raw {
     jwt_audience: Option<String>,
     access_token_expires_min: i64,
     refresh_token_expires_days: i64,
-    refresh_token_rotation: bool,
+    refresh_token_rotation: String,
+    refresh_reuse_grace_s: u32,
     argon2_memory_kib: u32,
     argon2_iterations: u32,
     argon2_parallelism: u32,
@@ -130,7 +132,8 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("jwt_algorithm", "HS256"),
     ("access_token_expires_min", "15"),
     ("refresh_token_expires_days", "7"),
-    ("refresh_token_rotation", "true"),
+    ("refresh_token_rotation", "auto"),
+    ("refresh_reuse_grace_s", "10"),
     ("argon2_memory_kib", "65536"),
     ("argon2_iterations", "3"),
     ("argon2_parallelism", "4"),
@@ -273,6 +276,7 @@ impl Raw {
         let database = self.database()?;
         let (jwt, jwt_secret_generated, jwt_secret_weak) = self.jwt(app_env)?;
         let hasher = self.hasher()?;
+        let refresh = self.refresh_policy()?;
         if self.max_body_bytes == 0 {
             return Err(SettingsError::new("MAX_BODY_BYTES", "must be at least 1"));
         }
@@ -293,10 +297,26 @@ impl Raw {
             jwt_secret_weak,
             hasher,
             web: WebOptions {
-                refresh_rotation: self.refresh_token_rotation,
+                refresh,
                 max_body_bytes: self.max_body_bytes,
             },
             log_format,
+        })
+    }
+
+    fn refresh_policy(&self) -> Result<RefreshPolicy, SettingsError> {
+        let rotation = RefreshRotation::parse(&self.refresh_token_rotation).ok_or_else(|| {
+            SettingsError::new(
+                "REFRESH_TOKEN_ROTATION",
+                format!(
+                    "expected auto, strict or off (or true/false), got {:?}",
+                    self.refresh_token_rotation
+                ),
+            )
+        })?;
+        Ok(RefreshPolicy {
+            rotation,
+            reuse_grace: chrono::Duration::seconds(i64::from(self.refresh_reuse_grace_s)),
         })
     }
 
@@ -549,6 +569,14 @@ mod tests {
             (vec![("APP_ENV", "staging")], "APP_ENV"),
             (vec![("ARGON2_MEMORY_KIB", "4")], "ARGON2_MEMORY_KIB"),
             (vec![("LOG_FORMAT", "xml")], "LOG_FORMAT"),
+            (
+                vec![("REFRESH_TOKEN_ROTATION", "sometimes")],
+                "REFRESH_TOKEN_ROTATION",
+            ),
+            (
+                vec![("REFRESH_REUSE_GRACE_S", "-1")],
+                "REFRESH_REUSE_GRACE_S",
+            ),
             (vec![("JWT_ALGORITHM", "RS256")], "JWT_PRIVATE_KEY_FILE"),
         ] {
             let err = load(&pairs).unwrap_err();

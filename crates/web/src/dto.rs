@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use gatehouse_auth::IssuedToken;
-use gatehouse_domain::{Email, Password, User};
+use gatehouse_domain::{Email, Password, Session, SessionId, User};
 use serde::{Deserialize, Serialize, Serializer};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -175,6 +175,91 @@ impl From<User> for UserOut {
 
 fn rfc3339_seconds<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Secs, true))
+}
+
+/// One open session, as `GET /auth/sessions` lists it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionOut {
+    /// Session id: the `sid` of its tokens; `DELETE /auth/sessions/{id}` ends it.
+    pub id: Uuid,
+    /// Login time.
+    #[serde(serialize_with = "rfc3339_seconds")]
+    #[schema(value_type = String, format = DateTime, example = "2026-11-24T10:00:00Z")]
+    pub created_at: DateTime<Utc>,
+    /// Last login or refresh.
+    #[serde(serialize_with = "rfc3339_seconds")]
+    #[schema(value_type = String, format = DateTime, example = "2026-11-24T10:00:00Z")]
+    pub last_used_at: DateTime<Utc>,
+    /// When its refresh tokens stop working at the latest.
+    #[serde(serialize_with = "rfc3339_seconds")]
+    #[schema(value_type = String, format = DateTime, example = "2026-12-01T10:00:00Z")]
+    pub expires_at: DateTime<Utc>,
+    /// The client's `User-Agent` at login.
+    pub user_agent: Option<String>,
+    /// The client's IP address at login.
+    pub ip: Option<String>,
+    /// Whether this is the session of the token making the request.
+    pub current: bool,
+}
+
+impl SessionOut {
+    /// The listing entry for `session`; `current` is the caller's own session.
+    pub fn new(session: Session, current: SessionId) -> Self {
+        Self {
+            id: session.id.as_uuid(),
+            created_at: session.created_at,
+            last_used_at: session.last_used_at,
+            expires_at: session.expires_at,
+            user_agent: session.user_agent,
+            ip: session.ip,
+            current: session.id == current,
+        }
+    }
+}
+
+/// Body of `POST /auth/change-password`.
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"current_password": "YourStrongPassw0rd!", "new_password": "An0ther-Strong-One"}))]
+pub struct ChangePasswordIn {
+    /// The password in use now.
+    #[serde(default)]
+    #[schema(value_type = String, required = true, format = "password")]
+    pub current_password: Option<String>,
+    /// 8 to 128 characters; not the email, not a common password.
+    #[serde(default)]
+    #[schema(value_type = String, required = true, format = "password", min_length = 8, max_length = 128)]
+    pub new_password: Option<String>,
+}
+
+impl std::fmt::Debug for ChangePasswordIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChangePasswordIn([REDACTED])")
+    }
+}
+
+/// A password change that passed validation.
+#[derive(Debug)]
+pub struct PasswordChange {
+    /// As presented; checked against the stored hash.
+    pub current: Password,
+    /// The new password, policy checked against the account's email.
+    pub new: Password,
+}
+
+impl ChangePasswordIn {
+    /// Checks both fields, the new password against the policy for the account `email`.
+    pub fn parse(self, email: &Email) -> Result<PasswordChange, ApiError> {
+        let current = required("current_password", self.current_password).map(Password::presented);
+        let new = required("new_password", self.new_password).and_then(|raw| {
+            Password::parse_new(raw, "new_password", Some(email)).map_err(FieldError::from)
+        });
+        match (current, new) {
+            (Ok(current), Ok(new)) => Ok(PasswordChange { current, new }),
+            (current, new) => Err(ApiError::Validation(
+                [current.err(), new.err()].into_iter().flatten().collect(),
+            )),
+        }
+    }
 }
 
 /// Liveness and readiness answers.

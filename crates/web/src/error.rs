@@ -126,6 +126,14 @@ impl ApiError {
         }
     }
 
+    /// 401 for an unknown email or a wrong password.
+    pub const fn invalid_credentials() -> Self {
+        Self::Unauthorized {
+            detail: "Invalid credentials",
+            token_rejected: false,
+        }
+    }
+
     /// 401 for a token that was presented and refused.
     pub const fn invalid_token(detail: &'static str) -> Self {
         Self::Unauthorized {

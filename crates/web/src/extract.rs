@@ -5,7 +5,8 @@
 //!   422 (wrong shape, naming the field).
 //! - [`BearerToken`] is the raw token from `Authorization: Bearer …`.
 //! - [`AuthenticatedUser`] is a verified access token whose user exists, is active, and
-//!   whose session is still open.
+//!   whose session is still open; [`FreshUser`] also requires the token to come straight
+//!   from a password login.
 
 use actix_web::{
     FromRequest, HttpMessage, HttpRequest,
@@ -166,6 +167,28 @@ impl FromRequest for AuthenticatedUser {
             let state =
                 state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
             authenticate(&state, &token?.0).await
+        })
+    }
+}
+
+/// An [`AuthenticatedUser`] whose access token came straight from a password login, not
+/// from a refresh: what sensitive actions (changing the password) require, so a stolen
+/// refresh token alone cannot take over the account.
+#[derive(Debug, Clone)]
+pub struct FreshUser(pub AuthenticatedUser);
+
+impl FromRequest for FreshUser {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let authenticated = AuthenticatedUser::from_request(req, payload);
+        Box::pin(async move {
+            let caller = authenticated.await?;
+            if !caller.claims.fresh {
+                return Err(ApiError::Forbidden("Fresh token required"));
+            }
+            Ok(Self(caller))
         })
     }
 }

@@ -16,7 +16,7 @@ pub mod routes;
 mod state;
 
 pub use error::{ApiError, render_bare_errors};
-pub use extract::{AuthenticatedUser, BearerToken, JsonBody};
+pub use extract::{AuthenticatedUser, BearerToken, FreshUser, JsonBody};
 pub use middleware::request_context;
 pub use openapi::openapi;
 pub use routes::{configure, not_found};

@@ -6,10 +6,10 @@ use utoipa::{
 };
 
 use crate::{
-    dto::{LoginIn, RegisterIn, StatusOut, TokenOut, UserOut},
+    dto::{ChangePasswordIn, LoginIn, RegisterIn, SessionOut, StatusOut, TokenOut, UserOut},
     error::{FieldError, Problem},
     metrics,
-    routes::{auth, health, users},
+    routes::{auth, health, password, sessions, users},
 };
 
 #[derive(OpenApi)]
@@ -21,17 +21,31 @@ use crate::{
         auth::register,
         auth::login,
         auth::refresh,
+        password::change_password,
+        sessions::logout,
+        sessions::logout_all,
+        sessions::list_sessions,
+        sessions::revoke_session,
         users::me,
         health::health,
         health::ready,
         metrics::metrics
     ),
     components(schemas(
-        RegisterIn, LoginIn, TokenOut, UserOut, StatusOut, Problem, FieldError
+        RegisterIn,
+        LoginIn,
+        TokenOut,
+        UserOut,
+        SessionOut,
+        ChangePasswordIn,
+        StatusOut,
+        Problem,
+        FieldError
     )),
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Registration, login and tokens"),
+        (name = "sessions", description = "Logout and the caller's sessions"),
         (name = "users", description = "Accounts"),
         (name = "operations", description = "Health, readiness and metrics"),
     )

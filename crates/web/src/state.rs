@@ -1,4 +1,5 @@
 use gatehouse_auth::{JwtCodec, PasswordHasher};
+use gatehouse_domain::RefreshPolicy;
 use gatehouse_persistence::{DatabaseConnection, SessionRepository, UserRepository};
 
 use crate::metrics::Metrics;
@@ -9,8 +10,8 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 /// HTTP-level settings.
 #[derive(Debug, Clone)]
 pub struct WebOptions {
-    /// Rotate refresh tokens with reuse detection (see `/auth/refresh`).
-    pub refresh_rotation: bool,
+    /// How refresh tokens rotate and how replays are told apart (see `/auth/refresh`).
+    pub refresh: RefreshPolicy,
     /// Largest accepted request body, bytes (413 above).
     pub max_body_bytes: usize,
 }
@@ -18,7 +19,7 @@ pub struct WebOptions {
 impl Default for WebOptions {
     fn default() -> Self {
         Self {
-            refresh_rotation: true,
+            refresh: RefreshPolicy::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
     }

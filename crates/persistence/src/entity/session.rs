@@ -12,6 +12,7 @@ pub struct Model {
     pub revoked_at: Option<DateTimeUtc>,
     pub latest_refresh_generation: i64,
     pub highest_used_generation: i64,
+    pub rotated_at: Option<DateTimeUtc>,
     pub user_agent: Option<String>,
     pub ip: Option<String>,
 }

@@ -282,6 +282,28 @@ impl TestApp {
             .unwrap();
     }
 
+    /// Moves the time the session's newest refresh generation was issued `seconds` into
+    /// the past, so a test can step past the reuse grace period without sleeping.
+    pub async fn backdate_rotation(&self, session: gatehouse_domain::SessionId, seconds: i64) {
+        use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+        let rotated_at = chrono::Utc::now() - chrono::Duration::seconds(seconds);
+        let statement = Query::update()
+            .table(Alias::new("sessions"))
+            .value(Alias::new("rotated_at"), rotated_at)
+            .and_where(Expr::col(Alias::new("id")).eq(session.as_uuid()))
+            .to_owned();
+        let done = self.db.execute(&statement).await.unwrap();
+        assert_eq!(done.rows_affected(), 1);
+    }
+
+    /// The session id (`sid`) of one of the app's tokens.
+    pub fn session_of(&self, refresh_token: &str) -> gatehouse_domain::SessionId {
+        self.codec()
+            .verify_refresh(refresh_token)
+            .unwrap()
+            .session_id
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

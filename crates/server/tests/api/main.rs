@@ -18,4 +18,5 @@ mod operations;
 mod refresh;
 mod register;
 mod repositories;
+mod sessions;
 mod signing;

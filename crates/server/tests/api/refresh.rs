@@ -2,7 +2,9 @@ use chrono::{Duration, Utc};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{Backend, Tokens, assert_unauthorized, spawn_app, spawn_app_with, user_id};
+use crate::helpers::{
+    Backend, TestApp, Tokens, assert_unauthorized, spawn_app, spawn_app_with, user_id,
+};
 
 backend_tests!(
     refresh_returns_new_tokens_one_generation_newer,
@@ -15,6 +17,11 @@ backend_tests!(
     refresh_for_a_deleted_or_inactive_user_is_401,
     refresh_of_a_revoked_session_is_401,
     without_rotation_the_refresh_token_is_repeated,
+    a_replayed_token_cannot_keep_a_second_copy_of_a_generation_alive,
+    a_thief_who_refreshes_first_loses_the_session_when_the_owner_refreshes,
+    concurrent_refreshes_within_the_grace_period_succeed_then_a_late_copy_is_reuse,
+    strict_rotation_revokes_a_stale_first_token,
+    the_rotation_setting_accepts_the_starters_booleans,
 );
 
 async fn refresh_returns_new_tokens_one_generation_newer(backend: Backend) {
@@ -246,4 +253,108 @@ async fn without_rotation_the_refresh_token_is_repeated(backend: Backend) {
         Some("Session has ended"),
     )
     .await;
+}
+
+const REUSE: &str = "Refresh token reuse detected; session revoked";
+
+async fn refreshed(app: &TestApp, refresh_token: &str) -> Tokens {
+    let response = app.refresh(refresh_token).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    Tokens::from_json(&response.json().await.unwrap())
+}
+
+/// Every token of the session answers 401 `Session has ended` (or reuse) from now on.
+async fn assert_session_dead(app: &TestApp, tokens: &[&Tokens]) {
+    for tokens in tokens {
+        assert_unauthorized(
+            app.me(&tokens.access).await,
+            true,
+            Some("Session has ended"),
+        )
+        .await;
+        assert_eq!(
+            app.refresh(&tokens.refresh).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+}
+
+async fn a_replayed_token_cannot_keep_a_second_copy_of_a_generation_alive(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, _, login) = app.logged_in_user().await;
+    // The owner rotates to generation 1; a thief replays the login token and, because the
+    // owner has not presented generation 1 yet, also gets a generation-1 token.
+    let owner = refreshed(&app, &login.refresh).await;
+    let thief = refreshed(&app, &login.refresh).await;
+    // The owner moves on; once the grace period is over, the thief's copy is a replay.
+    let owner = refreshed(&app, &owner.refresh).await;
+    app.backdate_rotation(app.session_of(&login.refresh), 60)
+        .await;
+    assert_unauthorized(app.refresh(&thief.refresh).await, true, Some(REUSE)).await;
+    assert_session_dead(&app, &[&owner, &thief]).await;
+}
+
+async fn a_thief_who_refreshes_first_loses_the_session_when_the_owner_refreshes(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, _, login) = app.logged_in_user().await;
+    // The thief uses the stolen login token first and keeps rotating.
+    let thief = refreshed(&app, &login.refresh).await;
+    let thief = refreshed(&app, &thief.refresh).await;
+    app.backdate_rotation(app.session_of(&login.refresh), 60)
+        .await;
+    // The owner's next refresh exposes the theft and ends the thief's session too.
+    assert_unauthorized(app.refresh(&login.refresh).await, true, Some(REUSE)).await;
+    assert_session_dead(&app, &[&thief, &login]).await;
+}
+
+async fn concurrent_refreshes_within_the_grace_period_succeed_then_a_late_copy_is_reuse(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let (_, _, login) = app.logged_in_user().await;
+    let first = refreshed(&app, &login.refresh).await;
+    // Several tabs refresh generation 1 at once: all succeed, all get generation 2.
+    let racing = (0..6).map(|_| app.refresh(&first.refresh));
+    let mut answers = Vec::new();
+    for response in futures_util::future::join_all(racing).await {
+        assert_eq!(response.status(), StatusCode::OK);
+        answers.push(Tokens::from_json(&response.json().await.unwrap()));
+    }
+    let codec = app.codec();
+    for tokens in &answers {
+        assert_eq!(codec.verify_refresh(&tokens.refresh).unwrap().generation, 2);
+        assert_eq!(app.me(&tokens.access).await.status(), StatusCode::OK);
+    }
+    // One tab moves on to generation 3; past the grace period another tab's copy of
+    // generation 2 is a replay.
+    refreshed(&app, &answers[0].refresh).await;
+    app.backdate_rotation(app.session_of(&login.refresh), 60)
+        .await;
+    assert_unauthorized(app.refresh(&answers[1].refresh).await, true, Some(REUSE)).await;
+}
+
+async fn strict_rotation_revokes_a_stale_first_token(backend: Backend) {
+    let app = spawn_app_with(backend, &[("REFRESH_TOKEN_ROTATION", "strict")]).await;
+    let (_, _, login) = app.logged_in_user().await;
+    let first = refreshed(&app, &login.refresh).await;
+    // Within the grace period the login token still works (a lost answer, say)…
+    let again = refreshed(&app, &login.refresh).await;
+    // …but not after it, even though generation 1 was never presented.
+    app.backdate_rotation(app.session_of(&login.refresh), 60)
+        .await;
+    assert_unauthorized(app.refresh(&login.refresh).await, true, Some(REUSE)).await;
+    assert_session_dead(&app, &[&first, &again]).await;
+}
+
+async fn the_rotation_setting_accepts_the_starters_booleans(backend: Backend) {
+    let app = spawn_app_with(backend.clone(), &[("REFRESH_TOKEN_ROTATION", "true")]).await;
+    let (_, _, login) = app.logged_in_user().await;
+    let rotated = refreshed(&app, &login.refresh).await;
+    assert_ne!(
+        rotated.refresh, login.refresh,
+        "true means auto: rotation on"
+    );
+    let app = spawn_app_with(backend, &[("REFRESH_TOKEN_ROTATION", "off")]).await;
+    let (_, _, login) = app.logged_in_user().await;
+    assert_eq!(refreshed(&app, &login.refresh).await.refresh, login.refresh);
 }

@@ -1,7 +1,10 @@
 //! The repositories' atomic steps, straight against each database.
 
 use chrono::{Duration, Utc};
-use gatehouse_domain::{Conflict, Email, NewSession, NewUser, PasswordHash, SessionId, User};
+use gatehouse_domain::{
+    Conflict, Email, NewSession, NewUser, PasswordHash, RefreshPolicy, RefreshRotation, SessionId,
+    User,
+};
 use gatehouse_persistence::{DatabaseConnection, RepoError, SessionRepository, UserRepository};
 
 use crate::helpers::{Backend, migrated_database};
@@ -9,6 +12,7 @@ use crate::helpers::{Backend, migrated_database};
 backend_tests!(
     a_taken_email_is_a_conflict_decided_by_the_database,
     refresh_generations_advance_only_under_the_rule,
+    strict_rotation_refuses_a_stale_generation_zero,
     racing_advances_of_the_same_generation_all_apply,
     revoked_sessions_refuse_to_advance,
     deleting_a_user_deletes_their_sessions,
@@ -56,73 +60,91 @@ async fn a_taken_email_is_a_conflict_decided_by_the_database(backend: Backend) {
     ));
 }
 
+const AUTO: RefreshPolicy = RefreshPolicy {
+    rotation: RefreshRotation::Auto,
+    reuse_grace: chrono::Duration::seconds(10),
+};
+
+/// (newest issued, highest presented) as stored.
+async fn generations(sessions: &SessionRepository, id: SessionId) -> (u32, u32) {
+    let stored = sessions.find(id).await.unwrap().unwrap();
+    (
+        stored.latest_refresh_generation,
+        stored.highest_used_generation,
+    )
+}
+
 async fn refresh_generations_advance_only_under_the_rule(backend: Backend) {
     let (db, _guard) = migrated_database(backend).await;
     let sessions = SessionRepository::new(db.clone());
     let owner = user(&db, "owner@example.com").await;
     let id = session(&db, &owner).await;
-    let now = Utc::now();
+    let start = Utc::now();
+    let record = |generation, seconds_later, policy| {
+        sessions.record_refresh(
+            id,
+            generation,
+            start + Duration::seconds(seconds_later),
+            policy,
+        )
+    };
     assert!(
-        !sessions
-            .advance_refresh_generation(id, 1, now)
-            .await
-            .unwrap(),
+        !record(1, 0, AUTO).await.unwrap(),
         "generation 1 not issued yet"
     );
+    assert!(record(0, 0, AUTO).await.unwrap());
     assert!(
-        sessions
-            .advance_refresh_generation(id, 0, now)
-            .await
-            .unwrap()
+        record(0, 60, AUTO).await.unwrap(),
+        "auto: gen 0 stays good until gen 1 is presented"
+    );
+    assert_eq!(generations(&sessions, id).await, (1, 0));
+    assert!(record(1, 120, AUTO).await.unwrap());
+    assert_eq!(generations(&sessions, id).await, (2, 1));
+    assert!(
+        record(1, 125, AUTO).await.unwrap(),
+        "gen 1 again within the grace period of its first use"
+    );
+    assert_eq!(
+        generations(&sessions, id).await,
+        (2, 1),
+        "a repeat within grace never moves the newest generation"
     );
     assert!(
+        !record(1, 131, AUTO).await.unwrap(),
+        "gen 1 after the grace period"
+    );
+    assert!(
+        !record(0, 121, AUTO).await.unwrap(),
+        "gen 0 after gen 1 was presented"
+    );
+    assert!(record(2, 200, AUTO).await.unwrap());
+    assert_eq!(generations(&sessions, id).await, (3, 2));
+}
+
+async fn strict_rotation_refuses_a_stale_generation_zero(backend: Backend) {
+    let (db, _guard) = migrated_database(backend).await;
+    let sessions = SessionRepository::new(db.clone());
+    let owner = user(&db, "strict@example.com").await;
+    let id = session(&db, &owner).await;
+    let strict = RefreshPolicy {
+        rotation: RefreshRotation::Strict,
+        ..AUTO
+    };
+    let start = Utc::now();
+    assert!(sessions.record_refresh(id, 0, start, strict).await.unwrap());
+    assert!(
         sessions
-            .advance_refresh_generation(id, 0, now)
+            .record_refresh(id, 0, start + Duration::seconds(5), strict)
             .await
             .unwrap(),
-        "gen 0 stays good until gen 1 is used"
-    );
-    assert!(
-        sessions
-            .advance_refresh_generation(id, 1, now)
-            .await
-            .unwrap()
+        "within grace"
     );
     assert!(
         !sessions
-            .advance_refresh_generation(id, 0, now)
+            .record_refresh(id, 0, start + Duration::seconds(60), strict)
             .await
             .unwrap(),
-        "gen 0 after gen 1 was used"
-    );
-    let stored = sessions.find(id).await.unwrap().unwrap();
-    assert_eq!(
-        (
-            stored.latest_refresh_generation,
-            stored.highest_used_generation
-        ),
-        (2, 1)
-    );
-    // Going back to an older, still-valid generation never lowers the newest issued one.
-    assert!(
-        sessions
-            .advance_refresh_generation(id, 2, now)
-            .await
-            .unwrap()
-    );
-    assert!(
-        sessions
-            .advance_refresh_generation(id, 2, now)
-            .await
-            .unwrap()
-    );
-    let stored = sessions.find(id).await.unwrap().unwrap();
-    assert_eq!(
-        (
-            stored.latest_refresh_generation,
-            stored.highest_used_generation
-        ),
-        (3, 2)
+        "strict: no exception for clients that never rotate"
     );
 }
 
@@ -131,17 +153,14 @@ async fn racing_advances_of_the_same_generation_all_apply(backend: Backend) {
     let owner = user(&db, "racer@example.com").await;
     let id = session(&db, &owner).await;
     let sessions = SessionRepository::new(db.clone());
-    let attempts = (0..20).map(|_| sessions.advance_refresh_generation(id, 0, Utc::now()));
+    let strict = RefreshPolicy {
+        rotation: RefreshRotation::Strict,
+        ..AUTO
+    };
+    let attempts = (0..20).map(|_| sessions.record_refresh(id, 0, Utc::now(), strict));
     let applied = futures_util::future::join_all(attempts).await;
     assert!(applied.into_iter().all(|result| result.unwrap()));
-    let stored = sessions.find(id).await.unwrap().unwrap();
-    assert_eq!(
-        (
-            stored.latest_refresh_generation,
-            stored.highest_used_generation
-        ),
-        (1, 0)
-    );
+    assert_eq!(generations(&sessions, id).await, (1, 0));
 }
 
 async fn revoked_sessions_refuse_to_advance(backend: Backend) {
@@ -154,13 +173,18 @@ async fn revoked_sessions_refuse_to_advance(backend: Backend) {
         !sessions.revoke(id, Utc::now()).await.unwrap(),
         "already revoked"
     );
-    assert!(
-        !sessions
-            .advance_refresh_generation(id, 0, Utc::now())
-            .await
-            .unwrap()
-    );
-    assert!(!sessions.touch(id, Utc::now()).await.unwrap());
+    let off = RefreshPolicy {
+        rotation: RefreshRotation::Off,
+        ..AUTO
+    };
+    for policy in [AUTO, off] {
+        assert!(
+            !sessions
+                .record_refresh(id, 0, Utc::now(), policy)
+                .await
+                .unwrap()
+        );
+    }
 }
 
 async fn deleting_a_user_deletes_their_sessions(backend: Backend) {

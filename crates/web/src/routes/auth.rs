@@ -3,7 +3,9 @@
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use chrono::Utc;
 use gatehouse_auth::PasswordCheck;
-use gatehouse_domain::{NewSession, NewUser, RefreshVerdict, Session, SessionId, User};
+use gatehouse_domain::{
+    NewSession, NewUser, RefreshRotation, RefreshVerdict, Session, SessionId, User,
+};
 
 use crate::{
     ApiError, AppState,
@@ -70,10 +72,7 @@ pub async fn login(
     let Login { email, password } = body.try_into()?;
     let Some(user) = check_credentials(&state, &email, password).await? else {
         state.metrics.record_login(LoginOutcome::InvalidCredentials);
-        return Err(ApiError::Unauthorized {
-            detail: "Invalid credentials",
-            token_rejected: false,
-        });
+        return Err(ApiError::invalid_credentials());
     };
     if !user.is_active {
         state.metrics.record_login(LoginOutcome::Inactive);
@@ -82,7 +81,7 @@ pub async fn login(
     state.metrics.record_login(LoginOutcome::Success);
     let session = open_session(&state, &user, &request).await?;
     let tokens = issue_tokens(&state, &session, true, 0)?;
-    Ok(HttpResponse::Ok().json(tokens))
+    Ok(tokens_response(tokens))
 }
 
 /// Exchange a refresh token for a new access token (and, with rotation, a new refresh
@@ -117,73 +116,65 @@ pub async fn refresh(
         .await?
         .filter(|session| session.user_id == user.id)
         .ok_or(ApiError::invalid_token("Session has ended"))?;
-    if state.options.refresh_rotation {
-        rotate(&state, session, claims.generation).await
-    } else {
-        refresh_without_rotation(&state, &session, token).await
+    let policy = state.options.refresh;
+    let now = Utc::now();
+    let verdict = judge_refresh(&state, &session, claims.generation, now).await?;
+    match verdict {
+        RefreshVerdict::Accept if policy.rotation == RefreshRotation::Off => {
+            let access = state
+                .jwt
+                .issue_access(session.user_id, session.id, false, now)?;
+            let ttl = state.jwt.access_ttl().num_seconds();
+            Ok(tokens_response(TokenOut::new(access, token, ttl)))
+        }
+        RefreshVerdict::Accept => {
+            let tokens = issue_tokens(&state, &session, false, claims.generation + 1)?;
+            Ok(tokens_response(tokens))
+        }
+        RefreshVerdict::Reuse => {
+            state.sessions.revoke(session.id, now).await?;
+            tracing::warn!(session = %session.id, generation = claims.generation, "refresh token reuse detected; session revoked");
+            Err(ApiError::invalid_token(
+                "Refresh token reuse detected; session revoked",
+            ))
+        }
+        RefreshVerdict::Reject => Err(ApiError::invalid_token("Session has ended")),
     }
 }
 
-/// One refresh token per session: the answer repeats it.
-async fn refresh_without_rotation(
+/// Applies the refresh rule and records an accepted refresh, as one conditional update.
+/// When the update finds the row changed by a racing request, the token is judged again on
+/// the row as it is now; it cannot have become acceptable (generations only grow).
+async fn judge_refresh(
     state: &AppState,
     session: &Session,
-    refresh_token: String,
-) -> Result<HttpResponse, ApiError> {
-    let now = Utc::now();
-    if !session.is_active_at(now) || !state.sessions.touch(session.id, now).await? {
-        return Err(ApiError::invalid_token("Session has ended"));
-    }
-    let access = state
-        .jwt
-        .issue_access(session.user_id, session.id, false, now)?;
-    let ttl = state.jwt.access_ttl().num_seconds();
-    Ok(HttpResponse::Ok().json(TokenOut::new(access, refresh_token, ttl)))
-}
-
-/// Applies the refresh-generation rule; the conditional update makes check and record
-/// one step, and a lost race is re-judged on the row as it now is.
-async fn rotate(
-    state: &AppState,
-    session: Session,
     generation: u32,
-) -> Result<HttpResponse, ApiError> {
-    let now = Utc::now();
-    let verdict = match session.refresh_verdict(generation, now) {
-        RefreshVerdict::Accept
-            if state
-                .sessions
-                .advance_refresh_generation(session.id, generation, now)
-                .await? =>
-        {
-            let tokens = issue_tokens(state, &session, false, generation + 1)?;
-            return Ok(HttpResponse::Ok().json(tokens));
-        }
-        RefreshVerdict::Accept => current_verdict(state, session.id, generation).await?,
-        other => other,
-    };
-    if verdict == RefreshVerdict::Reuse {
-        state.sessions.revoke(session.id, now).await?;
-        tracing::warn!(session = %session.id, generation, "refresh token reuse detected; session revoked");
-        return Err(ApiError::invalid_token(
-            "Refresh token reuse detected; session revoked",
-        ));
-    }
-    Err(ApiError::invalid_token("Session has ended"))
-}
-
-async fn current_verdict(
-    state: &AppState,
-    session_id: SessionId,
-    generation: u32,
+    now: chrono::DateTime<Utc>,
 ) -> Result<RefreshVerdict, ApiError> {
-    Ok(state
-        .sessions
-        .find(session_id)
-        .await?
-        .map_or(RefreshVerdict::Reject, |s| {
-            s.refresh_verdict(generation, Utc::now())
-        }))
+    let policy = state.options.refresh;
+    let verdict = session.refresh_verdict(generation, now, policy);
+    if verdict != RefreshVerdict::Accept
+        || state
+            .sessions
+            .record_refresh(session.id, generation, now, policy)
+            .await?
+    {
+        return Ok(verdict);
+    }
+    let stored = state.sessions.find(session.id).await?;
+    Ok(
+        match stored.map(|s| s.refresh_verdict(generation, now, policy)) {
+            Some(RefreshVerdict::Reuse) => RefreshVerdict::Reuse,
+            _ => RefreshVerdict::Reject,
+        },
+    )
+}
+
+/// A 200 answer carrying tokens: never to be stored by caches (RFC 6749 §5.1).
+pub(crate) fn tokens_response(tokens: TokenOut) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(tokens)
 }
 
 /// The account for these credentials, or `None` when they do not hold. Unknown emails
@@ -198,26 +189,37 @@ async fn check_credentials(
         state.hasher.verify_against_dummy(password).await?;
         return Ok(None);
     };
-    let check = match state
-        .hasher
-        .verify(password.clone(), user.password_hash.clone())
-        .await
-    {
-        Ok(check) => check,
-        Err(gatehouse_auth::AuthError::MalformedHash(reason)) => {
-            tracing::error!(user = %user.id, %reason, "stored password hash is unreadable");
-            return Ok(None);
-        }
-        Err(other) => return Err(other.into()),
-    };
-    match check {
-        PasswordCheck::Mismatch => Ok(None),
-        PasswordCheck::Match { needs_rehash } => {
+    match password_matches(state, &user, password.clone()).await? {
+        None => Ok(None),
+        Some(needs_rehash) => {
             if needs_rehash {
                 upgrade_hash(state, &user, password).await;
             }
             Ok(Some(user))
         }
+    }
+}
+
+/// Whether `password` is `user`'s: `None` when it is not, else whether the stored hash
+/// should be upgraded to the current parameters. An unreadable stored hash matches
+/// nothing (and is logged), rather than failing the request.
+pub(crate) async fn password_matches(
+    state: &AppState,
+    user: &User,
+    password: gatehouse_domain::Password,
+) -> Result<Option<bool>, ApiError> {
+    match state
+        .hasher
+        .verify(password, user.password_hash.clone())
+        .await
+    {
+        Ok(PasswordCheck::Match { needs_rehash }) => Ok(Some(needs_rehash)),
+        Ok(PasswordCheck::Mismatch) => Ok(None),
+        Err(gatehouse_auth::AuthError::MalformedHash(reason)) => {
+            tracing::error!(user = %user.id, %reason, "stored password hash is unreadable");
+            Ok(None)
+        }
+        Err(other) => Err(other.into()),
     }
 }
 

@@ -10,6 +10,8 @@ use crate::ApiError;
 
 pub mod auth;
 pub mod health;
+pub mod password;
+pub mod sessions;
 pub mod users;
 
 /// Registers every route and routes actix's own extractor errors (path, query, form,
@@ -26,6 +28,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(only(Method::POST, "/auth/register", auth::register))
     .service(only(Method::POST, "/auth/login", auth::login))
     .service(only(Method::POST, "/auth/refresh", auth::refresh))
+    .service(only(Method::POST, "/auth/logout", sessions::logout))
+    .service(only(Method::POST, "/auth/logout-all", sessions::logout_all))
+    .service(only(Method::GET, "/auth/sessions", sessions::list_sessions))
+    .service(only(
+        Method::DELETE,
+        "/auth/sessions/{id}",
+        sessions::revoke_session,
+    ))
+    .service(only(
+        Method::POST,
+        "/auth/change-password",
+        password::change_password,
+    ))
     .service(only(Method::GET, "/users/me", users::me))
     .service(only(Method::GET, "/health", health::health))
     .service(only(Method::GET, "/ready", health::ready))

@@ -1,0 +1,54 @@
+//! Changing a password while logged in.
+
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
+
+use crate::{
+    ApiError, AppState, FreshUser, dto::ChangePasswordIn, error::Problem, extract::JsonBody,
+    metrics::LoginOutcome, routes::auth::password_matches,
+};
+
+/// Change the caller's password. Needs a fresh access token (straight from a password
+/// login) and the current password; every other session of the user ends, this one stays.
+#[utoipa::path(
+    post,
+    path = "/auth/change-password",
+    tag = "auth",
+    security(("bearer" = [])),
+    request_body = ChangePasswordIn,
+    responses(
+        (status = 204, description = "Password changed; every other session has ended"),
+        (status = 400, description = "Body is not valid JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`Invalid credentials` (wrong current password), or a missing, invalid or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`Fresh token required` (a token from a refresh), or `Inactive user`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over MAX_BODY_BYTES", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing field, or a new password that breaks the rules", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn change_password(
+    state: web::Data<AppState>,
+    FreshUser(caller): FreshUser,
+    JsonBody(body): JsonBody<ChangePasswordIn>,
+) -> Result<HttpResponse, ApiError> {
+    let change = body.parse(&caller.user.email)?;
+    if password_matches(&state, &caller.user, change.current)
+        .await?
+        .is_none()
+    {
+        state.metrics.record_login(LoginOutcome::InvalidCredentials);
+        return Err(ApiError::invalid_credentials());
+    }
+    let hash = state.hasher.hash(change.new).await?;
+    let now = Utc::now();
+    state
+        .users
+        .set_password_hash(caller.user.id, &hash, now)
+        .await?;
+    state
+        .sessions
+        .revoke_all_for_user_except(caller.user.id, caller.session.id, now)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

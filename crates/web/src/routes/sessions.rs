@@ -1,0 +1,118 @@
+//! Logging out and managing one's own sessions.
+
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
+use gatehouse_domain::SessionId;
+
+use crate::{
+    ApiError, AppState, AuthenticatedUser, dto::SessionOut, error::Problem, extract::BearerToken,
+};
+
+/// End the session of the presented token (access or refresh): every token of that login
+/// stops working at once. Idempotent: an already ended session answers 204 too.
+#[utoipa::path(
+    post,
+    path = "/auth/logout",
+    tag = "sessions",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The session has ended"),
+        (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn logout(
+    state: web::Data<AppState>,
+    BearerToken(token): BearerToken,
+) -> Result<HttpResponse, ApiError> {
+    let (_, user_id, session_id) = state.jwt.verify_any(&token)?;
+    state
+        .sessions
+        .revoke_own(user_id, session_id, Utc::now())
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// End every session of the caller, this one included.
+#[utoipa::path(
+    post,
+    path = "/auth/logout-all",
+    tag = "sessions",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Every session has ended"),
+        (status = 401, description = "Missing, invalid, expired or revoked access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`Inactive user`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn logout_all(
+    state: web::Data<AppState>,
+    caller: AuthenticatedUser,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .sessions
+        .revoke_all_for_user(caller.user.id, Utc::now())
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The caller's open sessions, newest first; `current` marks the one of this token.
+#[utoipa::path(
+    get,
+    path = "/auth/sessions",
+    tag = "sessions",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Open sessions, newest first", body = Vec<SessionOut>),
+        (status = 401, description = "Missing, invalid, expired or revoked access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`Inactive user`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_sessions(
+    state: web::Data<AppState>,
+    caller: AuthenticatedUser,
+) -> Result<HttpResponse, ApiError> {
+    let sessions = state
+        .sessions
+        .list_active_for_user(caller.user.id, Utc::now())
+        .await?;
+    let current = caller.session.id;
+    let body: Vec<SessionOut> = sessions
+        .into_iter()
+        .map(|session| SessionOut::new(session, current))
+        .collect();
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// End one of the caller's own sessions (e.g. a lost device). Someone else's session id
+/// is 404, exactly like an unknown one, so ids cannot be probed.
+#[utoipa::path(
+    delete,
+    path = "/auth/sessions/{id}",
+    tag = "sessions",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Session id, from `GET /auth/sessions`")),
+    responses(
+        (status = 204, description = "The session has ended"),
+        (status = 401, description = "Missing, invalid, expired or revoked access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`Inactive user`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`Session not found`: unknown, or not the caller's", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn revoke_session(
+    state: web::Data<AppState>,
+    caller: AuthenticatedUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = SessionId::parse(&id).ok_or_else(|| ApiError::field("id", "must be a UUID"))?;
+    state
+        .sessions
+        .revoke_own(caller.user.id, id, Utc::now())
+        .await?
+        .ok_or(ApiError::NotFound("Session not found"))?;
+    Ok(HttpResponse::NoContent().finish())
+}
