@@ -16,6 +16,15 @@ pub enum AuthError {
     /// The signing key does not fit the algorithm, or the PEM does not parse.
     #[error("invalid JWT key: {0}")]
     Key(#[source] jsonwebtoken::errors::Error),
+    /// The private key signs tokens its public key does not verify: the two files are
+    /// not one key pair.
+    #[error(
+        "the private key does not match the public key (a probe token signed with one fails to verify with the other)"
+    )]
+    KeyMismatch,
+    /// A JWK set that no key of a supported algorithm could be read from.
+    #[error("invalid JWK set: {0}")]
+    KeySet(String),
     /// Signing a token failed.
     #[error("signing a token failed")]
     Signing(#[source] jsonwebtoken::errors::Error),
@@ -33,4 +42,9 @@ pub enum TokenError {
     /// Bad signature, wrong algorithm, malformed, missing or invalid claims.
     #[error("invalid token")]
     Invalid,
+    /// The token names a `kid` the verifier has no key for (see
+    /// [`TokenVerifier`](crate::TokenVerifier)); after fetching the key set again, it is
+    /// simply invalid.
+    #[error("token signed with an unknown key")]
+    UnknownKey,
 }

@@ -9,13 +9,17 @@ use std::fmt;
 
 use chrono::{DateTime, Duration, Utc};
 use gatehouse_domain::{SessionId, UserId};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
+use jsonwebtoken::{
+    Algorithm, DecodingKey, EncodingKey, Header, Validation,
+    errors::ErrorKind,
+    jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash},
+};
 use serde::{Deserialize, Serialize};
 
 use crate::{AuthError, TokenError};
 
 /// Clock skew tolerated between issuer and verifier.
-const LEEWAY_SECONDS: u64 = 30;
+pub(crate) const LEEWAY_SECONDS: u64 = 30;
 
 /// The signing algorithms Gatehouse supports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +57,18 @@ impl SigningAlgorithm {
         matches!(self, Self::HS256 | Self::HS384 | Self::HS512)
     }
 
-    fn jose(self) -> Algorithm {
+    /// The asymmetric algorithm a JOSE name stands for; HMAC and unsupported names are
+    /// `None`, so a key set can never turn a public key into an HMAC secret.
+    pub(crate) fn asymmetric_from_jose(algorithm: Algorithm) -> Option<Self> {
+        match algorithm {
+            Algorithm::RS256 => Some(Self::RS256),
+            Algorithm::ES256 => Some(Self::ES256),
+            Algorithm::EdDSA => Some(Self::EdDSA),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn jose(self) -> Algorithm {
         match self {
             Self::HS256 => Algorithm::HS256,
             Self::HS384 => Algorithm::HS384,
@@ -71,6 +86,9 @@ pub struct SigningKey {
     algorithm: SigningAlgorithm,
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// The public key as a JWK with its `kid` (key pairs only: a secret is never
+    /// published).
+    public_jwk: Option<Jwk>,
 }
 
 impl SigningKey {
@@ -83,6 +101,7 @@ impl SigningKey {
             algorithm,
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
+            public_jwk: None,
         })
     }
 
@@ -92,6 +111,7 @@ impl SigningKey {
             algorithm: SigningAlgorithm::HS256,
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
+            public_jwk: None,
         }
     }
 
@@ -116,10 +136,13 @@ impl SigningKey {
             ),
             _ => return Err(AuthError::Key(ErrorKind::InvalidAlgorithm.into())),
         };
+        let decoding = decoding.map_err(AuthError::Key)?;
+        let public_jwk = public_jwk(&decoding, algorithm)?;
         Ok(Self {
             algorithm,
             encoding: encoding.map_err(AuthError::Key)?,
-            decoding: decoding.map_err(AuthError::Key)?,
+            decoding,
+            public_jwk: Some(public_jwk),
         })
     }
 
@@ -127,6 +150,27 @@ impl SigningKey {
     pub fn algorithm(&self) -> SigningAlgorithm {
         self.algorithm
     }
+
+    /// The key id tokens carry in their header: the public key's RFC 7638 thumbprint
+    /// (SHA-256), so it changes exactly when the key does. `None` for HMAC secrets.
+    pub fn kid(&self) -> Option<&str> {
+        self.public_jwk
+            .as_ref()
+            .and_then(|jwk| jwk.common.key_id.as_deref())
+    }
+}
+
+/// The public half of a key pair as a JWK: `kty` and the key's parameters, `alg`,
+/// `use: sig`, and the thumbprint as `kid`.
+fn public_jwk(decoding: &DecodingKey, algorithm: SigningAlgorithm) -> Result<Jwk, AuthError> {
+    let mut jwk =
+        Jwk::from_decoding_key(decoding, Some(algorithm.jose())).map_err(AuthError::Key)?;
+    jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+    let kid = jwk
+        .thumbprint(ThumbprintHash::SHA256)
+        .map_err(AuthError::Key)?;
+    jwk.common.key_id = Some(kid);
+    Ok(jwk)
 }
 
 impl fmt::Debug for SigningKey {
@@ -177,7 +221,7 @@ pub enum TokenType {
 
 /// The claims on the wire.
 #[derive(Debug, Serialize, Deserialize)]
-struct WireClaims {
+pub(crate) struct WireClaims {
     sub: String,
     #[serde(rename = "type")]
     token_type: TokenType,
@@ -248,31 +292,29 @@ pub struct JwtCodec {
 }
 
 impl JwtCodec {
-    /// Builds the codec; fails if the key cannot sign (checked by signing a probe token).
+    /// Builds the codec and proves the key works both ways: it signs a probe token and
+    /// verifies it, so a private key that does not match its public key fails here, at
+    /// start, rather than as rejected tokens later.
     pub fn new(config: JwtConfig) -> Result<Self, AuthError> {
-        let mut validation = Validation::new(config.key.algorithm.jose());
-        validation.leeway = LEEWAY_SECONDS;
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
-        let mut required = vec!["exp", "nbf", "iat", "sub"];
-        match &config.issuer {
-            Some(issuer) => {
-                validation.set_issuer(&[issuer]);
-                required.push("iss");
-            }
-            None => validation.iss = None,
-        }
-        match &config.audience {
-            Some(audience) => {
-                validation.set_audience(&[audience]);
-                required.push("aud");
-            }
-            None => validation.validate_aud = false,
-        }
-        validation.set_required_spec_claims(&required);
+        let validation = validation(
+            config.key.algorithm.jose(),
+            config.issuer.as_deref(),
+            config.audience.as_deref(),
+        );
         let codec = Self { config, validation };
-        codec.issue_access(UserId::new(), SessionId::new(), false, Utc::now())?;
+        let probe = codec.issue_access(UserId::new(), SessionId::new(), false, Utc::now())?;
+        codec
+            .verify_access(&probe.token)
+            .map_err(|_| AuthError::KeyMismatch)?;
         Ok(codec)
+    }
+
+    /// The public keys that verify this codec's tokens, as a JWK set: the key pair's
+    /// public key, or nothing for an HMAC secret (which must never be published).
+    pub fn jwks(&self) -> JwkSet {
+        JwkSet {
+            keys: self.config.key.public_jwk.iter().cloned().collect(),
+        }
     }
 
     /// Access token lifetime.
@@ -328,13 +370,7 @@ impl JwtCodec {
 
     /// Verifies an access token.
     pub fn verify_access(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        let claims = self.decode(token, TokenType::Access)?;
-        Ok(AccessClaims {
-            user_id: parse_id(&claims.sub).map(UserId::from_uuid)?,
-            session_id: parse_id(&claims.sid).map(SessionId::from_uuid)?,
-            fresh: claims.fresh.unwrap_or(false),
-            expires_at: timestamp(claims.exp)?,
-        })
+        access_claims(self.decode(token, TokenType::Access)?)
     }
 
     /// Verifies a refresh token.
@@ -385,24 +421,74 @@ impl JwtCodec {
             iss: self.config.issuer.clone(),
             aud: self.config.audience.clone(),
         };
-        let header = Header::new(self.config.key.algorithm.jose());
+        let mut header = Header::new(self.config.key.algorithm.jose());
+        header.kid = self.config.key.kid().map(str::to_owned);
         let token = jsonwebtoken::encode(&header, &claims, &self.config.key.encoding)
             .map_err(AuthError::Signing)?;
         Ok(IssuedToken { token, expires_at })
     }
 
     fn decode(&self, token: &str, expected: TokenType) -> Result<WireClaims, TokenError> {
-        let data =
-            jsonwebtoken::decode::<WireClaims>(token, &self.config.key.decoding, &self.validation)
-                .map_err(|e| match e.kind() {
-                    ErrorKind::ExpiredSignature => TokenError::Expired,
-                    _ => TokenError::Invalid,
-                })?;
-        if data.claims.token_type != expected {
-            return Err(TokenError::WrongType);
-        }
-        Ok(data.claims)
+        decode_claims(token, &self.config.key.decoding, &self.validation, expected)
     }
+}
+
+/// The checks every verification makes: the pinned algorithm, `exp` (required) and
+/// `nbf` with the leeway, and `iss`/`aud` when configured.
+pub(crate) fn validation(
+    algorithm: Algorithm,
+    issuer: Option<&str>,
+    audience: Option<&str>,
+) -> Validation {
+    let mut validation = Validation::new(algorithm);
+    validation.leeway = LEEWAY_SECONDS;
+    validation.validate_exp = true;
+    validation.validate_nbf = true;
+    let mut required = vec!["exp", "nbf", "iat", "sub"];
+    match issuer {
+        Some(issuer) => {
+            validation.set_issuer(&[issuer]);
+            required.push("iss");
+        }
+        None => validation.iss = None,
+    }
+    match audience {
+        Some(audience) => {
+            validation.set_audience(&[audience]);
+            required.push("aud");
+        }
+        None => validation.validate_aud = false,
+    }
+    validation.set_required_spec_claims(&required);
+    validation
+}
+
+/// Verifies `token` with `key` under `validation` and checks its `type`.
+pub(crate) fn decode_claims(
+    token: &str,
+    key: &DecodingKey,
+    validation: &Validation,
+    expected: TokenType,
+) -> Result<WireClaims, TokenError> {
+    let data =
+        jsonwebtoken::decode::<WireClaims>(token, key, validation).map_err(|e| match e.kind() {
+            ErrorKind::ExpiredSignature => TokenError::Expired,
+            _ => TokenError::Invalid,
+        })?;
+    if data.claims.token_type != expected {
+        return Err(TokenError::WrongType);
+    }
+    Ok(data.claims)
+}
+
+/// The verified claims of an access token, in domain types.
+pub(crate) fn access_claims(claims: WireClaims) -> Result<AccessClaims, TokenError> {
+    Ok(AccessClaims {
+        user_id: parse_id(&claims.sub).map(UserId::from_uuid)?,
+        session_id: parse_id(&claims.sid).map(SessionId::from_uuid)?,
+        fresh: claims.fresh.unwrap_or(false),
+        expires_at: timestamp(claims.exp)?,
+    })
 }
 
 fn parse_id(raw: &str) -> Result<uuid::Uuid, TokenError> {

@@ -6,7 +6,10 @@
 //!   (argon2id/i/d, any parameters, e.g. from Python's pwdlib or argon2-cffi) and tells the
 //!   caller when a hash should be upgraded to the configured parameters.
 //! - [`JwtCodec`] issues and verifies access and refresh tokens with a pinned algorithm;
-//!   the token's own `alg` header is never trusted.
+//!   the token's own `alg` header is never trusted. Key-pair tokens carry the public key's
+//!   thumbprint as `kid`, and [`JwtCodec::jwks`] publishes the public key.
+//! - [`TokenVerifier`] verifies access tokens in other services from the shared secret or
+//!   the published JWK set, without the power to issue them.
 //!
 //! Neither reads the environment: both take their settings by value.
 //!
@@ -34,10 +37,13 @@
 mod error;
 mod hasher;
 mod jwt;
+mod verifier;
 
 pub use error::{AuthError, TokenError};
 pub use hasher::{HasherConfig, PasswordCheck, PasswordHasher};
+pub use jsonwebtoken::jwk::JwkSet;
 pub use jwt::{
     AccessClaims, IssuedToken, JwtCodec, JwtConfig, RefreshClaims, SigningAlgorithm, SigningKey,
     TokenType,
 };
+pub use verifier::{TokenVerifier, VerifierConfig};

@@ -426,8 +426,17 @@ impl Raw {
         };
         let private_pem = read("JWT_PRIVATE_KEY_FILE", &self.jwt_private_key_file)?;
         let public_pem = read("JWT_PUBLIC_KEY_FILE", &self.jwt_public_key_file)?;
-        SigningKey::from_pem(algorithm, &private_pem, &public_pem)
-            .map_err(|e| SettingsError::new("JWT_PRIVATE_KEY_FILE", e))
+        let key = SigningKey::from_pem(algorithm, &private_pem, &public_pem)
+            .map_err(|e| SettingsError::new("JWT_PRIVATE_KEY_FILE", e))?;
+        // Sign and verify a probe now, so two files that are not one key pair stop the
+        // server at start with this line rather than as rejected tokens later.
+        gatehouse_auth::JwtCodec::new(JwtConfig::new(key.clone())).map_err(|e| {
+            SettingsError::new(
+                "JWT_PUBLIC_KEY_FILE",
+                format!("does not fit JWT_PRIVATE_KEY_FILE: {e}"),
+            )
+        })?;
+        Ok(key)
     }
 
     fn hasher(&self) -> Result<HasherConfig, SettingsError> {

@@ -101,6 +101,64 @@ impl TryFrom<LoginIn> for Login {
     }
 }
 
+/// The OAuth2 password grant's form (RFC 6749 §4.3.2).
+#[derive(Deserialize, ToSchema)]
+pub struct TokenForm {
+    /// `password` when given (Swagger UI sends it).
+    #[serde(default)]
+    #[schema(example = "password")]
+    pub grant_type: Option<String>,
+    /// The account's email address.
+    #[serde(default)]
+    #[schema(value_type = String, required = true, format = "email")]
+    pub username: Option<String>,
+    /// The account's password.
+    #[serde(default)]
+    #[schema(value_type = String, required = true, format = "password")]
+    pub password: Option<String>,
+    /// Ignored: Gatehouse has no scopes.
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+impl std::fmt::Debug for TokenForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenForm")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TryFrom<TokenForm> for Login {
+    type Error = ApiError;
+
+    fn try_from(form: TokenForm) -> Result<Self, ApiError> {
+        let grant = match form.grant_type.as_deref() {
+            None | Some("password") => Ok(()),
+            Some(_) => Err(FieldError {
+                field: "grant_type".into(),
+                message: "must be \"password\"".into(),
+            }),
+        };
+        let email = required("username", form.username).and_then(|raw| {
+            Email::parse(&raw).map_err(|e| FieldError {
+                field: "username".into(),
+                message: e.reason,
+            })
+        });
+        let password = required("password", form.password).map(Password::presented);
+        match (grant, email, password) {
+            (Ok(()), Ok(email), Ok(password)) => Ok(Self { email, password }),
+            (grant, email, password) => Err(ApiError::Validation(
+                [grant.err(), email.err(), password.err()]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+            )),
+        }
+    }
+}
+
 fn required(field: &str, value: Option<String>) -> Result<String, FieldError> {
     value.ok_or_else(|| FieldError {
         field: field.to_owned(),

@@ -275,7 +275,7 @@ impl From<TokenError> for ApiError {
         Self::invalid_token(match err {
             TokenError::Expired => "Token has expired",
             TokenError::WrongType => "Wrong token type",
-            TokenError::Invalid => "Invalid token",
+            TokenError::Invalid | TokenError::UnknownKey => "Invalid token",
         })
     }
 }

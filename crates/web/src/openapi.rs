@@ -2,14 +2,23 @@
 
 use utoipa::{
     Modify, OpenApi,
-    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    openapi::security::{
+        Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityRequirement,
+        SecurityScheme,
+    },
 };
 
 use crate::{
-    dto::{ChangePasswordIn, LoginIn, RegisterIn, SessionOut, StatusOut, TokenOut, UserOut},
+    dto::{
+        ChangePasswordIn, LoginIn, RegisterIn, SessionOut, StatusOut, TokenForm, TokenOut, UserOut,
+    },
     error::{FieldError, Problem},
     metrics,
-    routes::{auth, health, password, sessions, users},
+    routes::{
+        auth, health,
+        keys::{self, JwkSetOut},
+        password, sessions, users,
+    },
 };
 
 #[derive(OpenApi)]
@@ -20,6 +29,7 @@ use crate::{
     paths(
         auth::register,
         auth::login,
+        auth::token,
         auth::refresh,
         password::change_password,
         sessions::logout,
@@ -27,6 +37,7 @@ use crate::{
         sessions::list_sessions,
         sessions::revoke_session,
         users::me,
+        keys::jwks,
         health::health,
         health::ready,
         metrics::metrics
@@ -34,7 +45,9 @@ use crate::{
     components(schemas(
         RegisterIn,
         LoginIn,
+        TokenForm,
         TokenOut,
+        JwkSetOut,
         UserOut,
         SessionOut,
         ChangePasswordIn,
@@ -66,6 +79,34 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+        // Swagger UI's "Authorize" dialog logs in with email (as username) and password
+        // through /auth/token; the token it gets is then sent as a bearer token.
+        components.add_security_scheme(
+            "oauth2",
+            SecurityScheme::OAuth2(OAuth2::with_description(
+                [Flow::Password(Password::new("/auth/token", Scopes::new()))],
+                "Email and password; the access token is sent as a bearer token",
+            )),
+        );
+        // Every route that takes a bearer token takes the one from that dialog too.
+        let oauth2 = SecurityRequirement::new("oauth2", Vec::<String>::new());
+        let bearer = SecurityRequirement::new("bearer", Vec::<String>::new());
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                if let Some(security) = &mut operation.security
+                    && security.contains(&bearer)
+                {
+                    security.push(oauth2.clone());
+                }
+            }
+        }
     }
 }
 

@@ -48,6 +48,27 @@ fn a_bad_setting_exits_non_zero_with_one_line_naming_it() {
 }
 
 #[test]
+fn a_public_key_that_does_not_fit_the_private_key_stops_the_start_with_one_line() {
+    let keys = format!("{}/tests/fixtures/keys", env!("CARGO_MANIFEST_DIR"));
+    let output = gatehouse()
+        .env("JWT_ALGORITHM", "EdDSA")
+        .env("JWT_PRIVATE_KEY_FILE", format!("{keys}/eddsa-private.pem"))
+        .env(
+            "JWT_PUBLIC_KEY_FILE",
+            format!("{keys}/eddsa-other-public.pem"),
+        )
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("JWT_PUBLIC_KEY_FILE") && stderr.contains("does not match"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn production_without_a_secret_refuses_to_start() {
     let output = gatehouse().env("APP_ENV", "production").output().unwrap();
     assert!(!output.status.success());

@@ -15,7 +15,99 @@ backend_tests!(
     login_with_malformed_json_is_400,
     python_made_hashes_log_in_and_outdated_ones_are_rehashed,
     each_login_opens_its_own_session,
+    the_password_grant_logs_in_with_a_form,
+    the_password_grant_refuses_what_login_refuses,
+    the_password_grant_validates_its_form,
 );
+
+impl crate::helpers::TestApp {
+    async fn token_grant(&self, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(self.url("/auth/token"))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+async fn the_password_grant_logs_in_with_a_form(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (email, id, _) = app.logged_in_user().await;
+    let response = app
+        .token_grant(&[
+            ("grant_type", "password"),
+            ("username", &email),
+            ("password", PASSWORD),
+            ("scope", ""),
+        ])
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["token_type"], "bearer");
+    let tokens = Tokens::from_json(&body);
+    assert!(app.codec().verify_access(&tokens.access).unwrap().fresh);
+    let me: Value = app.me(&tokens.access).await.json().await.unwrap();
+    assert_eq!(me["id"], id);
+    // grant_type may be left out, as FastAPI's OAuth2PasswordRequestForm allows.
+    let response = app
+        .token_grant(&[("username", &email), ("password", PASSWORD)])
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+async fn the_password_grant_refuses_what_login_refuses(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (email, id, _) = app.logged_in_user().await;
+    let response = app
+        .token_grant(&[("username", &email), ("password", "wrong-password")])
+        .await;
+    assert_unauthorized(response, false, Some("Invalid credentials")).await;
+    let response = app
+        .token_grant(&[("username", "nobody@example.com"), ("password", PASSWORD)])
+        .await;
+    assert_unauthorized(response, false, Some("Invalid credentials")).await;
+    app.users()
+        .set_active(user_id(&id), false, chrono::Utc::now())
+        .await
+        .unwrap();
+    let response = app
+        .token_grant(&[("username", &email), ("password", PASSWORD)])
+        .await;
+    assert_problem(response, 403, Some("Inactive user")).await;
+}
+
+async fn the_password_grant_validates_its_form(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (email, _, _) = app.logged_in_user().await;
+    for (form, fields) in [
+        (vec![], vec!["password", "username"]),
+        (vec![("username", email.as_str())], vec!["password"]),
+        (
+            vec![("username", "not-an-email"), ("password", PASSWORD)],
+            vec!["username"],
+        ),
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("username", &email),
+                ("password", PASSWORD),
+            ],
+            vec!["grant_type"],
+        ),
+    ] {
+        let problem = assert_problem(app.token_grant(&form).await, 422, None).await;
+        assert_eq!(error_fields(&problem), fields, "{form:?}");
+    }
+    let json = app
+        .post_json(
+            "/auth/token",
+            &json!({"username": email, "password": PASSWORD}),
+        )
+        .await;
+    assert_problem(json, 415, None).await;
+}
 
 async fn login_returns_a_bearer_token_pair(backend: Backend) {
     let app = spawn_app(backend).await;

@@ -128,6 +128,8 @@ async fn the_openapi_document_describes_every_route(backend: Backend) {
         ("/auth/register", "post"),
         ("/auth/login", "post"),
         ("/auth/refresh", "post"),
+        ("/auth/token", "post"),
+        ("/.well-known/jwks.json", "get"),
         ("/auth/logout", "post"),
         ("/auth/logout-all", "post"),
         ("/auth/sessions", "get"),
@@ -164,7 +166,14 @@ async fn the_openapi_document_describes_every_route(backend: Backend) {
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
     );
-    assert!(doc["paths"]["/users/me"]["get"]["security"].is_array());
+    let me_security = doc["paths"]["/users/me"]["get"]["security"].to_string();
+    assert!(
+        me_security.contains("bearer") && me_security.contains("oauth2"),
+        "{me_security}"
+    );
+    let oauth2 = &doc["components"]["securitySchemes"]["oauth2"];
+    assert_eq!(oauth2["type"], "oauth2");
+    assert_eq!(oauth2["flows"]["password"]["tokenUrl"], "/auth/token");
     assert!(doc["paths"]["/auth/register"]["post"]["responses"]["409"].is_object());
     for schema in ["RegisterIn", "LoginIn", "TokenOut", "UserOut", "Problem"] {
         assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");

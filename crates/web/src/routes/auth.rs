@@ -9,7 +9,7 @@ use gatehouse_domain::{
 
 use crate::{
     ApiError, AppState,
-    dto::{Login, LoginIn, RegisterIn, Registration, TokenOut, UserOut},
+    dto::{Login, LoginIn, RegisterIn, Registration, TokenForm, TokenOut, UserOut},
     error::Problem,
     extract::{BearerToken, JsonBody},
     metrics::LoginOutcome,
@@ -69,8 +69,42 @@ pub async fn login(
     request: HttpRequest,
     JsonBody(body): JsonBody<LoginIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let Login { email, password } = body.try_into()?;
-    let Some(user) = check_credentials(&state, &email, password).await? else {
+    password_login(&state, &request, body.try_into()?).await
+}
+
+/// OAuth2 password grant (RFC 6749 §4.3), form-encoded: what Swagger UI's "Authorize"
+/// button and OAuth2 client libraries send. `username` is the email. Answers as
+/// `/auth/login` does.
+#[utoipa::path(
+    post,
+    path = "/auth/token",
+    tag = "auth",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Logged in", body = TokenOut),
+        (status = 401, description = "`Invalid credentials`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`Inactive user`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not application/x-www-form-urlencoded", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing `username` or `password`, or a `grant_type` other than `password`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn token(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    web::Form(form): web::Form<TokenForm>,
+) -> Result<HttpResponse, ApiError> {
+    password_login(&state, &request, form.try_into()?).await
+}
+
+/// Checks the credentials, opens a session and answers with a fresh token pair.
+async fn password_login(
+    state: &AppState,
+    request: &HttpRequest,
+    Login { email, password }: Login,
+) -> Result<HttpResponse, ApiError> {
+    let Some(user) = check_credentials(state, &email, password).await? else {
         state.metrics.record_login(LoginOutcome::InvalidCredentials);
         return Err(ApiError::invalid_credentials());
     };
@@ -79,8 +113,8 @@ pub async fn login(
         return Err(ApiError::Forbidden("Inactive user"));
     }
     state.metrics.record_login(LoginOutcome::Success);
-    let session = open_session(&state, &user, &request).await?;
-    let tokens = issue_tokens(&state, &session, true, 0)?;
+    let session = open_session(state, &user, request).await?;
+    let tokens = issue_tokens(state, &session, true, 0)?;
     Ok(tokens_response(tokens))
 }
 

@@ -10,6 +10,7 @@ use crate::ApiError;
 
 pub mod auth;
 pub mod health;
+pub mod keys;
 pub mod password;
 pub mod sessions;
 pub mod users;
@@ -27,6 +28,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .app_data(web::JsonConfig::default().error_handler(json_error))
     .service(only(Method::POST, "/auth/register", auth::register))
     .service(only(Method::POST, "/auth/login", auth::login))
+    .service(only(Method::POST, "/auth/token", auth::token))
     .service(only(Method::POST, "/auth/refresh", auth::refresh))
     .service(only(Method::POST, "/auth/logout", sessions::logout))
     .service(only(Method::POST, "/auth/logout-all", sessions::logout_all))
@@ -42,6 +44,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         password::change_password,
     ))
     .service(only(Method::GET, "/users/me", users::me))
+    .service(only(Method::GET, "/.well-known/jwks.json", keys::jwks))
     .service(only(Method::GET, "/health", health::health))
     .service(only(Method::GET, "/ready", health::ready))
     .service(only(Method::GET, "/metrics", crate::metrics::metrics))

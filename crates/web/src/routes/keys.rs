@@ -1,0 +1,32 @@
+//! The public keys that verify Gatehouse's tokens, for other services.
+
+use actix_web::{HttpResponse, http::header, web};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::AppState;
+
+/// A JWK set (RFC 7517 §5).
+#[derive(Serialize, ToSchema)]
+pub struct JwkSetOut {
+    /// The public signing keys: `kty`, `kid` (RFC 7638 thumbprint), `alg`, `use: sig`
+    /// and the key's parameters. Empty with an HMAC algorithm: a secret is never published.
+    #[schema(value_type = Vec<Object>)]
+    pub keys: Vec<serde_json::Value>,
+}
+
+/// The public keys of the token signer, as a JWK set. Tokens name their key in the `kid`
+/// header.
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "operations",
+    responses((status = 200, description = "JWK set", body = JwkSetOut))
+)]
+pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+    // Verifiers may cache the set for a while; a new key reaches them anyway, because they
+    // fetch again when a token names an unknown `kid`.
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .json(state.jwt.jwks())
+}
