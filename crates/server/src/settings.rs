@@ -11,7 +11,7 @@ use config::{Config, ConfigError, Environment};
 use gatehouse_auth::{HasherConfig, JwtConfig, SigningAlgorithm, SigningKey};
 use gatehouse_domain::{RefreshPolicy, RefreshRotation};
 use gatehouse_persistence::{DatabaseConfig, DatabaseKind};
-use gatehouse_web::WebOptions;
+use gatehouse_web::{WebOptions, cookies::TokenLocation};
 use serde::Deserialize;
 
 /// Shortest HMAC secret accepted in production (RFC 7518 §3.2: at least the hash size).
@@ -86,6 +86,8 @@ pub struct Settings {
     pub web: WebOptions,
     /// `LOG_FORMAT`.
     pub log_format: LogFormat,
+    /// `CORS_ORIGINS`: browser origins allowed to call the API with credentials.
+    pub cors_origins: Vec<String>,
 }
 
 /// The raw layer: names as `config` lower-cases them from the environment.
@@ -111,6 +113,9 @@ struct Raw {
     refresh_token_expires_days: i64,
     refresh_token_rotation: String,
     refresh_reuse_grace_s: u32,
+    jwt_token_location: String,
+    cookie_secure: bool,
+    cors_origins: Option<String>,
     argon2_memory_kib: u32,
     argon2_iterations: u32,
     argon2_parallelism: u32,
@@ -134,6 +139,8 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("refresh_token_expires_days", "7"),
     ("refresh_token_rotation", "auto"),
     ("refresh_reuse_grace_s", "10"),
+    ("jwt_token_location", "headers"),
+    ("cookie_secure", "true"),
     ("argon2_memory_kib", "65536"),
     ("argon2_iterations", "3"),
     ("argon2_parallelism", "4"),
@@ -277,6 +284,22 @@ impl Raw {
         let (jwt, jwt_secret_generated, jwt_secret_weak) = self.jwt(app_env)?;
         let hasher = self.hasher()?;
         let refresh = self.refresh_policy()?;
+        let token_location = TokenLocation::parse(&self.jwt_token_location).ok_or_else(|| {
+            SettingsError::new(
+                "JWT_TOKEN_LOCATION",
+                format!(
+                    "expected headers, cookies or headers,cookies, got {:?}",
+                    self.jwt_token_location
+                ),
+            )
+        })?;
+        if app_env == AppEnv::Production && !self.cookie_secure {
+            return Err(SettingsError::new(
+                "COOKIE_SECURE",
+                "must stay true when APP_ENV=production (cookies only over HTTPS)",
+            ));
+        }
+        let cors_origins = self.cors_origins()?;
         if self.max_body_bytes == 0 {
             return Err(SettingsError::new("MAX_BODY_BYTES", "must be at least 1"));
         }
@@ -299,9 +322,44 @@ impl Raw {
             web: WebOptions {
                 refresh,
                 max_body_bytes: self.max_body_bytes,
+                token_location,
+                cookie_secure: self.cookie_secure,
             },
             log_format,
+            cors_origins,
         })
+    }
+
+    /// Each origin as browsers send it: `scheme://host[:port]`, no path, no wildcard
+    /// (credentials may not be shared with `*`).
+    fn cors_origins(&self) -> Result<Vec<String>, SettingsError> {
+        let Some(raw) = &self.cors_origins else {
+            return Ok(Vec::new());
+        };
+        raw.split(',')
+            .map(str::trim)
+            .filter(|origin| !origin.is_empty())
+            .map(|origin| {
+                let origin = origin.trim_end_matches('/');
+                let valid = origin
+                    .split_once("://")
+                    .is_some_and(|(scheme, host)| {
+                        matches!(scheme, "http" | "https")
+                            && !host.is_empty()
+                            && !host.contains(['/', '*', ' ', '?', '#'])
+                    });
+                if valid {
+                    Ok(origin.to_owned())
+                } else {
+                    Err(SettingsError::new(
+                        "CORS_ORIGINS",
+                        format!(
+                            "{origin:?} is not an origin like https://app.example.com (no path, no wildcard)"
+                        ),
+                    ))
+                }
+            })
+            .collect()
     }
 
     fn refresh_policy(&self) -> Result<RefreshPolicy, SettingsError> {
@@ -586,6 +644,17 @@ mod tests {
                 vec![("REFRESH_REUSE_GRACE_S", "-1")],
                 "REFRESH_REUSE_GRACE_S",
             ),
+            (vec![("JWT_TOKEN_LOCATION", "query")], "JWT_TOKEN_LOCATION"),
+            (vec![("COOKIE_SECURE", "sometimes")], "COOKIE_SECURE"),
+            (vec![("CORS_ORIGINS", "*")], "CORS_ORIGINS"),
+            (
+                vec![("CORS_ORIGINS", "https://ok.example, app.example.com")],
+                "CORS_ORIGINS",
+            ),
+            (
+                vec![("CORS_ORIGINS", "https://app.example.com/path")],
+                "CORS_ORIGINS",
+            ),
             (vec![("JWT_ALGORITHM", "RS256")], "JWT_PRIVATE_KEY_FILE"),
         ] {
             let err = load(&pairs).unwrap_err();
@@ -602,6 +671,32 @@ mod tests {
         let secret = "x".repeat(MIN_SECRET_BYTES);
         let settings = load(&[("APP_ENV", "production"), ("JWT_SECRET_KEY", &secret)]).unwrap();
         assert!(!settings.jwt_secret_weak);
+    }
+
+    #[test]
+    fn production_keeps_cookies_secure() {
+        let secret = "x".repeat(MIN_SECRET_BYTES);
+        let err = load(&[
+            ("APP_ENV", "production"),
+            ("JWT_SECRET_KEY", &secret),
+            ("COOKIE_SECURE", "false"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.variable, "COOKIE_SECURE");
+    }
+
+    #[test]
+    fn cors_origins_are_a_comma_separated_list() {
+        let settings = load(&[(
+            "CORS_ORIGINS",
+            "https://app.example.com, http://localhost:5173/",
+        )])
+        .unwrap();
+        assert_eq!(
+            settings.cors_origins,
+            ["https://app.example.com", "http://localhost:5173"]
+        );
+        assert!(load(&[]).unwrap().cors_origins.is_empty());
     }
 
     #[test]

@@ -5,14 +5,14 @@ use std::net::TcpListener;
 use actix_web::{
     App, HttpServer,
     dev::Server,
-    middleware::{ErrorHandlers, from_fn},
+    middleware::{Condition, ErrorHandlers, from_fn},
     web,
 };
 use anyhow::Context;
 use gatehouse_auth::{JwtCodec, PasswordHasher};
 use gatehouse_persistence::{DatabaseConnection, connect, redact_url};
 use gatehouse_web::{
-    AppState, configure, not_found, render_bare_errors, request_context, swagger_ui,
+    AppState, browser, configure, not_found, render_bare_errors, request_context, swagger_ui,
 };
 use migration::{Migrator, MigratorTrait};
 
@@ -84,12 +84,21 @@ fn serve(listener: TcpListener, state: AppState, settings: &Settings) -> anyhow:
     let metrics = state.metrics.middleware();
     let state = web::Data::new(state);
     let app_name = settings.app_name.clone();
+    let cors_origins = settings.cors_origins.clone();
+    let hsts = settings.app_env == AppEnv::Production;
     let mut server = HttpServer::new(move || {
+        // Outermost last: every answer, preflights included, gets the security headers
+        // and a request id.
         App::new()
             .app_data(state.clone())
             .wrap(ErrorHandlers::new().default_handler(render_bare_errors))
             .wrap(metrics.clone())
+            .wrap(Condition::new(
+                !cors_origins.is_empty(),
+                browser::cors(&cors_origins),
+            ))
             .wrap(from_fn(request_context))
+            .wrap(browser::security_headers(hsts))
             .configure(configure)
             .service(swagger_ui(&app_name))
             .default_service(web::to(not_found))

@@ -3,7 +3,8 @@
 //! - [`JsonBody`] reads a JSON body within the size limit and turns every way it can be
 //!   wrong into the right status: 415 (not JSON), 413 (too large), 400 (not parseable),
 //!   422 (wrong shape, naming the field).
-//! - [`BearerToken`] is the raw token from `Authorization: Bearer …`.
+//! - [`RefreshToken`] and [`AnyToken`] are the raw token a request
+//!   presents: the bearer header, or in cookie mode a cookie with its CSRF check.
 //! - [`AuthenticatedUser`] is a verified access token whose user exists, is active, and
 //!   whose session is still open; [`FreshUser`] also requires the token to come straight
 //!   from a password login.
@@ -19,7 +20,10 @@ use gatehouse_auth::AccessClaims;
 use gatehouse_domain::{Session, User};
 use serde::de::DeserializeOwned;
 
-use crate::{ApiError, AppState};
+use crate::{
+    ApiError, AppState,
+    cookies::{CookieToken, TokenLocation, token_from_cookie},
+};
 
 /// A JSON request body deserialized into `T`.
 #[derive(Debug)]
@@ -107,42 +111,76 @@ fn without_position(err: &serde_json::Error) -> String {
     }
 }
 
-/// The token of an `Authorization: Bearer <token>` header.
-#[derive(Clone)]
-pub struct BearerToken(pub String);
+/// The refresh token a request presents: the `Authorization: Bearer` header when headers
+/// are a token location (it wins over cookies), else the refresh cookie in cookie mode
+/// (with the CSRF check for unsafe methods).
+pub struct RefreshToken(pub String);
 
-impl std::fmt::Debug for BearerToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("BearerToken([REDACTED])")
-    }
-}
+/// Either token (for logout): the bearer header, else the access cookie, else the
+/// refresh cookie.
+pub struct AnyToken(pub String);
 
-impl BearerToken {
-    fn from_headers(req: &HttpRequest) -> Result<Self, ApiError> {
-        let value = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .ok_or_else(ApiError::not_authenticated)?;
-        let value = value.to_str().map_err(|_| ApiError::not_authenticated())?;
-        let (scheme, token) = value
-            .trim()
-            .split_once(' ')
-            .ok_or_else(ApiError::not_authenticated)?;
-        let token = token.trim();
-        if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
-            return Err(ApiError::not_authenticated());
+macro_rules! redacted_debug {
+    ($($name:ident),*) => {$(
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(concat!(stringify!($name), "([REDACTED])"))
+            }
         }
-        Ok(Self(token.to_owned()))
+    )*};
+}
+redacted_debug!(RefreshToken, AnyToken);
+
+macro_rules! presented_token_extractor {
+    ($name:ident, $cookies:expr) => {
+        impl FromRequest for $name {
+            type Error = ApiError;
+            type Future = std::future::Ready<Result<Self, ApiError>>;
+
+            fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+                std::future::ready(presented_token(req, $cookies).map(Self))
+            }
+        }
+    };
+}
+presented_token_extractor!(RefreshToken, &[CookieToken::Refresh]);
+presented_token_extractor!(AnyToken, &[CookieToken::Access, CookieToken::Refresh]);
+
+/// The token from the bearer header or, in cookie mode, from the first of `cookies` the
+/// request carries.
+fn presented_token(req: &HttpRequest, cookies: &[CookieToken]) -> Result<String, ApiError> {
+    let location = req
+        .app_data::<web::Data<AppState>>()
+        .map_or(TokenLocation::HEADERS, |state| state.options.token_location);
+    if location.headers {
+        match bearer_token(req) {
+            Some(Ok(token)) => return Ok(token),
+            Some(Err(malformed)) if !location.cookies => return Err(malformed),
+            _ => {}
+        }
     }
+    if location.cookies {
+        for kind in cookies {
+            if let Some(token) = token_from_cookie(req, *kind)? {
+                return Ok(token);
+            }
+        }
+    }
+    Err(ApiError::not_authenticated())
 }
 
-impl FromRequest for BearerToken {
-    type Error = ApiError;
-    type Future = std::future::Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(Self::from_headers(req))
-    }
+/// The token of an `Authorization: Bearer <token>` header: `None` without the header,
+/// an error when it is not a bearer token.
+fn bearer_token(req: &HttpRequest) -> Option<Result<String, ApiError>> {
+    let value = req.headers().get(header::AUTHORIZATION)?;
+    let parsed = value
+        .to_str()
+        .ok()
+        .and_then(|value| value.trim().split_once(' '))
+        .map(|(scheme, token)| (scheme, token.trim()))
+        .filter(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer") && !token.is_empty())
+        .map(|(_, token)| token.to_owned());
+    Some(parsed.ok_or_else(ApiError::not_authenticated))
 }
 
 /// The caller, proven by a valid access token of an open session, with an active account.
@@ -161,12 +199,12 @@ impl FromRequest for AuthenticatedUser {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let token = BearerToken::from_headers(req);
+        let token = presented_token(req, &[CookieToken::Access]);
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
             let state =
                 state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
-            authenticate(&state, &token?.0).await
+            authenticate(&state, &token?).await
         })
     }
 }

@@ -6,6 +6,8 @@
 //! RFC 9457 problem documents. [`AuthenticatedUser`] and friends declare in a route's
 //! signature what the route needs.
 
+pub mod browser;
+pub mod cookies;
 pub mod dto;
 pub mod error;
 pub mod extract;
@@ -16,7 +18,7 @@ pub mod routes;
 mod state;
 
 pub use error::{ApiError, render_bare_errors};
-pub use extract::{AuthenticatedUser, BearerToken, FreshUser, JsonBody};
+pub use extract::{AnyToken, AuthenticatedUser, FreshUser, JsonBody, RefreshToken};
 pub use middleware::request_context;
 pub use openapi::openapi;
 pub use routes::{configure, not_found};

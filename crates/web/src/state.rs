@@ -2,7 +2,7 @@ use gatehouse_auth::{JwtCodec, PasswordHasher};
 use gatehouse_domain::RefreshPolicy;
 use gatehouse_persistence::{DatabaseConnection, SessionRepository, UserRepository};
 
-use crate::metrics::Metrics;
+use crate::{cookies::TokenLocation, metrics::Metrics};
 
 /// Body size limit when none is configured.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
@@ -14,6 +14,10 @@ pub struct WebOptions {
     pub refresh: RefreshPolicy,
     /// Largest accepted request body, bytes (413 above).
     pub max_body_bytes: usize,
+    /// Where tokens are read from, and whether token answers also set cookies.
+    pub token_location: TokenLocation,
+    /// Whether cookies carry `Secure` (only `false` for local development over http).
+    pub cookie_secure: bool,
 }
 
 impl Default for WebOptions {
@@ -21,6 +25,8 @@ impl Default for WebOptions {
         Self {
             refresh: RefreshPolicy::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            token_location: TokenLocation::HEADERS,
+            cookie_secure: true,
         }
     }
 }

@@ -11,6 +11,7 @@
 #[macro_use]
 mod helpers;
 
+mod browsers;
 mod cli;
 mod login;
 mod me;

@@ -2,16 +2,17 @@
 
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use chrono::Utc;
-use gatehouse_auth::PasswordCheck;
+use gatehouse_auth::{IssuedToken, PasswordCheck};
 use gatehouse_domain::{
     NewSession, NewUser, RefreshRotation, RefreshVerdict, Session, SessionId, User,
 };
 
 use crate::{
     ApiError, AppState,
+    cookies::token_cookies,
     dto::{Login, LoginIn, RegisterIn, Registration, TokenForm, TokenOut, UserOut},
     error::Problem,
-    extract::{BearerToken, JsonBody},
+    extract::{JsonBody, RefreshToken},
     metrics::LoginOutcome,
 };
 
@@ -114,8 +115,8 @@ async fn password_login(
     }
     state.metrics.record_login(LoginOutcome::Success);
     let session = open_session(state, &user, request).await?;
-    let tokens = issue_tokens(state, &session, true, 0)?;
-    Ok(tokens_response(tokens))
+    let (access, refresh) = issue_tokens(state, &session, true, 0)?;
+    Ok(tokens_response(state, access, refresh))
 }
 
 /// Exchange a refresh token for a new access token (and, with rotation, a new refresh
@@ -133,7 +134,7 @@ async fn password_login(
 )]
 pub async fn refresh(
     state: web::Data<AppState>,
-    BearerToken(token): BearerToken,
+    RefreshToken(token): RefreshToken,
 ) -> Result<HttpResponse, ApiError> {
     let claims = state.jwt.verify_refresh(&token)?;
     let user = state
@@ -158,12 +159,15 @@ pub async fn refresh(
             let access = state
                 .jwt
                 .issue_access(session.user_id, session.id, false, now)?;
-            let ttl = state.jwt.access_ttl().num_seconds();
-            Ok(tokens_response(TokenOut::new(access, token, ttl)))
+            let refresh = IssuedToken {
+                token,
+                expires_at: claims.expires_at,
+            };
+            Ok(tokens_response(&state, access, refresh))
         }
         RefreshVerdict::Accept => {
-            let tokens = issue_tokens(&state, &session, false, claims.generation + 1)?;
-            Ok(tokens_response(tokens))
+            let (access, refresh) = issue_tokens(&state, &session, false, claims.generation + 1)?;
+            Ok(tokens_response(&state, access, refresh))
         }
         RefreshVerdict::Reuse => {
             state.sessions.revoke(session.id, now).await?;
@@ -204,11 +208,24 @@ async fn judge_refresh(
     )
 }
 
-/// A 200 answer carrying tokens: never to be stored by caches (RFC 6749 §5.1).
-pub(crate) fn tokens_response(tokens: TokenOut) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(tokens)
+/// A 200 answer carrying tokens, never to be stored by caches (RFC 6749 §5.1); in cookie
+/// mode it also sets the token and CSRF cookies.
+fn tokens_response(state: &AppState, access: IssuedToken, refresh: IssuedToken) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
+    response.insert_header((header::CACHE_CONTROL, "no-store"));
+    if state.options.token_location.cookies {
+        for cookie in token_cookies(
+            &access.token,
+            access.expires_at,
+            &refresh.token,
+            refresh.expires_at,
+            state.options.cookie_secure,
+        ) {
+            response.cookie(cookie);
+        }
+    }
+    let ttl = state.jwt.access_ttl().num_seconds();
+    response.json(TokenOut::new(access, refresh.token, ttl))
 }
 
 /// The account for these credentials, or `None` when they do not hold. Unknown emails
@@ -303,21 +320,17 @@ fn issue_tokens(
     session: &Session,
     fresh: bool,
     generation: u32,
-) -> Result<TokenOut, ApiError> {
+) -> Result<(IssuedToken, IssuedToken), ApiError> {
     let now = Utc::now();
     let access = state
         .jwt
         .issue_access(session.user_id, session.id, fresh, now)?;
-    let refresh_token = state.jwt.issue_refresh(
+    let refresh = state.jwt.issue_refresh(
         session.user_id,
         session.id,
         generation,
         now,
         session.expires_at,
     )?;
-    Ok(TokenOut::new(
-        access,
-        refresh_token.token,
-        state.jwt.access_ttl().num_seconds(),
-    ))
+    Ok((access, refresh))
 }

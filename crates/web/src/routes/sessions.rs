@@ -5,7 +5,8 @@ use chrono::Utc;
 use gatehouse_domain::SessionId;
 
 use crate::{
-    ApiError, AppState, AuthenticatedUser, dto::SessionOut, error::Problem, extract::BearerToken,
+    ApiError, AppState, AuthenticatedUser, cookies::cleared_cookies, dto::SessionOut,
+    error::Problem, extract::AnyToken,
 };
 
 /// End the session of the presented token (access or refresh): every token of that login
@@ -23,14 +24,25 @@ use crate::{
 )]
 pub async fn logout(
     state: web::Data<AppState>,
-    BearerToken(token): BearerToken,
+    AnyToken(token): AnyToken,
 ) -> Result<HttpResponse, ApiError> {
     let (_, user_id, session_id) = state.jwt.verify_any(&token)?;
     state
         .sessions
         .revoke_own(user_id, session_id, Utc::now())
         .await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(logged_out(&state))
+}
+
+/// 204, clearing the cookies in cookie mode.
+fn logged_out(state: &AppState) -> HttpResponse {
+    let mut response = HttpResponse::NoContent();
+    if state.options.token_location.cookies {
+        for cookie in cleared_cookies(state.options.cookie_secure) {
+            response.cookie(cookie);
+        }
+    }
+    response.finish()
 }
 
 /// End every session of the caller, this one included.
@@ -54,7 +66,7 @@ pub async fn logout_all(
         .sessions
         .revoke_all_for_user(caller.user.id, Utc::now())
         .await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(logged_out(&state))
 }
 
 /// The caller's open sessions, newest first; `current` marks the one of this token.
