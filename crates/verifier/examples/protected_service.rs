@@ -1,0 +1,61 @@
+//! A tiny separate service that trusts Gatehouse's tokens: `GET /hello` answers only to a
+//! request with a valid access token.
+//!
+//! ```sh
+//! # Gatehouse with a key pair publishes its public key; the service fetches it:
+//! GATEHOUSE_JWKS_URL=http://127.0.0.1:8000/.well-known/jwks.json \
+//!   cargo run -p gatehouse-verifier --example protected_service
+//! # …or, with Gatehouse's default HS256, share the secret instead:
+//! GATEHOUSE_JWT_SECRET=… cargo run -p gatehouse-verifier --example protected_service
+//! curl http://127.0.0.1:8080/hello -H "Authorization: Bearer $ACCESS"
+//! ```
+//!
+//! `LISTEN` sets the address (default `127.0.0.1:8080`; port 0 picks a free one). The
+//! first line on stdout is `listening on http://ADDRESS`.
+#![allow(
+    clippy::print_stdout,
+    reason = "the example reports its address on stdout"
+)]
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use gatehouse_verifier::{SigningAlgorithm, VerifiedToken, Verifier, VerifierConfig};
+
+async fn hello(VerifiedToken(claims): VerifiedToken) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({
+        "message": "hello from a service that trusts gatehouse",
+        "user_id": claims.user_id.to_string(),
+        "session_id": claims.session_id.to_string(),
+    }))
+}
+
+#[actix_web::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let config = VerifierConfig {
+        issuer: std::env::var("GATEHOUSE_JWT_ISSUER").ok(),
+        audience: std::env::var("GATEHOUSE_JWT_AUDIENCE").ok(),
+    };
+    let verifier = match (
+        std::env::var("GATEHOUSE_JWKS_URL"),
+        std::env::var("GATEHOUSE_JWT_SECRET"),
+    ) {
+        (Ok(url), _) => Verifier::from_jwks_url(url, config).await?,
+        (_, Ok(secret)) => {
+            Verifier::from_secret(SigningAlgorithm::HS256, secret.as_bytes(), config)?
+        }
+        _ => return Err("set GATEHOUSE_JWKS_URL or GATEHOUSE_JWT_SECRET".into()),
+    };
+    let verifier = web::Data::new(verifier);
+    let listen = std::env::var("LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(verifier.clone())
+            .route("/hello", web::get().to(hello))
+    })
+    .workers(1)
+    .bind(&listen)?;
+    for address in server.addrs() {
+        println!("listening on http://{address}");
+    }
+    server.run().await?;
+    Ok(())
+}

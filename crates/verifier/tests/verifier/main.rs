@@ -1,0 +1,113 @@
+//! The verifier against a running Gatehouse, and the example service built from
+//! `examples/protected_service.rs`.
+
+// A failed setup step is a failed test.
+#![allow(clippy::unwrap_used)]
+
+mod example;
+mod rotation;
+
+use std::{collections::HashMap, path::PathBuf};
+
+/// The server crate's test key pairs.
+pub fn key_file(name: &str) -> String {
+    format!(
+        "{}/../server/tests/fixtures/keys/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// A Gatehouse on a free port with its own SQLite file, signing with EdDSA unless
+/// `overrides` say otherwise. Returns its base URL.
+pub async fn start_gatehouse(overrides: &[(&str, &str)]) -> String {
+    let dir = std::env::temp_dir().join("gatehouse-verifier-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    let database = dir.join(format!("{}.db", rand_name()));
+    let private = key_file("eddsa-private.pem");
+    let public = key_file("eddsa-public.pem");
+    let url = format!("sqlite://{}?mode=rwc", database.display());
+    let mut environment: HashMap<String, String> = [
+        ("APP_PORT", "0"),
+        ("APP_WORKERS", "1"),
+        ("DATABASE_URL", url.as_str()),
+        ("JWT_ALGORITHM", "EdDSA"),
+        ("JWT_PRIVATE_KEY_FILE", private.as_str()),
+        ("JWT_PUBLIC_KEY_FILE", public.as_str()),
+        ("ARGON2_MEMORY_KIB", "1024"),
+        ("ARGON2_ITERATIONS", "1"),
+        ("ARGON2_PARALLELISM", "1"),
+    ]
+    .iter()
+    .chain(overrides)
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    environment.retain(|_, v| !v.is_empty());
+    let settings = gatehouse::Settings::from_layers(HashMap::new(), environment).unwrap();
+    let application = gatehouse::Application::build(settings).await.unwrap();
+    let address = format!("http://127.0.0.1:{}", application.port());
+    tokio::spawn(application.run_until_stopped());
+    address
+}
+
+/// Registers and logs in a fresh account; returns its id and access token.
+pub async fn access_token(gatehouse: &str) -> (String, String) {
+    let client = reqwest::Client::new();
+    let email = format!("{}@example.com", rand_name());
+    let credentials = serde_json::json!({"email": email, "password": "YourStrongPassw0rd!"});
+    let registered: serde_json::Value = client
+        .post(format!("{gatehouse}/auth/register"))
+        .json(&credentials)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tokens: serde_json::Value = client
+        .post(format!("{gatehouse}/auth/login"))
+        .json(&credentials)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (
+        registered["id"].as_str().unwrap().to_owned(),
+        tokens["access_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// The token with one character in the middle of its payload changed.
+pub fn tampered(token: &str) -> String {
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    let middle = parts[1].len() / 2;
+    let flipped = if &parts[1][middle..=middle] == "A" {
+        "B"
+    } else {
+        "A"
+    };
+    parts[1].replace_range(middle..=middle, flipped);
+    parts.join(".")
+}
+
+fn rand_name() -> String {
+    format!(
+        "t{}{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+/// `target/<profile>/examples/<name>`, built by `cargo test` before the tests run.
+pub fn example_binary(name: &str) -> PathBuf {
+    let deps = std::env::current_exe().unwrap();
+    deps.parent()
+        .and_then(|dir| dir.parent())
+        .unwrap()
+        .join("examples")
+        .join(name)
+}
