@@ -166,7 +166,12 @@ pub async fn refresh(
             Ok(tokens_response(&state, access, refresh))
         }
         RefreshVerdict::Accept => {
-            let (access, refresh) = issue_tokens(&state, &session, false, claims.generation + 1)?;
+            // A session refreshed u32::MAX times has nowhere to go; it ends.
+            let next = claims
+                .generation
+                .checked_add(1)
+                .ok_or(ApiError::invalid_token("Session has ended"))?;
+            let (access, refresh) = issue_tokens(&state, &session, false, next)?;
             Ok(tokens_response(&state, access, refresh))
         }
         RefreshVerdict::Reuse => {
