@@ -32,3 +32,16 @@ pub enum Sessions {
     UserAgent,
     Ip,
 }
+
+/// The `one_time_tokens` table: single-use tokens for mails, stored as hashes.
+#[derive(DeriveIden)]
+pub enum OneTimeTokens {
+    Table,
+    Id,
+    UserId,
+    Purpose,
+    TokenHash,
+    CreatedAt,
+    ExpiresAt,
+    UsedAt,
+}

@@ -14,6 +14,7 @@ pub mod iden;
 mod m20261125_000001_create_users;
 mod m20261125_000002_create_sessions;
 mod m20261127_000003_session_rotated_at;
+mod m20261127_000004_create_one_time_tokens;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_create_users::Migration),
             Box::new(m20261125_000002_create_sessions::Migration),
             Box::new(m20261127_000003_session_rotated_at::Migration),
+            Box::new(m20261127_000004_create_one_time_tokens::Migration),
         ]
     }
 }

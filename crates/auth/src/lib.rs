@@ -37,6 +37,7 @@
 mod error;
 mod hasher;
 mod jwt;
+mod one_time;
 mod verifier;
 
 pub use error::{AuthError, TokenError};
@@ -46,4 +47,5 @@ pub use jwt::{
     AccessClaims, IssuedToken, JwtCodec, JwtConfig, RefreshClaims, SigningAlgorithm, SigningKey,
     TokenType,
 };
+pub use one_time::{OneTimeToken, hash_one_time_token};
 pub use verifier::{TokenVerifier, VerifierConfig};

@@ -27,6 +27,7 @@
 mod email;
 mod error;
 mod ids;
+mod one_time;
 mod password;
 mod session;
 mod user;
@@ -34,6 +35,7 @@ mod user;
 pub use email::Email;
 pub use error::{Conflict, ValidationError};
 pub use ids::{SessionId, UserId};
+pub use one_time::OneTimePurpose;
 pub use password::{Password, PasswordHash};
 pub use session::{NewSession, RefreshPolicy, RefreshRotation, RefreshVerdict, Session};
 pub use user::{NewUser, User};

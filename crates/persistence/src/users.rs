@@ -109,6 +109,28 @@ impl UserRepository {
         .await
     }
 
+    /// Marks the address verified (or not). Returns the account as it now is, if it exists.
+    pub async fn set_verified(
+        &self,
+        id: UserId,
+        verified: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, RepoError> {
+        let updated = self
+            .update(user::ActiveModel {
+                id: Set(id.as_uuid()),
+                is_verified: Set(verified),
+                updated_at: Set(now),
+                ..Default::default()
+            })
+            .await?;
+        if updated {
+            self.find_by_id(id).await
+        } else {
+            Ok(None)
+        }
+    }
+
     /// Writes the set columns of `row`; false when no such user exists.
     async fn update(&self, row: user::ActiveModel) -> Result<bool, RepoError> {
         match row.update(&self.db).await {

@@ -10,8 +10,12 @@ use std::{collections::HashMap, fmt, path::Path, time::Duration};
 use config::{Config, ConfigError, Environment};
 use gatehouse_auth::{HasherConfig, JwtConfig, SigningAlgorithm, SigningKey};
 use gatehouse_domain::{RefreshPolicy, RefreshRotation};
+use gatehouse_mail::{MailConfig, MailTransport};
 use gatehouse_persistence::{DatabaseConfig, DatabaseKind};
-use gatehouse_web::{WebOptions, cookies::TokenLocation};
+use gatehouse_web::{WebOptions, accounts::AccountOptions, cookies::TokenLocation};
+
+/// How many mails may wait to be sent before new ones are dropped.
+const MAIL_QUEUE_CAPACITY: usize = 256;
 use serde::Deserialize;
 
 /// Shortest HMAC secret accepted in production (RFC 7518 §3.2: at least the hash size).
@@ -88,6 +92,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// `CORS_ORIGINS`: browser origins allowed to call the API with credentials.
     pub cors_origins: Vec<String>,
+    /// `MAIL_TRANSPORT`, `MAIL_FROM`.
+    pub mail: MailConfig,
 }
 
 /// The raw layer: names as `config` lower-cases them from the environment.
@@ -116,6 +122,12 @@ struct Raw {
     jwt_token_location: String,
     cookie_secure: bool,
     cors_origins: Option<String>,
+    mail_transport: String,
+    mail_from: String,
+    public_url: String,
+    reset_token_expires_min: i64,
+    verify_token_expires_hours: i64,
+    require_verified_email: bool,
     argon2_memory_kib: u32,
     argon2_iterations: u32,
     argon2_parallelism: u32,
@@ -141,6 +153,12 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("refresh_reuse_grace_s", "10"),
     ("jwt_token_location", "headers"),
     ("cookie_secure", "true"),
+    ("mail_transport", "log"),
+    ("mail_from", "no-reply@localhost"),
+    ("public_url", "http://127.0.0.1:8000"),
+    ("reset_token_expires_min", "30"),
+    ("verify_token_expires_hours", "24"),
+    ("require_verified_email", "false"),
     ("argon2_memory_kib", "65536"),
     ("argon2_iterations", "3"),
     ("argon2_parallelism", "4"),
@@ -300,6 +318,8 @@ impl Raw {
             ));
         }
         let cors_origins = self.cors_origins()?;
+        let mail = self.mail(app_env)?;
+        let accounts = self.accounts()?;
         if self.max_body_bytes == 0 {
             return Err(SettingsError::new("MAX_BODY_BYTES", "must be at least 1"));
         }
@@ -324,9 +344,61 @@ impl Raw {
                 max_body_bytes: self.max_body_bytes,
                 token_location,
                 cookie_secure: self.cookie_secure,
+                accounts,
             },
             log_format,
             cors_origins,
+            mail,
+        })
+    }
+
+    fn mail(&self, app_env: AppEnv) -> Result<MailConfig, SettingsError> {
+        let transport = MailTransport::parse(&self.mail_transport).ok_or_else(|| {
+            SettingsError::new(
+                "MAIL_TRANSPORT",
+                "expected log, file:<directory>, smtp://user:pass@host:port or smtps://…",
+            )
+        })?;
+        if app_env == AppEnv::Production && transport == MailTransport::Log {
+            return Err(SettingsError::new(
+                "MAIL_TRANSPORT",
+                "log writes reset links to the log; set smtp://… or smtps://… when APP_ENV=production",
+            ));
+        }
+        if !self.mail_from.contains('@') {
+            return Err(SettingsError::new(
+                "MAIL_FROM",
+                format!("{:?} is not an address", self.mail_from),
+            ));
+        }
+        Ok(MailConfig {
+            transport,
+            from: self.mail_from.clone(),
+            queue_capacity: MAIL_QUEUE_CAPACITY,
+        })
+    }
+
+    fn accounts(&self) -> Result<AccountOptions, SettingsError> {
+        let public_url = self.public_url.trim().trim_end_matches('/').to_owned();
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            return Err(SettingsError::new(
+                "PUBLIC_URL",
+                "expected the http(s):// address users reach the service at",
+            ));
+        }
+        let reset_minutes = positive("RESET_TOKEN_EXPIRES_MIN", self.reset_token_expires_min)?;
+        let verify_hours = positive(
+            "VERIFY_TOKEN_EXPIRES_HOURS",
+            self.verify_token_expires_hours,
+        )?;
+        Ok(AccountOptions {
+            app_name: self.app_name.clone(),
+            public_url,
+            reset_ttl: chrono::Duration::try_minutes(reset_minutes)
+                .ok_or_else(|| SettingsError::new("RESET_TOKEN_EXPIRES_MIN", "too large"))?,
+            verify_ttl: chrono::Duration::try_hours(verify_hours)
+                .ok_or_else(|| SettingsError::new("VERIFY_TOKEN_EXPIRES_HOURS", "too large"))?,
+            require_verified_email: self.require_verified_email,
         })
     }
 
@@ -647,6 +719,13 @@ mod tests {
             (vec![("JWT_TOKEN_LOCATION", "query")], "JWT_TOKEN_LOCATION"),
             (vec![("COOKIE_SECURE", "sometimes")], "COOKIE_SECURE"),
             (vec![("CORS_ORIGINS", "*")], "CORS_ORIGINS"),
+            (vec![("MAIL_TRANSPORT", "pigeon")], "MAIL_TRANSPORT"),
+            (vec![("MAIL_FROM", "nobody")], "MAIL_FROM"),
+            (vec![("PUBLIC_URL", "example.com")], "PUBLIC_URL"),
+            (
+                vec![("RESET_TOKEN_EXPIRES_MIN", "0")],
+                "RESET_TOKEN_EXPIRES_MIN",
+            ),
             (
                 vec![("CORS_ORIGINS", "https://ok.example, app.example.com")],
                 "CORS_ORIGINS",
@@ -669,8 +748,20 @@ mod tests {
         let err = load(&[("APP_ENV", "production"), ("JWT_SECRET_KEY", "short")]).unwrap_err();
         assert_eq!(err.variable, "JWT_SECRET_KEY");
         let secret = "x".repeat(MIN_SECRET_BYTES);
-        let settings = load(&[("APP_ENV", "production"), ("JWT_SECRET_KEY", &secret)]).unwrap();
+        let settings = load(&[
+            ("APP_ENV", "production"),
+            ("JWT_SECRET_KEY", &secret),
+            ("MAIL_TRANSPORT", "smtps://mail.example.com"),
+        ])
+        .unwrap();
         assert!(!settings.jwt_secret_weak);
+    }
+
+    #[test]
+    fn production_refuses_to_log_mails() {
+        let secret = "x".repeat(MIN_SECRET_BYTES);
+        let err = load(&[("APP_ENV", "production"), ("JWT_SECRET_KEY", &secret)]).unwrap_err();
+        assert_eq!(err.variable, "MAIL_TRANSPORT");
     }
 
     #[test]
@@ -702,7 +793,12 @@ mod tests {
     #[test]
     fn numeric_looking_secrets_stay_text() {
         let secret = "12345678901234567890123456789012345";
-        let settings = load(&[("JWT_SECRET_KEY", secret), ("APP_ENV", "production")]).unwrap();
+        let settings = load(&[
+            ("JWT_SECRET_KEY", secret),
+            ("APP_ENV", "production"),
+            ("MAIL_TRANSPORT", "smtps://mail.example.com"),
+        ])
+        .unwrap();
         assert!(!settings.jwt_secret_weak);
     }
 

@@ -10,6 +10,7 @@ use actix_web::{
 };
 use anyhow::Context;
 use gatehouse_auth::{JwtCodec, PasswordHasher};
+use gatehouse_mail::Mailer;
 use gatehouse_persistence::{DatabaseConnection, connect, redact_url};
 use gatehouse_web::{
     AppState, browser, configure, not_found, render_bare_errors, request_context, swagger_ui,
@@ -41,7 +42,8 @@ impl Application {
             .context("hasher setup task failed")?
             .context("invalid ARGON2_* settings")?;
         let jwt = JwtCodec::new(settings.jwt.clone()).context("invalid JWT settings")?;
-        let state = AppState::new(db, hasher, jwt, settings.web.clone())
+        let mailer = Mailer::start(settings.mail.clone()).context("invalid MAIL_* settings")?;
+        let state = AppState::new(db, hasher, jwt, mailer, settings.web.clone())
             .context("cannot set up metrics")?;
 
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))

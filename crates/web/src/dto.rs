@@ -320,6 +320,77 @@ impl ChangePasswordIn {
     }
 }
 
+/// Body of `POST /auth/forgot-password`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"email": "you@example.com"}))]
+pub struct ForgotPasswordIn {
+    /// The account's address.
+    #[serde(default)]
+    #[schema(value_type = String, required = true, format = "email")]
+    pub email: Option<String>,
+}
+
+/// Body of `POST /auth/reset-password`.
+#[derive(Deserialize, ToSchema)]
+pub struct ResetPasswordIn {
+    /// The token from the reset mail.
+    #[serde(default)]
+    #[schema(value_type = String, required = true)]
+    pub token: Option<String>,
+    /// 8 to 128 characters; not the email, not a common password.
+    #[serde(default)]
+    #[schema(value_type = String, required = true, format = "password", min_length = 8, max_length = 128)]
+    pub new_password: Option<String>,
+}
+
+impl std::fmt::Debug for ResetPasswordIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResetPasswordIn([REDACTED])")
+    }
+}
+
+impl ResetPasswordIn {
+    /// Both fields, or a 422 naming the missing ones. The password's rules need the
+    /// account, so they are checked once the token has been found.
+    pub fn fields(self) -> Result<(String, String), ApiError> {
+        match (
+            required("token", self.token),
+            required("new_password", self.new_password),
+        ) {
+            (Ok(token), Ok(password)) => Ok((token, password)),
+            (token, password) => Err(ApiError::Validation(
+                [token.err(), password.err()]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+            )),
+        }
+    }
+}
+
+/// Body of `POST /auth/verify`.
+#[derive(Deserialize, ToSchema)]
+pub struct VerifyIn {
+    /// The token from the verification mail.
+    #[serde(default)]
+    #[schema(value_type = String, required = true)]
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for VerifyIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VerifyIn([REDACTED])")
+    }
+}
+
+/// The answer to a request that is handled in the background.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AcceptedOut {
+    /// Always the same text, so it tells nothing about the account.
+    #[schema(example = "If the account exists, a mail is on its way")]
+    pub detail: &'static str,
+}
+
 /// Liveness and readiness answers.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StatusOut {

@@ -6,6 +6,7 @@
 //! RFC 9457 problem documents. [`AuthenticatedUser`] and friends declare in a route's
 //! signature what the route needs.
 
+pub mod accounts;
 pub mod browser;
 pub mod cookies;
 pub mod dto;

@@ -25,6 +25,8 @@ pub enum LoginOutcome {
     InvalidCredentials,
     /// Right password, deactivated account.
     Inactive,
+    /// Right password, unverified address while verification is required.
+    Unverified,
 }
 
 impl LoginOutcome {
@@ -33,6 +35,7 @@ impl LoginOutcome {
             Self::Success => "success",
             Self::InvalidCredentials => "invalid_credentials",
             Self::Inactive => "inactive",
+            Self::Unverified => "unverified",
         }
     }
 }
@@ -64,6 +67,7 @@ impl Metrics {
             LoginOutcome::Success,
             LoginOutcome::InvalidCredentials,
             LoginOutcome::Inactive,
+            LoginOutcome::Unverified,
         ] {
             logins.with_label_values(&[outcome.label()]);
         }

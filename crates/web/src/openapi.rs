@@ -10,12 +10,13 @@ use utoipa::{
 
 use crate::{
     dto::{
-        ChangePasswordIn, LoginIn, RegisterIn, SessionOut, StatusOut, TokenForm, TokenOut, UserOut,
+        AcceptedOut, ChangePasswordIn, ForgotPasswordIn, LoginIn, RegisterIn, ResetPasswordIn,
+        SessionOut, StatusOut, TokenForm, TokenOut, UserOut, VerifyIn,
     },
     error::{FieldError, Problem},
     metrics,
     routes::{
-        auth, health,
+        account, auth, health,
         keys::{self, JwkSetOut},
         password, sessions, users,
     },
@@ -32,6 +33,10 @@ use crate::{
         auth::token,
         auth::refresh,
         password::change_password,
+        account::forgot_password,
+        account::reset_password,
+        account::request_verify,
+        account::verify,
         sessions::logout,
         sessions::logout_all,
         sessions::list_sessions,
@@ -51,6 +56,10 @@ use crate::{
         UserOut,
         SessionOut,
         ChangePasswordIn,
+        ForgotPasswordIn,
+        ResetPasswordIn,
+        VerifyIn,
+        AcceptedOut,
         StatusOut,
         Problem,
         FieldError
@@ -59,6 +68,7 @@ use crate::{
     tags(
         (name = "auth", description = "Registration, login and tokens"),
         (name = "sessions", description = "Logout and the caller's sessions"),
+        (name = "account", description = "Password reset and address verification by mail"),
         (name = "users", description = "Accounts"),
         (name = "operations", description = "Health, readiness and metrics"),
     )

@@ -1,8 +1,15 @@
 use gatehouse_auth::{JwtCodec, PasswordHasher};
 use gatehouse_domain::RefreshPolicy;
-use gatehouse_persistence::{DatabaseConnection, SessionRepository, UserRepository};
+use gatehouse_mail::Mailer;
+use gatehouse_persistence::{
+    DatabaseConnection, OneTimeTokenRepository, SessionRepository, UserRepository,
+};
 
-use crate::{cookies::TokenLocation, metrics::Metrics};
+use crate::{
+    accounts::{AccountMails, AccountOptions},
+    cookies::TokenLocation,
+    metrics::Metrics,
+};
 
 /// Body size limit when none is configured.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
@@ -18,6 +25,8 @@ pub struct WebOptions {
     pub token_location: TokenLocation,
     /// Whether cookies carry `Secure` (only `false` for local development over http).
     pub cookie_secure: bool,
+    /// Account mails and verification.
+    pub accounts: AccountOptions,
 }
 
 impl Default for WebOptions {
@@ -27,6 +36,7 @@ impl Default for WebOptions {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             token_location: TokenLocation::HEADERS,
             cookie_secure: true,
+            accounts: AccountOptions::default(),
         }
     }
 }
@@ -38,6 +48,10 @@ pub struct AppState {
     pub users: UserRepository,
     /// Login sessions.
     pub sessions: SessionRepository,
+    /// Single-use tokens of reset and verification mails.
+    pub one_time_tokens: OneTimeTokenRepository,
+    /// Prepares and sends account mails off the request path.
+    pub account_mails: AccountMails,
     /// Argon2 on the bounded blocking pool.
     pub hasher: PasswordHasher,
     /// Token issue and verification.
@@ -51,17 +65,29 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Wires repositories over `db` with the hasher, codec, options and metrics.
+    /// Wires repositories over `db` with the hasher, codec, mailer, options and metrics,
+    /// and starts the account-mail task (so: call it inside a Tokio runtime).
     pub fn new(
         db: DatabaseConnection,
         hasher: PasswordHasher,
         jwt: JwtCodec,
+        mailer: Mailer,
         options: WebOptions,
     ) -> Result<Self, prometheus::Error> {
         let metrics = Metrics::new(hasher.clone())?;
+        let users = UserRepository::new(db.clone());
+        let one_time_tokens = OneTimeTokenRepository::new(db.clone());
+        let account_mails = AccountMails::start(
+            users.clone(),
+            one_time_tokens.clone(),
+            mailer,
+            options.accounts.clone(),
+        );
         Ok(Self {
-            users: UserRepository::new(db.clone()),
+            users,
             sessions: SessionRepository::new(db.clone()),
+            one_time_tokens,
+            account_mails,
             hasher,
             jwt,
             db,

@@ -1,4 +1,5 @@
 //! Table mappings. Private: rows become domain types before they leave the crate.
 
+pub(crate) mod one_time_token;
 pub(crate) mod session;
 pub(crate) mod user;

@@ -179,6 +179,8 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub db: DatabaseConnection,
+    /// Where the app's mails land (`MAIL_TRANSPORT=file:…`), one `.eml` file each.
+    pub mail_dir: PathBuf,
     _database: TestDatabase,
 }
 
@@ -223,6 +225,12 @@ pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Tes
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
     environment.insert("DATABASE_URL".into(), database.url.clone());
+    let mail_dir = std::env::temp_dir()
+        .join("gatehouse-test-mails")
+        .join(uuid::Uuid::new_v4().simple().to_string());
+    environment
+        .entry("MAIL_TRANSPORT".into())
+        .or_insert_with(|| format!("file:{}", mail_dir.display()));
     let settings = Settings::from_layers(HashMap::new(), environment).expect("test settings");
     let application = Application::build(settings.clone())
         .await
@@ -242,6 +250,7 @@ pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Tes
             .build()
             .unwrap(),
         db,
+        mail_dir,
         _database: database,
     }
 }
@@ -302,6 +311,32 @@ impl TestApp {
             .verify_refresh(refresh_token)
             .unwrap()
             .session_id
+    }
+
+    /// The mails sent to `to` so far (RFC 5322 text, in no particular order).
+    pub fn mails_to(&self, to: &str) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(&self.mail_dir) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|entry| std::fs::read_to_string(entry.ok()?.path()).ok())
+            .filter(|text| {
+                text.lines()
+                    .any(|line| line.starts_with("To:") && line.contains(to))
+            })
+            .collect()
+    }
+
+    /// Waits (up to 10 s) until `count` mails to `to` have arrived; returns them.
+    pub async fn wait_for_mails(&self, to: &str, count: usize) -> Vec<String> {
+        for _ in 0..200 {
+            let mails = self.mails_to(to);
+            if mails.len() >= count {
+                return mails;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("{count} mail(s) to {to} did not arrive in 10 s");
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -464,4 +499,14 @@ pub fn error_fields(body: &Value) -> Vec<String> {
         .collect();
     fields.sort();
     fields
+}
+
+/// The `Token: …` line of a mail (quoted-printable soft breaks undone).
+pub fn token_in(mail: &str) -> String {
+    let text = mail.replace("=\r\n", "").replace("=\n", "");
+    text.lines()
+        .find_map(|line| line.strip_prefix("Token: "))
+        .expect("a Token: line")
+        .trim()
+        .to_owned()
 }

@@ -11,6 +11,7 @@
 #[macro_use]
 mod helpers;
 
+mod accounts;
 mod browsers;
 mod cli;
 mod login;
@@ -21,3 +22,4 @@ mod register;
 mod repositories;
 mod sessions;
 mod signing;
+mod smtp_sink;

@@ -113,6 +113,10 @@ async fn password_login(
         state.metrics.record_login(LoginOutcome::Inactive);
         return Err(ApiError::Forbidden("Inactive user"));
     }
+    if state.options.accounts.require_verified_email && !user.is_verified {
+        state.metrics.record_login(LoginOutcome::Unverified);
+        return Err(ApiError::Forbidden("Email not verified"));
+    }
     state.metrics.record_login(LoginOutcome::Success);
     let session = open_session(state, &user, request).await?;
     let (access, refresh) = issue_tokens(state, &session, true, 0)?;

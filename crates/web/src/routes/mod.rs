@@ -8,6 +8,7 @@ use actix_web::{
 
 use crate::ApiError;
 
+pub mod account;
 pub mod auth;
 pub mod health;
 pub mod keys;
@@ -43,6 +44,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/auth/change-password",
         password::change_password,
     ))
+    .service(only(
+        Method::POST,
+        "/auth/forgot-password",
+        account::forgot_password,
+    ))
+    .service(only(
+        Method::POST,
+        "/auth/reset-password",
+        account::reset_password,
+    ))
+    .service(only(
+        Method::POST,
+        "/auth/request-verify",
+        account::request_verify,
+    ))
+    .service(only(Method::POST, "/auth/verify", account::verify))
     .service(only(Method::GET, "/users/me", users::me))
     .service(only(Method::GET, "/.well-known/jwks.json", keys::jwks))
     .service(only(Method::GET, "/health", health::health))

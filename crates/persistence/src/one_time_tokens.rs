@@ -1,0 +1,121 @@
+use chrono::{DateTime, Utc};
+use gatehouse_domain::{OneTimePurpose, UserId};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
+    sea_query::Expr,
+};
+
+use crate::{RepoError, entity::one_time_token};
+
+/// A stored single-use token that is still good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveToken {
+    id: uuid::Uuid,
+    /// Whose it is.
+    pub user_id: UserId,
+}
+
+/// Single-use tokens, by the hash of their text.
+#[derive(Debug, Clone)]
+pub struct OneTimeTokenRepository {
+    db: DatabaseConnection,
+}
+
+impl OneTimeTokenRepository {
+    /// A repository over `db`.
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// Stores a new token for `user_id` and `purpose`. The user's older tokens of that
+    /// purpose stop working (only the newest mail counts), and the user's used or expired
+    /// tokens are removed.
+    pub async fn issue(
+        &self,
+        user_id: UserId,
+        purpose: OneTimePurpose,
+        token_hash: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        use one_time_token::Column as C;
+        let users_stale_tokens = Condition::all().add(C::UserId.eq(user_id.as_uuid())).add(
+            Condition::any()
+                .add(C::Purpose.eq(purpose.as_str()))
+                .add(C::UsedAt.is_not_null())
+                .add(C::ExpiresAt.lt(now)),
+        );
+        one_time_token::Entity::delete_many()
+            .filter(users_stale_tokens)
+            .exec(&self.db)
+            .await?;
+        let row = one_time_token::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            user_id: Set(user_id.as_uuid()),
+            purpose: Set(purpose.as_str().to_owned()),
+            token_hash: Set(token_hash.to_owned()),
+            created_at: Set(now),
+            expires_at: Set(expires_at),
+            used_at: Set(None),
+        };
+        one_time_token::Entity::insert(row)
+            .exec_without_returning(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// The token with this hash, if it is for `purpose`, unused and unexpired at `now`.
+    pub async fn find_live(
+        &self,
+        purpose: OneTimePurpose,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<LiveToken>, RepoError> {
+        let row = one_time_token::Entity::find()
+            .filter(one_time_token::Column::TokenHash.eq(token_hash))
+            .filter(one_time_token::Column::Purpose.eq(purpose.as_str()))
+            .one(&self.db)
+            .await?;
+        Ok(row
+            .filter(|row| row.used_at.is_none() && now < row.expires_at)
+            .map(|row| LiveToken {
+                id: row.id,
+                user_id: UserId::from_uuid(row.user_id),
+            }))
+    }
+
+    /// Marks the token used, if nobody did first: one conditional `UPDATE`, so of two
+    /// racing requests with the same token exactly one gets `true`.
+    pub async fn consume(&self, token: LiveToken, now: DateTime<Utc>) -> Result<bool, RepoError> {
+        let result = one_time_token::Entity::update_many()
+            .col_expr(one_time_token::Column::UsedAt, Expr::value(now))
+            .filter(one_time_token::Column::Id.eq(token.id))
+            .filter(one_time_token::Column::UsedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Removes every token of `user_id` (e.g. when the address changes, the links already
+    /// sent must stop working).
+    pub async fn revoke_all_for_user(&self, user_id: UserId) -> Result<u64, RepoError> {
+        let result = one_time_token::Entity::delete_many()
+            .filter(one_time_token::Column::UserId.eq(user_id.as_uuid()))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected)
+    }
+
+    /// Removes used and expired tokens of every user. Returns how many.
+    pub async fn purge(&self, now: DateTime<Utc>) -> Result<u64, RepoError> {
+        let result = one_time_token::Entity::delete_many()
+            .filter(
+                Condition::any()
+                    .add(one_time_token::Column::UsedAt.is_not_null())
+                    .add(one_time_token::Column::ExpiresAt.lt(now)),
+            )
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected)
+    }
+}

@@ -1,0 +1,169 @@
+//! Account mails, prepared off the request path.
+//!
+//! `forgot-password` and `request-verify` only enqueue a job and answer 202 at once; a
+//! single task looks the account up, stores a single-use token and hands the mail to the
+//! mailer. So the answer, and its timing, is the same whether the account exists or not
+//! (no enumeration), and a slow database or SMTP server never holds up a request. The
+//! queue is bounded: past it a job is dropped with a log line.
+
+use chrono::{Duration, Utc};
+use gatehouse_auth::OneTimeToken;
+use gatehouse_domain::{Email, OneTimePurpose, User, UserId};
+use gatehouse_mail::{Mail, MailKind, Mailer};
+use gatehouse_persistence::{OneTimeTokenRepository, RepoError, UserRepository};
+use tokio::sync::mpsc;
+
+/// How many account-mail jobs may wait.
+const JOB_QUEUE_CAPACITY: usize = 1024;
+
+/// What account mails say and how long their tokens live.
+#[derive(Debug, Clone)]
+pub struct AccountOptions {
+    /// Shown in subjects.
+    pub app_name: String,
+    /// Where users reach the service; links in mails start with it.
+    pub public_url: String,
+    /// Lifetime of a password-reset token.
+    pub reset_ttl: Duration,
+    /// Lifetime of an address-verification token.
+    pub verify_ttl: Duration,
+    /// Whether unverified accounts are refused at login.
+    pub require_verified_email: bool,
+}
+
+impl Default for AccountOptions {
+    fn default() -> Self {
+        Self {
+            app_name: "Gatehouse".into(),
+            public_url: "http://127.0.0.1:8000".into(),
+            reset_ttl: Duration::minutes(30),
+            verify_ttl: Duration::hours(24),
+            require_verified_email: false,
+        }
+    }
+}
+
+/// A mail to prepare.
+#[derive(Debug)]
+enum Job {
+    PasswordReset(Email),
+    VerifyEmail(UserId),
+}
+
+/// Enqueues account-mail jobs. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AccountMails {
+    queue: mpsc::Sender<Job>,
+}
+
+impl AccountMails {
+    /// Spawns the task that prepares and hands over account mails.
+    pub fn start(
+        users: UserRepository,
+        tokens: OneTimeTokenRepository,
+        mailer: Mailer,
+        options: AccountOptions,
+    ) -> Self {
+        let (queue, jobs) = mpsc::channel(JOB_QUEUE_CAPACITY);
+        let worker = Worker {
+            users,
+            tokens,
+            mailer,
+            options,
+        };
+        tokio::spawn(worker.run(jobs));
+        Self { queue }
+    }
+
+    /// A reset mail to `email`, if an active account has it.
+    pub fn password_reset(&self, email: Email) {
+        self.submit(Job::PasswordReset(email));
+    }
+
+    /// A verification mail to `user`, if not verified yet.
+    pub fn verify_email(&self, user: UserId) {
+        self.submit(Job::VerifyEmail(user));
+    }
+
+    fn submit(&self, job: Job) {
+        if let Err(error) = self.queue.try_send(job) {
+            tracing::warn!(error = %error, "account mail job dropped");
+        }
+    }
+}
+
+struct Worker {
+    users: UserRepository,
+    tokens: OneTimeTokenRepository,
+    mailer: Mailer,
+    options: AccountOptions,
+}
+
+impl Worker {
+    async fn run(self, mut jobs: mpsc::Receiver<Job>) {
+        while let Some(job) = jobs.recv().await {
+            if let Err(error) = self.handle(job).await {
+                tracing::warn!(error = %crate::error::error_chain(&error), "account mail not prepared");
+            }
+        }
+    }
+
+    async fn handle(&self, job: Job) -> Result<(), RepoError> {
+        match job {
+            Job::PasswordReset(email) => match self.users.find_by_email(&email).await? {
+                Some(user) if user.is_active => {
+                    self.mail(user, MailKind::PasswordReset, OneTimePurpose::PasswordReset)
+                        .await
+                }
+                _ => Ok(()),
+            },
+            Job::VerifyEmail(id) => match self.users.find_by_id(id).await? {
+                Some(user) if !user.is_verified => {
+                    self.mail(user, MailKind::VerifyEmail, OneTimePurpose::VerifyEmail)
+                        .await
+                }
+                _ => Ok(()),
+            },
+        }
+    }
+
+    async fn mail(
+        &self,
+        user: User,
+        kind: MailKind,
+        purpose: OneTimePurpose,
+    ) -> Result<(), RepoError> {
+        let (ttl, valid_for) = match purpose {
+            OneTimePurpose::PasswordReset => {
+                (self.options.reset_ttl, describe(self.options.reset_ttl))
+            }
+            OneTimePurpose::VerifyEmail => {
+                (self.options.verify_ttl, describe(self.options.verify_ttl))
+            }
+        };
+        let token = OneTimeToken::generate();
+        let now = Utc::now();
+        self.tokens
+            .issue(user.id, purpose, &token.hash, now + ttl, now)
+            .await?;
+        self.mailer.send(Mail::account(
+            kind,
+            user.email,
+            &self.options.app_name,
+            &self.options.public_url,
+            &token.secret,
+            &valid_for,
+        ));
+        Ok(())
+    }
+}
+
+/// "30 minutes", "24 hours".
+fn describe(ttl: Duration) -> String {
+    let minutes = ttl.num_minutes();
+    if minutes % 60 == 0 && minutes >= 60 {
+        format!("{} hours", minutes / 60)
+    } else {
+        format!("{minutes} minutes")
+    }
+}

@@ -1,0 +1,167 @@
+//! Forgotten passwords and address verification, by single-use tokens sent by mail.
+
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
+use gatehouse_auth::hash_one_time_token;
+use gatehouse_domain::{Email, OneTimePurpose, Password};
+use gatehouse_persistence::LiveToken;
+
+use crate::{
+    ApiError, AppState, AuthenticatedUser,
+    dto::{AcceptedOut, ForgotPasswordIn, ResetPasswordIn, UserOut, VerifyIn},
+    error::Problem,
+    extract::JsonBody,
+};
+
+const INVALID_TOKEN: &str = "Invalid or expired token";
+
+/// Ask for a password-reset mail. Always 202 with the same body, whether or not an
+/// account has this address (no enumeration); the mail, if any, is prepared and sent in
+/// the background. Older reset tokens of the account stop working.
+#[utoipa::path(
+    post,
+    path = "/auth/forgot-password",
+    tag = "account",
+    request_body = ForgotPasswordIn,
+    responses(
+        (status = 202, description = "Accepted, for every address", body = AcceptedOut),
+        (status = 400, description = "Body is not valid JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over MAX_BODY_BYTES", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing or malformed email", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn forgot_password(
+    state: web::Data<AppState>,
+    JsonBody(body): JsonBody<ForgotPasswordIn>,
+) -> Result<HttpResponse, ApiError> {
+    let email = Email::parse(
+        &body
+            .email
+            .ok_or_else(|| ApiError::field("email", "field required"))?,
+    )?;
+    state.account_mails.password_reset(email);
+    Ok(accepted())
+}
+
+/// Set a new password with the token from a reset mail. The token works once; every
+/// session of the account ends.
+#[utoipa::path(
+    post,
+    path = "/auth/reset-password",
+    tag = "account",
+    request_body = ResetPasswordIn,
+    responses(
+        (status = 204, description = "Password replaced; every session has ended"),
+        (status = 400, description = "`Invalid or expired token` (unknown, used, expired or superseded), or a body that is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over MAX_BODY_BYTES", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing field, or a new password that breaks the rules", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn reset_password(
+    state: web::Data<AppState>,
+    JsonBody(body): JsonBody<ResetPasswordIn>,
+) -> Result<HttpResponse, ApiError> {
+    let (token, new_password) = body.fields()?;
+    let live = live_token(&state, OneTimePurpose::PasswordReset, &token).await?;
+    let user = state
+        .users
+        .find_by_id(live.user_id)
+        .await?
+        .filter(|user| user.is_active)
+        .ok_or_else(invalid_token)?;
+    // The rules are checked before the token is spent, so a rejected password can be
+    // corrected with the same mail.
+    let password = Password::parse_new(new_password, "new_password", Some(&user.email))?;
+    let now = Utc::now();
+    if !state.one_time_tokens.consume(live, now).await? {
+        return Err(invalid_token());
+    }
+    let hash = state.hasher.hash(password).await?;
+    state.users.set_password_hash(user.id, &hash, now).await?;
+    state.sessions.revoke_all_for_user(user.id, now).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Ask for a mail to confirm the caller's address. 202 with the same body as
+/// forgot-password; nothing is sent when the address is already verified.
+#[utoipa::path(
+    post,
+    path = "/auth/request-verify",
+    tag = "account",
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Accepted", body = AcceptedOut),
+        (status = 401, description = "Missing, invalid, expired or revoked access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`Inactive user`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn request_verify(
+    state: web::Data<AppState>,
+    caller: AuthenticatedUser,
+) -> Result<HttpResponse, ApiError> {
+    if !caller.user.is_verified {
+        state.account_mails.verify_email(caller.user.id);
+    }
+    Ok(accepted())
+}
+
+/// Confirm an address with the token from a verification mail.
+#[utoipa::path(
+    post,
+    path = "/auth/verify",
+    tag = "account",
+    request_body = VerifyIn,
+    responses(
+        (status = 200, description = "Verified", body = UserOut),
+        (status = 400, description = "`Invalid or expired token`, or a body that is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over MAX_BODY_BYTES", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing token", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn verify(
+    state: web::Data<AppState>,
+    JsonBody(body): JsonBody<VerifyIn>,
+) -> Result<HttpResponse, ApiError> {
+    let token = body
+        .token
+        .ok_or_else(|| ApiError::field("token", "field required"))?;
+    let live = live_token(&state, OneTimePurpose::VerifyEmail, &token).await?;
+    let now = Utc::now();
+    if !state.one_time_tokens.consume(live, now).await? {
+        return Err(invalid_token());
+    }
+    let user = state
+        .users
+        .set_verified(live.user_id, true, now)
+        .await?
+        .ok_or_else(invalid_token)?;
+    Ok(HttpResponse::Ok().json(UserOut::from(user)))
+}
+
+async fn live_token(
+    state: &AppState,
+    purpose: OneTimePurpose,
+    token: &str,
+) -> Result<LiveToken, ApiError> {
+    state
+        .one_time_tokens
+        .find_live(purpose, &hash_one_time_token(token), Utc::now())
+        .await?
+        .ok_or_else(invalid_token)
+}
+
+fn invalid_token() -> ApiError {
+    ApiError::BadRequest(INVALID_TOKEN.into())
+}
+
+fn accepted() -> HttpResponse {
+    HttpResponse::Accepted().json(AcceptedOut {
+        detail: "If the account exists, a mail is on its way",
+    })
+}
