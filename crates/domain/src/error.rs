@@ -30,4 +30,7 @@ pub enum Conflict {
     /// Another account already has this email.
     #[error("email already registered")]
     EmailTaken,
+    /// The change would leave no active superuser.
+    #[error("cannot remove the last superuser")]
+    LastSuperuser,
 }

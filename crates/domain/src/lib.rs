@@ -38,4 +38,4 @@ pub use ids::{SessionId, UserId};
 pub use one_time::OneTimePurpose;
 pub use password::{Password, PasswordHash};
 pub use session::{NewSession, RefreshPolicy, RefreshRotation, RefreshVerdict, Session};
-pub use user::{NewUser, User};
+pub use user::{NewUser, User, UserUpdate};

@@ -47,3 +47,83 @@ impl NewUser {
         }
     }
 }
+
+/// An administrator's change to an account: each field set is replaced.
+#[derive(Debug, Clone, Default)]
+pub struct UserUpdate {
+    /// New address (must not be taken).
+    pub email: Option<Email>,
+    /// Hash of a new password.
+    pub password_hash: Option<PasswordHash>,
+    /// Activate or deactivate.
+    pub is_active: Option<bool>,
+    /// Grant or withdraw administration.
+    pub is_superuser: Option<bool>,
+    /// Mark the address verified or not.
+    pub is_verified: Option<bool>,
+}
+
+impl User {
+    /// Whether this account counts toward the active superusers that must remain.
+    pub fn is_active_superuser(&self) -> bool {
+        self.is_active && self.is_superuser
+    }
+
+    /// Whether `update` would make this account stop being an active superuser: allowed
+    /// only while another active superuser remains.
+    pub fn loses_superuser_power(&self, update: &UserUpdate) -> bool {
+        self.is_active_superuser()
+            && (update.is_active == Some(false) || update.is_superuser == Some(false))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+
+    fn admin() -> User {
+        User {
+            id: UserId::new(),
+            email: Email::parse("admin@example.com").unwrap(),
+            password_hash: PasswordHash::new("x"),
+            is_active: true,
+            is_verified: true,
+            is_superuser: true,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn deactivating_or_demoting_an_active_superuser_loses_the_power() {
+        let user = admin();
+        for update in [
+            UserUpdate {
+                is_active: Some(false),
+                ..UserUpdate::default()
+            },
+            UserUpdate {
+                is_superuser: Some(false),
+                ..UserUpdate::default()
+            },
+        ] {
+            assert!(user.loses_superuser_power(&update));
+        }
+        let harmless = UserUpdate {
+            is_verified: Some(false),
+            is_superuser: Some(true),
+            ..UserUpdate::default()
+        };
+        assert!(!user.loses_superuser_power(&harmless));
+        let inactive = User {
+            is_active: false,
+            ..admin()
+        };
+        assert!(!inactive.loses_superuser_power(&UserUpdate {
+            is_superuser: Some(false),
+            ..UserUpdate::default()
+        }));
+    }
+}

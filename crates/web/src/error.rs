@@ -256,6 +256,9 @@ impl From<RepoError> for ApiError {
     fn from(err: RepoError) -> Self {
         match err {
             RepoError::Conflict(Conflict::EmailTaken) => Self::Conflict("Email already registered"),
+            RepoError::Conflict(Conflict::LastSuperuser) => {
+                Self::Conflict("Cannot remove the last superuser")
+            }
             RepoError::Unavailable(_) => Self::Unavailable(Box::new(err)),
             RepoError::Db(_) | RepoError::Corrupt(_) | RepoError::Storage(_) => {
                 Self::Internal(Box::new(err))

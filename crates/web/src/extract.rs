@@ -231,6 +231,27 @@ impl FromRequest for FreshUser {
     }
 }
 
+/// An [`AuthenticatedUser`] who is a superuser: what the admin routes require
+/// (403 `Not enough privileges` otherwise).
+#[derive(Debug, Clone)]
+pub struct Superuser(pub AuthenticatedUser);
+
+impl FromRequest for Superuser {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let authenticated = AuthenticatedUser::from_request(req, payload);
+        Box::pin(async move {
+            let caller = authenticated.await?;
+            if !caller.user.is_superuser {
+                return Err(ApiError::Forbidden("Not enough privileges"));
+            }
+            Ok(Self(caller))
+        })
+    }
+}
+
 async fn authenticate(state: &AppState, token: &str) -> Result<AuthenticatedUser, ApiError> {
     let claims = state.jwt.verify_access(token)?;
     let user = state

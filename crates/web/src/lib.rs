@@ -19,7 +19,7 @@ pub mod routes;
 mod state;
 
 pub use error::{ApiError, render_bare_errors};
-pub use extract::{AnyToken, AuthenticatedUser, FreshUser, JsonBody, RefreshToken};
+pub use extract::{AnyToken, AuthenticatedUser, FreshUser, JsonBody, RefreshToken, Superuser};
 pub use middleware::request_context;
 pub use openapi::openapi;
 pub use routes::{configure, not_found};

@@ -11,7 +11,7 @@ use utoipa::{
 use crate::{
     dto::{
         AcceptedOut, ChangePasswordIn, ForgotPasswordIn, LoginIn, RegisterIn, ResetPasswordIn,
-        SessionOut, StatusOut, TokenForm, TokenOut, UserOut, VerifyIn,
+        SessionOut, StatusOut, TokenForm, TokenOut, UserOut, UserPatchIn, UsersPage, VerifyIn,
     },
     error::{FieldError, Problem},
     metrics,
@@ -42,6 +42,10 @@ use crate::{
         sessions::list_sessions,
         sessions::revoke_session,
         users::me,
+        users::list_users,
+        users::get_user,
+        users::update_user,
+        users::delete_user,
         keys::jwks,
         health::health,
         health::ready,
@@ -60,6 +64,8 @@ use crate::{
         ResetPasswordIn,
         VerifyIn,
         AcceptedOut,
+        UsersPage,
+        UserPatchIn,
         StatusOut,
         Problem,
         FieldError
@@ -70,6 +76,7 @@ use crate::{
         (name = "sessions", description = "Logout and the caller's sessions"),
         (name = "account", description = "Password reset and address verification by mail"),
         (name = "users", description = "Accounts"),
+        (name = "admin", description = "Account management, for superusers"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]

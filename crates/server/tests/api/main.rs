@@ -12,6 +12,7 @@
 mod helpers;
 
 mod accounts;
+mod admin;
 mod browsers;
 mod cli;
 mod login;

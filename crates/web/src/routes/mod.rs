@@ -61,6 +61,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     ))
     .service(only(Method::POST, "/auth/verify", account::verify))
     .service(only(Method::GET, "/users/me", users::me))
+    .service(only(Method::GET, "/users", users::list_users))
+    .service(
+        web::resource("/users/{id}")
+            .route(web::get().to(users::get_user))
+            .route(web::patch().to(users::update_user))
+            .route(web::delete().to(users::delete_user))
+            .default_service(web::to(|| async {
+                Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
+                    allow: "GET, PATCH, DELETE".into(),
+                })
+            })),
+    )
     .service(only(Method::GET, "/.well-known/jwks.json", keys::jwks))
     .service(only(Method::GET, "/health", health::health))
     .service(only(Method::GET, "/ready", health::ready))

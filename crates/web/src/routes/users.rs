@@ -1,8 +1,15 @@
-//! The caller's own account.
+//! The caller's own account, and the administrators' view of every account.
 
-use actix_web::HttpResponse;
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
+use gatehouse_domain::{Email, Password, UserId, UserUpdate};
 
-use crate::{ApiError, AuthenticatedUser, dto::UserOut, error::Problem};
+use crate::{
+    ApiError, AppState, AuthenticatedUser, Superuser,
+    dto::{PageQuery, UserOut, UserPatchIn, UsersPage},
+    error::Problem,
+    extract::JsonBody,
+};
 
 /// The authenticated user.
 #[utoipa::path(
@@ -19,4 +26,163 @@ use crate::{ApiError, AuthenticatedUser, dto::UserOut, error::Problem};
 )]
 pub async fn me(caller: AuthenticatedUser) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(UserOut::from(caller.user)))
+}
+
+/// Accounts, oldest first, a page at a time. Superusers only.
+#[utoipa::path(
+    get,
+    path = "/users",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of accounts", body = UsersPage),
+        (status = 401, description = "Missing, invalid, expired or revoked access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`Not enough privileges`, or `Inactive user`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`limit` outside 1–100, or a non-numeric `limit`/`offset`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_users(
+    state: web::Data<AppState>,
+    _admin: Superuser,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (limit, offset) = query.parse()?;
+    let (users, total) = state.users.list(limit, offset).await?;
+    Ok(HttpResponse::Ok().json(UsersPage {
+        items: users.into_iter().map(UserOut::from).collect(),
+        total,
+        limit,
+        offset,
+    }))
+}
+
+/// One account. Superusers only.
+#[utoipa::path(
+    get,
+    path = "/users/{id}",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Account id")),
+    responses(
+        (status = 200, description = "The account", body = UserOut),
+        (status = 401, description = "Missing, invalid, expired or revoked access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`Not enough privileges`, or `Inactive user`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`User not found`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_user(
+    state: web::Data<AppState>,
+    _admin: Superuser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let user = state
+        .users
+        .find_by_id(user_id(&id)?)
+        .await?
+        .ok_or(USER_NOT_FOUND)?;
+    Ok(HttpResponse::Ok().json(UserOut::from(user)))
+}
+
+/// Change an account: address, password, active, superuser, verified. Deactivating or
+/// setting a password ends the account's sessions; a new address voids the links already
+/// mailed. Superusers only; the last active superuser cannot be deactivated or demoted.
+#[utoipa::path(
+    patch,
+    path = "/users/{id}",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Account id")),
+    request_body = UserPatchIn,
+    responses(
+        (status = 200, description = "The account as changed", body = UserOut),
+        (status = 400, description = "Body is not valid JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid, expired or revoked access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`Not enough privileges`, or `Inactive user`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`User not found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`Email already registered`, or `Cannot remove the last superuser`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over MAX_BODY_BYTES", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Non-UUID id, invalid email, or a password that breaks the rules", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn update_user(
+    state: web::Data<AppState>,
+    _admin: Superuser,
+    id: web::Path<String>,
+    JsonBody(body): JsonBody<UserPatchIn>,
+) -> Result<HttpResponse, ApiError> {
+    let id = user_id(&id)?;
+    let current = state.users.find_by_id(id).await?.ok_or(USER_NOT_FOUND)?;
+    let email = body.email.as_deref().map(Email::parse).transpose()?;
+    let new_email = email.as_ref().filter(|email| **email != current.email);
+    let password = body
+        .password
+        .map(|raw| Password::parse_new(raw, "password", Some(new_email.unwrap_or(&current.email))))
+        .transpose()?;
+    let password_hash = match password {
+        Some(password) => Some(state.hasher.hash(password).await?),
+        None => None,
+    };
+    let (email_changed, password_changed) = (new_email.is_some(), password_hash.is_some());
+    let update = UserUpdate {
+        // A new address is unproven until verified again.
+        is_verified: body.is_verified.or(email_changed.then_some(false)),
+        email,
+        password_hash,
+        is_active: body.is_active,
+        is_superuser: body.is_superuser,
+    };
+    let now = Utc::now();
+    let user = state
+        .users
+        .update_as_admin(id, update, now)
+        .await?
+        .ok_or(USER_NOT_FOUND)?;
+    if !user.is_active || password_changed {
+        state.sessions.revoke_all_for_user(id, now).await?;
+    }
+    if email_changed {
+        state.one_time_tokens.revoke_all_for_user(id).await?;
+    }
+    Ok(HttpResponse::Ok().json(UserOut::from(user)))
+}
+
+/// Delete an account with its sessions. Superusers only; the last active superuser
+/// cannot be deleted.
+#[utoipa::path(
+    delete,
+    path = "/users/{id}",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Account id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing, invalid, expired or revoked access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`Not enough privileges`, or `Inactive user`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`User not found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`Cannot remove the last superuser`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn delete_user(
+    state: web::Data<AppState>,
+    _admin: Superuser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    if !state.users.delete_as_admin(user_id(&id)?).await? {
+        return Err(USER_NOT_FOUND);
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+const USER_NOT_FOUND: ApiError = ApiError::NotFound("User not found");
+
+fn user_id(raw: &str) -> Result<UserId, ApiError> {
+    UserId::parse(raw).ok_or_else(|| ApiError::field("id", "must be a UUID"))
 }
