@@ -1,4 +1,5 @@
-//! Command line: `gatehouse [serve]`, `gatehouse migrate up|down|status|fresh`.
+//! Command line: `gatehouse [serve]`, `gatehouse migrate up|down|status|fresh`,
+//! `gatehouse users create|set-password|deactivate`, `gatehouse import-starter`.
 
 use clap::{Parser, Subcommand};
 
@@ -27,6 +28,39 @@ pub enum Command {
         /// Which migration action.
         #[command(subcommand)]
         action: MigrateAction,
+    },
+    /// Manage accounts when the API is out of reach. Passwords are read from the first
+    /// line of standard input (without echo on a terminal), never from arguments.
+    Users {
+        /// Which account action.
+        #[command(subcommand)]
+        action: UsersAction,
+    },
+}
+
+/// Account actions.
+#[derive(Debug, Subcommand)]
+pub enum UsersAction {
+    /// Create an account (the registration rules apply).
+    Create {
+        /// The account's email address.
+        #[arg(long)]
+        email: String,
+        /// Make it a superuser (administrator).
+        #[arg(long)]
+        superuser: bool,
+    },
+    /// Set a new password; the account's sessions end.
+    SetPassword {
+        /// The account's email address.
+        #[arg(long)]
+        email: String,
+    },
+    /// Deactivate an account; its sessions end.
+    Deactivate {
+        /// The account's email address.
+        #[arg(long)]
+        email: String,
     },
 }
 

@@ -6,6 +6,7 @@ pub mod healthcheck;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;
+pub mod users_cli;
 
 pub use settings::Settings;
 pub use startup::Application;

@@ -41,6 +41,7 @@ async fn run(command: Option<Command>, settings: Settings) -> anyhow::Result<()>
             .await
             .context("server failed"),
         Command::Migrate { action } => migrate(action, &settings).await,
+        Command::Users { action } => gatehouse::users_cli::run(action, &settings).await,
         // A blocking check with short timeouts: the process does nothing else meanwhile.
         Command::Healthcheck => gatehouse::healthcheck::check(&settings),
     }

@@ -29,13 +29,8 @@ impl Application {
     /// Connects to the database, migrates it if configured, prepares hashing and tokens,
     /// and binds the listener. Nothing is served until [`run_until_stopped`](Self::run_until_stopped).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let db = connect_database(&settings).await?;
+        let db = prepare_database(&settings).await?;
         warn_about_weak_settings(&settings);
-        if settings.migrate_on_start {
-            Migrator::up(&db, None)
-                .await
-                .context("cannot apply database migrations")?;
-        }
         let hasher_config = settings.hasher.clone();
         let hasher = tokio::task::spawn_blocking(move || PasswordHasher::new(hasher_config))
             .await
@@ -70,6 +65,18 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// Opens the pool and, with `MIGRATE_ON_START`, brings the schema up to date: what every
+/// command that works on the data needs first.
+pub async fn prepare_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    let db = connect_database(settings).await?;
+    if settings.migrate_on_start {
+        Migrator::up(&db, None)
+            .await
+            .context("cannot apply database migrations")?;
+    }
+    Ok(db)
 }
 
 /// Opens the pool, with the failure phrased for a one-line error.

@@ -339,6 +339,11 @@ impl TestApp {
         panic!("{count} mail(s) to {to} did not arrive in 10 s");
     }
 
+    /// The app's own database, for running the binary's commands against it.
+    pub fn database_url(&self) -> &str {
+        &self._database.url
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

@@ -24,3 +24,4 @@ mod repositories;
 mod sessions;
 mod signing;
 mod smtp_sink;
+mod users_cli;

@@ -1,0 +1,106 @@
+//! `gatehouse users …`: account management for operators, straight against the database
+//! with the server's own settings, rules and hasher.
+
+use std::io::{BufRead, IsTerminal};
+
+use anyhow::{Context, bail};
+use chrono::Utc;
+use gatehouse_auth::PasswordHasher;
+use gatehouse_domain::{Conflict, Email, NewUser, Password, User, UserUpdate};
+use gatehouse_persistence::{RepoError, SessionRepository, UserRepository};
+
+use crate::{Settings, cli::UsersAction, startup::prepare_database};
+
+/// Runs one account action; prints one line saying what was done.
+pub async fn run(action: UsersAction, settings: &Settings) -> anyhow::Result<()> {
+    let db = prepare_database(settings).await?;
+    let users = UserRepository::new(db.clone());
+    let sessions = SessionRepository::new(db);
+    let now = Utc::now();
+    let done = match action {
+        UsersAction::Create { email, superuser } => {
+            let email = Email::parse(&email)?;
+            let password = Password::parse_new(read_password()?, "password", Some(&email))?;
+            let hash = hasher(settings).await?.hash(password).await?;
+            let new = NewUser {
+                is_superuser: superuser,
+                ..NewUser::new(email, hash)
+            };
+            let user = users.create(new, now).await.map_err(describe)?;
+            let role = if superuser { "superuser" } else { "user" };
+            format!("created {role} {} ({})", user.email, user.id)
+        }
+        UsersAction::SetPassword { email } => {
+            let user = existing(&users, &email).await?;
+            let password = Password::parse_new(read_password()?, "password", Some(&user.email))?;
+            let hash = hasher(settings).await?.hash(password).await?;
+            users.set_password_hash(user.id, &hash, now).await?;
+            let ended = sessions.revoke_all_for_user(user.id, now).await?;
+            format!("password set for {}; {ended} session(s) ended", user.email)
+        }
+        UsersAction::Deactivate { email } => {
+            let user = existing(&users, &email).await?;
+            let update = UserUpdate {
+                is_active: Some(false),
+                ..UserUpdate::default()
+            };
+            users
+                .update_as_admin(user.id, update, now)
+                .await
+                .map_err(describe)?;
+            let ended = sessions.revoke_all_for_user(user.id, now).await?;
+            format!("deactivated {}; {ended} session(s) ended", user.email)
+        }
+    };
+    #[allow(clippy::print_stdout, reason = "the command's result")]
+    {
+        println!("{done}");
+    }
+    Ok(())
+}
+
+async fn existing(users: &UserRepository, email: &str) -> anyhow::Result<User> {
+    let email = Email::parse(email)?;
+    match users.find_by_email(&email).await? {
+        Some(user) => Ok(user),
+        None => bail!("no account has the email {email}"),
+    }
+}
+
+async fn hasher(settings: &Settings) -> anyhow::Result<PasswordHasher> {
+    let config = settings.hasher.clone();
+    tokio::task::spawn_blocking(move || PasswordHasher::new(config))
+        .await
+        .context("hasher setup task failed")?
+        .context("invalid ARGON2_* settings")
+}
+
+/// Conflicts in the words an operator expects.
+fn describe(err: RepoError) -> anyhow::Error {
+    match err {
+        RepoError::Conflict(Conflict::EmailTaken) => anyhow::anyhow!("email already registered"),
+        RepoError::Conflict(Conflict::LastSuperuser) => {
+            anyhow::anyhow!("cannot deactivate the last active superuser")
+        }
+        other => other.into(),
+    }
+}
+
+/// The first line of standard input; on a terminal, asked for without echo.
+fn read_password() -> anyhow::Result<String> {
+    let line = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password("Password: ").context("cannot read the password")?
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the password from standard input")?;
+        line
+    };
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    if password.is_empty() {
+        bail!("no password given: write it as the first line of standard input");
+    }
+    Ok(password)
+}
