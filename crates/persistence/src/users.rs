@@ -24,15 +24,35 @@ impl UserRepository {
     /// [`RepoError::Conflict`]`(`[`Conflict::EmailTaken`]`)`, decided by the unique index,
     /// so concurrent registrations of one address let exactly one through.
     pub async fn create(&self, new: NewUser, now: DateTime<Utc>) -> Result<User, RepoError> {
+        self.insert(new, true, now).await
+    }
+
+    /// Inserts an account brought from another system, keeping its active flag and its
+    /// creation time. A taken email is a conflict, as with [`create`](Self::create).
+    pub async fn create_imported(
+        &self,
+        new: NewUser,
+        is_active: bool,
+        created_at: DateTime<Utc>,
+    ) -> Result<User, RepoError> {
+        self.insert(new, is_active, created_at).await
+    }
+
+    async fn insert(
+        &self,
+        new: NewUser,
+        is_active: bool,
+        created_at: DateTime<Utc>,
+    ) -> Result<User, RepoError> {
         let row = user::ActiveModel {
             id: Set(new.id.as_uuid()),
             email: Set(new.email.as_str().to_owned()),
             hashed_password: Set(new.password_hash.as_str().to_owned()),
-            is_active: Set(true),
+            is_active: Set(is_active),
             is_verified: Set(false),
             is_superuser: Set(new.is_superuser),
-            created_at: Set(now),
-            updated_at: Set(now),
+            created_at: Set(created_at),
+            updated_at: Set(created_at),
         };
         user::Entity::insert(row)
             .exec_without_returning(&self.db)
@@ -42,11 +62,11 @@ impl UserRepository {
             id: new.id,
             email: new.email,
             password_hash: new.password_hash,
-            is_active: true,
+            is_active,
             is_verified: false,
             is_superuser: new.is_superuser,
-            created_at: now,
-            updated_at: now,
+            created_at,
+            updated_at: created_at,
         })
     }
 

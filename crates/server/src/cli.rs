@@ -29,6 +29,17 @@ pub enum Command {
         #[command(subcommand)]
         action: MigrateAction,
     },
+    /// Copy the Python starter's accounts (its Postgres `users` table) into this database,
+    /// keeping their password hashes. Safe to run again: accounts already here are counted,
+    /// not copied twice.
+    ImportStarter {
+        /// The starter's database, e.g. postgresql+asyncpg://postgres:postgres@localhost:5432/app
+        #[arg(long = "from", value_name = "URL")]
+        from: String,
+        /// Rows read per query (memory stays bounded by this).
+        #[arg(long, default_value_t = 1000)]
+        batch_size: u32,
+    },
     /// Manage accounts when the API is out of reach. Passwords are read from the first
     /// line of standard input (without echo on a terminal), never from arguments.
     Users {

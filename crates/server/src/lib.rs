@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod healthcheck;
+pub mod import_starter;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;

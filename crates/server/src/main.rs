@@ -42,6 +42,9 @@ async fn run(command: Option<Command>, settings: Settings) -> anyhow::Result<()>
             .context("server failed"),
         Command::Migrate { action } => migrate(action, &settings).await,
         Command::Users { action } => gatehouse::users_cli::run(action, &settings).await,
+        Command::ImportStarter { from, batch_size } => {
+            gatehouse::import_starter::run(&from, batch_size, &settings).await
+        }
         // A blocking check with short timeouts: the process does nothing else meanwhile.
         Command::Healthcheck => gatehouse::healthcheck::check(&settings),
     }

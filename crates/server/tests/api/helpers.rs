@@ -82,7 +82,7 @@ fn configured(variable: &'static str) -> Option<String> {
 
 /// A database made for one test and removed when the test ends.
 pub struct TestDatabase {
-    url: String,
+    pub url: String,
     cleanup: Cleanup,
 }
 
@@ -92,7 +92,8 @@ enum Cleanup {
 }
 
 impl TestDatabase {
-    async fn create(backend: &Backend) -> Self {
+    /// A fresh, empty database on `backend`, dropped when this value is.
+    pub async fn create(backend: &Backend) -> Self {
         let name = format!("gh_test_{}", uuid::Uuid::new_v4().simple());
         match backend {
             Backend::Sqlite => {

@@ -15,6 +15,7 @@ mod accounts;
 mod admin;
 mod browsers;
 mod cli;
+mod import_starter;
 mod login;
 mod me;
 mod operations;
