@@ -177,6 +177,8 @@ async fn deliver(sender: &Sender, from: &Mailbox, mail: Mail) -> Result<(), Stri
         .from(from.clone())
         .to(to)
         .subject(mail.subject)
+        // A generated Message-ID: mail without one looks like spam to many filters.
+        .message_id(None)
         .header(ContentType::TEXT_PLAIN)
         .body(body)
         .map_err(|e| e.to_string())?;

@@ -45,6 +45,11 @@ pub async fn register(
         .users
         .create(NewUser::new(email, password_hash), Utc::now())
         .await?;
+    // When logins need a verified address, the new account could not otherwise ask for
+    // the mail (request-verify needs a login).
+    if state.options.accounts.require_verified_email {
+        state.account_mails.verify_email(user.id);
+    }
     Ok(HttpResponse::Created().json(UserOut::from(user)))
 }
 
