@@ -2,10 +2,12 @@
 
 use chrono::{Duration, Utc};
 use gatehouse_domain::{
-    Conflict, Email, NewSession, NewUser, PasswordHash, RefreshPolicy, RefreshRotation, SessionId,
-    User,
+    Conflict, Email, NewSession, NewUser, OneTimePurpose, PasswordHash, RefreshPolicy,
+    RefreshRotation, SessionId, User,
 };
-use gatehouse_persistence::{DatabaseConnection, RepoError, SessionRepository, UserRepository};
+use gatehouse_persistence::{
+    DatabaseConnection, OneTimeTokenRepository, RepoError, SessionRepository, UserRepository,
+};
 
 use crate::helpers::{Backend, migrated_database};
 
@@ -16,7 +18,94 @@ backend_tests!(
     racing_advances_of_the_same_generation_all_apply,
     revoked_sessions_refuse_to_advance,
     deleting_a_user_deletes_their_sessions,
+    a_one_time_token_is_consumed_once_under_races,
+    used_and_expired_one_time_tokens_are_purged,
 );
+
+async fn a_one_time_token_is_consumed_once_under_races(backend: Backend) {
+    let (db, _guard) = migrated_database(backend).await;
+    let owner = user(&db, "racer@example.com").await;
+    let tokens = OneTimeTokenRepository::new(db.clone());
+    let now = Utc::now();
+    tokens
+        .issue(
+            owner.id,
+            OneTimePurpose::PasswordReset,
+            "hash-1",
+            now + Duration::minutes(5),
+            now,
+        )
+        .await
+        .unwrap();
+    let live = tokens
+        .find_live(OneTimePurpose::PasswordReset, "hash-1", now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        tokens
+            .find_live(OneTimePurpose::VerifyEmail, "hash-1", now)
+            .await
+            .unwrap()
+            .is_none(),
+        "a token is good for its purpose only"
+    );
+    let attempts = (0..20).map(|_| tokens.consume(live, Utc::now()));
+    let results = futures_util::future::join_all(attempts).await;
+    let wins = results
+        .into_iter()
+        .filter(|won| *won.as_ref().unwrap())
+        .count();
+    assert_eq!(wins, 1);
+    assert!(
+        tokens
+            .find_live(OneTimePurpose::PasswordReset, "hash-1", Utc::now())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn used_and_expired_one_time_tokens_are_purged(backend: Backend) {
+    let (db, _guard) = migrated_database(backend).await;
+    let tokens = OneTimeTokenRepository::new(db.clone());
+    let now = Utc::now();
+    let (a, b, c) = (
+        user(&db, "a@example.com").await,
+        user(&db, "b@example.com").await,
+        user(&db, "c@example.com").await,
+    );
+    let reset = OneTimePurpose::PasswordReset;
+    tokens
+        .issue(
+            a.id,
+            reset,
+            "expired",
+            now - Duration::minutes(1),
+            now - Duration::minutes(31),
+        )
+        .await
+        .unwrap();
+    tokens
+        .issue(b.id, reset, "used", now + Duration::minutes(30), now)
+        .await
+        .unwrap();
+    let used = tokens.find_live(reset, "used", now).await.unwrap().unwrap();
+    assert!(tokens.consume(used, now).await.unwrap());
+    tokens
+        .issue(c.id, reset, "live", now + Duration::minutes(30), now)
+        .await
+        .unwrap();
+    assert_eq!(tokens.purge(Utc::now()).await.unwrap(), 2);
+    assert!(
+        tokens
+            .find_live(reset, "live", Utc::now())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(tokens.purge(Utc::now()).await.unwrap(), 0);
+}
 
 async fn user(db: &DatabaseConnection, email: &str) -> User {
     let new = NewUser::new(
