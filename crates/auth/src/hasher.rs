@@ -172,11 +172,23 @@ fn verify_blocking(
     let verifier = Argon2::new(Algorithm::Argon2id, Version::V0x13, configured.clone());
     match verifier.verify_password(password.expose_secret().as_bytes(), &parsed) {
         Ok(()) => Ok(PasswordCheck::Match {
-            needs_rehash: !matches_configuration(&parsed, configured),
+            needs_rehash: needs_rehash(&parsed, configured),
         }),
         Err(argon2::password_hash::Error::PasswordInvalid) => Ok(PasswordCheck::Mismatch),
         Err(e) => Err(AuthError::MalformedHash(e.to_string())),
     }
+}
+
+/// A stored hash is replaced when it differs from the configuration, but never by a
+/// weaker one: lowering `ARGON2_MEMORY_KIB` or `ARGON2_ITERATIONS` must not quietly
+/// weaken the hashes of everyone who logs in afterwards.
+fn needs_rehash(stored: &phc::PasswordHash, configured: &Params) -> bool {
+    if matches_configuration(stored, configured) {
+        return false;
+    }
+    Params::try_from(stored).map_or(true, |stored| {
+        configured.m_cost() >= stored.m_cost() && configured.t_cost() >= stored.t_cost()
+    })
 }
 
 fn matches_configuration(stored: &phc::PasswordHash, configured: &Params) -> bool {
@@ -255,6 +267,40 @@ mod tests {
                 needs_rehash: false
             }
         );
+    }
+
+    #[tokio::test]
+    async fn a_stronger_stored_hash_is_never_rehashed_down_to_weaker_parameters() {
+        // OWASP's floor (m=19 MiB, t=2): weaker than the starter's m=64 MiB, t=3 hashes.
+        let weaker = PasswordHasher::new(HasherConfig {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+            max_concurrent: 1,
+        })
+        .unwrap();
+        for (password, hash) in python_vectors().filter(|(_, h)| h.contains("m=65536,t=3")) {
+            let check = weaker
+                .verify(Password::presented(password), PasswordHash::new(hash))
+                .await
+                .unwrap();
+            assert_eq!(
+                check,
+                PasswordCheck::Match {
+                    needs_rehash: false
+                },
+                "{hash}"
+            );
+        }
+        // Weaker stored hashes are still brought up to the configuration.
+        let (password, old) = python_vectors()
+            .find(|(_, h)| h.contains("m=8192,t=1"))
+            .unwrap();
+        let check = weaker
+            .verify(Password::presented(password), PasswordHash::new(old))
+            .await
+            .unwrap();
+        assert_eq!(check, PasswordCheck::Match { needs_rehash: true });
     }
 
     #[tokio::test]

@@ -98,8 +98,29 @@ fn normalize_url(url: &str) -> String {
     }
 }
 
-/// The URL with any password replaced by `***`, for logs and error messages.
+/// The URL with any password replaced by `***`, for logs and error messages: the one in
+/// the user-info part and any `password=` query parameter (libpq and sqlx accept both).
 pub fn redact_url(url: &str) -> String {
+    let (without_query, query) = match url.split_once('?') {
+        Some((head, query)) => (head, Some(query)),
+        None => (url, None),
+    };
+    let mut redacted = redact_user_info(without_query);
+    if let Some(query) = query {
+        redacted.push('?');
+        let parameters: Vec<String> = query
+            .split('&')
+            .map(|parameter| match parameter.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => parameter.to_owned(),
+            })
+            .collect();
+        redacted.push_str(&parameters.join("&"));
+    }
+    redacted
+}
+
+fn redact_user_info(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -220,6 +241,15 @@ mod tests {
         assert_eq!(
             redact_url("mysql://root:p@ss@w0rd@h/db"),
             "mysql://root:***@h/db"
+        );
+        // libpq and sqlx also take the password as a query parameter.
+        assert_eq!(
+            redact_url("postgres://u@db/app?sslmode=require&password=hunter2&x=1"),
+            "postgres://u@db/app?sslmode=require&password=***&x=1"
+        );
+        assert_eq!(
+            redact_url("postgres://u:pw@db/app?PASSWORD=hunter2"),
+            "postgres://u:***@db/app?PASSWORD=***"
         );
     }
 }

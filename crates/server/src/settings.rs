@@ -301,6 +301,24 @@ impl Raw {
         let database = self.database()?;
         let (jwt, jwt_secret_generated, jwt_secret_weak) = self.jwt(app_env)?;
         let hasher = self.hasher()?;
+        if app_env == AppEnv::Production {
+            if hasher.memory_kib < OWASP_MIN_MEMORY_KIB {
+                return Err(SettingsError::new(
+                    "ARGON2_MEMORY_KIB",
+                    format!(
+                        "must be at least {OWASP_MIN_MEMORY_KIB} (OWASP's floor) when APP_ENV=production"
+                    ),
+                ));
+            }
+            if hasher.iterations < OWASP_MIN_ITERATIONS {
+                return Err(SettingsError::new(
+                    "ARGON2_ITERATIONS",
+                    format!(
+                        "must be at least {OWASP_MIN_ITERATIONS} (OWASP's floor) when APP_ENV=production"
+                    ),
+                ));
+            }
+        }
         let refresh = self.refresh_policy()?;
         let token_location = TokenLocation::parse(&self.jwt_token_location).ok_or_else(|| {
             SettingsError::new(
@@ -528,6 +546,12 @@ impl Raw {
                 ));
             }
         };
+        if app_env == AppEnv::Production && is_placeholder(&secret) {
+            return Err(SettingsError::new(
+                "JWT_SECRET_KEY",
+                "is a placeholder from an example file; set a random secret (openssl rand -base64 48)",
+            ));
+        }
         let weak = secret.len() < MIN_SECRET_BYTES;
         if weak && app_env == AppEnv::Production {
             return Err(SettingsError::new(
@@ -612,6 +636,17 @@ fn argon2_params_check(config: &HasherConfig) -> Result<(), SettingsError> {
     }
     Ok(())
 }
+
+/// Secrets copied from an example file: the starter's `change-me-super-secret`, this
+/// project's `.env.example` value, and anything else starting `change-me`.
+fn is_placeholder(secret: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(secret).trim().to_ascii_lowercase();
+    text.starts_with("change-me") || text.starts_with("changeme")
+}
+
+/// OWASP's minimum argon2id configuration (m = 19 MiB, t = 2).
+const OWASP_MIN_MEMORY_KIB: u32 = 19_456;
+const OWASP_MIN_ITERATIONS: u32 = 2;
 
 fn positive(variable: &str, value: i64) -> Result<i64, SettingsError> {
     if value < 1 {
@@ -755,6 +790,48 @@ mod tests {
         ])
         .unwrap();
         assert!(!settings.jwt_secret_weak);
+    }
+
+    /// Production settings that pass every check, to vary one at a time.
+    fn production(overrides: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let secret = "x".repeat(MIN_SECRET_BYTES);
+        let mut pairs = vec![
+            ("APP_ENV", "production"),
+            ("JWT_SECRET_KEY", secret.as_str()),
+            ("MAIL_TRANSPORT", "smtps://mail.example.com"),
+        ];
+        pairs.extend_from_slice(overrides);
+        load(&pairs)
+    }
+
+    #[test]
+    fn production_refuses_placeholder_secrets() {
+        assert!(production(&[]).is_ok());
+        let example = include_str!("../../../.env.example")
+            .lines()
+            .find_map(|line| line.strip_prefix("JWT_SECRET_KEY="))
+            .unwrap();
+        for placeholder in [
+            example,
+            "change-me-super-secret",
+            "change-me-please-to-something-long-and-random",
+            "CHANGE-ME-this-is-long-enough-to-pass-the-length-rule",
+        ] {
+            let err = production(&[("JWT_SECRET_KEY", placeholder)]).unwrap_err();
+            assert_eq!(err.variable, "JWT_SECRET_KEY", "{placeholder}");
+        }
+        // Outside production, a placeholder only warns.
+        assert!(load(&[("JWT_SECRET_KEY", example)]).is_ok());
+    }
+
+    #[test]
+    fn production_refuses_argon2_below_the_owasp_floor() {
+        for (variable, value) in [("ARGON2_MEMORY_KIB", "19455"), ("ARGON2_ITERATIONS", "1")] {
+            let err = production(&[(variable, value)]).unwrap_err();
+            assert_eq!(err.variable, variable);
+        }
+        assert!(production(&[("ARGON2_MEMORY_KIB", "19456"), ("ARGON2_ITERATIONS", "2")]).is_ok());
+        assert!(load(&[("ARGON2_MEMORY_KIB", "1024"), ("ARGON2_ITERATIONS", "1")]).is_ok());
     }
 
     #[test]

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::{ApiError, error::FieldError};
 
 /// Registration body: the account's email and chosen password.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[schema(example = json!({"email": "you@example.com", "password": "YourStrongPassw0rd!"}))]
 pub struct RegisterIn {
     /// The address to register; compared case-insensitively.
@@ -28,7 +28,7 @@ pub struct RegisterIn {
 }
 
 /// Login body, as the starter's clients send it.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[schema(example = json!({"email": "you@example.com", "password": "YourStrongPassw0rd!"}))]
 pub struct LoginIn {
     /// The account's email address.
@@ -40,6 +40,20 @@ pub struct LoginIn {
     #[schema(value_type = String, required = true, format = "password")]
     pub password: Option<String>,
 }
+
+/// `Debug` without the password, for bodies that carry one.
+macro_rules! debug_without_password {
+    ($($name:ident),*) => {$(
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("email", &self.email)
+                    .finish_non_exhaustive()
+            }
+        }
+    )*};
+}
+debug_without_password!(RegisterIn, LoginIn);
 
 /// A registration request that passed validation.
 #[derive(Debug)]
@@ -475,4 +489,49 @@ pub struct StatusOut {
     /// `ok`, or `unavailable` when a dependency is down.
     #[schema(example = "ok")]
     pub status: &'static str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_bodies_never_print_passwords() {
+        let secret = "hunter2-Secret!";
+        let bodies = [
+            format!(
+                "{:?}",
+                RegisterIn {
+                    email: Some("you@example.com".into()),
+                    password: Some(secret.into()),
+                }
+            ),
+            format!(
+                "{:?}",
+                LoginIn {
+                    email: Some("you@example.com".into()),
+                    password: Some(secret.into()),
+                }
+            ),
+            format!(
+                "{:?}",
+                ChangePasswordIn {
+                    current_password: Some(secret.into()),
+                    new_password: Some(secret.into()),
+                }
+            ),
+            format!(
+                "{:?}",
+                TokenForm {
+                    grant_type: None,
+                    username: Some("you@example.com".into()),
+                    password: Some(secret.into()),
+                    scope: None,
+                }
+            ),
+        ];
+        for printed in bodies {
+            assert!(!printed.contains(secret), "{printed}");
+        }
+    }
 }
