@@ -13,7 +13,8 @@ use gatehouse_auth::{JwtCodec, PasswordHasher};
 use gatehouse_mail::Mailer;
 use gatehouse_persistence::{DatabaseConnection, connect, redact_url};
 use gatehouse_web::{
-    AppState, browser, configure, not_found, render_bare_errors, request_context, swagger_ui,
+    AppState, browser, collapse_unknown_methods, configure, not_found, render_bare_errors,
+    request_context, swagger_ui,
 };
 use migration::{Migrator, MigratorTrait};
 
@@ -122,6 +123,7 @@ fn serve(listener: TcpListener, state: AppState, settings: &Settings) -> anyhow:
             .app_data(state.clone())
             .wrap(ErrorHandlers::new().default_handler(render_bare_errors))
             .wrap(metrics.clone())
+            .wrap(from_fn(collapse_unknown_methods))
             .wrap(Condition::new(
                 !cors_origins.is_empty(),
                 browser::cors(&cors_origins),

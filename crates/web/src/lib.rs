@@ -20,7 +20,7 @@ mod state;
 
 pub use error::{ApiError, render_bare_errors};
 pub use extract::{AnyToken, AuthenticatedUser, FreshUser, JsonBody, RefreshToken, Superuser};
-pub use middleware::request_context;
+pub use middleware::{collapse_unknown_methods, request_context};
 pub use openapi::openapi;
 pub use routes::{configure, not_found};
 pub use state::{AppState, DEFAULT_MAX_BODY_BYTES, WebOptions};

@@ -8,7 +8,10 @@ use actix_web::{
     Error,
     body::MessageBody,
     dev::{ServiceRequest, ServiceResponse},
-    http::header::{HeaderName, HeaderValue},
+    http::{
+        Method,
+        header::{HeaderName, HeaderValue},
+    },
     middleware::Next,
 };
 use tracing::Instrument;
@@ -60,4 +63,34 @@ pub async fn request_context(
 
 fn is_acceptable_client_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= MAX_CLIENT_ID_LEN && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// The method every non-standard HTTP method is recorded as.
+const OTHER_METHOD: &str = "OTHER";
+
+/// Middleware function, wrapped outside the metrics: a client can invent any number of
+/// HTTP methods, and each would become a label value (and a time series) of its own.
+/// Methods outside RFC 9110's and PATCH are renamed `OTHER` before anything records them;
+/// no route answers them, so the answer (404 or 405) stays the same.
+pub async fn collapse_unknown_methods(
+    mut request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let known = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::CONNECT,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::PATCH,
+    ];
+    if !known.contains(request.method())
+        && let Ok(other) = Method::from_bytes(OTHER_METHOD.as_bytes())
+    {
+        request.head_mut().method = other;
+    }
+    next.call(request).await
 }

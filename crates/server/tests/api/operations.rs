@@ -11,7 +11,42 @@ backend_tests!(
     the_openapi_document_describes_every_route,
     swagger_ui_is_served_from_the_binary,
     metrics_count_requests_and_login_outcomes,
+    invented_http_methods_collapse_into_one_metrics_label,
 );
+
+async fn invented_http_methods_collapse_into_one_metrics_label(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for n in 0..5 {
+        let method = Method::from_bytes(format!("INVENTED{n}").as_bytes()).unwrap();
+        for path in ["/health", "/no/such/route"] {
+            let response = app
+                .client
+                .request(method.clone(), app.url(path))
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                [404, 405].contains(&response.status().as_u16()),
+                "{method} {path}: {}",
+                response.status()
+            );
+        }
+    }
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !text.contains("INVENTED"),
+        "a label value per invented method"
+    );
+    assert!(text.contains(r#"method="OTHER""#), "{text}");
+}
 
 /// Postgres only: the outage is made by dropping the database with `FORCE`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
