@@ -15,6 +15,7 @@ mod m20261125_000001_create_users;
 mod m20261125_000002_create_sessions;
 mod m20261127_000003_session_rotated_at;
 mod m20261127_000004_create_one_time_tokens;
+mod m20261127_000005_email_binary_collation_on_mysql;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_create_sessions::Migration),
             Box::new(m20261127_000003_session_rotated_at::Migration),
             Box::new(m20261127_000004_create_one_time_tokens::Migration),
+            Box::new(m20261127_000005_email_binary_collation_on_mysql::Migration),
         ]
     }
 }

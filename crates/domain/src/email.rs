@@ -1,24 +1,36 @@
-//! Email addresses are compared case-insensitively, so they are stored lower-cased: that
-//! keeps uniqueness a plain database constraint instead of a collation question.
+//! Email addresses are compared case-insensitively and regardless of Unicode form, so
+//! they are stored in one canonical form — NFC, lower-cased — and uniqueness is a plain
+//! byte-wise database constraint, the same on every backend, instead of a collation
+//! question (MariaDB's default collation would also equate `jose` and `josé`).
 
 use std::fmt;
 
 use email_address::{EmailAddress, Options};
+use unicode_normalization::UnicodeNormalization;
 
 use crate::ValidationError;
 
 /// RFC 5321 limits a forward path to 256 octets, including the angle brackets.
 const MAX_EMAIL_LEN: usize = 254;
 
-/// A syntactically valid email address, trimmed and lower-cased.
+/// A syntactically valid email address, trimmed, in Unicode NFC and lower-cased.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Email(String);
 
 impl Email {
-    /// Parses user input: trims surrounding white space, checks length, the single `@` and
-    /// the domain part, and lower-cases the result.
+    /// Parses user input: trims surrounding white space, brings it to its canonical form
+    /// (NFC, lower-case: `JOSE\u{301}@X.COM` and `jos\u{e9}@x.com` are one address), then
+    /// checks length, the single `@` and the domain part of that form.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        let trimmed = raw.trim();
+        // Lower-casing can leave a string out of NFC, so normalise on both sides of it.
+        let canonical: String = raw
+            .trim()
+            .nfc()
+            .collect::<String>()
+            .to_lowercase()
+            .nfc()
+            .collect();
+        let trimmed = canonical.as_str();
         let invalid = |reason: &str| ValidationError::new("email", reason);
         if trimmed.is_empty() {
             return Err(invalid("must not be empty"));
@@ -34,7 +46,7 @@ impl Email {
             .without_domain_literal();
         EmailAddress::parse_with_options(trimmed, options)
             .map_err(|_| invalid("is not a valid email address"))?;
-        Ok(Self(trimmed.to_lowercase()))
+        Ok(Self(canonical))
     }
 
     /// The address, lower-cased.
@@ -63,6 +75,15 @@ mod tests {
     fn parse_trims_and_lowercases() {
         let email = Email::parse("  You@Example.COM ").unwrap();
         assert_eq!(email.as_str(), "you@example.com");
+    }
+
+    #[test]
+    fn unicode_forms_and_case_give_one_address() {
+        let composed = Email::parse("Jos\u{e9}@Example.com").unwrap();
+        let decomposed = Email::parse("JOSE\u{301}@EXAMPLE.COM").unwrap();
+        assert_eq!(composed, decomposed);
+        assert_eq!(composed.as_str(), "jos\u{e9}@example.com");
+        assert_ne!(composed, Email::parse("jose@example.com").unwrap());
     }
 
     #[test]

@@ -232,3 +232,49 @@ async fn fifty_concurrent_duplicate_registrations_give_exactly_one_201(backend: 
     let conflicts = statuses.iter().filter(|&&s| s == 409).count();
     assert_eq!((created, conflicts), (1, 49), "{statuses:?}");
 }
+
+mod unicode {
+    use reqwest::StatusCode;
+
+    use crate::helpers::{Backend, PASSWORD, assert_problem, spawn_app};
+
+    backend_tests!(
+        addresses_that_differ_only_in_unicode_form_or_case_are_one_address,
+        accented_and_unaccented_addresses_are_different_on_every_backend,
+    );
+
+    async fn addresses_that_differ_only_in_unicode_form_or_case_are_one_address(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let composed = "jos\u{e9}@example.com"; // é as one code point (NFC)
+        let decomposed = "jose\u{301}@example.com"; // e + combining acute (NFD)
+        assert_eq!(
+            app.register(composed, PASSWORD).await.status(),
+            StatusCode::CREATED
+        );
+        for taken in [
+            decomposed,
+            "JOS\u{c9}@EXAMPLE.COM",
+            "JOSE\u{301}@example.com",
+        ] {
+            assert_problem(
+                app.register(taken, PASSWORD).await,
+                409,
+                Some("Email already registered"),
+            )
+            .await;
+        }
+        let response = app.login(decomposed, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::OK, "logs in in either form");
+    }
+
+    async fn accented_and_unaccented_addresses_are_different_on_every_backend(backend: Backend) {
+        let app = spawn_app(backend).await;
+        for email in ["jose@example.com", "jos\u{e9}@example.com"] {
+            assert_eq!(
+                app.register(email, PASSWORD).await.status(),
+                StatusCode::CREATED,
+                "{email}"
+            );
+        }
+    }
+}
