@@ -29,9 +29,9 @@ async fn set_email_collation(manager: &SchemaManager<'_>, collation: &str) -> Re
                 .table(Users::Table)
                 .modify_column(
                     // MySQL wants the character set before NOT NULL.
-                    ColumnDef::new(Users::Email)
-                        .string_len(254)
-                        .extra(format!("CHARACTER SET utf8mb4 COLLATE {collation} NOT NULL")),
+                    ColumnDef::new(Users::Email).string_len(254).extra(format!(
+                        "CHARACTER SET utf8mb4 COLLATE {collation} NOT NULL"
+                    )),
                 )
                 .to_owned(),
         )

@@ -10,6 +10,9 @@ pub enum AuthError {
     /// Hashing itself failed.
     #[error("password hashing failed: {0}")]
     Hashing(String),
+    /// Every hashing slot is busy and the queue is full: try again shortly.
+    #[error("password hashing is saturated; the queue is full")]
+    Busy,
     /// The blocking task running argon2 panicked or was cancelled.
     #[error("password hashing task failed")]
     HashingTask(#[source] tokio::task::JoinError),

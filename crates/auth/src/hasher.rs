@@ -32,6 +32,8 @@ pub struct HasherConfig {
     pub parallelism: u32,
     /// How many hashes may run at once; the rest wait.
     pub max_concurrent: usize,
+    /// How many may wait; past it a job is refused at once with [`AuthError::Busy`].
+    pub max_queued: usize,
 }
 
 impl Default for HasherConfig {
@@ -40,9 +42,14 @@ impl Default for HasherConfig {
             memory_kib: 65_536,
             iterations: 3,
             parallelism: 4,
-            max_concurrent: std::thread::available_parallelism().map_or(2, usize::from),
+            max_concurrent: cores(),
+            max_queued: 4 * cores(),
         }
     }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
 }
 
 /// Outcome of checking a password against a stored hash.
@@ -73,8 +80,9 @@ pub struct PasswordHasher {
 
 struct Inner {
     params: Params,
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
     waiting: AtomicUsize,
+    max_queued: usize,
     /// A hash of a random password with the configured parameters. Logins for unknown
     /// emails verify against it so both failures cost the same time.
     dummy_hash: PasswordHash,
@@ -100,8 +108,9 @@ impl PasswordHasher {
         Ok(Self {
             inner: Arc::new(Inner {
                 params,
-                permits: Semaphore::new(config.max_concurrent),
+                permits: Arc::new(Semaphore::new(config.max_concurrent)),
                 waiting: AtomicUsize::new(0),
+                max_queued: config.max_queued,
                 dummy_hash,
             }),
         })
@@ -141,15 +150,49 @@ impl PasswordHasher {
         &self,
         job: impl FnOnce() -> Result<T, AuthError> + Send + 'static,
     ) -> Result<T, AuthError> {
-        self.inner.waiting.fetch_add(1, Ordering::Relaxed);
-        let permit = self.inner.permits.acquire().await;
-        self.inner.waiting.fetch_sub(1, Ordering::Relaxed);
+        let place = QueuePlace::take(&self.inner)?;
         // The semaphore is never closed, so acquiring cannot fail; treat it as a task
         // failure anyway rather than panicking.
-        let _permit = permit.map_err(|_| AuthError::Hashing("hasher is shut down".into()))?;
-        tokio::task::spawn_blocking(job)
+        let permit = Arc::clone(&self.inner.permits)
+            .acquire_owned()
             .await
-            .map_err(AuthError::HashingTask)?
+            .map_err(|_| AuthError::Hashing("hasher is shut down".into()))?;
+        drop(place);
+        // The permit moves into the job: if the request is dropped (client gone), the
+        // hash still runs to its end and keeps its slot until then, so memory stays
+        // bounded by `max_concurrent` hashes whatever clients do.
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            job()
+        })
+        .await
+        .map_err(AuthError::HashingTask)?
+    }
+}
+
+/// A place in the hashing queue, given back when dropped: on acquiring a slot, or when the
+/// waiting request is abandoned. So the queue length never drifts.
+struct QueuePlace<'a> {
+    waiting: &'a AtomicUsize,
+}
+
+impl<'a> QueuePlace<'a> {
+    /// Joins the queue, unless it is full while every slot is busy.
+    fn take(inner: &'a Inner) -> Result<Self, AuthError> {
+        let ahead = inner.waiting.fetch_add(1, Ordering::Relaxed);
+        let place = Self {
+            waiting: &inner.waiting,
+        };
+        if ahead >= inner.max_queued && inner.permits.available_permits() == 0 {
+            return Err(AuthError::Busy);
+        }
+        Ok(place)
+    }
+}
+
+impl Drop for QueuePlace<'_> {
+    fn drop(&mut self) {
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -213,6 +256,7 @@ mod tests {
             iterations: 1,
             parallelism: 1,
             max_concurrent: 2,
+            max_queued: 8,
         }
     }
 
@@ -277,6 +321,7 @@ mod tests {
             iterations: 2,
             parallelism: 1,
             max_concurrent: 1,
+            max_queued: 8,
         })
         .unwrap();
         for (password, hash) in python_vectors().filter(|(_, h)| h.contains("m=65536,t=3")) {
@@ -311,6 +356,89 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, AuthError::MalformedHash(_)));
+    }
+
+    /// One slot, no waiting room to speak of, and a hash slow enough to observe (~0.1 s+).
+    fn slow_single_slot(max_queued: usize) -> PasswordHasher {
+        PasswordHasher::new(HasherConfig {
+            memory_kib: 65_536,
+            iterations: 3,
+            parallelism: 1,
+            max_concurrent: 1,
+            max_queued,
+        })
+        .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_request_keeps_its_slot_until_its_hash_is_done() {
+        let hasher = slow_single_slot(8);
+        let timed = |hasher: PasswordHasher| async move {
+            let started = std::time::Instant::now();
+            hasher.hash(Password::presented("pw")).await.unwrap();
+            started.elapsed()
+        };
+        let alone = timed(hasher.clone()).await;
+        // A request whose client went away: its future is dropped while hashing.
+        let abandoned = hasher.hash(Password::presented("pw"));
+        assert!(
+            tokio::time::timeout(alone / 10, abandoned).await.is_err(),
+            "still hashing"
+        );
+        // The abandoned job still runs, so the next one waits for it instead of running
+        // beside it (two argon2 buffers in memory where the bound says one).
+        let next = timed(hasher.clone()).await;
+        assert!(
+            next > alone * 3 / 2,
+            "waited {next:?}; one hash alone takes {alone:?}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_queue_length_does_not_drift_when_queued_requests_are_dropped() {
+        let hasher = slow_single_slot(8);
+        let running = tokio::spawn({
+            let hasher = hasher.clone();
+            async move { hasher.hash(Password::presented("pw")).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        for _ in 0..3 {
+            let queued = hasher.verify(
+                Password::presented("pw"),
+                PasswordHash::new("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"),
+            );
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(5), queued).await;
+        }
+        assert_eq!(hasher.queue_len(), 0);
+        running.await.unwrap().unwrap();
+        assert_eq!(hasher.queue_len(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn past_the_queue_bound_a_job_is_refused_at_once() {
+        let hasher = slow_single_slot(1);
+        let running = tokio::spawn({
+            let hasher = hasher.clone();
+            async move { hasher.hash(Password::presented("pw")).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let jobs = (0..3).map(|_| {
+            let hasher = hasher.clone();
+            tokio::spawn(async move { hasher.hash(Password::presented("pw")).await })
+        });
+        let mut results = futures_util::future::join_all(jobs).await;
+        results.push(running.await);
+        let busy = results
+            .iter()
+            .filter(|result| matches!(result.as_ref().unwrap(), Err(AuthError::Busy)))
+            .count();
+        let done = results
+            .iter()
+            .filter(|result| result.as_ref().unwrap().is_ok())
+            .count();
+        // One runs, one waits; the others find the queue full.
+        assert_eq!((done, busy), (2, 2));
+        assert_eq!(hasher.queue_len(), 0);
     }
 
     #[test]

@@ -84,7 +84,7 @@ pub struct Settings {
     /// Set when the HMAC secret is shorter than [`MIN_SECRET_BYTES`] (allowed outside
     /// production, with a warning).
     pub jwt_secret_weak: bool,
-    /// `ARGON2_*`, `HASHING_CONCURRENCY`.
+    /// `ARGON2_*`, `HASHING_CONCURRENCY`, `HASHING_QUEUE_MAX`.
     pub hasher: HasherConfig,
     /// `REFRESH_TOKEN_ROTATION`, `REFRESH_REUSE_GRACE_S`, `MAX_BODY_BYTES`.
     pub web: WebOptions,
@@ -132,6 +132,7 @@ struct Raw {
     argon2_iterations: u32,
     argon2_parallelism: u32,
     hashing_concurrency: Option<usize>,
+    hashing_queue_max: Option<usize>,
     max_body_bytes: usize,
     log_format: String,
 }
@@ -601,6 +602,9 @@ impl Raw {
             max_concurrent: self
                 .hashing_concurrency
                 .unwrap_or_else(|| HasherConfig::default().max_concurrent),
+            max_queued: self
+                .hashing_queue_max
+                .unwrap_or_else(|| HasherConfig::default().max_queued),
         };
         if config.max_concurrent == 0 {
             return Err(SettingsError::new(

@@ -269,7 +269,11 @@ impl From<RepoError> for ApiError {
 
 impl From<AuthError> for ApiError {
     fn from(err: AuthError) -> Self {
-        Self::Internal(Box::new(err))
+        match err {
+            // Saturation, not a fault: 503 with Retry-After, like a database outage.
+            AuthError::Busy => Self::Unavailable(Box::new(err)),
+            other => Self::Internal(Box::new(other)),
+        }
     }
 }
 
