@@ -13,8 +13,10 @@ cargo build --release --locked --bin gatehouse
 work=$(mktemp -d)
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
 
+# Rate limits off: the bench measures the server, not the limiter (a login flood from one
+# IP would otherwise be answered 429 after ten).
 APP_PORT=$port DATABASE_URL="sqlite://$work/app.db?mode=rwc" RUST_LOG=warn \
-  JWT_SECRET_KEY=benchmark-secret-of-at-least-32-bytes!! \
+  JWT_SECRET_KEY=benchmark-secret-of-at-least-32-bytes!! RATE_LIMIT_ENABLED=false \
   ./target/release/gatehouse >"$work/server.log" 2>&1 &
 server=$!
 for _ in $(seq 1 100); do curl -fs "$base/health" >/dev/null && break; sleep 0.1; done

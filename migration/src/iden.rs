@@ -45,3 +45,13 @@ pub enum OneTimeTokens {
     ExpiresAt,
     UsedAt,
 }
+
+/// The `login_throttles` table: failed logins per email, for the back-off.
+#[derive(DeriveIden)]
+pub enum LoginThrottles {
+    Table,
+    Email,
+    Failures,
+    BlockedUntil,
+    UpdatedAt,
+}

@@ -16,6 +16,7 @@ mod m20261125_000002_create_sessions;
 mod m20261127_000003_session_rotated_at;
 mod m20261127_000004_create_one_time_tokens;
 mod m20261127_000005_email_binary_collation_on_mysql;
+mod m20261127_000006_create_login_throttles;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000003_session_rotated_at::Migration),
             Box::new(m20261127_000004_create_one_time_tokens::Migration),
             Box::new(m20261127_000005_email_binary_collation_on_mysql::Migration),
+            Box::new(m20261127_000006_create_login_throttles::Migration),
         ]
     }
 }

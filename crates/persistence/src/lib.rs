@@ -10,12 +10,14 @@
 mod database;
 mod entity;
 mod error;
+mod login_throttles;
 mod one_time_tokens;
 mod sessions;
 mod users;
 
 pub use database::{DatabaseConfig, DatabaseKind, connect, redact_url};
 pub use error::RepoError;
+pub use login_throttles::LoginThrottleRepository;
 pub use one_time_tokens::{LiveToken, OneTimeTokenRepository};
 pub use sea_orm::DatabaseConnection;
 pub use sessions::SessionRepository;

@@ -12,7 +12,11 @@ use gatehouse_auth::{HasherConfig, JwtConfig, SigningAlgorithm, SigningKey};
 use gatehouse_domain::{RefreshPolicy, RefreshRotation};
 use gatehouse_mail::{MailConfig, MailTransport};
 use gatehouse_persistence::{DatabaseConfig, DatabaseKind};
-use gatehouse_web::{WebOptions, accounts::AccountOptions, cookies::TokenLocation};
+use gatehouse_web::{
+    WebOptions, accounts::AccountOptions, cookies::TokenLocation, rate_limit::RateLimitOptions,
+};
+use ipnet::IpNet;
+use std::num::NonZeroU32;
 
 /// How many mails may wait to be sent before new ones are dropped.
 const MAIL_QUEUE_CAPACITY: usize = 256;
@@ -133,6 +137,10 @@ struct Raw {
     argon2_parallelism: u32,
     hashing_concurrency: Option<usize>,
     hashing_queue_max: Option<usize>,
+    rate_limit_enabled: bool,
+    rate_limit_login_per_min: u32,
+    login_failures_before_backoff: u32,
+    trusted_proxies: Option<String>,
     max_body_bytes: usize,
     log_format: String,
 }
@@ -160,6 +168,9 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("reset_token_expires_min", "30"),
     ("verify_token_expires_hours", "24"),
     ("require_verified_email", "false"),
+    ("rate_limit_enabled", "true"),
+    ("rate_limit_login_per_min", "10"),
+    ("login_failures_before_backoff", "5"),
     ("argon2_memory_kib", "65536"),
     ("argon2_iterations", "3"),
     ("argon2_parallelism", "4"),
@@ -339,6 +350,7 @@ impl Raw {
         let cors_origins = self.cors_origins()?;
         let mail = self.mail(app_env)?;
         let accounts = self.accounts()?;
+        let rate_limits = self.rate_limits()?;
         if self.max_body_bytes == 0 {
             return Err(SettingsError::new("MAX_BODY_BYTES", "must be at least 1"));
         }
@@ -364,6 +376,7 @@ impl Raw {
                 token_location,
                 cookie_secure: self.cookie_secure,
                 accounts,
+                rate_limits,
             },
             log_format,
             cors_origins,
@@ -394,6 +407,46 @@ impl Raw {
             transport,
             from: self.mail_from.clone(),
             queue_capacity: MAIL_QUEUE_CAPACITY,
+        })
+    }
+
+    fn rate_limits(&self) -> Result<RateLimitOptions, SettingsError> {
+        let per_minute = NonZeroU32::new(self.rate_limit_login_per_min).ok_or_else(|| {
+            SettingsError::new(
+                "RATE_LIMIT_LOGIN_PER_MIN",
+                "must be at least 1 (RATE_LIMIT_ENABLED=false turns limits off)",
+            )
+        })?;
+        if self.login_failures_before_backoff == 0 {
+            return Err(SettingsError::new(
+                "LOGIN_FAILURES_BEFORE_BACKOFF",
+                "must be at least 1",
+            ));
+        }
+        let trusted_proxies = self
+            .trusted_proxies
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| {
+                entry
+                    .parse::<IpNet>()
+                    .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from))
+                    .map_err(|_| {
+                        SettingsError::new(
+                            "TRUSTED_PROXIES",
+                            format!("{entry:?} is not an IP address or CIDR like 10.0.0.0/8"),
+                        )
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(RateLimitOptions {
+            enabled: self.rate_limit_enabled,
+            per_minute,
+            failures_before_backoff: self.login_failures_before_backoff,
+            trusted_proxies,
         })
     }
 
@@ -759,6 +812,14 @@ mod tests {
             (vec![("COOKIE_SECURE", "sometimes")], "COOKIE_SECURE"),
             (vec![("CORS_ORIGINS", "*")], "CORS_ORIGINS"),
             (vec![("MAIL_TRANSPORT", "pigeon")], "MAIL_TRANSPORT"),
+            (
+                vec![("TRUSTED_PROXIES", "10.0.0.0/8, proxy")],
+                "TRUSTED_PROXIES",
+            ),
+            (
+                vec![("RATE_LIMIT_LOGIN_PER_MIN", "0")],
+                "RATE_LIMIT_LOGIN_PER_MIN",
+            ),
             (vec![("MAIL_FROM", "nobody")], "MAIL_FROM"),
             (vec![("PUBLIC_URL", "example.com")], "PUBLIC_URL"),
             (

@@ -41,7 +41,10 @@ impl Application {
         let mailer = Mailer::start(settings.mail.clone()).context("invalid MAIL_* settings")?;
         let state = AppState::new(db, hasher, jwt, mailer, settings.web.clone())
             .context("cannot set up metrics")?;
-        tokio::spawn(purge_one_time_tokens(state.one_time_tokens.clone()));
+        tokio::spawn(purge_expired_records(
+            state.one_time_tokens.clone(),
+            state.login_throttles.clone(),
+        ));
 
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))
             .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
@@ -72,18 +75,27 @@ impl Application {
 /// How often used and expired single-use tokens are removed.
 const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// Removes used and expired single-use tokens now and then every hour, so the table only
-/// holds tokens that could still be used. A failure is logged and tried again next time.
-async fn purge_one_time_tokens(tokens: gatehouse_persistence::OneTimeTokenRepository) {
+/// Removes used and expired single-use tokens, and failed-login counts untouched for a
+/// day, now and then every hour, so those tables only hold what still matters. A failure
+/// is logged and tried again next time.
+async fn purge_expired_records(
+    tokens: gatehouse_persistence::OneTimeTokenRepository,
+    throttles: gatehouse_persistence::LoginThrottleRepository,
+) {
     let mut every_hour = tokio::time::interval(PURGE_INTERVAL);
     loop {
         every_hour.tick().await;
-        match tokens.purge(chrono::Utc::now()).await {
+        let now = chrono::Utc::now();
+        match tokens.purge(now).await {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "used and expired one-time tokens removed"),
-            Err(e) => {
-                tracing::warn!(error = %gatehouse_web::error::error_chain(&e), "one-time token purge failed")
-            }
+            Err(e) => tracing::warn!(
+                error = %gatehouse_web::error::error_chain(&e),
+                "one-time token purge failed"
+            ),
+        }
+        if let Err(e) = throttles.purge(now - chrono::Duration::days(1)).await {
+            tracing::warn!(error = %gatehouse_web::error::error_chain(&e), "failed-login purge failed");
         }
     }
 }

@@ -106,6 +106,12 @@ pub enum ApiError {
     /// JSON parsed but fields are missing, mistyped or invalid.
     #[error("request validation failed")]
     Validation(Vec<FieldError>),
+    /// Too many requests; try again after the given time.
+    #[error("Too many requests; try again later")]
+    TooManyRequests {
+        /// How long until a request may succeed.
+        retry_after: std::time::Duration,
+    },
     /// The database did not answer in time.
     #[error("service temporarily unavailable")]
     Unavailable(#[source] Box<dyn StdError + Send + Sync>),
@@ -142,6 +148,11 @@ impl ApiError {
         }
     }
 
+    /// 429 for a spent budget.
+    pub fn rate_limited(retry_after: std::time::Duration) -> Self {
+        Self::TooManyRequests { retry_after }
+    }
+
     /// 422 for a single field.
     pub fn field(field: &str, message: impl fmt::Display) -> Self {
         Self::Validation(vec![FieldError {
@@ -176,6 +187,7 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Status(status) => *status,
@@ -215,6 +227,11 @@ impl ResponseError for ApiError {
             }
             Self::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+            }
+            Self::TooManyRequests { retry_after } => {
+                // Whole seconds, rounded up: never tell a client to come back too early.
+                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                response.insert_header((header::RETRY_AFTER, seconds.max(1).to_string()));
             }
             Self::MethodNotAllowed { allow } => {
                 if let Ok(value) = HeaderValue::from_str(allow) {

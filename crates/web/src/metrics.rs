@@ -27,6 +27,8 @@ pub enum LoginOutcome {
     Inactive,
     /// Right password, unverified address while verification is required.
     Unverified,
+    /// Refused during the account's back-off.
+    Throttled,
 }
 
 impl LoginOutcome {
@@ -36,6 +38,7 @@ impl LoginOutcome {
             Self::InvalidCredentials => "invalid_credentials",
             Self::Inactive => "inactive",
             Self::Unverified => "unverified",
+            Self::Throttled => "throttled",
         }
     }
 }
@@ -68,6 +71,7 @@ impl Metrics {
             LoginOutcome::InvalidCredentials,
             LoginOutcome::Inactive,
             LoginOutcome::Unverified,
+            LoginOutcome::Throttled,
         ] {
             logins.with_label_values(&[outcome.label()]);
         }

@@ -2,13 +2,15 @@ use gatehouse_auth::{JwtCodec, PasswordHasher};
 use gatehouse_domain::RefreshPolicy;
 use gatehouse_mail::Mailer;
 use gatehouse_persistence::{
-    DatabaseConnection, OneTimeTokenRepository, SessionRepository, UserRepository,
+    DatabaseConnection, LoginThrottleRepository, OneTimeTokenRepository, SessionRepository,
+    UserRepository,
 };
 
 use crate::{
     accounts::{AccountMails, AccountOptions},
     cookies::TokenLocation,
     metrics::Metrics,
+    rate_limit::{IpRateLimiter, RateLimitOptions},
 };
 
 /// Body size limit when none is configured.
@@ -27,6 +29,8 @@ pub struct WebOptions {
     pub cookie_secure: bool,
     /// Account mails and verification.
     pub accounts: AccountOptions,
+    /// Per-IP limits and the per-account login back-off.
+    pub rate_limits: RateLimitOptions,
 }
 
 impl Default for WebOptions {
@@ -37,6 +41,7 @@ impl Default for WebOptions {
             token_location: TokenLocation::HEADERS,
             cookie_secure: true,
             accounts: AccountOptions::default(),
+            rate_limits: RateLimitOptions::default(),
         }
     }
 }
@@ -52,6 +57,10 @@ pub struct AppState {
     pub one_time_tokens: OneTimeTokenRepository,
     /// Prepares and sends account mails off the request path.
     pub account_mails: AccountMails,
+    /// The per-IP budget of the credential routes.
+    pub ip_limiter: IpRateLimiter,
+    /// Failed logins per address, for the back-off.
+    pub login_throttles: LoginThrottleRepository,
     /// Argon2 on the bounded blocking pool.
     pub hasher: PasswordHasher,
     /// Token issue and verification.
@@ -83,7 +92,10 @@ impl AppState {
             mailer,
             options.accounts.clone(),
         );
+        let ip_limiter = IpRateLimiter::start(options.rate_limits.per_minute);
         Ok(Self {
+            ip_limiter,
+            login_throttles: LoginThrottleRepository::new(db.clone()),
             users,
             sessions: SessionRepository::new(db.clone()),
             one_time_tokens,

@@ -19,6 +19,7 @@ mod import_starter;
 mod login;
 mod me;
 mod operations;
+mod rate_limits;
 mod refresh;
 mod register;
 mod repositories;

@@ -29,9 +29,11 @@ const INVALID_TOKEN: &str = "Invalid or expired token";
         (status = 413, description = "Body over MAX_BODY_BYTES", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing or malformed email", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests from this IP; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn forgot_password(
+    _: crate::rate_limit::IpThrottled,
     state: web::Data<AppState>,
     JsonBody(body): JsonBody<ForgotPasswordIn>,
 ) -> Result<HttpResponse, ApiError> {

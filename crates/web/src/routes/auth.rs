@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use chrono::Utc;
 use gatehouse_auth::{IssuedToken, PasswordCheck};
 use gatehouse_domain::{
-    NewSession, NewUser, RefreshRotation, RefreshVerdict, Session, SessionId, User,
+    Email, NewSession, NewUser, RefreshRotation, RefreshVerdict, Session, SessionId, User,
 };
 
 use crate::{
@@ -14,6 +14,7 @@ use crate::{
     error::Problem,
     extract::{JsonBody, RefreshToken},
     metrics::LoginOutcome,
+    rate_limit::{IpThrottled, client_ip},
 };
 
 /// Longest `User-Agent` kept with a session.
@@ -32,10 +33,12 @@ const USER_AGENT_MAX_CHARS: usize = 512;
         (status = 413, description = "Body over MAX_BODY_BYTES", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid email or password", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests from this IP; see Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn register(
+    _: IpThrottled,
     state: web::Data<AppState>,
     JsonBody(body): JsonBody<RegisterIn>,
 ) -> Result<HttpResponse, ApiError> {
@@ -67,10 +70,12 @@ pub async fn register(
         (status = 413, description = "Body over MAX_BODY_BYTES", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing or malformed field", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts from this IP, or for this account (back-off); see Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn login(
+    _: IpThrottled,
     state: web::Data<AppState>,
     request: HttpRequest,
     JsonBody(body): JsonBody<LoginIn>,
@@ -93,10 +98,12 @@ pub async fn login(
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not application/x-www-form-urlencoded", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing `username` or `password`, or a `grant_type` other than `password`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts from this IP, or for this account (back-off); see Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn token(
+    _: IpThrottled,
     state: web::Data<AppState>,
     request: HttpRequest,
     web::Form(form): web::Form<TokenForm>,
@@ -110,10 +117,27 @@ async fn password_login(
     request: &HttpRequest,
     Login { email, password }: Login,
 ) -> Result<HttpResponse, ApiError> {
+    let throttled = state.options.rate_limits.enabled;
+    if throttled {
+        // Checked before the password: during a back-off even the right one is refused,
+        // so guessing on cannot find it.
+        let now = Utc::now();
+        if let Some(until) = state.login_throttles.blocked_until(&email, now).await? {
+            state.metrics.record_login(LoginOutcome::Throttled);
+            let wait = (until - now).to_std().unwrap_or_default();
+            return Err(ApiError::rate_limited(wait));
+        }
+    }
     let Some(user) = check_credentials(state, &email, password).await? else {
         state.metrics.record_login(LoginOutcome::InvalidCredentials);
+        if throttled {
+            record_failed_login(state, &email).await?;
+        }
         return Err(ApiError::invalid_credentials());
     };
+    if throttled {
+        state.login_throttles.clear(&email).await?;
+    }
     if !user.is_active {
         state.metrics.record_login(LoginOutcome::Inactive);
         return Err(ApiError::Forbidden("Inactive user"));
@@ -138,10 +162,12 @@ async fn password_login(
     responses(
         (status = 200, description = "New tokens", body = TokenOut),
         (status = 401, description = "Missing, invalid, expired, revoked or reused refresh token; deleted or inactive user", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests from this IP; see Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn refresh(
+    _: IpThrottled,
     state: web::Data<AppState>,
     RefreshToken(token): RefreshToken,
 ) -> Result<HttpResponse, ApiError> {
@@ -242,6 +268,16 @@ fn tokens_response(state: &AppState, access: IssuedToken, refresh: IssuedToken) 
     response.json(TokenOut::new(access, refresh.token, ttl))
 }
 
+/// Counts a failed login for `email` toward its back-off.
+pub(crate) async fn record_failed_login(state: &AppState, email: &Email) -> Result<(), ApiError> {
+    let threshold = state.options.rate_limits.failures_before_backoff;
+    state
+        .login_throttles
+        .record_failure(email, threshold, Utc::now())
+        .await?;
+    Ok(())
+}
+
 /// The account for these credentials, or `None` when they do not hold. Unknown emails
 /// cost a dummy verification so the two failures are indistinguishable by timing; an
 /// outdated hash is upgraded.
@@ -324,7 +360,7 @@ async fn open_session(
         created_at: now,
         expires_at: now + state.jwt.refresh_ttl(),
         user_agent,
-        ip: request.peer_addr().map(|addr| addr.ip().to_string()),
+        ip: client_ip(request, &state.options.rate_limits.trusted_proxies).map(|ip| ip.to_string()),
     };
     Ok(state.sessions.create(session).await?)
 }

@@ -38,6 +38,9 @@ pub async fn change_password(
         .is_none()
     {
         state.metrics.record_login(LoginOutcome::InvalidCredentials);
+        if state.options.rate_limits.enabled {
+            crate::routes::auth::record_failed_login(&state, &caller.user.email).await?;
+        }
         return Err(ApiError::invalid_credentials());
     }
     let hash = state.hasher.hash(change.new).await?;

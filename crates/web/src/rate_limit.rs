@@ -1,0 +1,186 @@
+//! Rate limits for the routes an attacker hammers: per client IP on login, token,
+//! register, refresh and forgot-password (one shared budget), and per account on login
+//! (the back-off, in [`crate::routes::auth`], stored in the database so every instance
+//! sees it).
+//!
+//! The client IP is the peer address, or — when the peer is one of `TRUSTED_PROXIES` —
+//! the `X-Forwarded-For` entry just before the first trusted hop, read from the right:
+//! the entries a client writes itself sit further left and are never believed.
+
+use std::{net::IpAddr, num::NonZeroU32, sync::Arc, time::Duration};
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use governor::{DefaultKeyedRateLimiter, Quota, clock::Clock};
+use ipnet::IpNet;
+
+use crate::{ApiError, AppState};
+
+/// How often the per-IP table forgets clients whose budget is full again.
+const FORGET_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Rate-limit settings.
+#[derive(Debug, Clone)]
+pub struct RateLimitOptions {
+    /// `false` turns every limit off (tests, benchmarks).
+    pub enabled: bool,
+    /// Requests per minute and client IP on the credential routes (also the burst).
+    pub per_minute: NonZeroU32,
+    /// Failed logins for one email before its back-off starts.
+    pub failures_before_backoff: u32,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+impl Default for RateLimitOptions {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            per_minute: NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN),
+            failures_before_backoff: 5,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// The per-IP budget shared by the credential routes. Cheap to clone.
+#[derive(Clone)]
+pub struct IpRateLimiter {
+    limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+}
+
+impl std::fmt::Debug for IpRateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IpRateLimiter")
+    }
+}
+
+impl IpRateLimiter {
+    /// A limiter allowing `per_minute` requests a minute per IP, all at once at most.
+    /// Spawns the task that forgets idle clients (so call it inside a Tokio runtime).
+    pub fn start(per_minute: NonZeroU32) -> Self {
+        let limiter = Arc::new(DefaultKeyedRateLimiter::keyed(Quota::per_minute(
+            per_minute,
+        )));
+        let forgetful = Arc::clone(&limiter);
+        tokio::spawn(async move {
+            let mut every_minute = tokio::time::interval(FORGET_INTERVAL);
+            loop {
+                every_minute.tick().await;
+                forgetful.retain_recent();
+                forgetful.shrink_to_fit();
+            }
+        });
+        Self { limiter }
+    }
+
+    /// Spends one request of `ip`'s budget; when it is spent, how long until the next.
+    pub fn check(&self, ip: IpAddr) -> Result<(), Duration> {
+        self.limiter.check_key(&ip).map_err(|not_until| {
+            not_until.wait_time_from(governor::clock::DefaultClock::default().now())
+        })
+    }
+}
+
+/// The client's IP address, as rate limits and sessions see it.
+pub fn client_ip(request: &HttpRequest, trusted_proxies: &[IpNet]) -> Option<IpAddr> {
+    let peer = request.peer_addr()?.ip();
+    if !is_trusted(peer, trusted_proxies) {
+        return Some(peer);
+    }
+    let forwarded: Vec<IpAddr> = request
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|entry| entry.trim().parse().ok())
+        .collect();
+    // From the right: skip our own proxies; the first other address is the client.
+    Some(
+        forwarded
+            .into_iter()
+            .rev()
+            .find(|hop| !is_trusted(*hop, trusted_proxies))
+            .unwrap_or(peer),
+    )
+}
+
+fn is_trusted(ip: IpAddr, trusted_proxies: &[IpNet]) -> bool {
+    trusted_proxies.iter().any(|net| net.contains(&ip))
+}
+
+/// A route spends one request of the client IP's budget before it runs: 429 with
+/// `Retry-After` when the budget is gone. Put it first in the handler's signature.
+#[derive(Debug)]
+pub struct IpThrottled;
+
+impl FromRequest for IpThrottled {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let Some(state) = req.app_data::<web::Data<AppState>>() else {
+            return std::future::ready(Ok(Self));
+        };
+        let options = &state.options.rate_limits;
+        let outcome = match (options.enabled, client_ip(req, &options.trusted_proxies)) {
+            (true, Some(ip)) => state
+                .ip_limiter
+                .check(ip)
+                .map(|()| Self)
+                .map_err(ApiError::rate_limited),
+            _ => Ok(Self),
+        };
+        std::future::ready(outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    fn request(peer: &str, forwarded: Option<&str>) -> HttpRequest {
+        let mut request = TestRequest::default().peer_addr(format!("{peer}:1234").parse().unwrap());
+        if let Some(forwarded) = forwarded {
+            request = request.insert_header(("X-Forwarded-For", forwarded));
+        }
+        request.to_http_request()
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let proxies: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // A client writing its own header directly: ignored.
+        assert_eq!(
+            client_ip(&request("203.0.113.9", Some("1.2.3.4")), &proxies),
+            Some(ip("203.0.113.9"))
+        );
+        // Through our proxy: the entry before it. A spoofed entry further left is ignored.
+        assert_eq!(
+            client_ip(
+                &request("10.0.0.2", Some("1.2.3.4, 198.51.100.7")),
+                &proxies
+            ),
+            Some(ip("198.51.100.7"))
+        );
+        // Through two of our proxies.
+        assert_eq!(
+            client_ip(
+                &request("10.0.0.2", Some("198.51.100.7, 10.0.0.3")),
+                &proxies
+            ),
+            Some(ip("198.51.100.7"))
+        );
+        // Trusted peer without the header: the peer itself.
+        assert_eq!(
+            client_ip(&request("10.0.0.2", None), &proxies),
+            Some(ip("10.0.0.2"))
+        );
+        assert_eq!(
+            client_ip(&request("10.0.0.2", Some("garbage")), &proxies),
+            Some(ip("10.0.0.2"))
+        );
+    }
+}
