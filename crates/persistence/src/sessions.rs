@@ -203,6 +203,21 @@ impl SessionRepository {
         .await
     }
 
+    /// Deletes sessions that ended before `ended_before`: expired then, or revoked then.
+    /// Recently ended ones stay a while, for the user's and the operator's records.
+    /// Returns how many were deleted.
+    pub async fn purge(&self, ended_before: DateTime<Utc>) -> Result<u64, RepoError> {
+        let result = session::Entity::delete_many()
+            .filter(
+                Condition::any()
+                    .add(session::Column::ExpiresAt.lt(ended_before))
+                    .add(session::Column::RevokedAt.lt(ended_before)),
+            )
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected)
+    }
+
     async fn revoke_where(&self, which: Condition, now: DateTime<Utc>) -> Result<u64, RepoError> {
         let result = session::Entity::update_many()
             .col_expr(session::Column::RevokedAt, Expr::value(now))

@@ -40,6 +40,12 @@ pub enum Command {
         #[arg(long, default_value_t = 1000)]
         batch_size: u32,
     },
+    /// Session housekeeping.
+    Sessions {
+        /// Which session action.
+        #[command(subcommand)]
+        action: SessionsAction,
+    },
     /// Manage accounts when the API is out of reach. Passwords are read from the first
     /// line of standard input (without echo on a terminal), never from arguments.
     Users {
@@ -47,6 +53,14 @@ pub enum Command {
         #[command(subcommand)]
         action: UsersAction,
     },
+}
+
+/// Session actions.
+#[derive(Debug, Subcommand)]
+pub enum SessionsAction {
+    /// Delete sessions that expired or were revoked more than SESSION_RETENTION_DAYS ago
+    /// (the server also does this every PURGE_INTERVAL_MIN).
+    Purge,
 }
 
 /// Account actions.

@@ -42,12 +42,31 @@ async fn run(command: Option<Command>, settings: Settings) -> anyhow::Result<()>
             .context("server failed"),
         Command::Migrate { action } => migrate(action, &settings).await,
         Command::Users { action } => gatehouse::users_cli::run(action, &settings).await,
+        Command::Sessions {
+            action: gatehouse::cli::SessionsAction::Purge,
+        } => purge_sessions(&settings).await,
         Command::ImportStarter { from, batch_size } => {
             gatehouse::import_starter::run(&from, batch_size, &settings).await
         }
         // A blocking check with short timeouts: the process does nothing else meanwhile.
         Command::Healthcheck => gatehouse::healthcheck::check(&settings),
     }
+}
+
+async fn purge_sessions(settings: &Settings) -> anyhow::Result<()> {
+    let db = gatehouse::startup::prepare_database(settings).await?;
+    let purged = gatehouse_persistence::SessionRepository::new(db)
+        .purge(chrono::Utc::now() - settings.session_retention)
+        .await
+        .context("cannot purge sessions")?;
+    #[allow(clippy::print_stdout, reason = "the command's result")]
+    {
+        println!(
+            "purged {purged} session(s) that ended more than {} day(s) ago",
+            settings.session_retention.num_days()
+        );
+    }
+    Ok(())
 }
 
 async fn migrate(action: MigrateAction, settings: &Settings) -> anyhow::Result<()> {

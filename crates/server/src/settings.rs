@@ -98,6 +98,10 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     /// `MAIL_TRANSPORT`, `MAIL_FROM`.
     pub mail: MailConfig,
+    /// `SESSION_RETENTION_DAYS`: how long ended sessions are kept before the purge.
+    pub session_retention: chrono::Duration,
+    /// `PURGE_INTERVAL_MIN`: how often housekeeping runs; `None` = never (0).
+    pub purge_interval: Option<Duration>,
 }
 
 /// The raw layer: names as `config` lower-cases them from the environment.
@@ -141,6 +145,8 @@ struct Raw {
     rate_limit_login_per_min: u32,
     login_failures_before_backoff: u32,
     trusted_proxies: Option<String>,
+    session_retention_days: i64,
+    purge_interval_min: u64,
     max_body_bytes: usize,
     log_format: String,
 }
@@ -171,6 +177,8 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("rate_limit_enabled", "true"),
     ("rate_limit_login_per_min", "10"),
     ("login_failures_before_backoff", "5"),
+    ("session_retention_days", "30"),
+    ("purge_interval_min", "60"),
     ("argon2_memory_kib", "65536"),
     ("argon2_iterations", "3"),
     ("argon2_parallelism", "4"),
@@ -381,6 +389,13 @@ impl Raw {
             log_format,
             cors_origins,
             mail,
+            session_retention: chrono::Duration::try_days(positive(
+                "SESSION_RETENTION_DAYS",
+                self.session_retention_days,
+            )?)
+            .ok_or_else(|| SettingsError::new("SESSION_RETENTION_DAYS", "too large"))?,
+            purge_interval: (self.purge_interval_min > 0)
+                .then(|| Duration::from_secs(self.purge_interval_min.saturating_mul(60))),
         })
     }
 

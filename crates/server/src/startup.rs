@@ -41,10 +41,17 @@ impl Application {
         let mailer = Mailer::start(settings.mail.clone()).context("invalid MAIL_* settings")?;
         let state = AppState::new(db, hasher, jwt, mailer, settings.web.clone())
             .context("cannot set up metrics")?;
-        tokio::spawn(purge_expired_records(
-            state.one_time_tokens.clone(),
-            state.login_throttles.clone(),
-        ));
+        if let Some(interval) = settings.purge_interval {
+            tokio::spawn(housekeeping(
+                Housekeeping {
+                    sessions: state.sessions.clone(),
+                    one_time_tokens: state.one_time_tokens.clone(),
+                    login_throttles: state.login_throttles.clone(),
+                    session_retention: settings.session_retention,
+                },
+                interval,
+            ));
+        }
 
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))
             .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
@@ -72,30 +79,46 @@ impl Application {
     }
 }
 
-/// How often used and expired single-use tokens are removed.
-const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+/// What the periodic purge cleans, so the tables do not grow forever.
+struct Housekeeping {
+    sessions: gatehouse_persistence::SessionRepository,
+    one_time_tokens: gatehouse_persistence::OneTimeTokenRepository,
+    login_throttles: gatehouse_persistence::LoginThrottleRepository,
+    session_retention: chrono::Duration,
+}
 
-/// Removes used and expired single-use tokens, and failed-login counts untouched for a
-/// day, now and then every hour, so those tables only hold what still matters. A failure
-/// is logged and tried again next time.
-async fn purge_expired_records(
-    tokens: gatehouse_persistence::OneTimeTokenRepository,
-    throttles: gatehouse_persistence::LoginThrottleRepository,
-) {
-    let mut every_hour = tokio::time::interval(PURGE_INTERVAL);
+/// At start and then every `interval`: deletes sessions that ended more than the retention
+/// ago, used and expired single-use tokens, and failed-login counts untouched for a day.
+/// Every instance may run it; the deletes are idempotent. A failure is logged and tried
+/// again next time.
+async fn housekeeping(work: Housekeeping, interval: std::time::Duration) {
+    let mut ticks = tokio::time::interval(interval);
     loop {
-        every_hour.tick().await;
+        ticks.tick().await;
         let now = chrono::Utc::now();
-        match tokens.purge(now).await {
-            Ok(0) => {}
-            Ok(purged) => tracing::info!(purged, "used and expired one-time tokens removed"),
-            Err(e) => tracing::warn!(
-                error = %gatehouse_web::error::error_chain(&e),
-                "one-time token purge failed"
+        let results = [
+            (
+                "sessions",
+                work.sessions.purge(now - work.session_retention).await,
             ),
-        }
-        if let Err(e) = throttles.purge(now - chrono::Duration::days(1)).await {
-            tracing::warn!(error = %gatehouse_web::error::error_chain(&e), "failed-login purge failed");
+            ("one-time tokens", work.one_time_tokens.purge(now).await),
+            (
+                "failed-login counts",
+                work.login_throttles
+                    .purge(now - chrono::Duration::days(1))
+                    .await,
+            ),
+        ];
+        for (what, result) in results {
+            match result {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, what, "housekeeping purged old records"),
+                Err(e) => tracing::warn!(
+                    what,
+                    error = %gatehouse_web::error::error_chain(&e),
+                    "housekeeping purge failed"
+                ),
+            }
         }
     }
 }

@@ -20,7 +20,60 @@ backend_tests!(
     deleting_a_user_deletes_their_sessions,
     a_one_time_token_is_consumed_once_under_races,
     used_and_expired_one_time_tokens_are_purged,
+    sessions_that_ended_before_the_retention_are_purged,
 );
+
+async fn sessions_that_ended_before_the_retention_are_purged(backend: Backend) {
+    let (db, _guard) = migrated_database(backend).await;
+    let owner = user(&db, "old@example.com").await;
+    let sessions = SessionRepository::new(db.clone());
+    let now = Utc::now();
+    let at = |created: chrono::DateTime<Utc>, lifetime_days: i64| NewSession {
+        id: SessionId::new(),
+        user_id: owner.id,
+        created_at: created,
+        expires_at: created + Duration::days(lifetime_days),
+        user_agent: None,
+        ip: None,
+    };
+    let long_expired = sessions
+        .create(at(now - Duration::days(60), 7))
+        .await
+        .unwrap()
+        .id;
+    let long_revoked = sessions
+        .create(at(now - Duration::days(50), 365))
+        .await
+        .unwrap()
+        .id;
+    sessions
+        .revoke(long_revoked, now - Duration::days(40))
+        .await
+        .unwrap();
+    let recently_revoked = sessions
+        .create(at(now - Duration::days(2), 7))
+        .await
+        .unwrap()
+        .id;
+    sessions
+        .revoke(recently_revoked, now - Duration::days(1))
+        .await
+        .unwrap();
+    let recently_expired = sessions
+        .create(at(now - Duration::days(9), 7))
+        .await
+        .unwrap()
+        .id;
+    let live = sessions.create(at(now, 7)).await.unwrap().id;
+
+    assert_eq!(sessions.purge(now - Duration::days(30)).await.unwrap(), 2);
+    for gone in [long_expired, long_revoked] {
+        assert!(sessions.find(gone).await.unwrap().is_none());
+    }
+    for kept in [recently_revoked, recently_expired, live] {
+        assert!(sessions.find(kept).await.unwrap().is_some());
+    }
+}
 
 async fn a_one_time_token_is_consumed_once_under_races(backend: Backend) {
     let (db, _guard) = migrated_database(backend).await;

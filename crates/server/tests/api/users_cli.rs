@@ -14,7 +14,31 @@ backend_tests!(
     a_user_created_on_the_command_line_logs_in_over_http,
     command_line_errors_are_one_clear_line_and_change_nothing,
     set_password_and_deactivate_end_the_sessions,
+    sessions_purge_reports_what_it_deleted,
 );
+
+async fn sessions_purge_reports_what_it_deleted(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, _, tokens) = app.logged_in_user().await;
+    let output = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .current_dir(std::env::temp_dir())
+        .env("DATABASE_URL", app.database_url())
+        .env("RUST_LOG", "off")
+        .args(["sessions", "purge"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        stdout(&output).contains("purged 0 session(s) that ended more than 30 day(s) ago"),
+        "{}",
+        stdout(&output)
+    );
+    assert_eq!(
+        app.me(&tokens.access).await.status(),
+        StatusCode::OK,
+        "live sessions stay"
+    );
+}
 
 impl TestApp {
     /// Runs `gatehouse users <args>` on the app's database with `stdin` as input.
