@@ -628,6 +628,46 @@ mod tests {
         assert!(strict.verify_access(&own.token).is_ok());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn verification_never_panics_on_arbitrary_input(raw in "\\PC{0,400}") {
+            let codec = codec();
+            proptest::prop_assert!(codec.verify_access(&raw).is_err());
+            proptest::prop_assert!(codec.verify_refresh(&raw).is_err());
+        }
+
+        #[test]
+        fn every_one_character_change_of_a_valid_token_is_refused(
+            position in 0usize..10_000,
+            replacement in proptest::sample::select(
+                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=".chars().collect::<Vec<_>>()
+            ),
+        ) {
+            let codec = codec();
+            let token = codec
+                .issue_access(UserId::new(), SessionId::new(), true, Utc::now())
+                .unwrap()
+                .token;
+            let position = position % token.len();
+            let original = token.as_bytes()[position] as char;
+            proptest::prop_assume!(original != replacement);
+            let mut mutated = token.clone();
+            mutated.replace_range(position..=position, &replacement.to_string());
+            proptest::prop_assert!(codec.verify_access(&mutated).is_err(), "{}", mutated);
+        }
+
+        #[test]
+        fn every_truncation_of_a_valid_token_is_refused(cut in 0usize..10_000) {
+            let codec = codec();
+            let token = codec
+                .issue_access(UserId::new(), SessionId::new(), true, Utc::now())
+                .unwrap()
+                .token;
+            let cut = cut % token.len();
+            proptest::prop_assert!(codec.verify_access(&token[..cut]).is_err());
+        }
+    }
+
     #[test]
     fn debug_output_never_contains_a_token() {
         let issued = codec()

@@ -105,6 +105,29 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn parsing_never_panics_and_its_result_is_canonical(raw in "\\PC{0,300}") {
+            if let Ok(email) = Email::parse(&raw) {
+                proptest::prop_assert!(email.as_str().len() <= MAX_EMAIL_LEN);
+                proptest::prop_assert_eq!(email.as_str().matches('@').count(), 1);
+                // The canonical form parses to itself.
+                proptest::prop_assert_eq!(Email::parse(email.as_str()), Ok(email.clone()));
+            }
+        }
+
+        #[test]
+        fn address_shaped_input_parses_case_insensitively(
+            local in "[a-zA-Z0-9._%+-]{1,40}",
+            domain in "[a-zA-Z][a-zA-Z0-9-]{0,20}\\.[a-zA-Z]{2,6}",
+        ) {
+            let raw = format!("{local}@{domain}");
+            if let Ok(email) = Email::parse(&raw) {
+                proptest::prop_assert_eq!(Email::parse(&raw.to_uppercase()), Ok(email));
+            }
+        }
+    }
+
     #[test]
     fn parse_accepts_254_characters_and_rejects_255() {
         let domain = ["c", "d", "e", "f"].map(|c| c.repeat(60)).join(".") + ".com";

@@ -139,6 +139,16 @@ mod tests {
         assert!(parse(&"x".repeat(129)).is_err());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn the_policy_never_panics_and_accepts_only_8_to_128_characters(raw in "\\PC{0,200}") {
+            if let Ok(password) = parse(&raw) {
+                let chars = password.expose_secret().chars().count();
+                proptest::prop_assert!((MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars));
+            }
+        }
+    }
+
     #[test]
     fn debug_never_shows_the_secret() {
         let password = Password::presented("hunter2hunter2");
