@@ -102,6 +102,8 @@ pub struct Settings {
     pub session_retention: chrono::Duration,
     /// `PURGE_INTERVAL_MIN`: how often housekeeping runs; `None` = never (0).
     pub purge_interval: Option<Duration>,
+    /// `METRICS_ADDR`: a separate `host:port` for `/metrics` (then not on the public port).
+    pub metrics_addr: Option<String>,
 }
 
 /// The raw layer: names as `config` lower-cases them from the environment.
@@ -146,6 +148,7 @@ struct Raw {
     login_failures_before_backoff: u32,
     trusted_proxies: Option<String>,
     session_retention_days: i64,
+    metrics_addr: Option<String>,
     purge_interval_min: u64,
     max_body_bytes: usize,
     log_format: String,
@@ -359,6 +362,7 @@ impl Raw {
         let mail = self.mail(app_env)?;
         let accounts = self.accounts()?;
         let rate_limits = self.rate_limits()?;
+        let metrics_addr = self.metrics_addr()?;
         if self.max_body_bytes == 0 {
             return Err(SettingsError::new("MAX_BODY_BYTES", "must be at least 1"));
         }
@@ -394,6 +398,7 @@ impl Raw {
                 self.session_retention_days,
             )?)
             .ok_or_else(|| SettingsError::new("SESSION_RETENTION_DAYS", "too large"))?,
+            metrics_addr,
             purge_interval: (self.purge_interval_min > 0)
                 .then(|| Duration::from_secs(self.purge_interval_min.saturating_mul(60))),
         })
@@ -423,6 +428,22 @@ impl Raw {
             from: self.mail_from.clone(),
             queue_capacity: MAIL_QUEUE_CAPACITY,
         })
+    }
+
+    fn metrics_addr(&self) -> Result<Option<String>, SettingsError> {
+        let Some(addr) = self.metrics_addr.as_deref().map(str::trim) else {
+            return Ok(None);
+        };
+        let valid = addr
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !valid {
+            return Err(SettingsError::new(
+                "METRICS_ADDR",
+                format!("expected host:port like 127.0.0.1:9090, got {addr:?}"),
+            ));
+        }
+        Ok(Some(addr.to_owned()))
     }
 
     fn rate_limits(&self) -> Result<RateLimitOptions, SettingsError> {

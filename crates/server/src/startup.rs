@@ -13,8 +13,8 @@ use gatehouse_auth::{JwtCodec, PasswordHasher};
 use gatehouse_mail::Mailer;
 use gatehouse_persistence::{DatabaseConnection, connect, redact_url};
 use gatehouse_web::{
-    AppState, browser, collapse_unknown_methods, configure, not_found, render_bare_errors,
-    request_context, swagger_ui,
+    AppState, browser, collapse_unknown_methods, configure, configure_metrics, not_found,
+    render_bare_errors, request_context, swagger_ui,
 };
 use migration::{Migrator, MigratorTrait};
 
@@ -24,6 +24,8 @@ use crate::settings::{AppEnv, Settings};
 pub struct Application {
     port: u16,
     server: Server,
+    /// `/metrics` alone on `METRICS_ADDR`, when set.
+    metrics: Option<(u16, Server)>,
 }
 
 impl Application {
@@ -64,8 +66,27 @@ impl Application {
             app = %settings.app_name,
             "gatehouse listening; API docs at /docs"
         );
+        let metrics = match &settings.metrics_addr {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr.as_str())
+                    .with_context(|| format!("cannot listen on METRICS_ADDR {addr}"))?;
+                let port = listener.local_addr()?.port();
+                tracing::info!(address = %addr, "metrics on their own listener");
+                Some((port, serve_metrics(listener, state.clone())?))
+            }
+            None => None,
+        };
         let server = serve(listener, state, &settings)?;
-        Ok(Self { port, server })
+        Ok(Self {
+            port,
+            server,
+            metrics,
+        })
+    }
+
+    /// The port of the metrics listener, when `METRICS_ADDR` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
     }
 
     /// The port actually bound (useful with `APP_PORT=0`).
@@ -75,7 +96,12 @@ impl Application {
 
     /// Serves until SIGINT/SIGTERM, then drains in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        match self.metrics {
+            Some((_, metrics)) => futures_util::future::try_join(self.server, metrics)
+                .await
+                .map(|_| ()),
+            None => self.server.await,
+        }
     }
 }
 
@@ -151,6 +177,7 @@ fn serve(listener: TcpListener, state: AppState, settings: &Settings) -> anyhow:
     let app_name = settings.app_name.clone();
     let cors_origins = settings.cors_origins.clone();
     let hsts = settings.app_env == AppEnv::Production;
+    let public_metrics = settings.metrics_addr.is_none();
     let mut server = HttpServer::new(move || {
         // Outermost last: every answer, preflights included, gets the security headers
         // and a request id.
@@ -166,6 +193,11 @@ fn serve(listener: TcpListener, state: AppState, settings: &Settings) -> anyhow:
             .wrap(from_fn(request_context))
             .wrap(browser::security_headers(hsts))
             .configure(configure)
+            .configure(|cfg| {
+                if public_metrics {
+                    configure_metrics(cfg);
+                }
+            })
             .service(swagger_ui(&app_name))
             .default_service(web::to(not_found))
     })
@@ -173,6 +205,24 @@ fn serve(listener: TcpListener, state: AppState, settings: &Settings) -> anyhow:
     if let Some(workers) = settings.workers {
         server = server.workers(workers);
     }
+    Ok(server.listen(listener)?.run())
+}
+
+/// The management listener: `/metrics` and nothing else, for Prometheus on an internal
+/// network (as Keycloak's and Kratos' admin ports).
+fn serve_metrics(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
+    let state = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(ErrorHandlers::new().default_handler(render_bare_errors))
+            .wrap(from_fn(request_context))
+            .wrap(browser::security_headers(false))
+            .configure(configure_metrics)
+            .default_service(web::to(not_found))
+    })
+    .workers(1)
+    .shutdown_timeout(10);
     Ok(server.listen(listener)?.run())
 }
 

@@ -23,7 +23,7 @@ pub use error::{ApiError, render_bare_errors};
 pub use extract::{AnyToken, AuthenticatedUser, FreshUser, JsonBody, RefreshToken, Superuser};
 pub use middleware::{collapse_unknown_methods, request_context};
 pub use openapi::openapi;
-pub use routes::{configure, not_found};
+pub use routes::{configure, configure_metrics, not_found};
 pub use state::{AppState, DEFAULT_MAX_BODY_BYTES, WebOptions};
 
 /// Serves the Swagger UI at `/docs` and the OpenAPI document at `/openapi.json`. The UI's

@@ -182,6 +182,8 @@ pub struct TestApp {
     pub db: DatabaseConnection,
     /// Where the app's mails land (`MAIL_TRANSPORT=file:…`), one `.eml` file each.
     pub mail_dir: PathBuf,
+    /// The metrics listener's base URL, when `METRICS_ADDR` is set.
+    pub metrics_address: Option<String>,
     _database: TestDatabase,
 }
 
@@ -241,6 +243,9 @@ pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Tes
         .await
         .expect("app starts");
     let address = format!("http://127.0.0.1:{}", application.port());
+    let metrics_address = application
+        .metrics_port()
+        .map(|port| format!("http://127.0.0.1:{port}"));
     tokio::spawn(application.run_until_stopped());
     let db = connect(DatabaseConfig {
         max_connections: 2,
@@ -256,6 +261,7 @@ pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Tes
             .unwrap(),
         db,
         mail_dir,
+        metrics_address,
         _database: database,
     }
 }

@@ -12,7 +12,45 @@ backend_tests!(
     swagger_ui_is_served_from_the_binary,
     metrics_count_requests_and_login_outcomes,
     invented_http_methods_collapse_into_one_metrics_label,
+    metrics_addr_moves_metrics_off_the_public_port,
 );
+
+async fn metrics_addr_moves_metrics_off_the_public_port(backend: Backend) {
+    let app = spawn_app_with(backend, &[("METRICS_ADDR", "127.0.0.1:0")]).await;
+    assert_eq!(
+        app.client
+            .get(app.url("/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let public = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_problem(public, 404, None).await;
+    let management = app.metrics_address.clone().expect("metrics listener");
+    let response = app
+        .client
+        .get(format!("{management}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains(
+            r#"gatehouse_http_requests_total{endpoint="/health",method="GET",status="200"} 1"#
+        ),
+        "requests on the public port are counted: {text}"
+    );
+    let other = app
+        .client
+        .get(format!("{management}/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(other, 404, None).await;
+}
 
 async fn invented_http_methods_collapse_into_one_metrics_label(backend: Backend) {
     let app = spawn_app(backend).await;

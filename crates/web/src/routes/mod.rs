@@ -76,8 +76,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(only(Method::GET, "/.well-known/jwks.json", keys::jwks))
     .service(only(Method::GET, "/health", health::health))
     .service(only(Method::GET, "/ready", health::ready))
-    .service(only(Method::GET, "/metrics", crate::metrics::metrics))
     .service(only(Method::GET, "/docs", docs_redirect));
+}
+
+/// `GET /metrics`: on the public port by default, or alone on `METRICS_ADDR`.
+pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
+    cfg.service(only(Method::GET, "/metrics", crate::metrics::metrics));
 }
 
 /// A resource answering `method` only; any other method gets 405 with the `Allow` header
