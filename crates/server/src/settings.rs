@@ -13,7 +13,10 @@ use gatehouse_domain::{RefreshPolicy, RefreshRotation};
 use gatehouse_mail::{MailConfig, MailTransport};
 use gatehouse_persistence::{DatabaseConfig, DatabaseKind};
 use gatehouse_web::{
-    WebOptions, accounts::AccountOptions, cookies::TokenLocation, rate_limit::RateLimitOptions,
+    WebOptions,
+    accounts::AccountOptions,
+    cookies::TokenLocation,
+    rate_limit::{RateLimitOptions, RateLimitStore},
 };
 use ipnet::IpNet;
 use std::num::NonZeroU32;
@@ -147,6 +150,7 @@ struct Raw {
     rate_limit_login_per_min: u32,
     login_failures_before_backoff: u32,
     trusted_proxies: Option<String>,
+    rate_limit_store: String,
     session_retention_days: i64,
     metrics_addr: Option<String>,
     purge_interval_min: u64,
@@ -178,6 +182,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("verify_token_expires_hours", "24"),
     ("require_verified_email", "false"),
     ("rate_limit_enabled", "true"),
+    ("rate_limit_store", "memory"),
     ("rate_limit_login_per_min", "10"),
     ("login_failures_before_backoff", "5"),
     ("session_retention_days", "30"),
@@ -478,7 +483,24 @@ impl Raw {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let store = match self.rate_limit_store.trim() {
+            "memory" => RateLimitStore::Memory,
+            url if url.starts_with("redis://") || url.starts_with("rediss://") => {
+                RateLimitStore::Redis {
+                    url: url.to_owned(),
+                    // Instances of one service (one APP_NAME) share their counters.
+                    key_prefix: format!("gatehouse:{}:ip:", self.app_name),
+                }
+            }
+            other => {
+                return Err(SettingsError::new(
+                    "RATE_LIMIT_STORE",
+                    format!("expected memory or redis://host:port, got {other:?}"),
+                ));
+            }
+        };
         Ok(RateLimitOptions {
+            store,
             enabled: self.rate_limit_enabled,
             per_minute,
             failures_before_backoff: self.login_failures_before_backoff,

@@ -12,6 +12,7 @@ use anyhow::Context;
 use gatehouse_auth::{JwtCodec, PasswordHasher};
 use gatehouse_mail::Mailer;
 use gatehouse_persistence::{DatabaseConnection, connect, redact_url};
+use gatehouse_web::rate_limit::IpRateLimiter;
 use gatehouse_web::{
     AppState, browser, collapse_unknown_methods, configure, configure_metrics, not_found,
     render_bare_errors, request_context, swagger_ui,
@@ -41,7 +42,10 @@ impl Application {
             .context("invalid ARGON2_* settings")?;
         let jwt = JwtCodec::new(settings.jwt.clone()).context("invalid JWT settings")?;
         let mailer = Mailer::start(settings.mail.clone()).context("invalid MAIL_* settings")?;
-        let state = AppState::new(db, hasher, jwt, mailer, settings.web.clone())
+        let ip_limiter = IpRateLimiter::start(&settings.web.rate_limits)
+            .await
+            .context("RATE_LIMIT_STORE")?;
+        let state = AppState::new(db, hasher, jwt, mailer, ip_limiter, settings.web.clone())
             .context("cannot set up metrics")?;
         if let Some(interval) = settings.purge_interval {
             tokio::spawn(housekeeping(

@@ -29,6 +29,22 @@ pub struct RateLimitOptions {
     pub failures_before_backoff: u32,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// Where the per-IP counters live.
+    pub store: RateLimitStore,
+}
+
+/// Where per-IP counters live (`RATE_LIMIT_STORE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RateLimitStore {
+    /// In this process: each instance counts on its own.
+    Memory,
+    /// In Redis, shared by every instance using the same `key_prefix`.
+    Redis {
+        /// `redis://host:port[/db]`.
+        url: String,
+        /// Keys are `{key_prefix}{ip}`.
+        key_prefix: String,
+    },
 }
 
 impl Default for RateLimitOptions {
@@ -38,6 +54,7 @@ impl Default for RateLimitOptions {
             per_minute: NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN),
             failures_before_backoff: 5,
             trusted_proxies: Vec::new(),
+            store: RateLimitStore::Memory,
         }
     }
 }
@@ -45,23 +62,77 @@ impl Default for RateLimitOptions {
 /// The per-IP budget shared by the credential routes. Cheap to clone.
 #[derive(Clone)]
 pub struct IpRateLimiter {
-    limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    memory: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    shared: Option<SharedLimiter>,
 }
 
 impl std::fmt::Debug for IpRateLimiter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("IpRateLimiter")
+        f.debug_struct("IpRateLimiter")
+            .field("shared", &self.shared.is_some())
+            .finish()
+    }
+}
+
+/// Why the shared store cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot connect to the rate-limit store")]
+pub struct RateLimitStoreError(#[source] redis::RedisError);
+
+/// GCRA in one atomic script: the key holds the theoretical arrival time (ms, by Redis'
+/// clock, so instances' clocks do not matter). A request is allowed when it does not
+/// arrive more than `burst` intervals early; else the answer is how long to wait (ms).
+const GCRA: &str = r"
+local now_parts = redis.call('TIME')
+local now = now_parts[1] * 1000 + math.floor(now_parts[2] / 1000)
+local interval = tonumber(ARGV[1])
+local burst_window = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new_tat = tat + interval
+local allowed_at = new_tat - burst_window
+if now < allowed_at then return allowed_at - now end
+redis.call('SET', KEYS[1], new_tat, 'PX', math.max(1, new_tat - now))
+return 0
+";
+
+/// Counters in Redis, shared by every instance.
+#[derive(Clone)]
+struct SharedLimiter {
+    connection: redis::aio::ConnectionManager,
+    script: Arc<redis::Script>,
+    key_prefix: String,
+    interval_ms: u64,
+    burst_window_ms: u64,
+}
+
+impl SharedLimiter {
+    async fn check(&self, ip: IpAddr) -> Result<Result<(), Duration>, redis::RedisError> {
+        let mut connection = self.connection.clone();
+        let wait_ms: u64 = self
+            .script
+            .key(format!("{}{ip}", self.key_prefix))
+            .arg(self.interval_ms)
+            .arg(self.burst_window_ms)
+            .invoke_async(&mut connection)
+            .await?;
+        Ok(if wait_ms == 0 {
+            Ok(())
+        } else {
+            Err(Duration::from_millis(wait_ms))
+        })
     }
 }
 
 impl IpRateLimiter {
-    /// A limiter allowing `per_minute` requests a minute per IP, all at once at most.
-    /// Spawns the task that forgets idle clients (so call it inside a Tokio runtime).
-    pub fn start(per_minute: NonZeroU32) -> Self {
-        let limiter = Arc::new(DefaultKeyedRateLimiter::keyed(Quota::per_minute(
-            per_minute,
+    /// A limiter allowing `per_minute` requests a minute per IP, all at once at most,
+    /// counted in `store`. Spawns the task that forgets idle clients of the in-process
+    /// table (so call it inside a Tokio runtime).
+    pub async fn start(options: &RateLimitOptions) -> Result<Self, RateLimitStoreError> {
+        let memory = Arc::new(DefaultKeyedRateLimiter::keyed(Quota::per_minute(
+            options.per_minute,
         )));
-        let forgetful = Arc::clone(&limiter);
+        let forgetful = Arc::clone(&memory);
         tokio::spawn(async move {
             let mut every_minute = tokio::time::interval(FORGET_INTERVAL);
             loop {
@@ -70,12 +141,39 @@ impl IpRateLimiter {
                 forgetful.shrink_to_fit();
             }
         });
-        Self { limiter }
+        let shared = match &options.store {
+            RateLimitStore::Memory => None,
+            RateLimitStore::Redis { url, key_prefix } => {
+                let client = redis::Client::open(url.as_str()).map_err(RateLimitStoreError)?;
+                let connection = redis::aio::ConnectionManager::new(client)
+                    .await
+                    .map_err(RateLimitStoreError)?;
+                let interval_ms = 60_000 / u64::from(options.per_minute.get());
+                Some(SharedLimiter {
+                    connection,
+                    script: Arc::new(redis::Script::new(GCRA)),
+                    key_prefix: key_prefix.clone(),
+                    interval_ms,
+                    burst_window_ms: interval_ms * u64::from(options.per_minute.get()),
+                })
+            }
+        };
+        Ok(Self { memory, shared })
     }
 
     /// Spends one request of `ip`'s budget; when it is spent, how long until the next.
-    pub fn check(&self, ip: IpAddr) -> Result<(), Duration> {
-        self.limiter.check_key(&ip).map_err(|not_until| {
+    /// If the shared store fails, this process's own counters decide (logged), so an
+    /// outage of Redis neither stops logins nor lifts the limits.
+    pub async fn check(&self, ip: IpAddr) -> Result<(), Duration> {
+        if let Some(shared) = &self.shared {
+            match shared.check(ip).await {
+                Ok(verdict) => return verdict,
+                Err(error) => {
+                    tracing::warn!(%error, "rate-limit store unavailable; counting in this process");
+                }
+            }
+        }
+        self.memory.check_key(&ip).map_err(|not_until| {
             not_until.wait_time_from(governor::clock::DefaultClock::default().now())
         })
     }
@@ -115,22 +213,28 @@ pub struct IpThrottled;
 
 impl FromRequest for IpThrottled {
     type Error = ApiError;
-    type Future = std::future::Ready<Result<Self, ApiError>>;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let Some(state) = req.app_data::<web::Data<AppState>>() else {
-            return std::future::ready(Ok(Self));
-        };
-        let options = &state.options.rate_limits;
-        let outcome = match (options.enabled, client_ip(req, &options.trusted_proxies)) {
-            (true, Some(ip)) => state
-                .ip_limiter
-                .check(ip)
-                .map(|()| Self)
-                .map_err(ApiError::rate_limited),
-            _ => Ok(Self),
-        };
-        std::future::ready(outcome)
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let ip = state.as_ref().and_then(|state| {
+            let options = &state.options.rate_limits;
+            options
+                .enabled
+                .then(|| client_ip(req, &options.trusted_proxies))
+                .flatten()
+        });
+        Box::pin(async move {
+            match (state, ip) {
+                (Some(state), Some(ip)) => state
+                    .ip_limiter
+                    .check(ip)
+                    .await
+                    .map(|()| Self)
+                    .map_err(ApiError::rate_limited),
+                _ => Ok(Self),
+            }
+        })
     }
 }
 

@@ -74,13 +74,14 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Wires repositories over `db` with the hasher, codec, mailer, options and metrics,
-    /// and starts the account-mail task (so: call it inside a Tokio runtime).
+    /// Wires repositories over `db` with the hasher, codec, mailer, rate limiter, options
+    /// and metrics, and starts the account-mail task (so: call it inside a Tokio runtime).
     pub fn new(
         db: DatabaseConnection,
         hasher: PasswordHasher,
         jwt: JwtCodec,
         mailer: Mailer,
+        ip_limiter: IpRateLimiter,
         options: WebOptions,
     ) -> Result<Self, prometheus::Error> {
         let metrics = Metrics::new(hasher.clone())?;
@@ -92,7 +93,6 @@ impl AppState {
             mailer,
             options.accounts.clone(),
         );
-        let ip_limiter = IpRateLimiter::start(options.rate_limits.per_minute);
         Ok(Self {
             ip_limiter,
             login_throttles: LoginThrottleRepository::new(db.clone()),

@@ -26,4 +26,5 @@ mod repositories;
 mod sessions;
 mod signing;
 mod smtp_sink;
+mod two_instances;
 mod users_cli;
