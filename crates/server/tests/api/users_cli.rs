@@ -20,13 +20,7 @@ backend_tests!(
 async fn sessions_purge_reports_what_it_deleted(backend: Backend) {
     let app = spawn_app(backend).await;
     let (_, _, tokens) = app.logged_in_user().await;
-    let output = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .current_dir(std::env::temp_dir())
-        .env("DATABASE_URL", app.database_url())
-        .env("RUST_LOG", "off")
-        .args(["sessions", "purge"])
-        .output()
-        .unwrap();
+    let output = app.command(&["sessions", "purge"], "");
     assert!(output.status.success(), "{output:?}");
     assert!(
         stdout(&output).contains("purged 0 session(s) that ended more than 30 day(s) ago"),
@@ -43,6 +37,13 @@ async fn sessions_purge_reports_what_it_deleted(backend: Backend) {
 impl TestApp {
     /// Runs `gatehouse users <args>` on the app's database with `stdin` as input.
     fn users_command(&self, args: &[&str], stdin: &str) -> Output {
+        let mut full = vec!["users"];
+        full.extend_from_slice(args);
+        self.command(&full, stdin)
+    }
+
+    /// Runs `gatehouse <args>` on the app's database with `stdin` as input.
+    fn command(&self, args: &[&str], stdin: &str) -> Output {
         let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
             .current_dir(std::env::temp_dir())
             .env("DATABASE_URL", self.database_url())
@@ -50,7 +51,6 @@ impl TestApp {
             .env("ARGON2_MEMORY_KIB", "1024")
             .env("ARGON2_ITERATIONS", "1")
             .env("ARGON2_PARALLELISM", "1")
-            .arg("users")
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
