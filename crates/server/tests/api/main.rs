@@ -19,6 +19,8 @@ mod import_starter;
 mod login;
 mod me;
 mod operations;
+mod outage;
+mod process;
 mod rate_limits;
 mod refresh;
 mod register;

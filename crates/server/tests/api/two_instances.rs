@@ -1,116 +1,29 @@
 //! Two gatehouse processes on one Postgres database and one Redis: what one decides, the
 //! other knows at once.
 
-use std::{
-    net::TcpListener,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
-
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::helpers::{Backend, PASSWORD, TEST_SECRET, Tokens, spawn_app};
+use crate::{
+    helpers::{Backend, Tokens, spawn_app},
+    process::GatehouseProcess,
+};
 
 /// The Redis the rate-limit test shares (see `.ci/run`).
 const REDIS_URL: &str = "redis://127.0.0.1:6379/";
 
-/// A gatehouse process, killed when dropped.
-struct Instance {
-    child: Child,
-    base: String,
-    client: reqwest::Client,
-}
-
-impl Instance {
-    async fn start(database_url: &str, app_name: &str, per_minute: u32) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-            .current_dir(std::env::temp_dir())
-            .envs([
-                ("APP_PORT", port.to_string().as_str()),
-                ("APP_WORKERS", "1"),
-                ("APP_NAME", app_name),
-                ("DATABASE_URL", database_url),
-                ("JWT_SECRET_KEY", TEST_SECRET),
-                ("ARGON2_MEMORY_KIB", "1024"),
-                ("ARGON2_ITERATIONS", "1"),
-                ("ARGON2_PARALLELISM", "1"),
-                ("RATE_LIMIT_STORE", REDIS_URL),
-                ("RATE_LIMIT_LOGIN_PER_MIN", per_minute.to_string().as_str()),
-                ("LOGIN_FAILURES_BEFORE_BACKOFF", "100"),
-                ("RUST_LOG", "off"),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let instance = Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            client: reqwest::Client::new(),
-        };
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(20) {
-            if let Ok(response) = instance.client.get(instance.url("/health")).send().await
-                && response.status() == StatusCode::OK
-            {
-                return instance;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("instance on port {port} did not start");
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    async fn post(
-        &self,
-        path: &str,
-        bearer: Option<&str>,
-        body: Option<Value>,
-    ) -> reqwest::Response {
-        let mut request = self.client.post(self.url(path));
-        if let Some(token) = bearer {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        request.send().await.unwrap()
-    }
-
-    async fn login(&self, email: &str) -> reqwest::Response {
-        self.post(
-            "/auth/login",
-            None,
-            Some(json!({"email": email, "password": PASSWORD})),
-        )
-        .await
-    }
-
-    async fn me(&self, access: &str) -> StatusCode {
-        self.client
-            .get(self.url("/users/me"))
-            .bearer_auth(access)
-            .send()
-            .await
-            .unwrap()
-            .status()
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// An instance sharing per-IP counters through Redis under `app_name`.
+async fn instance(database_url: &str, app_name: &str, per_minute: u32) -> GatehouseProcess {
+    GatehouseProcess::start(
+        database_url,
+        &[
+            ("APP_NAME", app_name),
+            ("RATE_LIMIT_STORE", REDIS_URL),
+            ("RATE_LIMIT_LOGIN_PER_MIN", per_minute.to_string().as_str()),
+            ("LOGIN_FAILURES_BEFORE_BACKOFF", "100"),
+        ],
+    )
+    .await
 }
 
 async fn tokens(response: reqwest::Response) -> Tokens {
@@ -126,17 +39,11 @@ async fn two_instances_on_one_database_and_redis_act_as_one() {
     // The in-process app only creates and migrates the shared database.
     let app = spawn_app(backend).await;
     let app_name = format!("two-instances-{}", uuid::Uuid::new_v4().simple());
-    let a = Instance::start(app.database_url(), &app_name, 1000).await;
-    let b = Instance::start(app.database_url(), &app_name, 1000).await;
+    let a = instance(app.database_url(), &app_name, 1000).await;
+    let b = instance(app.database_url(), &app_name, 1000).await;
 
     let email = format!("both-{}@example.com", uuid::Uuid::new_v4().simple());
-    let registered = a
-        .post(
-            "/auth/register",
-            None,
-            Some(json!({"email": email, "password": PASSWORD})),
-        )
-        .await;
+    let registered = a.register(&email).await;
     assert_eq!(registered.status(), StatusCode::CREATED);
 
     // A token from one instance works on the other; a logout on one is refused on the
@@ -169,8 +76,8 @@ async fn two_instances_share_one_per_ip_budget_through_redis() {
     let app = spawn_app(backend).await;
     // A name of its own, so no other test's counters are shared.
     let app_name = format!("shared-budget-{}", uuid::Uuid::new_v4().simple());
-    let a = Instance::start(app.database_url(), &app_name, 4).await;
-    let b = Instance::start(app.database_url(), &app_name, 4).await;
+    let a = instance(app.database_url(), &app_name, 4).await;
+    let b = instance(app.database_url(), &app_name, 4).await;
     // Alternate until both refuse. Counted per process, each would let 4 through (8 in
     // all); shared, 4 pass in all (5 if a slot refills during the run: one per 15 s).
     let mut passed = 0;
