@@ -15,6 +15,7 @@ mod accounts;
 mod admin;
 mod browsers;
 mod cli;
+mod connection_resets;
 mod import_starter;
 mod login;
 mod me;

@@ -66,6 +66,17 @@ impl GatehouseProcess {
         panic!("gatehouse on port {port} did not start");
     }
 
+    /// A memory figure of the process from `/proc/<pid>/status` in KiB: `VmRSS` (resident
+    /// now) or `VmHWM` (the peak).
+    pub fn resident_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("{field} in {status}"))
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
