@@ -17,6 +17,12 @@ use crate::{ApiError, AppState};
 
 /// How often the per-IP table forgets clients whose budget is full again.
 const FORGET_INTERVAL: Duration = Duration::from_secs(60);
+/// The longest a request waits for the shared store before this process decides alone.
+/// Redis answers a GCRA script in well under a millisecond on a healthy network.
+const STORE_TIMEOUT: Duration = Duration::from_millis(250);
+/// After the shared store failed, how long requests skip it (so an outage costs one
+/// timeout a second, not one per request).
+const STORE_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Rate-limit settings.
 #[derive(Debug, Clone)]
@@ -104,23 +110,50 @@ struct SharedLimiter {
     key_prefix: String,
     interval_ms: u64,
     burst_window_ms: u64,
+    /// Until when requests skip the store after it failed (`None`: use it).
+    skip_until: Arc<std::sync::Mutex<Option<tokio::time::Instant>>>,
 }
 
 impl SharedLimiter {
-    async fn check(&self, ip: IpAddr) -> Result<Result<(), Duration>, redis::RedisError> {
+    async fn connect(url: &str) -> Result<redis::aio::ConnectionManager, redis::RedisError> {
+        let client = redis::Client::open(url)?;
+        // The manager's defaults retry a lost connection for seconds inside a call; here
+        // a request would wait for that, so fail fast and let `check` fall back.
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_number_of_retries(1)
+            .set_max_delay(STORE_TIMEOUT)
+            .set_connection_timeout(Some(STORE_TIMEOUT))
+            .set_response_timeout(Some(STORE_TIMEOUT));
+        redis::aio::ConnectionManager::new_with_config(client, config).await
+    }
+
+    /// The store's verdict, or `None` when it is unavailable (failed now, or within the
+    /// last [`STORE_RETRY_INTERVAL`]).
+    async fn check(&self, ip: IpAddr) -> Option<Result<(), Duration>> {
+        let now = tokio::time::Instant::now();
+        if let Ok(skip_until) = self.skip_until.lock()
+            && skip_until.is_some_and(|until| now < until)
+        {
+            return None;
+        }
         let mut connection = self.connection.clone();
-        let wait_ms: u64 = self
-            .script
-            .key(format!("{}{ip}", self.key_prefix))
-            .arg(self.interval_ms)
-            .arg(self.burst_window_ms)
-            .invoke_async(&mut connection)
-            .await?;
-        Ok(if wait_ms == 0 {
-            Ok(())
-        } else {
-            Err(Duration::from_millis(wait_ms))
-        })
+        let mut invocation = self.script.key(format!("{}{ip}", self.key_prefix));
+        invocation.arg(self.interval_ms).arg(self.burst_window_ms);
+        let call = invocation.invoke_async::<u64>(&mut connection);
+        let failure = match tokio::time::timeout(STORE_TIMEOUT, call).await {
+            Ok(Ok(0)) => return Some(Ok(())),
+            Ok(Ok(wait_ms)) => return Some(Err(Duration::from_millis(wait_ms))),
+            Ok(Err(error)) => error.to_string(),
+            Err(_) => format!("no answer within {STORE_TIMEOUT:?}"),
+        };
+        tracing::warn!(
+            error = %failure,
+            "rate-limit store unavailable; counting in this process"
+        );
+        if let Ok(mut skip_until) = self.skip_until.lock() {
+            *skip_until = Some(now + STORE_RETRY_INTERVAL);
+        }
+        None
     }
 }
 
@@ -144,8 +177,7 @@ impl IpRateLimiter {
         let shared = match &options.store {
             RateLimitStore::Memory => None,
             RateLimitStore::Redis { url, key_prefix } => {
-                let client = redis::Client::open(url.as_str()).map_err(RateLimitStoreError)?;
-                let connection = redis::aio::ConnectionManager::new(client)
+                let connection = SharedLimiter::connect(url)
                     .await
                     .map_err(RateLimitStoreError)?;
                 let interval_ms = 60_000 / u64::from(options.per_minute.get());
@@ -155,6 +187,7 @@ impl IpRateLimiter {
                     key_prefix: key_prefix.clone(),
                     interval_ms,
                     burst_window_ms: interval_ms * u64::from(options.per_minute.get()),
+                    skip_until: Arc::default(),
                 })
             }
         };
@@ -165,13 +198,10 @@ impl IpRateLimiter {
     /// If the shared store fails, this process's own counters decide (logged), so an
     /// outage of Redis neither stops logins nor lifts the limits.
     pub async fn check(&self, ip: IpAddr) -> Result<(), Duration> {
-        if let Some(shared) = &self.shared {
-            match shared.check(ip).await {
-                Ok(verdict) => return verdict,
-                Err(error) => {
-                    tracing::warn!(%error, "rate-limit store unavailable; counting in this process");
-                }
-            }
+        if let Some(shared) = &self.shared
+            && let Some(verdict) = shared.check(ip).await
+        {
+            return verdict;
         }
         self.memory.check_key(&ip).map_err(|not_until| {
             not_until.wait_time_from(governor::clock::DefaultClock::default().now())

@@ -67,6 +67,12 @@ impl Backend {
     }
 }
 
+/// The Redis for tests of the shared rate-limit store: `GATEHOUSE_TEST_REDIS_URL`
+/// (`redis://127.0.0.1:6379/` in CI). Unset, those tests do nothing.
+pub fn test_redis_url() -> Option<String> {
+    configured("GATEHOUSE_TEST_REDIS_URL")
+}
+
 fn configured(variable: &'static str) -> Option<String> {
     static NOTE: Once = Once::new();
     match std::env::var(variable) {

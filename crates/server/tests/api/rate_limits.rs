@@ -220,3 +220,90 @@ async fn a_successful_login_resets_the_back_off(backend: Backend) {
     assert_problem(app.login(&email, "wrong-password").await, 401, None).await;
     assert_eq!(app.login(&email, PASSWORD).await.status(), StatusCode::OK);
 }
+
+/// A TCP relay in front of Redis that the test can cut: to the server, an outage of Redis.
+struct CuttableRelay {
+    address: std::net::SocketAddr,
+    accept: tokio::task::JoinHandle<()>,
+    connections: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl CuttableRelay {
+    async fn start(upstream: String) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let connections: std::sync::Arc<std::sync::Mutex<Vec<_>>> = std::sync::Arc::default();
+        let tracked = std::sync::Arc::clone(&connections);
+        let accept = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                let relay = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                tracked.lock().unwrap().push(relay);
+            }
+        });
+        Self {
+            address,
+            accept,
+            connections,
+        }
+    }
+
+    /// Closes every relayed connection and refuses new ones.
+    fn cut(&self) {
+        self.accept.abort();
+        for connection in self.connections.lock().unwrap().drain(..) {
+            connection.abort();
+        }
+    }
+}
+
+/// When Redis goes away, each instance counts on its own: logins neither stop nor hang,
+/// and the limit still holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_shared_store_fails_the_limit_is_counted_in_process() {
+    let Some(redis_url) = crate::helpers::test_redis_url() else {
+        return;
+    };
+    let upstream = redis_url
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .to_owned();
+    let relay = CuttableRelay::start(upstream).await;
+    let store = format!("redis://{}/", relay.address);
+    let app_name = format!("redis-outage-{}", uuid::Uuid::new_v4().simple());
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[
+            ("RATE_LIMIT_ENABLED", "true"),
+            ("RATE_LIMIT_STORE", store.as_str()),
+            ("RATE_LIMIT_LOGIN_PER_MIN", "3"),
+            ("LOGIN_FAILURES_BEFORE_BACKOFF", "100"),
+            ("APP_NAME", app_name.as_str()),
+        ],
+    )
+    .await;
+    let attempt = async || app.login("nobody@example.com", PASSWORD).await;
+
+    // Counted in Redis: the fourth login of the minute is refused.
+    for _ in 0..3 {
+        assert_eq!(attempt().await.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_429(attempt().await).await;
+
+    relay.cut();
+    let started = std::time::Instant::now();
+    // This process has counted nothing yet: three more pass, then its own limit holds.
+    for _ in 0..3 {
+        assert_eq!(attempt().await.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_429(attempt().await).await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "answers wait for the failed store: {:?}",
+        started.elapsed()
+    );
+}

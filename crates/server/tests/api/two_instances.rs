@@ -5,20 +5,18 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::{
-    helpers::{Backend, Tokens, spawn_app},
+    helpers::{Backend, Tokens, spawn_app, test_redis_url},
     process::GatehouseProcess,
 };
 
-/// The Redis the rate-limit test shares (see `.ci/run`).
-const REDIS_URL: &str = "redis://127.0.0.1:6379/";
-
 /// An instance sharing per-IP counters through Redis under `app_name`.
 async fn instance(database_url: &str, app_name: &str, per_minute: u32) -> GatehouseProcess {
+    let redis_url = test_redis_url().expect("checked by the test");
     GatehouseProcess::start(
         database_url,
         &[
             ("APP_NAME", app_name),
-            ("RATE_LIMIT_STORE", REDIS_URL),
+            ("RATE_LIMIT_STORE", redis_url.as_str()),
             ("RATE_LIMIT_LOGIN_PER_MIN", per_minute.to_string().as_str()),
             ("LOGIN_FAILURES_BEFORE_BACKOFF", "100"),
         ],
@@ -33,7 +31,8 @@ async fn tokens(response: reqwest::Response) -> Tokens {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_on_one_database_and_redis_act_as_one() {
-    let Some(backend @ Backend::Postgres(_)) = Backend::postgres() else {
+    let (Some(backend @ Backend::Postgres(_)), Some(_)) = (Backend::postgres(), test_redis_url())
+    else {
         return;
     };
     // The in-process app only creates and migrates the shared database.
@@ -70,7 +69,8 @@ async fn two_instances_on_one_database_and_redis_act_as_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_share_one_per_ip_budget_through_redis() {
-    let Some(backend @ Backend::Postgres(_)) = Backend::postgres() else {
+    let (Some(backend @ Backend::Postgres(_)), Some(_)) = (Backend::postgres(), test_redis_url())
+    else {
         return;
     };
     let app = spawn_app(backend).await;
