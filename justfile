@@ -88,6 +88,20 @@ bench:
     cargo bench -p gatehouse-auth
     bash bench/load.sh
 
+# Fuzz the token parser and the JSON body extractor for SECONDS each (cargo install cargo-fuzz)
+fuzz SECONDS="60":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    # cargo fuzz passes -Zsanitizer flags; RUSTC_BOOTSTRAP lets the stable compiler take them.
+    for target in token_parsing json_body; do
+        RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz -O "$target" -- \
+            -max_total_time={{SECONDS}} -max_len=4096
+    done
+
+# Run schemathesis against /openapi.json of a release build for SECONDS (installs it into target/)
+schemathesis SECONDS="120":
+    bash fuzz/schemathesis.sh {{SECONDS}}
+
 # Build the API docs of every crate (open target/doc/gatehouse_auth/index.html)
 docs:
     cargo doc --workspace --no-deps

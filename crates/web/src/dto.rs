@@ -341,13 +341,16 @@ pub struct PageQuery {
     /// Page size, 1 to 100 (default 50).
     #[param(value_type = Option<u64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
-    /// How many accounts to skip (default 0).
-    #[param(value_type = Option<u64>, minimum = 0)]
+    /// How many accounts to skip (default 0; at most 2⁶³−1, what the databases'
+    /// `OFFSET` takes).
+    #[param(value_type = Option<u64>, minimum = 0, maximum = 9_223_372_036_854_775_807_u64)]
     pub offset: Option<String>,
 }
 
 /// Largest `GET /users` page.
 pub const MAX_PAGE_SIZE: u64 = 100;
+/// Largest `GET /users` offset: `i64::MAX`, the largest `OFFSET` every backend takes.
+pub const MAX_PAGE_OFFSET: u64 = i64::MAX.unsigned_abs();
 
 impl PageQuery {
     /// `(limit, offset)`, or a 422 naming the bad parameter.
@@ -363,8 +366,15 @@ impl PageQuery {
         if !(1..=MAX_PAGE_SIZE).contains(&limit) {
             return Err(ApiError::field("limit", "must be between 1 and 100"));
         }
-        // Offsets past i64::MAX would overflow the databases' OFFSET.
-        let offset = number("offset", &self.offset, 0)?.min(i64::MAX as u64);
+        // Offsets past i64::MAX would overflow the databases' OFFSET: refused, not
+        // silently clamped (the page would echo an offset the client never asked for).
+        let offset = number("offset", &self.offset, 0)?;
+        if offset > MAX_PAGE_OFFSET {
+            return Err(ApiError::field(
+                "offset",
+                format!("must be at most {MAX_PAGE_OFFSET}"),
+            ));
+        }
         Ok((limit, offset))
     }
 }

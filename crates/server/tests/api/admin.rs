@@ -138,6 +138,8 @@ async fn users_are_listed_in_creation_order_a_page_at_a_time(backend: Backend) {
         ("limit=101", "limit"),
         ("limit=ten", "limit"),
         ("offset=-1", "offset"),
+        // Past what the databases' OFFSET takes (found by schemathesis: it was clamped).
+        ("offset=9223372036854775808", "offset"),
     ] {
         let response = app
             .admin(Method::GET, &format!("/users?{query}"), &admin.access, None)
