@@ -1,50 +1,132 @@
 #!/usr/bin/env bash
-# Load bench against a release build: starts gatehouse on SQLite in a temporary
-# directory, then drives it with wrk and reports requests/s, latency and the server's
-# peak memory. Needs wrk (apt-get install wrk). Usage: bash bench/load.sh [seconds]
+# The load bench behind README "Performance": builds the release binary, measures the
+# database's own references (pgbench -S and a one-row UPDATE by primary key) and then
+# gatehouse on Postgres and on SQLite with rate limits off, and prints one table with
+# req/s, p50/p99, the ratios against the targets, peak RSS, start-up time and binary size.
+# Needs wrk and pgbench (apt-get install wrk postgresql-client) and a Postgres at
+# BENCH_POSTGRES_URL (default: the local one, as in CI).
+# Usage: bash bench/load.sh [seconds per run]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-10}
 port=${BENCH_PORT:-18080}
 base="http://127.0.0.1:$port"
+pg_admin=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+pg_server=${pg_admin%/*}
+bench_db=gatehouse_bench
+pgbench_db=gatehouse_bench_pgbench
+password='YourStrongPassw0rd!'
 
-command -v wrk >/dev/null || { echo "bench: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
+for tool in wrk pgbench psql curl; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool is not installed" >&2; exit 1; }
+done
 cargo build --release --locked --bin gatehouse
+binary=target/release/gatehouse
 work=$(mktemp -d)
-trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
+server=
+cleanup() {
+  [ -n "$server" ] && kill "$server" 2>/dev/null || true
+  psql -q "$pg_admin" -c "DROP DATABASE IF EXISTS $bench_db WITH (FORCE)" \
+    -c "DROP DATABASE IF EXISTS $pgbench_db WITH (FORCE)" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+rows=()
+row() { rows+=("$(printf '%-44s %10s %9s %9s %s' "$@")"); }
 
-# Rate limits off: the bench measures the server, not the limiter (a login flood from one
-# IP would otherwise be answered 429 after ten).
-APP_PORT=$port DATABASE_URL="sqlite://$work/app.db?mode=rwc" RUST_LOG=warn \
-  JWT_SECRET_KEY=benchmark-secret-of-at-least-32-bytes!! RATE_LIMIT_ENABLED=false \
-  ./target/release/gatehouse >"$work/server.log" 2>&1 &
-server=$!
-for _ in $(seq 1 100); do curl -fs "$base/health" >/dev/null && break; sleep 0.1; done
+# wrk's "Requests/sec" and its 50%/99% latencies in ms.
+wrk_figures() { # file → "rps p50 p99"
+  awk '
+    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+    /Requests\/sec/ { rps = $2 }
+    $1 == "50%" { p50 = ms($2) }
+    $1 == "99%" { p99 = ms($2) }
+    /Non-2xx/ { bad = $NF }
+    END { printf "%.0f %.2f %.2f %s\n", rps, p50, p99, bad + 0 }' "$1"
+}
 
-credentials='{"email":"bench@example.com","password":"YourStrongPassw0rd!"}'
-curl -fs -X POST "$base/auth/register" -H 'Content-Type: application/json' -d "$credentials" >/dev/null
-access=$(curl -fs -X POST "$base/auth/login" -H 'Content-Type: application/json' -d "$credentials" \
-  | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+# --- the database's own references ---------------------------------------------------
+psql -q "$pg_admin" -c "DROP DATABASE IF EXISTS $pgbench_db WITH (FORCE)" -c "CREATE DATABASE $pgbench_db" >/dev/null
+pgbench -q -i -s 10 "$pg_server/$pgbench_db" >/dev/null 2>&1
+printf '\\set aid random(1, 1000000)\nUPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = :aid;\n' >"$work/update.sql"
+pgbench_tps() { pgbench -n -j 2 -T "$duration" "$@" "$pg_server/$pgbench_db" 2>/dev/null | awk '/^tps/ {printf "%.0f", $3}'; }
+pgbench_latency() { pgbench -n -j 2 -T "$duration" "$@" "$pg_server/$pgbench_db" 2>/dev/null | awk '/latency average/ {print $4}'; }
+ref_select_16=$(pgbench_tps -S -c 16)
+ref_select_64=$(pgbench_tps -S -c 64)
+ref_update_16=$(pgbench_tps -f "$work/update.sql" -c 16)
+row "pgbench -S (PK select), 16 conn" "$ref_select_16" "" "" ""
+row "pgbench -S (PK select), 64 conn" "$ref_select_64" "" "" ""
+row "pgbench one-row UPDATE by PK, 16 conn" "$ref_update_16" "" "" ""
 
 cat >"$work/login.lua" <<LUA
 wrk.method = "POST"
-wrk.body = '$credentials'
+wrk.body = '{"email":"bench@example.com","password":"$password"}'
 wrk.headers["Content-Type"] = "application/json"
 LUA
 
-rss() { awk '/VmHWM/ {print $2 " KiB"}' "/proc/$server/status"; }
-echo "== machine: $(nproc) cores; server: release build, SQLite, default argon2 (m=64 MiB, t=3, p=4)"
-echo "== GET /users/me (token verification + 2 indexed reads), 2 threads, 64 connections, ${duration}s"
-wrk -t2 -c64 -d"${duration}s" --latency -H "Authorization: Bearer $access" "$base/users/me" \
-  | grep -E "Requests/sec|Latency|50%|99%|requests in|Non-2xx"
-echo "== POST /auth/login (argon2 verify + session insert), 2 threads, 16 connections, ${duration}s"
-wrk -t2 -c16 -d"${duration}s" --latency -s "$work/login.lua" "$base/auth/login" \
-  | grep -E "Requests/sec|Latency|50%|99%|requests in|Non-2xx"
-echo "== GET /health while logins saturate the hashing pool (does hashing stall other requests?)"
-wrk -t1 -c16 -d"${duration}s" -s "$work/login.lua" "$base/auth/login" >/dev/null &
-flood=$!
-sleep 1
-wrk -t1 -c8 -d"$((duration > 3 ? duration - 2 : 1))s" --latency "$base/health" \
-  | grep -E "Requests/sec|Latency|50%|99%"
-wait "$flood"
-echo "== server peak resident memory: $(rss)"
+# --- gatehouse --------------------------------------------------------------------------
+run_gatehouse() { # backend database_url
+  local backend=$1 url=$2
+  RUST_LOG=${BENCH_RUST_LOG:-info} APP_PORT=$port DATABASE_URL="$url" RATE_LIMIT_ENABLED=false \
+    JWT_SECRET_KEY=benchmark-secret-of-at-least-32-bytes!! "$binary" migrate up >/dev/null 2>&1
+  local started; started=$(date +%s%N)
+  RUST_LOG=${BENCH_RUST_LOG:-info} APP_PORT=$port DATABASE_URL="$url" RATE_LIMIT_ENABLED=false \
+    JWT_SECRET_KEY=benchmark-secret-of-at-least-32-bytes!! "$binary" >"$work/server-$backend.log" 2>&1 &
+  server=$!
+  until curl -fs "$base/health" >/dev/null 2>&1; do sleep 0.005; done
+  local startup_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+
+  local credentials="{\"email\":\"bench@example.com\",\"password\":\"$password\"}"
+  curl -fs -X POST "$base/auth/register" -H 'Content-Type: application/json' -d "$credentials" >/dev/null
+  login() { curl -fs -X POST "$base/auth/login" -H 'Content-Type: application/json' -d "$credentials"; }
+  local access; access=$(login | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+  # One session per refresh connection (2 threads × 8), and one more per thread: wrk calls
+  # request() once to check the script, and that token is never sent.
+  mkdir -p "$work/tokens"
+  for thread in 0 1; do
+    : >"$work/tokens/$thread.txt"
+    for _ in $(seq 1 9); do
+      { login | sed -E 's/.*"refresh_token":"([^"]+)".*/\1/'; echo; } >>"$work/tokens/$thread.txt"
+    done
+  done
+
+  local me16 me64 refresh16 me_flood
+  wrk -t2 -c16 -d"${duration}s" --latency -H "Authorization: Bearer $access" "$base/users/me" >"$work/me16"
+  wrk -t2 -c64 -d"${duration}s" --latency -H "Authorization: Bearer $access" "$base/users/me" >"$work/me64"
+  TOKENS_DIR="$work/tokens" wrk -t2 -c16 -d"${duration}s" --latency -s bench/refresh.lua "$base/auth/refresh" >"$work/refresh16"
+  wrk -t1 -c16 -d"$((duration + 2))s" -s "$work/login.lua" "$base/auth/login" >"$work/flood" &
+  local flood=$!
+  sleep 1
+  wrk -t1 -c16 -d"${duration}s" --latency -H "Authorization: Bearer $access" "$base/users/me" >"$work/me-flood"
+  wait "$flood"
+  read -r me16_rps me16_p50 me16_p99 me16_bad <<<"$(wrk_figures "$work/me16")"
+  read -r me64_rps me64_p50 me64_p99 me64_bad <<<"$(wrk_figures "$work/me64")"
+  read -r rf_rps rf_p50 rf_p99 rf_bad <<<"$(wrk_figures "$work/refresh16")"
+  read -r fl_rps fl_p50 fl_p99 fl_bad <<<"$(wrk_figures "$work/me-flood")"
+  read -r lg_rps _ _ _ <<<"$(wrk_figures "$work/flood")"
+  local peak; peak=$(awk '/VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$server/status")
+  kill "$server"; wait "$server" 2>/dev/null || true; server=
+
+  local bad=$((me16_bad + me64_bad + rf_bad + fl_bad))
+  row "$backend: GET /users/me, 16 conn" "$me16_rps" "$me16_p50" "$me16_p99" \
+    "$( [ "$backend" = postgres ] && awk -v a="$me16_rps" -v b="$ref_select_16" 'BEGIN {printf "%.0f%% of pgbench -S (target 50%%)", 100 * a / b}')"
+  row "$backend: GET /users/me, 64 conn" "$me64_rps" "$me64_p50" "$me64_p99" \
+    "$( [ "$backend" = postgres ] && awk -v a="$me64_rps" -v b="$ref_select_64" 'BEGIN {printf "%.0f%% of pgbench -S (target 50%%); ", 100 * a / b}')p99 target 5 ms"
+  row "$backend: POST /auth/refresh (rotation), 16 conn" "$rf_rps" "$rf_p50" "$rf_p99" \
+    "$( [ "$backend" = postgres ] && awk -v a="$rf_rps" -v b="$ref_update_16" 'BEGIN {printf "%.0f%% of pgbench UPDATE (target 50%%)", 100 * a / b}')"
+  row "$backend: GET /users/me during a login flood" "$fl_rps" "$fl_p50" "$fl_p99" \
+    "$(awk -v a="$fl_p99" -v b="$me16_p99" 'BEGIN {printf "p99 %.1f× alone at 16 conn (target ≤ 3×)", a / b}'); logins ${lg_rps}/s"
+  row "$backend: peak RSS ${peak} MiB, start-up ${startup_ms} ms, non-2xx ${bad}" "" "" "" \
+    "targets: RSS ≤ 64 MiB + 4 × 64 MiB, start-up < 200 ms"
+}
+
+psql -q "$pg_admin" -c "DROP DATABASE IF EXISTS $bench_db WITH (FORCE)" -c "CREATE DATABASE $bench_db" >/dev/null
+run_gatehouse postgres "$pg_server/$bench_db"
+run_gatehouse sqlite "sqlite://$work/bench.db?mode=rwc"
+
+size_mb=$(awk -v b="$(stat -c %s "$binary")" 'BEGIN {printf "%.1f", b / 1000000}')
+echo
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo); ${duration}s per run; wrk and the server on one machine"
+echo "release binary: ${size_mb} MB (target < 25 MB); log level ${BENCH_RUST_LOG:-info}"
+printf '%-44s %10s %9s %9s %s\n' "" "req/s" "p50 ms" "p99 ms" "vs target"
+printf '%s\n' "${rows[@]}"
