@@ -1,12 +1,17 @@
 use chrono::{DateTime, Utc};
-use gatehouse_domain::{NewSession, RefreshPolicy, RefreshRotation, Session, SessionId, UserId};
+use gatehouse_domain::{
+    NewSession, RefreshPolicy, RefreshRotation, Session, SessionId, User, UserId,
+};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
     sea_query::{Expr, ExprTrait},
 };
 
-use crate::{RepoError, entity::session};
+use crate::{
+    RepoError,
+    entity::{session, user},
+};
 
 /// Reads and writes login sessions.
 #[derive(Debug, Clone)]
@@ -60,6 +65,25 @@ impl SessionRepository {
             .await?
             .map(to_domain)
             .transpose()
+    }
+
+    /// The session with this id, revoked or not, and its account: one query (a join), so
+    /// an authenticated request costs one round trip to the database.
+    pub async fn find_with_user(
+        &self,
+        id: SessionId,
+    ) -> Result<Option<(Session, Option<User>)>, RepoError> {
+        let Some((row, user)) = session::Entity::find_by_id(id.as_uuid())
+            .find_also_related(user::Entity)
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some((
+            to_domain(row)?,
+            user.map(crate::users::to_domain).transpose()?,
+        )))
     }
 
     /// The sessions of `user_id` that are neither revoked nor expired at `now`, newest

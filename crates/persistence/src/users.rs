@@ -288,7 +288,7 @@ async fn ensure_another_active_superuser(
     Ok(())
 }
 
-fn to_domain(row: user::Model) -> Result<User, RepoError> {
+pub(crate) fn to_domain(row: user::Model) -> Result<User, RepoError> {
     let email = Email::parse(&row.email)
         .map_err(|e| RepoError::Corrupt(format!("user {}: {e}", row.id)))?;
     Ok(User {

@@ -17,7 +17,7 @@ use actix_web::{
 };
 use futures_util::{StreamExt, future::LocalBoxFuture};
 use gatehouse_auth::AccessClaims;
-use gatehouse_domain::{Session, User};
+use gatehouse_domain::{Session, SessionId, User, UserId};
 use serde::de::DeserializeOwned;
 
 use crate::{
@@ -252,18 +252,33 @@ impl FromRequest for Superuser {
     }
 }
 
+/// A token's session (if it exists and belongs to the token's user) and its account
+/// (401 `User not found` if it does not exist). Both come in one round trip, the hot path
+/// of every authenticated request and refresh; only when that finds nothing is the account
+/// looked up on its own, to tell a deleted account from an ended session.
+pub(crate) async fn session_and_account(
+    state: &AppState,
+    session_id: SessionId,
+    user_id: UserId,
+) -> Result<(Option<Session>, User), ApiError> {
+    match state.sessions.find_with_user(session_id).await? {
+        Some((session, Some(user))) if session.user_id == user_id => Ok((Some(session), user)),
+        _ => {
+            let user = state
+                .users
+                .find_by_id(user_id)
+                .await?
+                .ok_or(ApiError::invalid_token("User not found"))?;
+            Ok((None, user))
+        }
+    }
+}
+
 async fn authenticate(state: &AppState, token: &str) -> Result<AuthenticatedUser, ApiError> {
     let claims = state.jwt.verify_access(token)?;
-    let user = state
-        .users
-        .find_by_id(claims.user_id)
-        .await?
-        .ok_or(ApiError::invalid_token("User not found"))?;
-    let session = state
-        .sessions
-        .find(claims.session_id)
-        .await?
-        .filter(|session| session.user_id == user.id && session.is_active_at(chrono::Utc::now()))
+    let (session, user) = session_and_account(state, claims.session_id, claims.user_id).await?;
+    let session = session
+        .filter(|session| session.is_active_at(chrono::Utc::now()))
         .ok_or(ApiError::invalid_token("Session has ended"))?;
     if !user.is_active {
         return Err(ApiError::Forbidden("Inactive user"));

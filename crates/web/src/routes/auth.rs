@@ -12,7 +12,7 @@ use crate::{
     cookies::token_cookies,
     dto::{Login, LoginIn, RegisterIn, Registration, TokenForm, TokenOut, UserOut},
     error::Problem,
-    extract::{JsonBody, RefreshToken},
+    extract::{JsonBody, RefreshToken, session_and_account},
     metrics::LoginOutcome,
     rate_limit::{IpThrottled, client_ip},
 };
@@ -172,20 +172,11 @@ pub async fn refresh(
     RefreshToken(token): RefreshToken,
 ) -> Result<HttpResponse, ApiError> {
     let claims = state.jwt.verify_refresh(&token)?;
-    let user = state
-        .users
-        .find_by_id(claims.user_id)
-        .await?
-        .ok_or(ApiError::invalid_token("User not found"))?;
+    let (session, user) = session_and_account(&state, claims.session_id, claims.user_id).await?;
     if !user.is_active {
         return Err(ApiError::invalid_token("Inactive user"));
     }
-    let session = state
-        .sessions
-        .find(claims.session_id)
-        .await?
-        .filter(|session| session.user_id == user.id)
-        .ok_or(ApiError::invalid_token("Session has ended"))?;
+    let session = session.ok_or(ApiError::invalid_token("Session has ended"))?;
     let policy = state.options.refresh;
     let now = Utc::now();
     let verdict = judge_refresh(&state, &session, claims.generation, now).await?;
