@@ -83,10 +83,13 @@ up:
 down *ARGS:
     {{compose}} down {{ARGS}}
 
-# Run the criterion micro-benchmarks and the load bench against a release build
-bench:
+# Load bench of a release build on Postgres and SQLite beside pgbench's references: one table (needs wrk, pgbench)
+bench SECONDS="10":
+    bash bench/load.sh {{SECONDS}}
+
+# Criterion micro-benchmarks: argon2 and JWT issue/verify
+bench-micro:
     cargo bench -p gatehouse-auth
-    bash bench/load.sh
 
 # Fuzz the token parser and the JSON body extractor for SECONDS each (cargo install cargo-fuzz)
 fuzz SECONDS="60":

@@ -89,7 +89,7 @@ struct Inner {
 }
 
 impl PasswordHasher {
-    /// Validates the parameters and prepares the dummy hash (one hash, done once).
+    /// Validates the parameters and prepares the dummy hash.
     pub fn new(config: HasherConfig) -> Result<Self, AuthError> {
         let params = Params::new(
             config.memory_kib,
@@ -103,8 +103,7 @@ impl PasswordHasher {
                 "max_concurrent must be at least 1".into(),
             ));
         }
-        let dummy_password = uuid::Uuid::new_v4().to_string();
-        let dummy_hash = hash_blocking(&params, dummy_password.as_bytes())?;
+        let dummy_hash = unmatchable_hash(&params)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 params,
@@ -196,6 +195,21 @@ impl Drop for QueuePlace<'_> {
     }
 }
 
+/// A hash with the configured parameters, a random salt and a random output: verifying any
+/// password against it costs exactly what a real hash costs, and none matches (the output
+/// is 256 random bits no password was hashed to). Made without hashing, so start-up does
+/// not spend an argon2 run (about 150 ms at the default cost) on it.
+fn unmatchable_hash(params: &Params) -> Result<PasswordHash, AuthError> {
+    let malformed = |e: phc::Error| AuthError::HasherConfig(e.to_string());
+    let salt = phc::Salt::new(&rand::random::<[u8; 16]>()).map_err(malformed)?;
+    let output = phc::Output::new(&rand::random::<[u8; 32]>()).map_err(malformed)?;
+    let version = u32::from(Version::V0x13);
+    Ok(PasswordHash::new(format!(
+        "${}$v={version}${params}${salt}${output}",
+        Algorithm::Argon2id.as_str()
+    )))
+}
+
 fn hash_blocking(params: &Params, password: &[u8]) -> Result<PasswordHash, AuthError> {
     let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
     let hash = argon2
@@ -258,6 +272,28 @@ mod tests {
             max_concurrent: 2,
             max_queued: 8,
         }
+    }
+
+    #[tokio::test]
+    async fn the_dummy_hash_costs_what_a_real_hash_costs_and_matches_nothing() {
+        let hasher = PasswordHasher::new(cheap()).unwrap();
+        let dummy = phc::PasswordHash::new(hasher.inner.dummy_hash.as_str()).unwrap();
+        let real = hasher.hash(Password::presented("anything")).await.unwrap();
+        let real = phc::PasswordHash::new(real.as_str()).unwrap();
+        // Same variant, version, parameters and lengths: the same argon2 work to verify.
+        assert_eq!(dummy.algorithm, real.algorithm);
+        assert_eq!(dummy.version, real.version);
+        assert_eq!(dummy.params, real.params);
+        assert_eq!(dummy.salt.map(|s| s.len()), real.salt.map(|s| s.len()));
+        assert_eq!(dummy.hash.map(|h| h.len()), real.hash.map(|h| h.len()));
+        let check = hasher
+            .verify(Password::presented(""), hasher.inner.dummy_hash.clone())
+            .await
+            .unwrap();
+        assert_eq!(check, PasswordCheck::Mismatch);
+        // A new hasher, a new random dummy.
+        let other = PasswordHasher::new(cheap()).unwrap();
+        assert_ne!(other.inner.dummy_hash, hasher.inner.dummy_hash);
     }
 
     /// Hashes made by Python's pwdlib / argon2-cffi: `password<TAB>hash` lines.

@@ -152,7 +152,9 @@ pub async fn connect(config: DatabaseConfig) -> Result<DatabaseConnection, RepoE
     let mut options = ConnectOptions::new(url);
     options
         .max_connections(config.max_connections)
-        .min_connections(1)
+        // No eager connection: the ping below opens the first one and the migrations reuse
+        // it, so start-up pays for one connection, not two racing ones.
+        .min_connections(0)
         .acquire_timeout(config.acquire_timeout)
         .connect_timeout(config.acquire_timeout)
         .sqlx_logging(false)
