@@ -14,8 +14,8 @@ use gatehouse_mail::Mailer;
 use gatehouse_persistence::{DatabaseConnection, connect, redact_url};
 use gatehouse_web::rate_limit::IpRateLimiter;
 use gatehouse_web::{
-    AppState, browser, collapse_unknown_methods, configure, configure_metrics, not_found,
-    render_bare_errors, request_context, swagger_ui,
+    AppState, Docs, browser, collapse_unknown_methods, configure, configure_metrics, not_found,
+    render_bare_errors, request_context,
 };
 use migration::{Migrator, MigratorTrait};
 
@@ -178,7 +178,7 @@ pub async fn connect_database(settings: &Settings) -> anyhow::Result<DatabaseCon
 fn serve(listener: TcpListener, state: AppState, settings: &Settings) -> anyhow::Result<Server> {
     let metrics = state.metrics.middleware();
     let state = web::Data::new(state);
-    let app_name = settings.app_name.clone();
+    let docs = Docs::new(&settings.app_name).context("cannot render the OpenAPI document")?;
     let cors_origins = settings.cors_origins.clone();
     let hsts = settings.app_env == AppEnv::Production;
     let public_metrics = settings.metrics_addr.is_none();
@@ -202,7 +202,7 @@ fn serve(listener: TcpListener, state: AppState, settings: &Settings) -> anyhow:
                     configure_metrics(cfg);
                 }
             })
-            .service(swagger_ui(&app_name))
+            .configure(|cfg| docs.configure(cfg))
             .default_service(web::to(not_found))
     })
     .shutdown_timeout(10);

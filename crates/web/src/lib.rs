@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod browser;
 pub mod cookies;
+pub mod docs;
 pub mod dto;
 pub mod error;
 pub mod extract;
@@ -19,15 +20,10 @@ pub mod rate_limit;
 pub mod routes;
 mod state;
 
+pub use docs::Docs;
 pub use error::{ApiError, render_bare_errors};
 pub use extract::{AnyToken, AuthenticatedUser, FreshUser, JsonBody, RefreshToken, Superuser};
 pub use middleware::{collapse_unknown_methods, request_context};
 pub use openapi::openapi;
 pub use routes::{configure, configure_metrics, not_found};
 pub use state::{AppState, DEFAULT_MAX_BODY_BYTES, WebOptions};
-
-/// Serves the Swagger UI at `/docs` and the OpenAPI document at `/openapi.json`. The UI's
-/// files are compiled into the binary, so it works offline.
-pub fn swagger_ui(app_name: &str) -> utoipa_swagger_ui::SwaggerUi {
-    utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi(app_name))
-}

@@ -278,6 +278,37 @@ async fn swagger_ui_is_served_from_the_binary(backend: Backend) {
         .unwrap();
     assert_eq!(initializer.status(), StatusCode::OK);
     assert!(initializer.text().await.unwrap().contains("/openapi.json"));
+    // Every file the page loads is there; what it never loads is not in the binary.
+    let page = app.client.get(app.url("/docs/")).send().await.unwrap();
+    let html = page.text().await.unwrap();
+    for file in [
+        "swagger-ui.css",
+        "index.css",
+        "swagger-ui-bundle.js",
+        "swagger-ui-standalone-preset.js",
+        "swagger-initializer.js",
+    ] {
+        assert!(html.contains(file), "the page loads {file}");
+        let response = app
+            .client
+            .get(app.url(&format!("/docs/{file}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{file}");
+        let content_type = response.headers()["content-type"].to_str().unwrap();
+        assert!(
+            content_type.starts_with("text/css") || content_type.starts_with("text/javascript"),
+            "{file}: {content_type}"
+        );
+    }
+    let map = app
+        .client
+        .get(app.url("/docs/swagger-ui-bundle.js.map"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(map, 404, Some("Not Found")).await;
 }
 
 /// The value of the sample `name{labels}` (labels as written by the encoder), 0 if absent.
