@@ -3,7 +3,7 @@
 # database's own references (pgbench -S and a one-row UPDATE by primary key) and then
 # gatehouse on Postgres and on SQLite with rate limits off, and prints one table with
 # req/s, p50/p99, the ratios against the targets, peak RSS, start-up time and binary size.
-# Needs wrk and pgbench (apt-get install wrk postgresql-client) and a Postgres at
+# Needs wrk and pgbench (apt-get install wrk postgresql; pgbench ships with the server) and a Postgres at
 # BENCH_POSTGRES_URL (default: the local one, as in CI).
 # Usage: bash bench/load.sh [seconds per run]
 set -euo pipefail
