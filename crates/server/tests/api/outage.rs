@@ -119,9 +119,13 @@ impl Drop for OwnedCluster {
     }
 }
 
+/// Asked once: every cluster command depends on it.
 fn running_as_root() -> bool {
-    let output = Command::new("id").arg("-u").output().unwrap();
-    String::from_utf8_lossy(&output.stdout).trim() == "0"
+    static ROOT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ROOT.get_or_init(|| {
+        let output = Command::new("id").arg("-u").output().unwrap();
+        String::from_utf8_lossy(&output.stdout).trim() == "0"
+    })
 }
 
 fn run(command: &mut Command) {
