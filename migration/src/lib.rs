@@ -1,7 +1,8 @@
 //! Gatehouse's schema as sea-orm-migration migrations.
 //!
-//! Written only with SeaORM's schema builder (no backend-specific SQL), so the same
-//! migrations run on SQLite, Postgres and MySQL/MariaDB. Identifiers live in [`iden`] so
+//! Written with SeaORM's schema builder (no backend-specific SQL), so the same migrations
+//! run on SQLite, Postgres and MySQL/MariaDB; the exceptions are backend-only by design
+//! (MySQL's email collation, Postgres' change-notification triggers). Identifiers live in [`iden`] so
 //! later migrations refer to the same names.
 
 // `async_trait` rewrites the lifetimes of `MigrationTrait` methods, so the idiomatic
@@ -17,6 +18,7 @@ mod m20261127_000003_session_rotated_at;
 mod m20261127_000004_create_one_time_tokens;
 mod m20261127_000005_email_binary_collation_on_mysql;
 mod m20261127_000006_create_login_throttles;
+mod m20261130_000007_session_invalidation_triggers;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -31,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000004_create_one_time_tokens::Migration),
             Box::new(m20261127_000005_email_binary_collation_on_mysql::Migration),
             Box::new(m20261127_000006_create_login_throttles::Migration),
+            Box::new(m20261130_000007_session_invalidation_triggers::Migration),
         ]
     }
 }

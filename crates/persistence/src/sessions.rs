@@ -9,7 +9,7 @@ use sea_orm::{
 };
 
 use crate::{
-    RepoError,
+    RepoError, SessionCache,
     entity::{session, user},
 };
 
@@ -17,12 +17,23 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct SessionRepository {
     db: DatabaseConnection,
+    /// Answers [`find_with_user_cached`](Self::find_with_user_cached); kept in step with
+    /// the revocations this repository makes.
+    cache: SessionCache,
 }
 
 impl SessionRepository {
     /// A repository over `db`.
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self {
+            db,
+            cache: SessionCache::off(),
+        }
+    }
+
+    /// The same repository, answering from and keeping `cache` in step.
+    pub fn with_session_cache(self, cache: SessionCache) -> Self {
+        Self { cache, ..self }
     }
 
     /// Stores a session opened at login, at refresh generation 0.
@@ -86,6 +97,27 @@ impl SessionRepository {
         )))
     }
 
+    /// [`find_with_user`](Self::find_with_user) for checking a token: an active session
+    /// and its account may come from the [`SessionCache`] (then the session's refresh
+    /// bookkeeping — last use, generations — may be behind; nothing else is). What the
+    /// database answers is cached when the session is active and has an account.
+    pub async fn find_with_user_cached(
+        &self,
+        id: SessionId,
+    ) -> Result<Option<(Session, Option<User>)>, RepoError> {
+        if let Some((session, user)) = self.cache.lookup(id) {
+            return Ok(Some((session, Some(user))));
+        }
+        let ticket = self.cache.ticket();
+        let found = self.find_with_user(id).await?;
+        if let Some((session, Some(user))) = &found
+            && session.is_active_at(Utc::now())
+        {
+            self.cache.fill(ticket, session, user);
+        }
+        Ok(found)
+    }
+
     /// The sessions of `user_id` that are neither revoked nor expired at `now`, newest
     /// first.
     pub async fn list_active_for_user(
@@ -112,11 +144,15 @@ impl SessionRepository {
     /// `generation + 1` if and only if `policy` accepts the token
     /// ([`Session::refresh_verdict`]'s rule, written as one conditional `UPDATE`), so two
     /// racing refreshes are judged one after the other on the row as it is: returns whether
-    /// it applied. Expiry is not part of the statement (it never changes): the caller checks
-    /// it. With rotation off, only the last use is noted.
+    /// it applied. With rotation off, only the last use is noted.
+    ///
+    /// The statement also requires the session to belong to `user_id`, not to have expired,
+    /// and the account to exist and be active, so that an accepted refresh needs no read
+    /// before it: when this returns `true`, the refresh is good.
     pub async fn record_refresh(
         &self,
         id: SessionId,
+        user_id: UserId,
         generation: u32,
         now: DateTime<Utc>,
         policy: RefreshPolicy,
@@ -135,10 +171,19 @@ impl SessionRepository {
         if policy.rotation == RefreshRotation::Auto && generation == 0 {
             accepted = accepted.add(highest_used().eq(0));
         }
+        let active_account = sea_orm::sea_query::Query::select()
+            .expr(Expr::value(1))
+            .from(user::Entity)
+            .and_where(user::Column::Id.eq(user_id.as_uuid()))
+            .and_where(user::Column::IsActive.eq(true))
+            .to_owned();
         let mut update = session::Entity::update_many()
             .col_expr(C::LastUsedAt, Expr::value(now))
             .filter(C::Id.eq(id.as_uuid()))
-            .filter(C::RevokedAt.is_null());
+            .filter(C::UserId.eq(user_id.as_uuid()))
+            .filter(C::RevokedAt.is_null())
+            .filter(C::ExpiresAt.gt(now))
+            .filter(Expr::exists(active_account));
         if policy.rotation != RefreshRotation::Off {
             // MySQL evaluates assignments left to right, each seeing the ones before it:
             // `rotated_at` must read the generation before `latest_refresh_generation`
@@ -171,12 +216,14 @@ impl SessionRepository {
     /// Ends the session: no token of it is accepted any more. Returns whether it was
     /// active until now.
     pub async fn revoke(&self, id: SessionId, now: DateTime<Utc>) -> Result<bool, RepoError> {
-        self.revoke_where(
-            Condition::all().add(session::Column::Id.eq(id.as_uuid())),
-            now,
-        )
-        .await
-        .map(|count| count == 1)
+        let revoked = self
+            .revoke_where(
+                Condition::all().add(session::Column::Id.eq(id.as_uuid())),
+                now,
+            )
+            .await;
+        self.cache.forget_session(id);
+        revoked.map(|count| count == 1)
     }
 
     /// Ends session `id` if it belongs to `user_id`. `None` when the user has no such
@@ -192,7 +239,9 @@ impl SessionRepository {
                 let owned = Condition::all()
                     .add(session::Column::Id.eq(id.as_uuid()))
                     .add(session::Column::UserId.eq(user_id.as_uuid()));
-                Ok(Some(self.revoke_where(owned, now).await? == 1))
+                let revoked = self.revoke_where(owned, now).await;
+                self.cache.forget_session(id);
+                Ok(Some(revoked? == 1))
             }
             _ => Ok(None),
         }
@@ -204,11 +253,14 @@ impl SessionRepository {
         user_id: UserId,
         now: DateTime<Utc>,
     ) -> Result<u64, RepoError> {
-        self.revoke_where(
-            Condition::all().add(session::Column::UserId.eq(user_id.as_uuid())),
-            now,
-        )
-        .await
+        let revoked = self
+            .revoke_where(
+                Condition::all().add(session::Column::UserId.eq(user_id.as_uuid())),
+                now,
+            )
+            .await;
+        self.cache.forget_user(user_id);
+        revoked
     }
 
     /// Ends every active session of `user_id` except `keep`. Returns how many there were.
@@ -218,13 +270,16 @@ impl SessionRepository {
         keep: SessionId,
         now: DateTime<Utc>,
     ) -> Result<u64, RepoError> {
-        self.revoke_where(
-            Condition::all()
-                .add(session::Column::UserId.eq(user_id.as_uuid()))
-                .add(session::Column::Id.ne(keep.as_uuid())),
-            now,
-        )
-        .await
+        let revoked = self
+            .revoke_where(
+                Condition::all()
+                    .add(session::Column::UserId.eq(user_id.as_uuid()))
+                    .add(session::Column::Id.ne(keep.as_uuid())),
+                now,
+            )
+            .await;
+        self.cache.forget_user(user_id);
+        revoked
     }
 
     /// Deletes sessions that ended before `ended_before`: expired then, or revoked then.

@@ -6,18 +6,28 @@ use sea_orm::{
     QuerySelect, TransactionTrait, sea_query::Expr,
 };
 
-use crate::{RepoError, entity::user};
+use crate::{RepoError, SessionCache, entity::user};
 
 /// Reads and writes user accounts.
 #[derive(Debug, Clone)]
 pub struct UserRepository {
     db: DatabaseConnection,
+    /// Forgets an account's cached sessions after every change to it.
+    cache: SessionCache,
 }
 
 impl UserRepository {
     /// A repository over `db`.
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self {
+            db,
+            cache: SessionCache::off(),
+        }
+    }
+
+    /// The same repository, keeping `cache` in step with the changes it makes.
+    pub fn with_session_cache(self, cache: SessionCache) -> Self {
+        Self { cache, ..self }
     }
 
     /// Inserts a new account created at `now`. A taken email is
@@ -111,8 +121,9 @@ impl UserRepository {
     pub async fn delete(&self, id: UserId) -> Result<bool, RepoError> {
         let result = user::Entity::delete_by_id(id.as_uuid())
             .exec(&self.db)
-            .await?;
-        Ok(result.rows_affected > 0)
+            .await;
+        self.cache.forget_user(id);
+        Ok(result?.rows_affected > 0)
     }
 
     /// Activates or deactivates the account. Returns whether it existed.
@@ -208,7 +219,9 @@ impl UserRepository {
             .update(&txn)
             .await
             .map_err(|e| RepoError::unique_as(e, Conflict::EmailTaken))?;
-        txn.commit().await?;
+        let committed = txn.commit().await;
+        self.cache.forget_user(id);
+        committed?;
         to_domain(updated).map(Some)
     }
 
@@ -223,13 +236,26 @@ impl UserRepository {
             ensure_another_active_superuser(&txn, id).await?;
         }
         user::Entity::delete_by_id(id.as_uuid()).exec(&txn).await?;
-        txn.commit().await?;
+        let committed = txn.commit().await;
+        self.cache.forget_user(id);
+        committed?;
         Ok(true)
     }
 
     /// Writes the set columns of `row`; false when no such user exists.
+    /// Cached sessions of the account are forgotten whatever the outcome (a failed commit
+    /// may still have applied).
     async fn update(&self, row: user::ActiveModel) -> Result<bool, RepoError> {
-        match row.update(&self.db).await {
+        let id = match &row.id {
+            sea_orm::ActiveValue::Set(id) | sea_orm::ActiveValue::Unchanged(id) => Some(*id),
+            sea_orm::ActiveValue::NotSet => None,
+        };
+        let result = row.update(&self.db).await;
+        match id {
+            Some(id) => self.cache.forget_user(UserId::from_uuid(id)),
+            None => self.cache.forget_all(),
+        }
+        match result {
             Ok(_) => Ok(true),
             Err(sea_orm::DbErr::RecordNotUpdated) => Ok(false),
             Err(e) => Err(e.into()),

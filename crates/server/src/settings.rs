@@ -107,6 +107,9 @@ pub struct Settings {
     pub purge_interval: Option<Duration>,
     /// `METRICS_ADDR`: a separate `host:port` for `/metrics` (then not on the public port).
     pub metrics_addr: Option<String>,
+    /// `SESSION_CACHE_SIZE`: how many sessions the in-process cache holds (Postgres only,
+    /// where LISTEN/NOTIFY keeps it in step); 0 turns it off.
+    pub session_cache_size: usize,
 }
 
 /// The raw layer: names as `config` lower-cases them from the environment.
@@ -154,6 +157,7 @@ struct Raw {
     session_retention_days: i64,
     metrics_addr: Option<String>,
     purge_interval_min: u64,
+    session_cache_size: usize,
     max_body_bytes: usize,
     log_format: String,
 }
@@ -187,6 +191,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("login_failures_before_backoff", "5"),
     ("session_retention_days", "30"),
     ("purge_interval_min", "60"),
+    ("session_cache_size", "10000"),
     ("argon2_memory_kib", "65536"),
     ("argon2_iterations", "3"),
     ("argon2_parallelism", "4"),
@@ -406,6 +411,7 @@ impl Raw {
             metrics_addr,
             purge_interval: (self.purge_interval_min > 0)
                 .then(|| Duration::from_secs(self.purge_interval_min.saturating_mul(60))),
+            session_cache_size: self.session_cache_size,
         })
     }
 

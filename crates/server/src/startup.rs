@@ -11,7 +11,9 @@ use actix_web::{
 use anyhow::Context;
 use gatehouse_auth::{JwtCodec, PasswordHasher};
 use gatehouse_mail::Mailer;
-use gatehouse_persistence::{DatabaseConnection, connect, redact_url};
+use gatehouse_persistence::{
+    DatabaseConnection, SessionCache, connect, redact_url, start_invalidation,
+};
 use gatehouse_web::rate_limit::IpRateLimiter;
 use gatehouse_web::{
     AppState, Docs, browser, collapse_unknown_methods, configure, configure_metrics, not_found,
@@ -45,8 +47,23 @@ impl Application {
         let ip_limiter = IpRateLimiter::start(&settings.web.rate_limits)
             .await
             .context("RATE_LIMIT_STORE")?;
-        let state = AppState::new(db, hasher, jwt, mailer, ip_limiter, settings.web.clone())
-            .context("cannot set up metrics")?;
+        let session_cache = SessionCache::new(settings.session_cache_size);
+        if start_invalidation(&db, &session_cache) {
+            tracing::info!(
+                capacity = settings.session_cache_size,
+                "session cache on; invalidated through Postgres LISTEN/NOTIFY"
+            );
+        }
+        let state = AppState::new(
+            db,
+            session_cache,
+            hasher,
+            jwt,
+            mailer,
+            ip_limiter,
+            settings.web.clone(),
+        )
+        .context("cannot set up metrics")?;
         if let Some(interval) = settings.purge_interval {
             tokio::spawn(housekeeping(
                 Housekeeping {

@@ -188,7 +188,8 @@ fn bearer_token(req: &HttpRequest) -> Option<Result<String, ApiError>> {
 pub struct AuthenticatedUser {
     /// The account.
     pub user: User,
-    /// The session the token belongs to.
+    /// The session the token belongs to. It may come from the session cache, where its
+    /// refresh bookkeeping (last use, generations) can be behind the database.
     pub session: Session,
     /// The verified claims.
     pub claims: AccessClaims,
@@ -261,7 +262,27 @@ pub(crate) async fn session_and_account(
     session_id: SessionId,
     user_id: UserId,
 ) -> Result<(Option<Session>, User), ApiError> {
-    match state.sessions.find_with_user(session_id).await? {
+    let found = state.sessions.find_with_user(session_id).await?;
+    account_of(state, found, user_id).await
+}
+
+/// [`session_and_account`] for checking an access token: may answer from the session
+/// cache, without a round trip.
+async fn cached_session_and_account(
+    state: &AppState,
+    session_id: SessionId,
+    user_id: UserId,
+) -> Result<(Option<Session>, User), ApiError> {
+    let found = state.sessions.find_with_user_cached(session_id).await?;
+    account_of(state, found, user_id).await
+}
+
+async fn account_of(
+    state: &AppState,
+    found: Option<(Session, Option<User>)>,
+    user_id: UserId,
+) -> Result<(Option<Session>, User), ApiError> {
+    match found {
         Some((session, Some(user))) if session.user_id == user_id => Ok((Some(session), user)),
         _ => {
             let user = state
@@ -276,7 +297,8 @@ pub(crate) async fn session_and_account(
 
 async fn authenticate(state: &AppState, token: &str) -> Result<AuthenticatedUser, ApiError> {
     let claims = state.jwt.verify_access(token)?;
-    let (session, user) = session_and_account(state, claims.session_id, claims.user_id).await?;
+    let (session, user) =
+        cached_session_and_account(state, claims.session_id, claims.user_id).await?;
     let session = session
         .filter(|session| session.is_active_at(chrono::Utc::now()))
         .ok_or(ApiError::invalid_token("Session has ended"))?;

@@ -1,14 +1,15 @@
 //! Prometheus metrics: requests by route pattern, method and status with latency
 //! histograms (recorded by actix-web-prom's middleware), login outcomes, and the length of
-//! the password-hashing queue (read at scrape time). No user data ever becomes a label:
+//! the password-hashing queue and the session cache's state (read at scrape time). No user data ever becomes a label:
 //! routes are labelled by pattern, unmatched paths by one mask.
 
 use actix_web::{HttpResponse, web};
 use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
 use gatehouse_auth::PasswordHasher;
+use gatehouse_persistence::SessionCache;
 use prometheus::{
-    Encoder, IntCounterVec, IntGauge, Opts, Registry, TextEncoder, core::Collector, core::Desc,
-    proto::MetricFamily,
+    Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder, core::Collector,
+    core::Desc, proto::MetricFamily,
 };
 
 use crate::{ApiError, AppState};
@@ -52,7 +53,7 @@ pub struct Metrics {
 
 impl Metrics {
     /// Builds the registry with the HTTP, login and hashing-queue metrics.
-    pub fn new(hasher: PasswordHasher) -> Result<Self, prometheus::Error> {
+    pub fn new(hasher: PasswordHasher, cache: SessionCache) -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let logins = IntCounterVec::new(
             Opts::new("logins_total", "Login attempts by outcome").namespace(NAMESPACE),
@@ -60,6 +61,7 @@ impl Metrics {
         )?;
         registry.register(Box::new(logins.clone()))?;
         registry.register(Box::new(HashingQueue::new(hasher)?))?;
+        registry.register(Box::new(SessionCacheMetrics::new(cache)?))?;
         let http = PrometheusMetricsBuilder::new(NAMESPACE)
             .registry(registry)
             .mask_unmatched_patterns("UNMATCHED")
@@ -139,5 +141,57 @@ impl Collector for HashingQueue {
         self.gauge
             .set(i64::try_from(self.hasher.queue_len()).unwrap_or(i64::MAX));
         self.gauge.collect()
+    }
+}
+
+/// The session cache's state, read when scraped.
+struct SessionCacheMetrics {
+    cache: SessionCache,
+    usable: IntGauge,
+    entries: IntGauge,
+    hits: IntCounter,
+}
+
+impl SessionCacheMetrics {
+    fn new(cache: SessionCache) -> Result<Self, prometheus::Error> {
+        let opts = |name: &str, help: &str| Opts::new(name, help).namespace(NAMESPACE);
+        Ok(Self {
+            cache,
+            usable: IntGauge::with_opts(opts(
+                "session_cache_usable",
+                "1 while the session cache answers (its invalidation channel works), else 0",
+            ))?,
+            entries: IntGauge::with_opts(opts(
+                "session_cache_entries",
+                "Sessions held by the session cache",
+            ))?,
+            hits: IntCounter::with_opts(opts(
+                "session_cache_hits_total",
+                "Token checks answered by the session cache without the database",
+            ))?,
+        })
+    }
+}
+
+impl Collector for SessionCacheMetrics {
+    fn desc(&self) -> Vec<&Desc> {
+        [&self.usable, &self.entries]
+            .into_iter()
+            .flat_map(|gauge| gauge.desc())
+            .chain(self.hits.desc())
+            .collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        self.usable.set(i64::from(self.cache.is_usable()));
+        self.entries
+            .set(i64::try_from(self.cache.len()).unwrap_or(i64::MAX));
+        self.hits.reset();
+        self.hits.inc_by(self.cache.hits());
+        [&self.usable, &self.entries]
+            .into_iter()
+            .flat_map(|gauge| gauge.collect())
+            .chain(self.hits.collect())
+            .collect()
     }
 }

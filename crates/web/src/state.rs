@@ -2,8 +2,8 @@ use gatehouse_auth::{JwtCodec, PasswordHasher};
 use gatehouse_domain::RefreshPolicy;
 use gatehouse_mail::Mailer;
 use gatehouse_persistence::{
-    DatabaseConnection, LoginThrottleRepository, OneTimeTokenRepository, SessionRepository,
-    UserRepository,
+    DatabaseConnection, LoginThrottleRepository, OneTimeTokenRepository, SessionCache,
+    SessionRepository, UserRepository,
 };
 
 use crate::{
@@ -74,18 +74,20 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Wires repositories over `db` with the hasher, codec, mailer, rate limiter, options
-    /// and metrics, and starts the account-mail task (so: call it inside a Tokio runtime).
+    /// Wires repositories over `db` (sharing `session_cache`, which they keep in step with
+    /// their changes) with the hasher, codec, mailer, rate limiter, options and metrics, and
+    /// starts the account-mail task (so: call it inside a Tokio runtime).
     pub fn new(
         db: DatabaseConnection,
+        session_cache: SessionCache,
         hasher: PasswordHasher,
         jwt: JwtCodec,
         mailer: Mailer,
         ip_limiter: IpRateLimiter,
         options: WebOptions,
     ) -> Result<Self, prometheus::Error> {
-        let metrics = Metrics::new(hasher.clone())?;
-        let users = UserRepository::new(db.clone());
+        let metrics = Metrics::new(hasher.clone(), session_cache.clone())?;
+        let users = UserRepository::new(db.clone()).with_session_cache(session_cache.clone());
         let one_time_tokens = OneTimeTokenRepository::new(db.clone());
         let account_mails = AccountMails::start(
             users.clone(),
@@ -97,7 +99,7 @@ impl AppState {
             ip_limiter,
             login_throttles: LoginThrottleRepository::new(db.clone()),
             users,
-            sessions: SessionRepository::new(db.clone()),
+            sessions: SessionRepository::new(db.clone()).with_session_cache(session_cache),
             one_time_tokens,
             account_mails,
             hasher,

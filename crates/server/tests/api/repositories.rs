@@ -225,6 +225,7 @@ async fn refresh_generations_advance_only_under_the_rule(backend: Backend) {
     let record = |generation, seconds_later, policy| {
         sessions.record_refresh(
             id,
+            owner.id,
             generation,
             start + Duration::seconds(seconds_later),
             policy,
@@ -273,17 +274,22 @@ async fn strict_rotation_refuses_a_stale_generation_zero(backend: Backend) {
         ..AUTO
     };
     let start = Utc::now();
-    assert!(sessions.record_refresh(id, 0, start, strict).await.unwrap());
     assert!(
         sessions
-            .record_refresh(id, 0, start + Duration::seconds(5), strict)
+            .record_refresh(id, owner.id, 0, start, strict)
+            .await
+            .unwrap()
+    );
+    assert!(
+        sessions
+            .record_refresh(id, owner.id, 0, start + Duration::seconds(5), strict)
             .await
             .unwrap(),
         "within grace"
     );
     assert!(
         !sessions
-            .record_refresh(id, 0, start + Duration::seconds(60), strict)
+            .record_refresh(id, owner.id, 0, start + Duration::seconds(60), strict)
             .await
             .unwrap(),
         "strict: no exception for clients that never rotate"
@@ -299,7 +305,7 @@ async fn racing_advances_of_the_same_generation_all_apply(backend: Backend) {
         rotation: RefreshRotation::Strict,
         ..AUTO
     };
-    let attempts = (0..20).map(|_| sessions.record_refresh(id, 0, Utc::now(), strict));
+    let attempts = (0..20).map(|_| sessions.record_refresh(id, owner.id, 0, Utc::now(), strict));
     let applied = futures_util::future::join_all(attempts).await;
     assert!(applied.into_iter().all(|result| result.unwrap()));
     assert_eq!(generations(&sessions, id).await, (1, 0));
@@ -322,7 +328,7 @@ async fn revoked_sessions_refuse_to_advance(backend: Backend) {
     for policy in [AUTO, off] {
         assert!(
             !sessions
-                .record_refresh(id, 0, Utc::now(), policy)
+                .record_refresh(id, owner.id, 0, Utc::now(), policy)
                 .await
                 .unwrap()
         );

@@ -2,7 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use chrono::Utc;
-use gatehouse_auth::{IssuedToken, PasswordCheck};
+use gatehouse_auth::{IssuedToken, PasswordCheck, RefreshClaims};
 use gatehouse_domain::{
     Email, NewSession, NewUser, RefreshRotation, RefreshVerdict, Session, SessionId, User,
 };
@@ -172,34 +172,31 @@ pub async fn refresh(
     RefreshToken(token): RefreshToken,
 ) -> Result<HttpResponse, ApiError> {
     let claims = state.jwt.verify_refresh(&token)?;
+    let policy = state.options.refresh;
+    let now = Utc::now();
+    // The common case in one statement: the update checks session, account and rule.
+    let accepted = state
+        .sessions
+        .record_refresh(
+            claims.session_id,
+            claims.user_id,
+            claims.generation,
+            now,
+            policy,
+        )
+        .await?;
+    if accepted {
+        return refreshed(&state, &claims, token, now);
+    }
+    // Refused: read what is stored to tell the client why (or to find that a racing
+    // refresh changed the row and the token is still good).
     let (session, user) = session_and_account(&state, claims.session_id, claims.user_id).await?;
     if !user.is_active {
         return Err(ApiError::invalid_token("Inactive user"));
     }
     let session = session.ok_or(ApiError::invalid_token("Session has ended"))?;
-    let policy = state.options.refresh;
-    let now = Utc::now();
-    let verdict = judge_refresh(&state, &session, claims.generation, now).await?;
-    match verdict {
-        RefreshVerdict::Accept if policy.rotation == RefreshRotation::Off => {
-            let access = state
-                .jwt
-                .issue_access(session.user_id, session.id, false, now)?;
-            let refresh = IssuedToken {
-                token,
-                expires_at: claims.expires_at,
-            };
-            Ok(tokens_response(&state, access, refresh))
-        }
-        RefreshVerdict::Accept => {
-            // A session refreshed u32::MAX times has nowhere to go; it ends.
-            let next = claims
-                .generation
-                .checked_add(1)
-                .ok_or(ApiError::invalid_token("Session has ended"))?;
-            let (access, refresh) = issue_tokens(&state, &session, false, next)?;
-            Ok(tokens_response(&state, access, refresh))
-        }
+    match judge_refresh(&state, &session, claims.generation, now).await? {
+        RefreshVerdict::Accept => refreshed(&state, &claims, token, now),
         RefreshVerdict::Reuse => {
             state.sessions.revoke(session.id, now).await?;
             tracing::warn!(session = %session.id, generation = claims.generation, "refresh token reuse detected; session revoked");
@@ -211,9 +208,44 @@ pub async fn refresh(
     }
 }
 
-/// Applies the refresh rule and records an accepted refresh, as one conditional update.
-/// When the update finds the row changed by a racing request, the token is judged again on
-/// the row as it is now; it cannot have become acceptable (generations only grow).
+/// The answer to an accepted refresh: a new access token and, with rotation, the refresh
+/// token of the next generation (which expires with the presented one: a refresh never
+/// extends the session).
+fn refreshed(
+    state: &AppState,
+    claims: &RefreshClaims,
+    presented: String,
+    now: chrono::DateTime<Utc>,
+) -> Result<HttpResponse, ApiError> {
+    let access = state
+        .jwt
+        .issue_access(claims.user_id, claims.session_id, false, now)?;
+    let refresh = if state.options.refresh.rotation == RefreshRotation::Off {
+        IssuedToken {
+            token: presented,
+            expires_at: claims.expires_at,
+        }
+    } else {
+        // A session refreshed u32::MAX times has nowhere to go; it ends.
+        let next = claims
+            .generation
+            .checked_add(1)
+            .ok_or(ApiError::invalid_token("Session has ended"))?;
+        state.jwt.issue_refresh(
+            claims.user_id,
+            claims.session_id,
+            next,
+            now,
+            claims.expires_at,
+        )?
+    };
+    Ok(tokens_response(state, access, refresh))
+}
+
+/// Applies the refresh rule to the stored session and, when it accepts, records the
+/// refresh with one conditional update. When the update finds the row changed by a racing
+/// request, the token is judged again on the row as it is now; it cannot have become
+/// acceptable (generations only grow).
 async fn judge_refresh(
     state: &AppState,
     session: &Session,
@@ -225,7 +257,7 @@ async fn judge_refresh(
     if verdict != RefreshVerdict::Accept
         || state
             .sessions
-            .record_refresh(session.id, generation, now, policy)
+            .record_refresh(session.id, session.user_id, generation, now, policy)
             .await?
     {
         return Ok(verdict);

@@ -1,0 +1,133 @@
+//! The invalidation channel of the [`SessionCache`]: Postgres `LISTEN`/`NOTIFY`.
+//!
+//! Triggers on `users` (any update or delete) and `sessions` (revocation, delete) send the
+//! row's id on [`CHANNEL`] when the changing transaction commits, whoever wrote it. Every
+//! instance listens on a connection of its own and sends a heartbeat through the same
+//! channel every [`HEARTBEAT_INTERVAL`]; the cache only answers while heartbeats arrive.
+
+use std::{sync::Weak, time::Duration};
+
+use sea_orm::{
+    DatabaseBackend, DatabaseConnection,
+    sqlx::{
+        self, PgPool,
+        postgres::{PgListener, PgPoolOptions},
+    },
+};
+
+use crate::session_cache::{HEARTBEAT_INTERVAL, SessionCache, Shared};
+
+/// The notification channel the triggers and heartbeats use.
+pub const CHANNEL: &str = "gatehouse_invalidation";
+
+/// A heartbeat's payload; changes are `u:<user id>` and `s:<session id>`.
+const HEARTBEAT: &str = "h";
+
+/// With heartbeats every 200 ms, this long without any notification means the listening
+/// connection is dead without having said so: open a new one.
+const RECONNECT_AFTER_SILENCE: Duration = Duration::from_secs(3);
+
+/// The `application_name` of the listening connection, to find it in `pg_stat_activity`.
+pub const LISTENER_APPLICATION_NAME: &str = "gatehouse-invalidation";
+
+/// Starts listening and sending heartbeats for `cache`, on Postgres; elsewhere (and when
+/// the cache is off) does nothing and the cache stays unusable. Returns whether it started.
+/// The tasks end once every clone of `cache` is dropped.
+pub fn start_invalidation(db: &DatabaseConnection, cache: &SessionCache) -> bool {
+    let Some(shared) = cache.downgrade() else {
+        return false;
+    };
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        return false;
+    }
+    let pool = db.get_postgres_connection_pool().clone();
+    tokio::spawn(send_heartbeats(pool.clone(), shared.clone()));
+    tokio::spawn(listen(pool, shared));
+    true
+}
+
+async fn send_heartbeats(pool: PgPool, cache: Weak<Shared>) {
+    let mut ticks = tokio::time::interval(HEARTBEAT_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while cache.strong_count() > 0 {
+        ticks.tick().await;
+        // A failure needs no handling: the missing heartbeat turns the cache off.
+        let _ = tokio::time::timeout(
+            HEARTBEAT_INTERVAL * 2,
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(HEARTBEAT)
+                .execute(&pool),
+        )
+        .await;
+    }
+}
+
+async fn listen(pool: PgPool, cache: Weak<Shared>) {
+    let mut reported_outage = false;
+    loop {
+        let outcome = listen_until_lost(&pool, &cache).await;
+        let Some(live) = SessionCache::upgrade(&cache) else {
+            return;
+        };
+        live.channel_lost();
+        match outcome {
+            Ok(()) => tracing::debug!("session cache: invalidation channel lost; reconnecting"),
+            Err(error) if !reported_outage => {
+                reported_outage = true;
+                tracing::warn!(%error, "session cache off: cannot listen for invalidations");
+            }
+            Err(_) => {}
+        }
+        tokio::time::sleep(HEARTBEAT_INTERVAL).await;
+    }
+}
+
+/// Listens on a new connection until it is lost or falls silent (`Ok`) or cannot be set up
+/// (`Err`).
+async fn listen_until_lost(pool: &PgPool, cache: &Weak<Shared>) -> Result<(), sqlx::Error> {
+    let options = pool
+        .connect_options()
+        .as_ref()
+        .clone()
+        .application_name(LISTENER_APPLICATION_NAME);
+    // A pool of one per attempt: a connection that died silently is not handed back.
+    let own = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(RECONNECT_AFTER_SILENCE)
+        .connect_lazy_with(options);
+    let mut listener = PgListener::connect_with(&own).await?;
+    listener.eager_reconnect(false);
+    listener.listen(CHANNEL).await?;
+    // Whatever changed before LISTEN took effect was not heard.
+    if let Some(live) = SessionCache::upgrade(cache) {
+        live.forget_all();
+    }
+    tracing::debug!("session cache: listening for invalidations");
+    loop {
+        let notification =
+            match tokio::time::timeout(RECONNECT_AFTER_SILENCE, listener.try_recv()).await {
+                Err(_silent) => return Ok(()),
+                Ok(Ok(None)) => return Ok(()),
+                Ok(Ok(Some(notification))) => notification,
+                Ok(Err(error)) => return Err(error),
+            };
+        let Some(live) = SessionCache::upgrade(cache) else {
+            return Ok(());
+        };
+        apply(&live, notification.payload());
+    }
+}
+
+fn apply(cache: &SessionCache, payload: &str) {
+    let id = |raw: &str| uuid::Uuid::parse_str(raw).ok();
+    match payload.split_once(':').map(|(kind, raw)| (kind, id(raw))) {
+        None if payload == HEARTBEAT => cache.heartbeat_received(),
+        Some(("u", Some(user))) => cache.forget_user(gatehouse_domain::UserId::from_uuid(user)),
+        Some(("s", Some(session))) => {
+            cache.forget_session(gatehouse_domain::SessionId::from_uuid(session));
+        }
+        // Not ours to understand (a newer version's message?): the safe reading is "all".
+        _ => cache.forget_all(),
+    }
+}

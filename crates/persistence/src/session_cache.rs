@@ -1,0 +1,415 @@
+//! An in-process copy of recently checked sessions and their accounts, so an authenticated
+//! request need not ask the database.
+//!
+//! A cached answer is only as good as the news of changes, so the cache is used only while
+//! it hears that news:
+//!
+//! - **This instance's changes** go through the repositories, which forget the affected
+//!   entries after every write and before returning: a revocation is refused here before
+//!   the revoking request answers.
+//! - **Everyone else's** (other instances, the `users` command, an operator's SQL) arrive
+//!   as Postgres notifications sent by triggers on `users` and `sessions` (see
+//!   [`crate::invalidation`]), typically within milliseconds.
+//! - **Whether that channel works** is proven by heartbeats sent through it every
+//!   [`HEARTBEAT_INTERVAL`]. When none has arrived for [`MAX_SILENCE`], lookups miss and
+//!   fills are refused until one does; when the listener's connection is lost the cache is
+//!   emptied. So a change made elsewhere is refused here within a second even when the
+//!   channel breaks silently.
+//!
+//! A fill races with invalidations: a request that read the row before a revocation
+//! committed could store it after the revocation was processed. Every invalidation bumps
+//! an epoch, and a fill whose read began in an older epoch is dropped.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use gatehouse_domain::{Session, SessionId, User, UserId};
+
+/// How often each instance sends a heartbeat through the invalidation channel.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(200);
+
+/// How long without a heartbeat before the cache stops answering. With
+/// [`HEARTBEAT_INTERVAL`] this keeps "refused everywhere within a second" when the
+/// channel breaks without an error.
+pub const MAX_SILENCE: Duration = Duration::from_millis(700);
+
+/// How long an entry is trusted at most, even with the channel up: a bound on the damage
+/// of a change that somehow sent no notification.
+pub const ENTRY_TTL: Duration = Duration::from_secs(30);
+
+/// Recently authenticated sessions with their accounts. Cheap to clone (shared).
+#[derive(Clone)]
+pub struct SessionCache {
+    shared: Option<Arc<Shared>>,
+}
+
+pub(crate) struct Shared {
+    capacity: usize,
+    started: Instant,
+    /// Bumped by every invalidation; see [`FillTicket`].
+    epoch: AtomicU64,
+    /// Milliseconds since `started` when the last heartbeat arrived; 0 = none since the
+    /// channel was (re)connected.
+    last_heartbeat_ms: AtomicU64,
+    /// Lookups answered from the cache, for the metrics.
+    hits: AtomicU64,
+    entries: Mutex<Entries>,
+}
+
+#[derive(Default)]
+struct Entries {
+    by_session: HashMap<SessionId, Entry>,
+    by_user: HashMap<UserId, Vec<SessionId>>,
+}
+
+struct Entry {
+    session: Session,
+    user: User,
+    stored_at: Instant,
+}
+
+/// The epoch a database read began in: a fill with an outdated ticket is dropped.
+#[derive(Debug, Clone, Copy)]
+pub struct FillTicket(Option<u64>);
+
+impl std::fmt::Debug for SessionCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.shared {
+            Some(shared) => f
+                .debug_struct("SessionCache")
+                .field("capacity", &shared.capacity)
+                .field("usable", &self.is_usable())
+                .finish(),
+            None => f.write_str("SessionCache(off)"),
+        }
+    }
+}
+
+impl SessionCache {
+    /// A cache that never holds anything (SQLite and MySQL, which have no invalidation
+    /// channel, or `SESSION_CACHE_SIZE=0`).
+    pub fn off() -> Self {
+        Self { shared: None }
+    }
+
+    /// An empty cache of up to `capacity` sessions, unusable until the first heartbeat.
+    pub fn new(capacity: usize) -> Self {
+        if capacity == 0 {
+            return Self::off();
+        }
+        Self {
+            shared: Some(Arc::new(Shared {
+                capacity,
+                started: Instant::now(),
+                epoch: AtomicU64::new(0),
+                last_heartbeat_ms: AtomicU64::new(0),
+                hits: AtomicU64::new(0),
+                entries: Mutex::new(Entries::default()),
+            })),
+        }
+    }
+
+    /// Whether lookups may answer: a heartbeat arrived within [`MAX_SILENCE`].
+    pub fn is_usable(&self) -> bool {
+        self.shared
+            .as_ref()
+            .is_some_and(|shared| shared.is_usable())
+    }
+
+    /// The cached session and account, if the cache is usable and holds a fresh entry.
+    pub fn lookup(&self, id: SessionId) -> Option<(Session, User)> {
+        let shared = self.shared.as_ref()?;
+        if !shared.is_usable() {
+            return None;
+        }
+        let entries = shared.lock();
+        let entry = entries.by_session.get(&id)?;
+        if entry.stored_at.elapsed() >= ENTRY_TTL {
+            return None;
+        }
+        shared.hits.fetch_add(1, Ordering::Relaxed);
+        Some((entry.session.clone(), entry.user.clone()))
+    }
+
+    /// Call before reading what may be stored with [`fill`](Self::fill).
+    pub fn ticket(&self) -> FillTicket {
+        FillTicket(
+            self.shared
+                .as_ref()
+                .map(|shared| shared.epoch.load(Ordering::Acquire)),
+        )
+    }
+
+    /// Stores what a read begun at `ticket` found, unless something was invalidated since
+    /// or the channel is not working.
+    pub fn fill(&self, ticket: FillTicket, session: &Session, user: &User) {
+        let (Some(shared), FillTicket(Some(epoch))) = (self.shared.as_ref(), ticket) else {
+            return;
+        };
+        if !shared.is_usable() {
+            return;
+        }
+        let mut entries = shared.lock();
+        // Checked under the lock that invalidations also take, after they bump the epoch.
+        if shared.epoch.load(Ordering::Acquire) != epoch {
+            return;
+        }
+        if entries.by_session.len() >= shared.capacity {
+            entries.drop_stale();
+            if entries.by_session.len() >= shared.capacity {
+                *entries = Entries::default();
+            }
+        }
+        let previous = entries.by_session.insert(
+            session.id,
+            Entry {
+                session: session.clone(),
+                user: user.clone(),
+                stored_at: Instant::now(),
+            },
+        );
+        if previous.is_none() {
+            entries.by_user.entry(user.id).or_default().push(session.id);
+        }
+    }
+
+    /// Forgets one session.
+    pub fn forget_session(&self, id: SessionId) {
+        self.invalidate(|entries| {
+            if let Some(entry) = entries.by_session.remove(&id)
+                && let Some(ids) = entries.by_user.get_mut(&entry.user.id)
+            {
+                ids.retain(|kept| *kept != id);
+                if ids.is_empty() {
+                    entries.by_user.remove(&entry.user.id);
+                }
+            }
+        });
+    }
+
+    /// Forgets every session of an account (its state changed, or it is gone).
+    pub fn forget_user(&self, id: UserId) {
+        self.invalidate(|entries| {
+            for session in entries.by_user.remove(&id).unwrap_or_default() {
+                entries.by_session.remove(&session);
+            }
+        });
+    }
+
+    /// Forgets everything.
+    pub fn forget_all(&self) {
+        self.invalidate(|entries| *entries = Entries::default());
+    }
+
+    /// A heartbeat arrived through the channel: it works.
+    pub fn heartbeat_received(&self) {
+        if let Some(shared) = &self.shared {
+            let now = shared.started.elapsed().as_millis().max(1);
+            shared
+                .last_heartbeat_ms
+                .store(u64::try_from(now).unwrap_or(u64::MAX), Ordering::Release);
+        }
+    }
+
+    /// The channel's connection was lost: notifications may have been missed. Empties the
+    /// cache and stops answering until the next heartbeat.
+    pub fn channel_lost(&self) {
+        if let Some(shared) = &self.shared {
+            shared.last_heartbeat_ms.store(0, Ordering::Release);
+        }
+        self.forget_all();
+    }
+
+    /// How many lookups the cache has answered.
+    pub fn hits(&self) -> u64 {
+        self.shared
+            .as_ref()
+            .map_or(0, |shared| shared.hits.load(Ordering::Relaxed))
+    }
+
+    /// How many sessions are held.
+    pub fn len(&self) -> usize {
+        self.shared
+            .as_ref()
+            .map_or(0, |shared| shared.lock().by_session.len())
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A handle for background tasks that must not keep the cache alive.
+    pub(crate) fn downgrade(&self) -> Option<std::sync::Weak<Shared>> {
+        self.shared.as_ref().map(Arc::downgrade)
+    }
+
+    /// The cache behind a [`downgrade`](Self::downgrade)d handle, while it is in use.
+    pub(crate) fn upgrade(weak: &std::sync::Weak<Shared>) -> Option<Self> {
+        weak.upgrade().map(|shared| Self {
+            shared: Some(shared),
+        })
+    }
+
+    fn invalidate(&self, change: impl FnOnce(&mut Entries)) {
+        if let Some(shared) = &self.shared {
+            let mut entries = shared.lock();
+            shared.epoch.fetch_add(1, Ordering::AcqRel);
+            change(&mut entries);
+        }
+    }
+}
+
+impl Shared {
+    fn is_usable(&self) -> bool {
+        let last = self.last_heartbeat_ms.load(Ordering::Acquire);
+        if last == 0 {
+            return false;
+        }
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        u128::from(now.saturating_sub(last)) < MAX_SILENCE.as_millis()
+    }
+
+    /// The entries; a panic elsewhere while holding the lock leaves plain maps behind, so a
+    /// poisoned lock is still usable.
+    fn lock(&self) -> MutexGuard<'_, Entries> {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Entries {
+    fn drop_stale(&mut self) {
+        self.by_session
+            .retain(|_, entry| entry.stored_at.elapsed() < ENTRY_TTL);
+        let live = &self.by_session;
+        self.by_user.retain(|_, ids| {
+            ids.retain(|id| live.contains_key(id));
+            !ids.is_empty()
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration as Days, Utc};
+    use gatehouse_domain::Email;
+
+    use super::*;
+
+    fn account() -> User {
+        User {
+            id: UserId::new(),
+            email: Email::parse("cached@example.com").expect("valid"),
+            password_hash: gatehouse_domain::PasswordHash::new("hash"),
+            is_active: true,
+            is_verified: false,
+            is_superuser: false,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    fn session_of(user: &User) -> Session {
+        let now = Utc::now();
+        Session {
+            id: SessionId::new(),
+            user_id: user.id,
+            created_at: now,
+            last_used_at: now,
+            expires_at: now + Days::days(1),
+            revoked_at: None,
+            latest_refresh_generation: 0,
+            highest_used_generation: 0,
+            rotated_at: None,
+            user_agent: None,
+            ip: None,
+        }
+    }
+
+    fn live_cache() -> SessionCache {
+        let cache = SessionCache::new(10);
+        cache.heartbeat_received();
+        cache
+    }
+
+    #[test]
+    fn answers_only_while_heartbeats_arrive() {
+        let cache = SessionCache::new(10);
+        let user = account();
+        let session = session_of(&user);
+        cache.fill(cache.ticket(), &session, &user);
+        assert!(cache.lookup(session.id).is_none(), "no heartbeat yet");
+        cache.heartbeat_received();
+        cache.fill(cache.ticket(), &session, &user);
+        assert!(cache.lookup(session.id).is_some());
+        std::thread::sleep(MAX_SILENCE + Duration::from_millis(50));
+        assert!(cache.lookup(session.id).is_none(), "heartbeats stopped");
+        cache.heartbeat_received();
+        assert!(cache.lookup(session.id).is_some());
+        cache.channel_lost();
+        assert!(cache.lookup(session.id).is_none());
+        cache.heartbeat_received();
+        assert!(cache.lookup(session.id).is_none(), "emptied when lost");
+    }
+
+    #[test]
+    fn a_fill_begun_before_an_invalidation_is_dropped() {
+        let cache = live_cache();
+        let user = account();
+        let session = session_of(&user);
+        let ticket = cache.ticket();
+        cache.forget_user(UserId::new());
+        cache.fill(ticket, &session, &user);
+        assert!(cache.lookup(session.id).is_none());
+        cache.fill(cache.ticket(), &session, &user);
+        assert!(cache.lookup(session.id).is_some());
+    }
+
+    #[test]
+    fn forgets_a_session_or_every_session_of_an_account() {
+        let cache = live_cache();
+        let user = account();
+        let (first, second) = (session_of(&user), session_of(&user));
+        let other_user = account();
+        let other = session_of(&other_user);
+        for (session, owner) in [(&first, &user), (&second, &user), (&other, &other_user)] {
+            cache.fill(cache.ticket(), session, owner);
+        }
+        cache.forget_session(first.id);
+        assert!(cache.lookup(first.id).is_none());
+        assert!(cache.lookup(second.id).is_some());
+        cache.forget_user(user.id);
+        assert!(cache.lookup(second.id).is_none());
+        assert!(cache.lookup(other.id).is_some());
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn stays_within_capacity() {
+        let cache = live_cache();
+        let user = account();
+        for _ in 0..25 {
+            cache.fill(cache.ticket(), &session_of(&user), &user);
+            assert!(cache.len() <= 10);
+        }
+    }
+
+    #[test]
+    fn off_holds_nothing() {
+        let cache = SessionCache::off();
+        cache.heartbeat_received();
+        let user = account();
+        let session = session_of(&user);
+        cache.fill(cache.ticket(), &session, &user);
+        assert!(cache.lookup(session.id).is_none());
+        assert!(!cache.is_usable());
+    }
+}
