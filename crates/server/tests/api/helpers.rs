@@ -532,3 +532,82 @@ pub fn token_in(mail: &str) -> String {
         .trim()
         .to_owned()
 }
+
+/// A TCP relay in front of a service (Redis, Postgres) that a test can cut: to the server
+/// behind it, an outage of that service.
+pub struct CuttableRelay {
+    pub address: std::net::SocketAddr,
+    accept: tokio::task::JoinHandle<()>,
+    connections: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    frozen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl CuttableRelay {
+    pub async fn start(upstream: String) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let connections: std::sync::Arc<std::sync::Mutex<Vec<_>>> = std::sync::Arc::default();
+        let frozen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let tracked = std::sync::Arc::clone(&connections);
+        let held = std::sync::Arc::clone(&frozen);
+        let accept = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                let held = std::sync::Arc::clone(&held);
+                let relay = tokio::spawn(async move {
+                    if let Ok(server) = tokio::net::TcpStream::connect(upstream).await {
+                        let (client_in, client_out) = client.into_split();
+                        let (server_in, server_out) = server.into_split();
+                        tokio::join!(
+                            pump(client_in, server_out, &held),
+                            pump(server_in, client_out, &held)
+                        );
+                    }
+                });
+                tracked.lock().unwrap().push(relay);
+            }
+        });
+        Self {
+            address,
+            accept,
+            connections,
+            frozen,
+        }
+    }
+
+    /// Closes every relayed connection and refuses new ones.
+    pub fn cut(&self) {
+        self.accept.abort();
+        for connection in self.connections.lock().unwrap().drain(..) {
+            connection.abort();
+        }
+    }
+
+    /// Stops passing bytes on, without closing anything: a network that silently drops
+    /// everything, which neither side notices until a timeout.
+    pub fn freeze(&self) {
+        self.frozen.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Copies `from` to `to`, holding what it reads while `frozen`.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    frozen: &std::sync::atomic::AtomicBool,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = vec![0; 16 * 1024];
+    loop {
+        let read = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(read) => read,
+        };
+        while frozen.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        if to.write_all(&buffer[..read]).await.is_err() {
+            return;
+        }
+    }
+}

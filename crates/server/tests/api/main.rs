@@ -26,6 +26,7 @@ mod rate_limits;
 mod refresh;
 mod register;
 mod repositories;
+mod session_cache;
 mod sessions;
 mod signing;
 mod smtp_sink;

@@ -4,7 +4,9 @@
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, PASSWORD, TestApp, Tokens, assert_problem, spawn_app_with};
+use crate::helpers::{
+    Backend, CuttableRelay, PASSWORD, TestApp, Tokens, assert_problem, spawn_app_with,
+};
 
 backend_tests!(
     the_credential_routes_share_a_per_ip_budget_and_answer_429_with_retry_after,
@@ -219,46 +221,6 @@ async fn a_successful_login_resets_the_back_off(backend: Backend) {
     // Counting starts again: one failure is no back-off.
     assert_problem(app.login(&email, "wrong-password").await, 401, None).await;
     assert_eq!(app.login(&email, PASSWORD).await.status(), StatusCode::OK);
-}
-
-/// A TCP relay in front of Redis that the test can cut: to the server, an outage of Redis.
-struct CuttableRelay {
-    address: std::net::SocketAddr,
-    accept: tokio::task::JoinHandle<()>,
-    connections: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
-}
-
-impl CuttableRelay {
-    async fn start(upstream: String) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let connections: std::sync::Arc<std::sync::Mutex<Vec<_>>> = std::sync::Arc::default();
-        let tracked = std::sync::Arc::clone(&connections);
-        let accept = tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                let upstream = upstream.clone();
-                let relay = tokio::spawn(async move {
-                    if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                    }
-                });
-                tracked.lock().unwrap().push(relay);
-            }
-        });
-        Self {
-            address,
-            accept,
-            connections,
-        }
-    }
-
-    /// Closes every relayed connection and refuses new ones.
-    fn cut(&self) {
-        self.accept.abort();
-        for connection in self.connections.lock().unwrap().drain(..) {
-            connection.abort();
-        }
-    }
 }
 
 /// When Redis goes away, each instance counts on its own: logins neither stop nor hang,

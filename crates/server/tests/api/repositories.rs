@@ -1,12 +1,14 @@
 //! The repositories' atomic steps, straight against each database.
 
 use chrono::{Duration, Utc};
+use gatehouse_domain::UserUpdate;
 use gatehouse_domain::{
     Conflict, Email, NewSession, NewUser, OneTimePurpose, PasswordHash, RefreshPolicy,
     RefreshRotation, SessionId, User,
 };
 use gatehouse_persistence::{
-    DatabaseConnection, OneTimeTokenRepository, RepoError, SessionRepository, UserRepository,
+    DatabaseConnection, OneTimeTokenRepository, RepoError, SessionCache, SessionRepository,
+    UserRepository,
 };
 
 use crate::helpers::{Backend, migrated_database};
@@ -21,6 +23,8 @@ backend_tests!(
     a_one_time_token_is_consumed_once_under_races,
     used_and_expired_one_time_tokens_are_purged,
     sessions_that_ended_before_the_retention_are_purged,
+    every_change_that_can_end_a_session_forgets_it_in_the_cache_at_once,
+    a_refresh_is_recorded_only_for_the_owner_of_a_live_session_with_an_active_account,
 );
 
 async fn sessions_that_ended_before_the_retention_are_purged(backend: Backend) {
@@ -352,4 +356,133 @@ async fn deleting_a_user_deletes_their_sessions(backend: Backend) {
         assert!(sessions.find(id).await.unwrap().is_none());
     }
     assert!(sessions.find(kept).await.unwrap().is_some());
+}
+
+/// The repositories forget what they change before returning, without waiting for any
+/// notification (none is listened for here): this is what makes a revocation refused on
+/// the instance that made it before its request answers.
+async fn every_change_that_can_end_a_session_forgets_it_in_the_cache_at_once(backend: Backend) {
+    let (db, _guard) = migrated_database(backend).await;
+    let cache = SessionCache::new(100);
+    let sessions = SessionRepository::new(db.clone()).with_session_cache(cache.clone());
+    let users = UserRepository::new(db.clone()).with_session_cache(cache.clone());
+    let owner = user(&db, "cached@example.com").await;
+    // Another account, so the last-superuser rule never refuses the admin changes.
+    let admin = user(&db, "admin@example.com").await;
+    users
+        .update_as_admin(
+            admin.id,
+            UserUpdate {
+                is_superuser: Some(true),
+                ..UserUpdate::default()
+            },
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let cached = async |id: SessionId| {
+        cache.heartbeat_received();
+        sessions.find_with_user_cached(id).await.unwrap();
+        cache.heartbeat_received();
+        cache.lookup(id).is_some()
+    };
+    let now = Utc::now();
+
+    let id = session(&db, &owner).await;
+    assert!(cached(id).await, "an active session is cached");
+    sessions.revoke(id, now).await.unwrap();
+    assert!(cache.lookup(id).is_none(), "revoke");
+    assert!(!cached(id).await, "an ended session is not cached again");
+
+    let id = session(&db, &owner).await;
+    assert!(cached(id).await);
+    sessions.revoke_own(owner.id, id, now).await.unwrap();
+    assert!(cache.lookup(id).is_none(), "revoke_own");
+
+    let id = session(&db, &owner).await;
+    assert!(cached(id).await);
+    sessions.revoke_all_for_user(owner.id, now).await.unwrap();
+    assert!(cache.lookup(id).is_none(), "revoke_all_for_user");
+
+    let (kept, ended) = (session(&db, &owner).await, session(&db, &owner).await);
+    assert!(cached(kept).await && cached(ended).await);
+    sessions
+        .revoke_all_for_user_except(owner.id, kept, now)
+        .await
+        .unwrap();
+    assert!(cache.lookup(ended).is_none(), "revoke_all_for_user_except");
+
+    let hash = PasswordHash::new("$argon2id$v=19$m=8,t=1,p=1$bmV3c2FsdA$aGFzaA");
+    macro_rules! forgotten_after {
+        ($change:literal, $call:expr) => {{
+            let id = session(&db, &owner).await;
+            assert!(cached(id).await);
+            $call.await.unwrap();
+            assert!(cache.lookup(id).is_none(), $change);
+        }};
+    }
+    forgotten_after!(
+        "set_password_hash",
+        users.set_password_hash(owner.id, &hash, now)
+    );
+    forgotten_after!("set_active", users.set_active(owner.id, true, now));
+    forgotten_after!("set_verified", users.set_verified(owner.id, true, now));
+    forgotten_after!(
+        "update_as_admin",
+        users.update_as_admin(owner.id, UserUpdate::default(), now)
+    );
+
+    let id = session(&db, &owner).await;
+    assert!(cached(id).await);
+    assert!(users.delete_as_admin(owner.id).await.unwrap());
+    assert!(cache.lookup(id).is_none(), "delete_as_admin");
+
+    let other = user(&db, "deleted@example.com").await;
+    let id = session(&db, &other).await;
+    assert!(cached(id).await);
+    assert!(users.delete(other.id).await.unwrap());
+    assert!(cache.lookup(id).is_none(), "delete");
+}
+
+/// The refresh's one statement checks what the handler no longer reads first.
+async fn a_refresh_is_recorded_only_for_the_owner_of_a_live_session_with_an_active_account(
+    backend: Backend,
+) {
+    let (db, _guard) = migrated_database(backend).await;
+    let sessions = SessionRepository::new(db.clone());
+    let users = UserRepository::new(db.clone());
+    let owner = user(&db, "owner@example.com").await;
+    let stranger = user(&db, "stranger@example.com").await;
+    let id = session(&db, &owner).await;
+    let now = Utc::now();
+    assert!(
+        !sessions
+            .record_refresh(id, stranger.id, 0, now, AUTO)
+            .await
+            .unwrap(),
+        "someone else's session"
+    );
+    assert!(
+        !sessions
+            .record_refresh(id, owner.id, 0, now + Duration::days(2), AUTO)
+            .await
+            .unwrap(),
+        "after the session expired"
+    );
+    users.set_active(owner.id, false, now).await.unwrap();
+    assert!(
+        !sessions
+            .record_refresh(id, owner.id, 0, now, AUTO)
+            .await
+            .unwrap(),
+        "inactive account"
+    );
+    users.set_active(owner.id, true, now).await.unwrap();
+    assert!(
+        sessions
+            .record_refresh(id, owner.id, 0, now, AUTO)
+            .await
+            .unwrap()
+    );
+    assert_eq!(generations(&sessions, id).await, (1, 0));
 }

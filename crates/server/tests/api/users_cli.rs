@@ -36,7 +36,7 @@ async fn sessions_purge_reports_what_it_deleted(backend: Backend) {
 
 impl TestApp {
     /// Runs `gatehouse users <args>` on the app's database with `stdin` as input.
-    fn users_command(&self, args: &[&str], stdin: &str) -> Output {
+    pub(crate) fn users_command(&self, args: &[&str], stdin: &str) -> Output {
         let mut full = vec!["users"];
         full.extend_from_slice(args);
         self.command(&full, stdin)
