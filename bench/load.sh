@@ -46,18 +46,40 @@ wrk_figures() { # file → "rps p50 p99 non-2xx total"
     END { printf "%.0f %.2f %.2f %s %s\n", rps, p50, p99, bad + 0, total + 0 }' "$1"
 }
 
+# CPU time so far (clock ticks) of one process, and of every Postgres process together.
+ticks_of() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+postgres_ticks() {
+  local sum=0 pid
+  for pid in $(pgrep -x postgres); do sum=$((sum + $(ticks_of "$pid"))); done
+  echo "$sum"
+}
+# The whole machine's busy time (every core): user, nice, system, irq, softirq, steal.
+machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+clock_ticks=$(getconf CLK_TCK)
+# "server N µs + Postgres M µs CPU per request" from tick counts taken around a run.
+cpu_per_request() { # server_ticks postgres_ticks machine_ticks requests
+  awk -v s="$1" -v p="$2" -v m="$3" -v n="$4" -v hz="$clock_ticks" \
+    'BEGIN {printf "CPU µs/request: server %.0f, Postgres %.0f, machine %.0f", s * 1e6 / hz / n, p * 1e6 / hz / n, m * 1e6 / hz / n}'
+}
+
 # --- the database's own references ---------------------------------------------------
 psql -q "$pg_admin" -c "DROP DATABASE IF EXISTS $pgbench_db WITH (FORCE)" -c "CREATE DATABASE $pgbench_db" >/dev/null
 pgbench -q -i -s 10 "$pg_server/$pgbench_db" >/dev/null 2>&1
 printf '\\set aid random(1, 1000000)\nUPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = :aid;\n' >"$work/update.sql"
-pgbench_tps() { pgbench -n -j 2 -T "$duration" "$@" "$pg_server/$pgbench_db" 2>/dev/null | awk '/^tps/ {printf "%.0f", $3}'; }
-pgbench_latency() { pgbench -n -j 2 -T "$duration" "$@" "$pg_server/$pgbench_db" 2>/dev/null | awk '/latency average/ {print $4}'; }
-ref_select_16=$(pgbench_tps -S -c 16)
-ref_select_64=$(pgbench_tps -S -c 64)
-ref_update_16=$(pgbench_tps -f "$work/update.sql" -c 16)
-row "pgbench -S (PK select), 16 conn" "$ref_select_16" "" "" ""
-row "pgbench -S (PK select), 64 conn" "$ref_select_64" "" "" ""
-row "pgbench one-row UPDATE by PK, 16 conn" "$ref_update_16" "" "" ""
+# "tps machine-µs-per-transaction"
+pgbench_tps() {
+  local m0 out; m0=$(machine_ticks)
+  out=$(pgbench -n -j 2 -T "$duration" "$@" "$pg_server/$pgbench_db" 2>/dev/null)
+  awk -v m="$(( $(machine_ticks) - m0 ))" -v hz="$clock_ticks" \
+    '/^number of transactions actually processed/ {n = $NF} /^tps/ {tps = $3}
+     END {printf "%.0f %.0f", tps, m * 1e6 / hz / n}' <<<"$out"
+}
+read -r ref_select_16 cpu_select_16 <<<"$(pgbench_tps -S -c 16)"
+read -r ref_select_64 cpu_select_64 <<<"$(pgbench_tps -S -c 64)"
+read -r ref_update_16 cpu_update_16 <<<"$(pgbench_tps -f "$work/update.sql" -c 16)"
+row "pgbench -S (PK select), 16 conn" "$ref_select_16" "" "" "CPU µs/transaction: machine $cpu_select_16"
+row "pgbench -S (PK select), 64 conn" "$ref_select_64" "" "" "CPU µs/transaction: machine $cpu_select_64"
+row "pgbench one-row UPDATE by PK, 16 conn" "$ref_update_16" "" "" "CPU µs/transaction: machine $cpu_update_16"
 
 cat >"$work/login.lua" <<LUA
 wrk.method = "POST"
@@ -92,9 +114,14 @@ run_gatehouse() { # backend database_url
   done
 
   local me16 me64 refresh16 me_flood
+  local s0 p0 m0 me16_cpu refresh_cpu
+  s0=$(ticks_of "$server"); p0=$(postgres_ticks); m0=$(machine_ticks)
   wrk -t2 -c16 -d"${duration}s" --latency -H "Authorization: Bearer $access" "$base/users/me" >"$work/me16"
+  me16_cpu="$(( $(ticks_of "$server") - s0 )) $(( $(postgres_ticks) - p0 )) $(( $(machine_ticks) - m0 ))"
   wrk -t2 -c64 -d"${duration}s" --latency -H "Authorization: Bearer $access" "$base/users/me" >"$work/me64"
+  s0=$(ticks_of "$server"); p0=$(postgres_ticks); m0=$(machine_ticks)
   TOKENS_DIR="$work/tokens" wrk -t2 -c16 -d"${duration}s" --latency -s bench/refresh.lua "$base/auth/refresh" >"$work/refresh16"
+  refresh_cpu="$(( $(ticks_of "$server") - s0 )) $(( $(postgres_ticks) - p0 )) $(( $(machine_ticks) - m0 ))"
   # The flood's reference: the same wrk settings (one thread, 16 connections) without it.
   wrk -t1 -c16 -d"${duration}s" --latency -H "Authorization: Bearer $access" "$base/users/me" >"$work/me-quiet"
   wrk -t1 -c16 -d"$((duration + 2))s" -s "$work/login.lua" "$base/auth/login" >"$work/flood" &
@@ -102,9 +129,10 @@ run_gatehouse() { # backend database_url
   sleep 1
   wrk -t1 -c16 -d"${duration}s" --latency -H "Authorization: Bearer $access" "$base/users/me" >"$work/me-flood"
   wait "$flood"
-  read -r me16_rps me16_p50 me16_p99 me16_bad _ <<<"$(wrk_figures "$work/me16")"
+  local me16_total rf_total
+  read -r me16_rps me16_p50 me16_p99 me16_bad me16_total <<<"$(wrk_figures "$work/me16")"
   read -r me64_rps me64_p50 me64_p99 me64_bad _ <<<"$(wrk_figures "$work/me64")"
-  read -r rf_rps rf_p50 rf_p99 rf_bad _ <<<"$(wrk_figures "$work/refresh16")"
+  read -r rf_rps rf_p50 rf_p99 rf_bad rf_total <<<"$(wrk_figures "$work/refresh16")"
   read -r fl_rps fl_p50 fl_p99 fl_bad _ <<<"$(wrk_figures "$work/me-flood")"
   read -r _ _ quiet_p99 quiet_bad _ <<<"$(wrk_figures "$work/me-quiet")"
   # The flood's answers: 200 for the logins the hashing pool took, 503 for the rest.
@@ -116,11 +144,11 @@ run_gatehouse() { # backend database_url
 
   local bad=$((me16_bad + me64_bad + rf_bad + fl_bad + quiet_bad))
   row "$backend: GET /users/me, 16 conn" "$me16_rps" "$me16_p50" "$me16_p99" \
-    "$( [ "$backend" = postgres ] && awk -v a="$me16_rps" -v b="$ref_select_16" 'BEGIN {printf "%.0f%% of pgbench -S (target 50%%)", 100 * a / b}')"
+    "$( [ "$backend" = postgres ] && awk -v a="$me16_rps" -v b="$ref_select_16" 'BEGIN {printf "%.0f%% of pgbench -S (target 50%%); ", 100 * a / b}')$(cpu_per_request $me16_cpu "$me16_total")"
   row "$backend: GET /users/me, 64 conn" "$me64_rps" "$me64_p50" "$me64_p99" \
     "$( [ "$backend" = postgres ] && awk -v a="$me64_rps" -v b="$ref_select_64" 'BEGIN {printf "%.0f%% of pgbench -S (target 50%%); ", 100 * a / b}')p99 target 5 ms"
   row "$backend: POST /auth/refresh (rotation), 16 conn" "$rf_rps" "$rf_p50" "$rf_p99" \
-    "$( [ "$backend" = postgres ] && awk -v a="$rf_rps" -v b="$ref_update_16" 'BEGIN {printf "%.0f%% of pgbench UPDATE (target 50%%)", 100 * a / b}')"
+    "$( [ "$backend" = postgres ] && awk -v a="$rf_rps" -v b="$ref_update_16" 'BEGIN {printf "%.0f%% of pgbench UPDATE (target 50%%); ", 100 * a / b}')$(cpu_per_request $refresh_cpu "$rf_total")"
   row "$backend: GET /users/me during a login flood" "$fl_rps" "$fl_p50" "$fl_p99" \
     "$(awk -v a="$fl_p99" -v b="$quiet_p99" 'BEGIN {printf "p99 %.1f× the %.2f ms without the flood (target ≤ 3×)", a / b, b}'); logins ${lg_ok}/s ok, ${lg_refused} refused 503"
   row "$backend: peak RSS ${peak} MiB, start-up ${startup_ms} ms, non-2xx ${bad}" "" "" "" \

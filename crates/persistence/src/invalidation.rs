@@ -18,7 +18,7 @@ use sea_orm::{
 use crate::session_cache::{HEARTBEAT_INTERVAL, SessionCache, Shared};
 
 /// The notification channel the triggers and heartbeats use.
-pub const CHANNEL: &str = "gatehouse_invalidation";
+const CHANNEL: &str = "gatehouse_invalidation";
 
 /// A heartbeat's payload; changes are `u:<user id>` and `s:<session id>`.
 const HEARTBEAT: &str = "h";
@@ -27,23 +27,25 @@ const HEARTBEAT: &str = "h";
 /// connection is dead without having said so: open a new one.
 const RECONNECT_AFTER_SILENCE: Duration = Duration::from_secs(3);
 
-/// The `application_name` of the listening connection, to find it in `pg_stat_activity`.
-pub const LISTENER_APPLICATION_NAME: &str = "gatehouse-invalidation";
+/// The `application_name` of the listening connection, to find it in `pg_stat_activity`
+/// (as an operator would, or `pg_terminate_backend` it).
+const LISTENER_APPLICATION_NAME: &str = "gatehouse-invalidation";
 
-/// Starts listening and sending heartbeats for `cache`, on Postgres; elsewhere (and when
-/// the cache is off) does nothing and the cache stays unusable. Returns whether it started.
-/// The tasks end once every clone of `cache` is dropped.
-pub fn start_invalidation(db: &DatabaseConnection, cache: &SessionCache) -> bool {
-    let Some(shared) = cache.downgrade() else {
-        return false;
-    };
+/// The session cache for `db`: on Postgres, one of up to `capacity` sessions, with the
+/// tasks that keep it in step (listening, heartbeats) started; elsewhere, and with
+/// `capacity` 0, one that is off. The tasks end once every clone of the cache is dropped.
+/// Call inside a Tokio runtime.
+pub fn session_cache_for(db: &DatabaseConnection, capacity: usize) -> SessionCache {
     if db.get_database_backend() != DatabaseBackend::Postgres {
-        return false;
+        return SessionCache::off();
     }
-    let pool = db.get_postgres_connection_pool().clone();
-    tokio::spawn(send_heartbeats(pool.clone(), shared.clone()));
-    tokio::spawn(listen(pool, shared));
-    true
+    let cache = SessionCache::new(capacity);
+    if let Some(shared) = cache.downgrade() {
+        let pool = db.get_postgres_connection_pool().clone();
+        tokio::spawn(send_heartbeats(pool.clone(), shared.clone()));
+        tokio::spawn(listen(pool, shared));
+    }
+    cache
 }
 
 async fn send_heartbeats(pool: PgPool, cache: Weak<Shared>) {
@@ -64,7 +66,7 @@ async fn send_heartbeats(pool: PgPool, cache: Weak<Shared>) {
 }
 
 async fn listen(pool: PgPool, cache: Weak<Shared>) {
-    let mut reported_outage = false;
+    let mut in_outage = false;
     loop {
         let outcome = listen_until_lost(&pool, &cache).await;
         let Some(live) = SessionCache::upgrade(&cache) else {
@@ -72,9 +74,15 @@ async fn listen(pool: PgPool, cache: Weak<Shared>) {
         };
         live.channel_lost();
         match outcome {
-            Ok(()) => tracing::debug!("session cache: invalidation channel lost; reconnecting"),
-            Err(error) if !reported_outage => {
-                reported_outage = true;
+            Ok(heard) => {
+                if in_outage && heard {
+                    tracing::info!("session cache: invalidation channel back");
+                    in_outage = false;
+                }
+                tracing::debug!("session cache: invalidation channel lost; reconnecting");
+            }
+            Err(error) if !in_outage => {
+                in_outage = true;
                 tracing::warn!(%error, "session cache off: cannot listen for invalidations");
             }
             Err(_) => {}
@@ -83,9 +91,9 @@ async fn listen(pool: PgPool, cache: Weak<Shared>) {
     }
 }
 
-/// Listens on a new connection until it is lost or falls silent (`Ok`) or cannot be set up
-/// (`Err`).
-async fn listen_until_lost(pool: &PgPool, cache: &Weak<Shared>) -> Result<(), sqlx::Error> {
+/// Listens on a new connection until it is lost or falls silent (`Ok`: whether anything was
+/// heard) or cannot be set up (`Err`).
+async fn listen_until_lost(pool: &PgPool, cache: &Weak<Shared>) -> Result<bool, sqlx::Error> {
     let options = pool
         .connect_options()
         .as_ref()
@@ -104,16 +112,17 @@ async fn listen_until_lost(pool: &PgPool, cache: &Weak<Shared>) -> Result<(), sq
         live.forget_all();
     }
     tracing::debug!("session cache: listening for invalidations");
+    let mut heard = false;
     loop {
         let notification =
             match tokio::time::timeout(RECONNECT_AFTER_SILENCE, listener.try_recv()).await {
-                Err(_silent) => return Ok(()),
-                Ok(Ok(None)) => return Ok(()),
+                Err(_) | Ok(Ok(None)) => return Ok(heard),
                 Ok(Ok(Some(notification))) => notification,
                 Ok(Err(error)) => return Err(error),
             };
+        heard = true;
         let Some(live) = SessionCache::upgrade(cache) else {
-            return Ok(());
+            return Ok(heard);
         };
         apply(&live, notification.payload());
     }

@@ -6,6 +6,10 @@
 //! [`RepoError::Conflict`] reports. Atomic steps (like advancing a refresh generation)
 //! are single conditional statements, so they need no transaction and hold no locks
 //! across awaits.
+//!
+//! On Postgres, token checks may be answered by a [`SessionCache`] that the repositories
+//! keep in step with their own writes and `LISTEN/NOTIFY` with everyone else's (see
+//! [`session_cache_for`]).
 
 mod database;
 mod entity;
@@ -19,9 +23,7 @@ mod users;
 
 pub use database::{DatabaseConfig, DatabaseKind, connect, redact_url};
 pub use error::RepoError;
-pub use invalidation::{
-    CHANNEL as INVALIDATION_CHANNEL, LISTENER_APPLICATION_NAME, start_invalidation,
-};
+pub use invalidation::session_cache_for;
 pub use login_throttles::LoginThrottleRepository;
 pub use one_time_tokens::{LiveToken, OneTimeTokenRepository};
 pub use sea_orm::DatabaseConnection;

@@ -115,6 +115,11 @@ impl SessionCache {
         }
     }
 
+    /// Whether this cache exists at all (it may still be unusable for a while).
+    pub fn is_enabled(&self) -> bool {
+        self.shared.is_some()
+    }
+
     /// Whether lookups may answer: a heartbeat arrived within [`MAX_SILENCE`].
     pub fn is_usable(&self) -> bool {
         self.shared

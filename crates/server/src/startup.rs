@@ -11,9 +11,7 @@ use actix_web::{
 use anyhow::Context;
 use gatehouse_auth::{JwtCodec, PasswordHasher};
 use gatehouse_mail::Mailer;
-use gatehouse_persistence::{
-    DatabaseConnection, SessionCache, connect, redact_url, start_invalidation,
-};
+use gatehouse_persistence::{DatabaseConnection, connect, redact_url, session_cache_for};
 use gatehouse_web::rate_limit::IpRateLimiter;
 use gatehouse_web::{
     AppState, Docs, browser, collapse_unknown_methods, configure, configure_metrics, not_found,
@@ -47,11 +45,11 @@ impl Application {
         let ip_limiter = IpRateLimiter::start(&settings.web.rate_limits)
             .await
             .context("RATE_LIMIT_STORE")?;
-        let session_cache = SessionCache::new(settings.session_cache_size);
-        if start_invalidation(&db, &session_cache) {
+        let session_cache = session_cache_for(&db, settings.session_cache_size);
+        if session_cache.is_enabled() {
             tracing::info!(
                 capacity = settings.session_cache_size,
-                "session cache on; invalidated through Postgres LISTEN/NOTIFY"
+                "session cache on; kept in step through Postgres LISTEN/NOTIFY"
             );
         }
         let state = AppState::new(

@@ -324,6 +324,38 @@ async fn when_its_channel_falls_silent_the_cache_is_not_used() {
     assert_refused_within(ELSEWHERE_WITHIN, || relayed.me()).await;
 }
 
+/// After its listening connection is killed, a server listens again by itself and hears
+/// changes as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_channel_comes_back_after_its_connection_is_killed() {
+    let Some(app) = postgres_app().await else {
+        return;
+    };
+    let (_, _, tokens) = app.logged_in_user().await;
+    // The listener's application_name (crates/persistence/src/invalidation.rs).
+    let killed = sea_orm::ConnectionTrait::execute_unprepared(
+        &app.db,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE application_name = 'gatehouse-invalidation' AND datname = current_database()",
+    )
+    .await
+    .unwrap();
+    assert!(killed.rows_affected() >= 1, "no listener connection found");
+    // Lost: usable again only once a new connection hears a heartbeat.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    wait_until_usable(&app.client, &app.address).await;
+    app.assert_cached(&tokens.access).await;
+    let user_id = app.codec().verify_access(&tokens.access).unwrap().user_id;
+    app.sessions()
+        .revoke_all_for_user(user_id, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_refused_within(ELSEWHERE_WITHIN, || async {
+        app.me(&tokens.access).await.status()
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn sqlite_has_no_channel_and_no_cache() {
     let app = spawn_app(Backend::Sqlite).await;
