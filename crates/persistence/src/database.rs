@@ -39,6 +39,14 @@ impl DatabaseConfig {
         normalize_url(&self.url)
     }
 
+    /// Whether the database lives in the pool's own memory (SQLite `:memory:` or
+    /// `mode=memory`): then another pool would see another, empty database.
+    pub fn is_in_memory(&self) -> bool {
+        let url = self.normalized_url();
+        self.kind() == Some(DatabaseKind::Sqlite)
+            && (url.contains(":memory:") || url.contains("mode=memory"))
+    }
+
     /// Which database the URL points at, if it is one Gatehouse supports.
     pub fn kind(&self) -> Option<DatabaseKind> {
         DatabaseKind::of_url(&self.normalized_url())
@@ -145,6 +153,24 @@ fn redact_user_info(url: &str) -> String {
 /// For SQLite, creates the file's directory if needed and turns on WAL and a busy timeout,
 /// so concurrent requests wait for the write lock instead of failing.
 pub async fn connect(config: DatabaseConfig) -> Result<DatabaseConnection, RepoError> {
+    let db = Database::connect(pool_options(&config)?)
+        .await
+        .map_err(RepoError::Unavailable)?;
+    db.ping().await.map_err(RepoError::Unavailable)?;
+    Ok(db)
+}
+
+/// [`connect`] without connecting: the pool opens its first connection when a query needs
+/// it. For when the database is known to answer (another pool just used it).
+pub async fn connect_lazily(config: DatabaseConfig) -> Result<DatabaseConnection, RepoError> {
+    let mut options = pool_options(&config)?;
+    options.connect_lazy(true);
+    Database::connect(options)
+        .await
+        .map_err(RepoError::Unavailable)
+}
+
+fn pool_options(config: &DatabaseConfig) -> Result<ConnectOptions, RepoError> {
     let url = config.normalized_url();
     if config.kind() == Some(DatabaseKind::Sqlite) {
         create_sqlite_parent_dir(&url)?;
@@ -152,8 +178,8 @@ pub async fn connect(config: DatabaseConfig) -> Result<DatabaseConnection, RepoE
     let mut options = ConnectOptions::new(url);
     options
         .max_connections(config.max_connections)
-        // No eager connection: the ping below opens the first one and the migrations reuse
-        // it, so start-up pays for one connection, not two racing ones.
+        // No eager connections: each one costs a handshake (with TLS, ≈ 90 ms), and start-up
+        // should pay for one at most.
         .min_connections(0)
         .acquire_timeout(config.acquire_timeout)
         .connect_timeout(config.acquire_timeout)
@@ -169,11 +195,7 @@ pub async fn connect(config: DatabaseConfig) -> Result<DatabaseConnection, RepoE
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
         });
-    let db = Database::connect(options)
-        .await
-        .map_err(RepoError::Unavailable)?;
-    db.ping().await.map_err(RepoError::Unavailable)?;
-    Ok(db)
+    Ok(options)
 }
 
 /// How long a pooled connection may sit idle before it is pinged on checkout.
@@ -211,6 +233,19 @@ mod tests {
             "postgresql://postgres:postgres@localhost:5432/app"
         );
         assert_eq!(config.kind(), Some(DatabaseKind::Postgres));
+    }
+
+    #[test]
+    fn in_memory_sqlite_is_recognised() {
+        let config = |url: &str| DatabaseConfig {
+            url: url.into(),
+            max_connections: 1,
+            acquire_timeout: Duration::from_secs(1),
+        };
+        assert!(config("sqlite::memory:").is_in_memory());
+        assert!(config("sqlite://file.db?mode=memory&cache=shared").is_in_memory());
+        assert!(!config("sqlite://data/app.db?mode=rwc").is_in_memory());
+        assert!(!config("postgres://localhost/memory").is_in_memory());
     }
 
     #[test]

@@ -11,7 +11,9 @@ use actix_web::{
 use anyhow::Context;
 use gatehouse_auth::{JwtCodec, PasswordHasher};
 use gatehouse_mail::Mailer;
-use gatehouse_persistence::{DatabaseConnection, connect, redact_url, session_cache_for};
+use gatehouse_persistence::{
+    DatabaseConfig, DatabaseConnection, connect, connect_lazily, redact_url, session_cache_for,
+};
 use gatehouse_web::rate_limit::IpRateLimiter;
 use gatehouse_web::{
     AppState, Docs, browser, collapse_unknown_methods, configure, configure_metrics, not_found,
@@ -171,23 +173,54 @@ async fn housekeeping(work: Housekeeping, interval: std::time::Duration) {
 /// Opens the pool and, with `MIGRATE_ON_START`, brings the schema up to date: what every
 /// command that works on the data needs first.
 pub async fn prepare_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
-    let db = connect_database(settings).await?;
-    if settings.migrate_on_start {
-        Migrator::up(&db, None)
-            .await
-            .context("cannot apply database migrations")?;
+    if !settings.migrate_on_start {
+        return connect_database(settings).await;
     }
-    Ok(db)
+    if settings.database.is_in_memory() {
+        let db = connect_database(settings).await?;
+        migrate(&db).await?;
+        return Ok(db);
+    }
+    // Migrations run one statement after another. On a pool that may grow, each one can
+    // open a connection of its own (sqlx hands a connection back through a spawned task, so
+    // the next statement often finds none idle), and every connection costs a handshake
+    // (≈ 90 ms with TLS): so one connection for them, closed after, and the server's pool
+    // opens connections when it needs them.
+    let single = DatabaseConfig {
+        max_connections: 1,
+        ..settings.database.clone()
+    };
+    let migrations = connect(single)
+        .await
+        .with_context(|| cannot_connect(settings))?;
+    Migrator::up(&migrations, None)
+        .await
+        .context("cannot apply database migrations")?;
+    // Closing only says goodbye to the server; the pool below does not need it first.
+    let _ = migrations.close().await;
+    connect_lazily(settings.database.clone())
+        .await
+        .with_context(|| cannot_connect(settings))
+}
+
+async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    Migrator::up(db, None)
+        .await
+        .context("cannot apply database migrations")
 }
 
 /// Opens the pool, with the failure phrased for a one-line error.
 pub async fn connect_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
-    connect(settings.database.clone()).await.with_context(|| {
-        format!(
-            "cannot connect to the database at {} (check DATABASE_URL and that the server is running)",
-            redact_url(&settings.database.url)
-        )
-    })
+    connect(settings.database.clone())
+        .await
+        .with_context(|| cannot_connect(settings))
+}
+
+fn cannot_connect(settings: &Settings) -> String {
+    format!(
+        "cannot connect to the database at {} (check DATABASE_URL and that the server is running)",
+        redact_url(&settings.database.url)
+    )
 }
 
 fn serve(listener: TcpListener, state: AppState, settings: &Settings) -> anyhow::Result<Server> {
