@@ -13,6 +13,9 @@ port=${BENCH_PORT:-18080}
 base="http://127.0.0.1:$port"
 pg_admin=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 pg_server=${pg_admin%/*}
+# Connection parameters for every benchmarked connection, pgbench's and gatehouse's alike,
+# e.g. BENCH_POSTGRES_PARAMS='?sslmode=disable' (default: none, so TLS where it is offered).
+pg_params=${BENCH_POSTGRES_PARAMS:-}
 bench_db=gatehouse_bench
 pgbench_db=gatehouse_bench_pgbench
 password='YourStrongPassw0rd!'
@@ -69,7 +72,7 @@ printf '\\set aid random(1, 1000000)\nUPDATE pgbench_accounts SET abalance = aba
 # "tps machine-µs-per-transaction"
 pgbench_tps() {
   local m0 out; m0=$(machine_ticks)
-  out=$(pgbench -n -j 2 -T "$duration" "$@" "$pg_server/$pgbench_db" 2>/dev/null)
+  out=$(pgbench -n -j 2 -T "$duration" "$@" "$pg_server/$pgbench_db$pg_params" 2>/dev/null)
   awk -v m="$(( $(machine_ticks) - m0 ))" -v hz="$clock_ticks" \
     '/^number of transactions actually processed/ {n = $NF} /^tps/ {tps = $3}
      END {printf "%.0f %.0f", tps, m * 1e6 / hz / n}' <<<"$out"
@@ -156,12 +159,12 @@ run_gatehouse() { # backend database_url
 }
 
 psql -q "$pg_admin" -c "DROP DATABASE IF EXISTS $bench_db WITH (FORCE)" -c "CREATE DATABASE $bench_db" >/dev/null
-run_gatehouse postgres "$pg_server/$bench_db"
+run_gatehouse postgres "$pg_server/$bench_db$pg_params"
 run_gatehouse sqlite "sqlite://$work/bench.db?mode=rwc"
 
 size_mb=$(awk -v b="$(stat -c %s "$binary")" 'BEGIN {printf "%.1f", b / 1000000}')
 echo
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo); ${duration}s per run; wrk and the server on one machine"
-echo "release binary: ${size_mb} MB (target < 25 MB); log level ${BENCH_RUST_LOG:-info}"
+echo "release binary: ${size_mb} MB (target < 25 MB); log level ${BENCH_RUST_LOG:-info}; Postgres connection parameters: ${pg_params:-none}"
 printf '%-44s %10s %9s %9s %s\n' "" "req/s" "p50 ms" "p99 ms" "vs target"
 printf '%s\n' "${rows[@]}"
