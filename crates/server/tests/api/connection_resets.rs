@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use tokio::{io::AsyncWriteExt, net::TcpStream};
 
-use crate::{helpers::PASSWORD, process::GatehouseProcess};
+use crate::{
+    helpers::{PASSWORD, metric},
+    process::GatehouseProcess,
+};
 
 const ARGON2_MEMORY_MIB: u64 = 64;
 const HASHING_CONCURRENCY: u64 = 2;
@@ -28,22 +31,11 @@ async fn login_then_reset(address: &str, email: &str) {
     drop(stream);
 }
 
-async fn queue_length(server: &GatehouseProcess) -> i64 {
-    let text = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
+async fn queue_length(server: &GatehouseProcess) -> f64 {
+    let name = "gatehouse_password_hashing_queue_length";
+    metric(&server.client, &server.url(""), name)
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix("gatehouse_password_hashing_queue_length "))
         .expect("the queue-length gauge is exported")
-        .trim()
-        .parse()
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,7 +74,7 @@ async fn logins_reset_mid_flight_keep_memory_bounded_and_the_gauge_honest() {
 
     // Every abandoned request gives its queue place back; the hashes already running end.
     let started = Instant::now();
-    while queue_length(&server).await != 0 {
+    while queue_length(&server).await != 0.0 {
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "the queue-length gauge stays above zero after every client left"
@@ -92,7 +84,7 @@ async fn logins_reset_mid_flight_keep_memory_bounded_and_the_gauge_honest() {
     // No slot leaked: a real login gets through.
     let login = server.login(email).await;
     assert_eq!(login.status(), StatusCode::OK);
-    assert_eq!(queue_length(&server).await, 0);
+    assert_eq!(queue_length(&server).await, 0.0);
 
     // Ninety abandoned logins cost no more memory than the slots allow (plus slack for
     // allocator and connection buffers); stacked jobs would need 64 MiB each.

@@ -611,3 +611,27 @@ async fn pump(
         }
     }
 }
+
+/// The `/metrics` text of the server at `base`.
+pub async fn metrics_text(client: &reqwest::Client, base: &str) -> String {
+    client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The value of the unlabelled metric `name` of the server at `base`, `None` when it is
+/// not exported (so a missing gauge never reads as 0).
+pub async fn metric(client: &reqwest::Client, base: &str, name: &str) -> Option<f64> {
+    metrics_text(client, base).await.lines().find_map(|line| {
+        line.strip_prefix(name)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}

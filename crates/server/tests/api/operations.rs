@@ -1,7 +1,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::helpers::{Backend, assert_problem, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, assert_problem, metrics_text, spawn_app, spawn_app_with};
 
 backend_tests!(
     health_and_ready_answer_200,
@@ -70,15 +70,7 @@ async fn invented_http_methods_collapse_into_one_metrics_label(backend: Backend)
             );
         }
     }
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_text(&app.client, &app.address).await;
     assert!(
         !text.contains("INVENTED"),
         "a label value per invented method"

@@ -9,26 +9,12 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::{
-    helpers::{Backend, CuttableRelay, PASSWORD, TestApp, Tokens, spawn_app},
+    helpers::{Backend, CuttableRelay, PASSWORD, TestApp, Tokens, metric, spawn_app},
     process::GatehouseProcess,
 };
 
 /// How long another instance may keep accepting a revoked session.
 const ELSEWHERE_WITHIN: Duration = Duration::from_secs(1);
-
-/// The value of metric `name` at `base` (a server's address), `None` when not exported.
-async fn metric(client: &reqwest::Client, base: &str, name: &str) -> Option<f64> {
-    let text = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-}
 
 /// Waits until the server's cache reports its channel working (the first heartbeat).
 async fn wait_until_usable(client: &reqwest::Client, base: &str) {
