@@ -7,6 +7,11 @@
 //! are single conditional statements, so they need no transaction and hold no locks
 //! across awaits.
 //!
+//! Lookups by a primary key or unique column read with `all()`, not `one()`: SeaORM's
+//! `one()` binds `LIMIT 1` as a parameter, and SQLite (3.51, as bundled) compiles a
+//! statement again every time a parameter of its `LIMIT` is bound — a third of the CPU
+//! of a token check on SQLite went to that. Such a lookup returns one row at most anyway.
+//!
 //! On Postgres, token checks may be answered by a [`SessionCache`] that the repositories
 //! keep in step with their own writes and `LISTEN/NOTIFY` with everyone else's (see
 //! [`session_cache_for`]).

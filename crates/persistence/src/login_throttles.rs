@@ -40,8 +40,10 @@ impl LoginThrottleRepository {
         now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, RepoError> {
         let row = login_throttle::Entity::find_by_id(email.as_str().to_owned())
-            .one(&self.db)
-            .await?;
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .next();
         Ok(row
             .and_then(|row| row.blocked_until)
             .filter(|until| *until > now))
@@ -84,8 +86,10 @@ impl LoginThrottleRepository {
             }
         }
         let failures = login_throttle::Entity::find_by_id(key.clone())
-            .one(&self.db)
+            .all(&self.db)
             .await?
+            .into_iter()
+            .next()
             .map_or(1, |row| u32::try_from(row.failures).unwrap_or(u32::MAX));
         if failures >= threshold {
             let doublings = Ord::min(failures - threshold, 20);

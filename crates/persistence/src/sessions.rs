@@ -72,8 +72,10 @@ impl SessionRepository {
     /// The session with this id, revoked or not.
     pub async fn find(&self, id: SessionId) -> Result<Option<Session>, RepoError> {
         session::Entity::find_by_id(id.as_uuid())
-            .one(&self.db)
+            .all(&self.db)
             .await?
+            .into_iter()
+            .next()
             .map(to_domain)
             .transpose()
     }
@@ -84,10 +86,13 @@ impl SessionRepository {
         &self,
         id: SessionId,
     ) -> Result<Option<(Session, Option<User>)>, RepoError> {
+        // A unique key: `all()`, not `one()` (see the crate docs on `LIMIT`).
         let Some((row, user)) = session::Entity::find_by_id(id.as_uuid())
             .find_also_related(user::Entity)
-            .one(&self.db)
+            .all(&self.db)
             .await?
+            .into_iter()
+            .next()
         else {
             return Ok(None);
         };

@@ -83,8 +83,10 @@ impl UserRepository {
     /// The account with this id, if any.
     pub async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepoError> {
         user::Entity::find_by_id(id.as_uuid())
-            .one(&self.db)
+            .all(&self.db)
             .await?
+            .into_iter()
+            .next()
             .map(to_domain)
             .transpose()
     }
@@ -93,8 +95,10 @@ impl UserRepository {
     pub async fn find_by_email(&self, email: &Email) -> Result<Option<User>, RepoError> {
         user::Entity::find()
             .filter(user::Column::Email.eq(email.as_str()))
-            .one(&self.db)
+            .all(&self.db)
             .await?
+            .into_iter()
+            .next()
             .map(to_domain)
             .transpose()
     }
