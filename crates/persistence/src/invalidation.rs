@@ -8,7 +8,7 @@
 use std::{sync::Weak, time::Duration};
 
 use sea_orm::{
-    DatabaseBackend, DatabaseConnection,
+    ConnectionTrait, DatabaseBackend, DatabaseConnection,
     sqlx::{
         self, PgPool,
         postgres::{PgListener, PgPoolOptions},
@@ -41,27 +41,21 @@ pub fn session_cache_for(db: &DatabaseConnection, capacity: usize) -> SessionCac
     }
     let cache = SessionCache::new(capacity);
     if let Some(shared) = cache.downgrade() {
-        let pool = db.get_postgres_connection_pool().clone();
-        tokio::spawn(send_heartbeats(pool.clone(), shared.clone()));
-        tokio::spawn(listen(pool, shared));
+        tokio::spawn(send_heartbeats(db.clone(), shared.clone()));
+        tokio::spawn(listen(db.get_postgres_connection_pool().clone(), shared));
     }
     cache
 }
 
-async fn send_heartbeats(pool: PgPool, cache: Weak<Shared>) {
+async fn send_heartbeats(db: DatabaseConnection, cache: Weak<Shared>) {
+    let heartbeat = format!("SELECT pg_notify('{CHANNEL}', '{HEARTBEAT}')");
     let mut ticks = tokio::time::interval(HEARTBEAT_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while cache.strong_count() > 0 {
         ticks.tick().await;
         // A failure needs no handling: the missing heartbeat turns the cache off.
-        let _ = tokio::time::timeout(
-            HEARTBEAT_INTERVAL * 2,
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(CHANNEL)
-                .bind(HEARTBEAT)
-                .execute(&pool),
-        )
-        .await;
+        let _ =
+            tokio::time::timeout(HEARTBEAT_INTERVAL * 2, db.execute_unprepared(&heartbeat)).await;
     }
 }
 
