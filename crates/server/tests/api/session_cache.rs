@@ -146,8 +146,10 @@ async fn revocations_are_refused_here_before_the_revoking_request_returns() {
     .await;
 }
 
-/// Polls `check` until it answers something other than 200; fails when that takes longer
-/// than `limit`.
+/// Polls `check` until it answers something other than 200, and fails if a check started
+/// more than `limit` after the call was still accepted. (A check that is merely late to
+/// start, on a busy machine, is no failure: what matters is that none after the limit
+/// passes.)
 async fn assert_refused_within<F, Fut>(limit: Duration, check: F) -> StatusCode
 where
     F: Fn() -> Fut,
@@ -157,13 +159,13 @@ where
     loop {
         let asked_at = started.elapsed();
         let status = check().await;
+        if status != StatusCode::OK {
+            return status;
+        }
         assert!(
             asked_at <= limit,
             "still accepted {asked_at:?} after the revocation (allowed {limit:?})"
         );
-        if status != StatusCode::OK {
-            return status;
-        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
