@@ -2,16 +2,17 @@
 //!
 //! Triggers on `users` (any update or delete) and `sessions` (revocation, delete) send the
 //! row's id on [`CHANNEL`] when the changing transaction commits, whoever wrote it. Every
-//! instance listens on a connection of its own and sends a heartbeat through the same
-//! channel every [`HEARTBEAT_INTERVAL`]; the cache only answers while heartbeats arrive.
+//! instance listens on a connection of its own and, from another, sends a heartbeat
+//! through the same channel every [`HEARTBEAT_INTERVAL`]; the cache only answers while
+//! heartbeats arrive.
 
 use std::{sync::Weak, time::Duration};
 
 use sea_orm::{
-    ConnectionTrait, DatabaseBackend, DatabaseConnection,
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, SqlxPostgresConnector,
     sqlx::{
         self, PgPool,
-        postgres::{PgListener, PgPoolOptions},
+        postgres::{PgConnectOptions, PgListener, PgPoolOptions},
     },
 };
 
@@ -31,6 +32,9 @@ const RECONNECT_AFTER_SILENCE: Duration = Duration::from_secs(3);
 /// (as an operator would, or `pg_terminate_backend` it).
 const LISTENER_APPLICATION_NAME: &str = "gatehouse-invalidation";
 
+/// The `application_name` of the connection heartbeats are sent on.
+const HEARTBEAT_APPLICATION_NAME: &str = "gatehouse-heartbeat";
+
 /// The session cache for `db`: on Postgres, one of up to `capacity` sessions, with the
 /// tasks that keep it in step (listening, heartbeats) started; elsewhere, and with
 /// `capacity` 0, one that is off. The tasks end once every clone of the cache is dropped.
@@ -41,10 +45,29 @@ pub fn session_cache_for(db: &DatabaseConnection, capacity: usize) -> SessionCac
     }
     let cache = SessionCache::new(capacity);
     if let Some(shared) = cache.downgrade() {
-        tokio::spawn(send_heartbeats(db.clone(), shared.clone()));
-        tokio::spawn(listen(db.get_postgres_connection_pool().clone(), shared));
+        let pool = db.get_postgres_connection_pool();
+        // Heartbeats have a connection of their own: on the server's pool, a pool busy with
+        // requests would delay them, turn the cache off and send even more requests to the
+        // database just when it has the most to do.
+        let heartbeats = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(RECONNECT_AFTER_SILENCE)
+            .connect_lazy_with(connect_options(pool, HEARTBEAT_APPLICATION_NAME));
+        tokio::spawn(send_heartbeats(
+            SqlxPostgresConnector::from_sqlx_postgres_pool(heartbeats),
+            shared.clone(),
+        ));
+        tokio::spawn(listen(pool.clone(), shared));
     }
     cache
+}
+
+/// The server pool's connection options, named `application_name`.
+fn connect_options(pool: &PgPool, application_name: &str) -> PgConnectOptions {
+    pool.connect_options()
+        .as_ref()
+        .clone()
+        .application_name(application_name)
 }
 
 async fn send_heartbeats(db: DatabaseConnection, cache: Weak<Shared>) {
@@ -88,16 +111,11 @@ async fn listen(pool: PgPool, cache: Weak<Shared>) {
 /// Listens on a new connection until it is lost or falls silent (`Ok`: whether anything was
 /// heard) or cannot be set up (`Err`).
 async fn listen_until_lost(pool: &PgPool, cache: &Weak<Shared>) -> Result<bool, sqlx::Error> {
-    let options = pool
-        .connect_options()
-        .as_ref()
-        .clone()
-        .application_name(LISTENER_APPLICATION_NAME);
     // A pool of one per attempt: a connection that died silently is not handed back.
     let own = PgPoolOptions::new()
         .max_connections(1)
         .acquire_timeout(RECONNECT_AFTER_SILENCE)
-        .connect_lazy_with(options);
+        .connect_lazy_with(connect_options(pool, LISTENER_APPLICATION_NAME));
     let mut listener = PgListener::connect_with(&own).await?;
     listener.eager_reconnect(false);
     listener.listen(CHANNEL).await?;
