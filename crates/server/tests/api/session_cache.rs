@@ -9,7 +9,9 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::{
-    helpers::{Backend, CuttableRelay, PASSWORD, TestApp, Tokens, metric, spawn_app},
+    helpers::{
+        Backend, CuttableRelay, PASSWORD, TestApp, Tokens, metric, spawn_app, spawn_app_with,
+    },
     process::GatehouseProcess,
 };
 
@@ -69,10 +71,14 @@ impl TestApp {
 }
 
 async fn postgres_app() -> Option<TestApp> {
+    postgres_app_with(&[]).await
+}
+
+async fn postgres_app_with(settings: &[(&str, &str)]) -> Option<TestApp> {
     let backend @ Backend::Postgres(_) = Backend::postgres()? else {
         return None;
     };
-    let app = spawn_app(backend).await;
+    let app = spawn_app_with(backend, settings).await;
     wait_until_usable(&app.client, &app.address).await;
     Some(app)
 }
@@ -342,6 +348,61 @@ async fn the_channel_comes_back_after_its_connection_is_killed() {
         app.me(&tokens.access).await.status()
     })
     .await;
+}
+
+/// The cache's heartbeats do not wait for the server's pool: with every pooled connection
+/// busy, cached sessions are still answered (and the cache does not turn itself off to
+/// send more work to the database).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_pool_does_not_turn_the_cache_off() {
+    let Some(app) = postgres_app_with(&[
+        ("DATABASE_MAX_CONNECTIONS", "1"),
+        ("DATABASE_ACQUIRE_TIMEOUT_S", "1"),
+    ])
+    .await
+    else {
+        return;
+    };
+    let (_, _, cached) = app.logged_in_user().await;
+    app.assert_cached(&cached.access).await;
+    let (_, blocked_user, blocked) = app.logged_in_user().await;
+
+    // Another account's logout-all waits on row locks the test holds, with the pool's only
+    // connection.
+    let locks = sea_orm::TransactionTrait::begin(&app.db).await.unwrap();
+    sea_orm::ConnectionTrait::execute_unprepared(
+        &locks,
+        &format!("SELECT id FROM sessions WHERE user_id = '{blocked_user}' FOR UPDATE"),
+    )
+    .await
+    .unwrap();
+    let waiting = {
+        let request = app
+            .client
+            .post(app.url("/auth/logout-all"))
+            .bearer_auth(&blocked.access)
+            .send();
+        tokio::spawn(request)
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the logout did not wait on the locks"
+    );
+
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(2) {
+        assert_eq!(
+            app.me(&cached.access).await.status(),
+            StatusCode::OK,
+            "{:?} into the busy pool",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    locks.rollback().await.unwrap();
+    let logout = waiting.await.unwrap().unwrap();
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
 }
 
 #[tokio::test]
