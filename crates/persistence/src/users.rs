@@ -111,12 +111,14 @@ impl UserRepository {
         hash: &PasswordHash,
         now: DateTime<Utc>,
     ) -> Result<bool, RepoError> {
-        self.update(user::ActiveModel {
-            id: Set(id.as_uuid()),
-            hashed_password: Set(hash.as_str().to_owned()),
-            updated_at: Set(now),
-            ..Default::default()
-        })
+        self.update(
+            id,
+            user::ActiveModel {
+                hashed_password: Set(hash.as_str().to_owned()),
+                updated_at: Set(now),
+                ..Default::default()
+            },
+        )
         .await
     }
 
@@ -137,12 +139,14 @@ impl UserRepository {
         active: bool,
         now: DateTime<Utc>,
     ) -> Result<bool, RepoError> {
-        self.update(user::ActiveModel {
-            id: Set(id.as_uuid()),
-            is_active: Set(active),
-            updated_at: Set(now),
-            ..Default::default()
-        })
+        self.update(
+            id,
+            user::ActiveModel {
+                is_active: Set(active),
+                updated_at: Set(now),
+                ..Default::default()
+            },
+        )
         .await
     }
 
@@ -154,12 +158,14 @@ impl UserRepository {
         now: DateTime<Utc>,
     ) -> Result<Option<User>, RepoError> {
         let updated = self
-            .update(user::ActiveModel {
-                id: Set(id.as_uuid()),
-                is_verified: Set(verified),
-                updated_at: Set(now),
-                ..Default::default()
-            })
+            .update(
+                id,
+                user::ActiveModel {
+                    is_verified: Set(verified),
+                    updated_at: Set(now),
+                    ..Default::default()
+                },
+            )
             .await?;
         if updated {
             self.find_by_id(id).await
@@ -246,19 +252,16 @@ impl UserRepository {
         Ok(true)
     }
 
-    /// Writes the set columns of `row`; false when no such user exists.
+    /// Writes the set columns of `row` to account `id`; false when no such user exists.
     /// Cached sessions of the account are forgotten whatever the outcome (a failed commit
     /// may still have applied).
-    async fn update(&self, row: user::ActiveModel) -> Result<bool, RepoError> {
-        let id = match &row.id {
-            sea_orm::ActiveValue::Set(id) | sea_orm::ActiveValue::Unchanged(id) => Some(*id),
-            sea_orm::ActiveValue::NotSet => None,
+    async fn update(&self, id: UserId, row: user::ActiveModel) -> Result<bool, RepoError> {
+        let row = user::ActiveModel {
+            id: Set(id.as_uuid()),
+            ..row
         };
         let result = row.update(&self.db).await;
-        match id {
-            Some(id) => self.cache.forget_user(UserId::from_uuid(id)),
-            None => self.cache.forget_all(),
-        }
+        self.cache.forget_user(id);
         match result {
             Ok(_) => Ok(true),
             Err(sea_orm::DbErr::RecordNotUpdated) => Ok(false),
