@@ -7,6 +7,10 @@ pub enum AuthError {
     /// A stored hash is not a PHC string argon2 can read.
     #[error("stored password hash is malformed: {0}")]
     MalformedHash(String),
+    /// A stored hash asks for more argon2 work than a login may cost (see
+    /// [`PasswordHasher::check_stored_cost`](crate::PasswordHasher::check_stored_cost)).
+    #[error("stored password hash's argon2 cost above the limit: {0}")]
+    HashTooCostly(String),
     /// Hashing itself failed.
     #[error("password hashing failed: {0}")]
     Hashing(String),

@@ -3,6 +3,12 @@
 //! Each hash costs `memory_kib` of RAM and tens to hundreds of milliseconds of CPU, so it
 //! never runs on an async worker, and a semaphore caps how many run at once: a login flood
 //! waits in line (bounded memory) while other requests keep being served.
+//!
+//! A stored hash names its own cost, and an imported one could name any: `t=3000` held a
+//! hashing slot for seconds at every login attempt, and a larger `m` would ask for
+//! gigabytes. Stored hashes above [`MAX_STORED_MEMORY_KIB`], [`MAX_STORED_ITERATIONS`] or
+//! [`MAX_STORED_PARALLELISM`] (or the configured cost, when that is higher) are refused
+//! without hashing.
 
 use std::sync::{
     Arc,
@@ -17,6 +23,14 @@ use gatehouse_domain::{Password, PasswordHash};
 use tokio::sync::Semaphore;
 
 use crate::AuthError;
+
+/// The most memory a stored hash may ask for, KiB (256 MiB: four times the default), unless
+/// the configured cost asks for more.
+pub const MAX_STORED_MEMORY_KIB: u32 = 256 * 1024;
+/// The most passes a stored hash may ask for, unless the configured cost asks for more.
+pub const MAX_STORED_ITERATIONS: u32 = 10;
+/// The most lanes a stored hash may ask for, unless the configured cost asks for more.
+pub const MAX_STORED_PARALLELISM: u32 = 16;
 
 /// Argon2id cost and the concurrency bound.
 ///
@@ -122,15 +136,56 @@ impl PasswordHasher {
             .await
     }
 
-    /// Checks `password` against `stored`, whatever argon2 variant and cost it was made with.
+    /// Checks `password` against `stored`, whatever argon2 variant it was made with and
+    /// whatever cost, within the limits of [`check_stored_cost`](Self::check_stored_cost)
+    /// (past them: an error at once, no hashing).
     pub async fn verify(
         &self,
         password: Password,
         stored: PasswordHash,
     ) -> Result<PasswordCheck, AuthError> {
+        self.check_stored_cost(&stored)?;
         let params = self.inner.params.clone();
         self.run_bounded(move || verify_blocking(&params, &password, &stored))
             .await
+    }
+
+    /// Whether verifying against `stored` stays within bounded work: its `m`, `t` and `p`
+    /// at most [`MAX_STORED_MEMORY_KIB`], [`MAX_STORED_ITERATIONS`] and
+    /// [`MAX_STORED_PARALLELISM`], or the configured values where those are higher.
+    /// Unreadable hashes are [`AuthError::MalformedHash`]; too costly ones
+    /// [`AuthError::HashTooCostly`]. For checks before storing a hash from elsewhere.
+    pub fn check_stored_cost(&self, stored: &PasswordHash) -> Result<(), AuthError> {
+        let parsed = phc::PasswordHash::new(stored.as_str())
+            .map_err(|e| AuthError::MalformedHash(e.to_string()))?;
+        let Ok(cost) = Params::try_from(&parsed) else {
+            // Not argon2 parameters argon2 accepts: verification will say what is wrong.
+            return Ok(());
+        };
+        let configured = &self.inner.params;
+        let limits = [
+            (
+                "m",
+                cost.m_cost(),
+                configured.m_cost().max(MAX_STORED_MEMORY_KIB),
+            ),
+            (
+                "t",
+                cost.t_cost(),
+                configured.t_cost().max(MAX_STORED_ITERATIONS),
+            ),
+            (
+                "p",
+                cost.p_cost(),
+                configured.p_cost().max(MAX_STORED_PARALLELISM),
+            ),
+        ];
+        match limits.iter().find(|(_, value, limit)| value > limit) {
+            Some((name, value, limit)) => Err(AuthError::HashTooCostly(format!(
+                "{name}={value}, at most {limit}"
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// Spends the same time as [`verify`](Self::verify) and always answers "mismatch": for
@@ -382,6 +437,39 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(check, PasswordCheck::Match { needs_rehash: true });
+    }
+
+    /// A stored hash names its own cost; read without a bound, an imported
+    /// `t=3000` hash held a hashing slot for seconds at every login attempt.
+    #[tokio::test]
+    async fn a_stored_hash_costlier_than_the_limits_is_refused_without_hashing() {
+        let hasher = PasswordHasher::new(cheap()).unwrap();
+        let salt_and_output = "c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g";
+        for cost in ["m=8,t=3000,p=1", "m=262145,t=1,p=1", "m=136,t=1,p=17"] {
+            let stored = PasswordHash::new(format!("$argon2id$v=19${cost}${salt_and_output}"));
+            let err = hasher
+                .verify(Password::presented("x"), stored)
+                .await
+                .unwrap_err();
+            assert!(
+                err.to_string().contains("cost above the limit"),
+                "{cost}: {err}"
+            );
+        }
+        // At the limits, and at a configured cost above them, hashes are still checked.
+        for cost in ["m=8,t=10,p=1", "m=128,t=1,p=16"] {
+            let stored = PasswordHash::new(format!("$argon2id$v=19${cost}${salt_and_output}"));
+            let check = hasher.verify(Password::presented("x"), stored).await;
+            assert_eq!(check.unwrap(), PasswordCheck::Mismatch, "{cost}");
+        }
+        let slow = PasswordHasher::new(HasherConfig {
+            iterations: 12,
+            ..cheap()
+        })
+        .unwrap();
+        let stored = PasswordHash::new(format!("$argon2id$v=19$m=8,t=12,p=1${salt_and_output}"));
+        let check = slow.verify(Password::presented("x"), stored).await;
+        assert_eq!(check.unwrap(), PasswordCheck::Mismatch);
     }
 
     #[tokio::test]

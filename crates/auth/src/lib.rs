@@ -3,8 +3,9 @@
 //! - [`PasswordHasher`] hashes and verifies argon2 passwords on Tokio's blocking pool, at
 //!   most [`HasherConfig::max_concurrent`] at a time, so a burst of logins queues instead
 //!   of stalling the async workers or exhausting memory. It verifies any argon2 PHC hash
-//!   (argon2id/i/d, any parameters, e.g. from Python's pwdlib or argon2-cffi) and tells the
-//!   caller when a hash should be upgraded to the configured parameters.
+//!   (argon2id/i/d, e.g. from Python's pwdlib or argon2-cffi) whose cost stays within
+//!   bounds, and tells the caller when a hash should be upgraded to the configured
+//!   parameters.
 //! - [`JwtCodec`] issues and verifies access and refresh tokens with a pinned algorithm;
 //!   the token's own `alg` header is never trusted. Key-pair tokens carry the public key's
 //!   thumbprint as `kid`, and [`JwtCodec::jwks`] publishes the public key.
@@ -41,7 +42,10 @@ mod one_time;
 mod verifier;
 
 pub use error::{AuthError, TokenError};
-pub use hasher::{HasherConfig, PasswordCheck, PasswordHasher};
+pub use hasher::{
+    HasherConfig, MAX_STORED_ITERATIONS, MAX_STORED_MEMORY_KIB, MAX_STORED_PARALLELISM,
+    PasswordCheck, PasswordHasher,
+};
 pub use jsonwebtoken::jwk::JwkSet;
 pub use jwt::{
     AccessClaims, IssuedToken, JwtCodec, JwtConfig, RefreshClaims, SigningAlgorithm, SigningKey,
