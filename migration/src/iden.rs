@@ -51,7 +51,17 @@ pub enum OneTimeTokens {
 pub enum LoginThrottles {
     Table,
     Email,
+    /// The client network (`192.0.2.1`, `2001:db8::/64`), or `*` for all of them.
+    Network,
     Failures,
     BlockedUntil,
     UpdatedAt,
+}
+
+/// The `mail_cooldowns` table: when the last account mail went to each address.
+#[derive(DeriveIden)]
+pub enum MailCooldowns {
+    Table,
+    Email,
+    SentAt,
 }

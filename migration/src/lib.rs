@@ -19,6 +19,9 @@ mod m20261127_000004_create_one_time_tokens;
 mod m20261127_000005_email_binary_collation_on_mysql;
 mod m20261127_000006_create_login_throttles;
 mod m20261130_000007_session_invalidation_triggers;
+mod m20261130_000008_login_throttles_per_network;
+mod m20261130_000009_create_mail_cooldowns;
+mod m20261130_000010_announce_truncate;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -34,6 +37,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000005_email_binary_collation_on_mysql::Migration),
             Box::new(m20261127_000006_create_login_throttles::Migration),
             Box::new(m20261130_000007_session_invalidation_triggers::Migration),
+            Box::new(m20261130_000008_login_throttles_per_network::Migration),
+            Box::new(m20261130_000009_create_mail_cooldowns::Migration),
+            Box::new(m20261130_000010_announce_truncate::Migration),
         ]
     }
 }

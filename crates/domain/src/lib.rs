@@ -27,6 +27,7 @@
 mod email;
 mod error;
 mod ids;
+mod network;
 mod one_time;
 mod password;
 mod session;
@@ -35,6 +36,7 @@ mod user;
 pub use email::Email;
 pub use error::{Conflict, ValidationError};
 pub use ids::{SessionId, UserId};
+pub use network::ClientNetwork;
 pub use one_time::OneTimePurpose;
 pub use password::{Password, PasswordHash};
 pub use session::{NewSession, RefreshPolicy, RefreshRotation, RefreshVerdict, Session};

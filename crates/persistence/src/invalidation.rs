@@ -1,10 +1,11 @@
 //! The invalidation channel of the [`SessionCache`]: Postgres `LISTEN`/`NOTIFY`.
 //!
 //! Triggers on `users` (any update or delete) and `sessions` (revocation, delete) send the
-//! row's id on [`CHANNEL`] when the changing transaction commits, whoever wrote it. Every
-//! instance listens on a connection of its own and, from another, sends a heartbeat
-//! through the same channel every [`HEARTBEAT_INTERVAL`]; the cache only answers while
-//! heartbeats arrive.
+//! row's id on [`CHANNEL`] when the changing transaction commits, whoever wrote it, and
+//! `*` when either table is truncated. Every instance listens on a connection of its own
+//! and, from another, sends a heartbeat stamped with its instance id and send time
+//! through the same channel every [`HEARTBEAT_INTERVAL`]; the cache only answers while its
+//! own recent heartbeats come back (see [`crate::session_cache`]).
 
 use std::{sync::Weak, time::Duration};
 
@@ -21,8 +22,8 @@ use crate::session_cache::{HEARTBEAT_INTERVAL, SessionCache, Shared};
 /// The notification channel the triggers and heartbeats use.
 const CHANNEL: &str = "gatehouse_invalidation";
 
-/// A heartbeat's payload; changes are `u:<user id>` and `s:<session id>`.
-const HEARTBEAT: &str = "h";
+// Payloads: `h:<instance>:<ms>` heartbeats, `u:<user id>` and `s:<session id>` changes,
+// `*` for "forget everything" (a truncated table; see migration 10).
 
 /// With heartbeats every 200 ms, this long without any notification means the listening
 /// connection is dead without having said so: open a new one.
@@ -71,11 +72,17 @@ fn connect_options(pool: &PgPool, application_name: &str) -> PgConnectOptions {
 }
 
 async fn send_heartbeats(db: DatabaseConnection, cache: Weak<Shared>) {
-    let heartbeat = format!("SELECT pg_notify('{CHANNEL}', '{HEARTBEAT}')");
     let mut ticks = tokio::time::interval(HEARTBEAT_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    while cache.strong_count() > 0 {
+    loop {
         ticks.tick().await;
+        // Stamped just before it leaves: its send time is what freshness is judged by.
+        let Some(payload) = SessionCache::upgrade(&cache).and_then(|c| c.heartbeat_payload())
+        else {
+            return;
+        };
+        // The payload is hex digits, `h` and colons: safe to write into the statement.
+        let heartbeat = format!("SELECT pg_notify('{CHANNEL}', '{payload}')");
         // A failure needs no handling: the missing heartbeat turns the cache off.
         let _ =
             tokio::time::timeout(HEARTBEAT_INTERVAL * 2, db.execute_unprepared(&heartbeat)).await;
@@ -142,13 +149,20 @@ async fn listen_until_lost(pool: &PgPool, cache: &Weak<Shared>) -> Result<bool, 
 
 fn apply(cache: &SessionCache, payload: &str) {
     let id = |raw: &str| uuid::Uuid::parse_str(raw).ok();
-    match payload.split_once(':').map(|(kind, raw)| (kind, id(raw))) {
-        None if payload == HEARTBEAT => cache.heartbeat_received(),
-        Some(("u", Some(user))) => cache.forget_user(gatehouse_domain::UserId::from_uuid(user)),
-        Some(("s", Some(session))) => {
-            cache.forget_session(gatehouse_domain::SessionId::from_uuid(session));
-        }
-        // Not ours to understand (a newer version's message?): the safe reading is "all".
+    match payload.split_once(':') {
+        Some(("h", stamp)) => cache.heard_heartbeat(stamp),
+        // An older version's unstamped heartbeat: it proves nothing about this instance.
+        None if payload == "h" => {}
+        Some(("u", raw)) => match id(raw) {
+            Some(user) => cache.forget_user(gatehouse_domain::UserId::from_uuid(user)),
+            None => cache.forget_all(),
+        },
+        Some(("s", raw)) => match id(raw) {
+            Some(session) => cache.forget_session(gatehouse_domain::SessionId::from_uuid(session)),
+            None => cache.forget_all(),
+        },
+        // `*` (a truncated table), or not ours to understand (a newer version's message?):
+        // the safe reading is "all".
         _ => cache.forget_all(),
     }
 }

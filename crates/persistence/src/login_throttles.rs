@@ -1,5 +1,5 @@
 use chrono::{DateTime, Duration, Timelike, Utc};
-use gatehouse_domain::Email;
+use gatehouse_domain::{ClientNetwork, Email};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, SqlErr,
@@ -20,11 +20,32 @@ fn whole_second_after(at: DateTime<Utc>) -> DateTime<Utc> {
 /// The longest back-off (15 minutes).
 const MAX_BACKOFF_SECONDS: i64 = 15 * 60;
 
-/// Failed logins per email address and the back-off they earn: after `threshold`
-/// failures, 1 s, then 2 s, 4 s … up to 15 minutes.
+/// The `network` of the row counting an address's failures from every network.
+const ALL_NETWORKS: &str = "*";
+
+/// The `network` of failures whose client address is not known (no peer address).
+const UNKNOWN_NETWORK: &str = "unknown";
+
+/// When back-offs start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackoffThresholds {
+    /// Failures for one address from one network before that network is held back.
+    pub per_network: u32,
+    /// Failures for one address from all networks together before every network is.
+    pub account_wide: u32,
+}
+
+/// Failed password checks per email address and client network, and the back-offs they
+/// earn: after a threshold, 1 s, then 2 s, 4 s … up to 15 minutes, for that network; past
+/// the account-wide threshold, for every network. Keyed by the address as typed, account
+/// or not, so a back-off says nothing about which addresses have accounts.
 #[derive(Debug, Clone)]
 pub struct LoginThrottleRepository {
     db: DatabaseConnection,
+}
+
+fn network_key(network: Option<ClientNetwork>) -> String {
+    network.map_or_else(|| UNKNOWN_NETWORK.to_owned(), |network| network.to_string())
 }
 
 impl LoginThrottleRepository {
@@ -33,43 +54,64 @@ impl LoginThrottleRepository {
         Self { db }
     }
 
-    /// Until when logins for `email` are refused, if they are at `now`.
+    /// Until when password checks for `email` from `network` are refused, if they are at
+    /// `now`: that network's back-off or the account-wide one, whichever ends later.
     pub async fn blocked_until(
         &self,
         email: &Email,
+        network: Option<ClientNetwork>,
         now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, RepoError> {
-        let row = login_throttle::Entity::find_by_id(email.as_str().to_owned())
+        use login_throttle::Column as C;
+        let rows = login_throttle::Entity::find()
+            .filter(C::Email.eq(email.as_str()))
+            .filter(C::Network.is_in([network_key(network), ALL_NETWORKS.to_owned()]))
             .all(&self.db)
-            .await?
+            .await?;
+        Ok(rows
             .into_iter()
-            .next();
-        Ok(row
-            .and_then(|row| row.blocked_until)
-            .filter(|until| *until > now))
+            .filter_map(|row| row.blocked_until)
+            .filter(|until| *until > now)
+            .max())
     }
 
-    /// Counts a failed login; from the `threshold`th on, starts or doubles the back-off.
-    /// Returns the failure count.
+    /// Counts a failed password check for `email` from `network`, toward that network's
+    /// back-off and the account-wide one; from a threshold on, starts or doubles each.
     pub async fn record_failure(
         &self,
         email: &Email,
+        network: Option<ClientNetwork>,
+        thresholds: BackoffThresholds,
+        now: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        self.count_failure(email, &network_key(network), thresholds.per_network, now)
+            .await?;
+        self.count_failure(email, ALL_NETWORKS, thresholds.account_wide, now)
+            .await
+    }
+
+    async fn count_failure(
+        &self,
+        email: &Email,
+        network: &str,
         threshold: u32,
         now: DateTime<Utc>,
-    ) -> Result<u32, RepoError> {
+    ) -> Result<(), RepoError> {
         use login_throttle::Column as C;
-        let key = email.as_str().to_owned();
+        let key = (email.as_str().to_owned(), network.to_owned());
+        let this_row = || C::Email.eq(key.0.clone()).and(C::Network.eq(key.1.clone()));
         // Increment in place, so racing failures all count; insert the first one.
         let increment = || {
             login_throttle::Entity::update_many()
                 .col_expr(C::Failures, Expr::col(C::Failures).add(1))
                 .col_expr(C::UpdatedAt, Expr::value(now))
-                .filter(C::Email.eq(key.clone()))
+                .filter(this_row())
                 .exec(&self.db)
         };
         if increment().await?.rows_affected == 0 {
             let first = login_throttle::ActiveModel {
-                email: Set(key.clone()),
+                email: Set(key.0.clone()),
+                network: Set(key.1.clone()),
                 failures: Set(1),
                 blocked_until: Set(None),
                 updated_at: Set(now),
@@ -99,22 +141,38 @@ impl LoginThrottleRepository {
                     C::BlockedUntil,
                     Expr::value(whole_second_after(now + Duration::seconds(seconds))),
                 )
-                .filter(C::Email.eq(key))
+                .filter(this_row())
                 .exec(&self.db)
                 .await?;
         }
-        Ok(failures)
+        Ok(())
     }
 
-    /// A successful login: the address starts afresh.
-    pub async fn clear(&self, email: &Email) -> Result<(), RepoError> {
-        login_throttle::Entity::delete_by_id(email.as_str().to_owned())
+    /// A successful password check from `network`: that network starts afresh. The
+    /// account-wide count stays (an attack spread over many networks is not forgiven
+    /// because the owner signed in meanwhile).
+    pub async fn clear_network(
+        &self,
+        email: &Email,
+        network: Option<ClientNetwork>,
+    ) -> Result<(), RepoError> {
+        login_throttle::Entity::delete_by_id((email.as_str().to_owned(), network_key(network)))
             .exec(&self.db)
             .await?;
         Ok(())
     }
 
-    /// Forgets addresses with no failure since `before` and no back-off running.
+    /// A successful password reset: the address starts afresh everywhere (whoever reads
+    /// its mail owns it).
+    pub async fn clear_account(&self, email: &Email) -> Result<(), RepoError> {
+        login_throttle::Entity::delete_many()
+            .filter(login_throttle::Column::Email.eq(email.as_str()))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets counts with no failure since `before` (and so no back-off running).
     pub async fn purge(&self, before: DateTime<Utc>) -> Result<u64, RepoError> {
         let result = login_throttle::Entity::delete_many()
             .filter(login_throttle::Column::UpdatedAt.lt(before))

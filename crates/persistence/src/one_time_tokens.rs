@@ -1,11 +1,14 @@
 use chrono::{DateTime, Utc};
 use gatehouse_domain::{OneTimePurpose, UserId};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
-    sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
+    EntityTrait, QueryFilter, QuerySelect, TransactionTrait, sea_query::Expr,
 };
 
-use crate::{RepoError, entity::one_time_token};
+use crate::{
+    RepoError,
+    entity::{one_time_token, user},
+};
 
 /// A stored single-use token that is still good.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +32,8 @@ impl OneTimeTokenRepository {
 
     /// Stores a new token for `user_id` and `purpose`. The user's older tokens of that
     /// purpose stop working (only the newest mail counts), and the user's used or expired
-    /// tokens are removed.
+    /// tokens are removed — in one transaction that holds the account's row, so requests
+    /// racing on several instances leave exactly one live token.
     pub async fn issue(
         &self,
         user_id: UserId,
@@ -39,6 +43,17 @@ impl OneTimeTokenRepository {
         now: DateTime<Utc>,
     ) -> Result<(), RepoError> {
         use one_time_token::Column as C;
+        let transaction = self.db.begin().await?;
+        // Two transactions that each delete the old tokens and insert their own would not
+        // see each other's insert: take turns on the account's row. (SQLite has no row
+        // locks, but its first write below takes the database's write lock, which is the
+        // same turn-taking.)
+        if transaction.get_database_backend() != DatabaseBackend::Sqlite {
+            user::Entity::find_by_id(user_id.as_uuid())
+                .lock_exclusive()
+                .all(&transaction)
+                .await?;
+        }
         let users_stale_tokens = Condition::all().add(C::UserId.eq(user_id.as_uuid())).add(
             Condition::any()
                 .add(C::Purpose.eq(purpose.as_str()))
@@ -47,7 +62,7 @@ impl OneTimeTokenRepository {
         );
         one_time_token::Entity::delete_many()
             .filter(users_stale_tokens)
-            .exec(&self.db)
+            .exec(&transaction)
             .await?;
         let row = one_time_token::ActiveModel {
             id: Set(uuid::Uuid::now_v7()),
@@ -59,8 +74,9 @@ impl OneTimeTokenRepository {
             used_at: Set(None),
         };
         one_time_token::Entity::insert(row)
-            .exec_without_returning(&self.db)
+            .exec_without_returning(&transaction)
             .await?;
+        transaction.commit().await?;
         Ok(())
     }
 

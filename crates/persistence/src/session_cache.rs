@@ -10,11 +10,16 @@
 //! - **Everyone else's** (other instances, the `users` command, an operator's SQL) arrive
 //!   as Postgres notifications sent by triggers on `users` and `sessions` (see
 //!   [`crate::invalidation`]), typically within milliseconds.
-//! - **Whether that channel works** is proven by heartbeats sent through it every
-//!   [`HEARTBEAT_INTERVAL`]. When none has arrived for [`MAX_SILENCE`], lookups miss and
-//!   fills are refused until one does; when the listener's connection is lost the cache is
-//!   emptied. So a change made elsewhere is refused here within a second even when the
-//!   channel breaks silently.
+//! - **Whether that channel works, and how late its news is,** is proven by heartbeats
+//!   each instance sends through it every [`HEARTBEAT_INTERVAL`], stamped with the sender
+//!   and the send time. Postgres delivers notifications in commit order, so once this
+//!   instance hears its own heartbeat sent at `T`, it has heard every change committed
+//!   before `T`. The cache answers only while the newest own heartbeat heard was *sent*
+//!   within [`MAX_SILENCE`]: a slow link delays the heartbeats as much as the news, and
+//!   turns the cache off instead of letting it answer late. Other instances' heartbeats
+//!   prove nothing about this instance's link and are ignored. When the listener's
+//!   connection is lost the cache is emptied. So a change made anywhere is refused here
+//!   within a second, whether the channel breaks, falls silent or slows down.
 //!
 //! A fill races with invalidations: a request that read the row before a revocation
 //! committed could store it after the revocation was processed. Every invalidation bumps
@@ -51,11 +56,13 @@ pub struct SessionCache {
 
 pub(crate) struct Shared {
     capacity: usize,
+    /// Names this cache's heartbeats among every instance's on the channel.
+    instance: String,
     started: Instant,
     /// Bumped by every invalidation; see [`FillTicket`].
     epoch: AtomicU64,
-    /// Milliseconds since `started` when the last heartbeat arrived; 0 = none since the
-    /// channel was (re)connected.
+    /// Milliseconds since `started` when the newest own heartbeat heard was sent; 0 = none
+    /// since the channel was (re)connected.
     last_heartbeat_ms: AtomicU64,
     /// Lookups answered from the cache, for the metrics.
     hits: AtomicU64,
@@ -106,6 +113,7 @@ impl SessionCache {
         Self {
             shared: Some(Arc::new(Shared {
                 capacity,
+                instance: uuid::Uuid::new_v4().simple().to_string(),
                 started: Instant::now(),
                 epoch: AtomicU64::new(0),
                 last_heartbeat_ms: AtomicU64::new(0),
@@ -212,13 +220,36 @@ impl SessionCache {
         self.invalidate(|entries| *entries = Entries::default());
     }
 
-    /// A heartbeat arrived through the channel: it works.
+    /// A heartbeat of this cache, sent now, arrived at once (what [`heard_heartbeat`]
+    /// records for a heartbeat without delay).
+    ///
+    /// [`heard_heartbeat`]: Self::heard_heartbeat
     pub fn heartbeat_received(&self) {
         if let Some(shared) = &self.shared {
-            let now = shared.started.elapsed().as_millis().max(1);
-            shared
-                .last_heartbeat_ms
-                .store(u64::try_from(now).unwrap_or(u64::MAX), Ordering::Release);
+            shared.note_own_heartbeat(shared.now_ms());
+        }
+    }
+
+    /// The payload of a heartbeat sent now: `h:<instance>:<milliseconds>`.
+    pub(crate) fn heartbeat_payload(&self) -> Option<String> {
+        let shared = self.shared.as_ref()?;
+        Some(format!("h:{}:{}", shared.instance, shared.now_ms()))
+    }
+
+    /// A heartbeat (`<instance>:<milliseconds>`, after the `h:`) arrived: the channel has
+    /// delivered everything committed before it was sent. Another instance's heartbeat, or
+    /// one this cache cannot read, says nothing about this instance's link.
+    pub(crate) fn heard_heartbeat(&self, stamp: &str) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        let Some((instance, sent_ms)) = stamp.split_once(':') else {
+            return;
+        };
+        if instance == shared.instance
+            && let Ok(sent_ms) = sent_ms.parse()
+        {
+            shared.note_own_heartbeat(sent_ms);
         }
     }
 
@@ -277,8 +308,18 @@ impl Shared {
         if last == 0 {
             return false;
         }
-        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        u128::from(now.saturating_sub(last)) < MAX_SILENCE.as_millis()
+        u128::from(self.now_ms().saturating_sub(last)) < MAX_SILENCE.as_millis()
+    }
+
+    /// Milliseconds since `started`, at least 1 (0 means "no heartbeat").
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+
+    fn note_own_heartbeat(&self, sent_ms: u64) {
+        self.last_heartbeat_ms.fetch_max(sent_ms, Ordering::AcqRel);
     }
 
     /// The entries; a panic elsewhere while holding the lock leaves plain maps behind, so a
@@ -363,6 +404,31 @@ mod tests {
         assert!(cache.lookup(session.id).is_none());
         cache.heartbeat_received();
         assert!(cache.lookup(session.id).is_none(), "emptied when lost");
+    }
+
+    /// Freshness is the age of the newest own heartbeat by its send time: a heartbeat that
+    /// took long to come back (a slow link) leaves the cache off, and other instances'
+    /// heartbeats do not count.
+    #[test]
+    fn answers_only_while_its_own_recent_heartbeats_come_back() {
+        let cache = SessionCache::new(10);
+        let user = account();
+        let session = session_of(&user);
+        let other = SessionCache::new(10);
+        let others_heartbeat = other.heartbeat_payload().unwrap();
+        cache.heard_heartbeat(others_heartbeat.trim_start_matches("h:"));
+        assert!(!cache.is_usable(), "another instance's heartbeat");
+        let sent_long_ago = cache.heartbeat_payload().unwrap();
+        std::thread::sleep(MAX_SILENCE + Duration::from_millis(50));
+        cache.heard_heartbeat(sent_long_ago.trim_start_matches("h:"));
+        assert!(!cache.is_usable(), "a heartbeat that came back late");
+        let sent_now = cache.heartbeat_payload().unwrap();
+        cache.heard_heartbeat(sent_now.trim_start_matches("h:"));
+        assert!(cache.is_usable());
+        // A late one arriving after a fresh one does not make the cache look older.
+        cache.heard_heartbeat(sent_long_ago.trim_start_matches("h:"));
+        cache.fill(cache.ticket(), &session, &user);
+        assert!(cache.lookup(session.id).is_some());
     }
 
     #[test]

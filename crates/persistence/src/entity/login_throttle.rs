@@ -5,6 +5,8 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub email: String,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub network: String,
     pub failures: i32,
     pub blocked_until: Option<DateTimeUtc>,
     pub updated_at: DateTimeUtc,
