@@ -25,6 +25,15 @@ pub enum JwksError {
         #[source]
         source: reqwest::Error,
     },
+    /// The URL is plain `http://` to a host that is not this machine: anyone on the path
+    /// could hand over keys of their own and sign tokens with them.
+    #[error(
+        "refusing to fetch the JWK set from {url}: use https (plain http only for a loopback host, or with JwksVerifier::fetch_over_plain_http)"
+    )]
+    InsecureUrl {
+        /// The refused URL.
+        url: String,
+    },
     /// The answer is not a usable JWK set.
     #[error("the JWK set from {url} is not usable")]
     Keys {
@@ -56,8 +65,23 @@ impl std::fmt::Debug for JwksVerifier {
 }
 
 impl JwksVerifier {
-    /// Fetches the key set at `url` and builds a verifier from it.
+    /// Fetches the key set at `url` and builds a verifier from it. The URL must be
+    /// `https://`, or `http://` to a loopback host (`localhost`, `127.0.0.0/8`, `[::1]`).
     pub async fn fetch(url: impl Into<String>, config: VerifierConfig) -> Result<Self, JwksError> {
+        let url = url.into();
+        if !is_https_or_loopback(&url) {
+            return Err(JwksError::InsecureUrl { url });
+        }
+        Self::fetch_over_plain_http(url, config).await
+    }
+
+    /// [`fetch`](Self::fetch) without the https rule: for a key set on a network the
+    /// caller trusts not to rewrite answers (a sidecar, a private link). Whoever can change
+    /// the answer on the way can sign tokens this verifier accepts.
+    pub async fn fetch_over_plain_http(
+        url: impl Into<String>,
+        config: VerifierConfig,
+    ) -> Result<Self, JwksError> {
         let url = url.into();
         let client = reqwest::Client::builder()
             .timeout(FETCH_TIMEOUT)
@@ -119,6 +143,25 @@ impl JwksVerifier {
             }
             Err(e) => tracing::warn!(url = %self.url, error = %e, "JWK set refetch failed"),
         }
+    }
+}
+
+/// `https://…`, or `http://` to a loopback host.
+fn is_https_or_loopback(url: &str) -> bool {
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        // Not a URL: the fetch will say so.
+        return true;
+    };
+    match parsed.scheme() {
+        "https" => true,
+        "http" => parsed.host_str().is_some_and(|host| {
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            host.eq_ignore_ascii_case("localhost")
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }),
+        _ => false,
     }
 }
 

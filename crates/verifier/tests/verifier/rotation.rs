@@ -104,3 +104,29 @@ async fn unknown_key_ids_cannot_make_the_client_fetch_more_than_once_per_interva
     }
     assert_eq!(fetches.load(Ordering::SeqCst), 1, "only the first fetch");
 }
+
+/// Keys fetched over plain HTTP can be swapped by anyone on the path, who then signs
+/// tokens of their own: only loopback, or an explicit opt-in, may use `http://`.
+#[tokio::test]
+async fn a_key_set_url_over_plain_http_is_refused_unless_loopback_or_opted_in() {
+    for url in [
+        "http://auth.example.com/.well-known/jwks.json",
+        "HTTP://10.0.0.5:8000/.well-known/jwks.json",
+    ] {
+        let refused = JwksVerifier::fetch(url, VerifierConfig::default())
+            .await
+            .unwrap_err();
+        assert!(refused.to_string().contains("https"), "{url}: {refused}");
+    }
+    // Opted in, the fetch is attempted (and fails here only because nothing answers).
+    let attempted = JwksVerifier::fetch_over_plain_http(
+        "http://nothing-here.invalid/.well-known/jwks.json",
+        VerifierConfig::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        attempted.to_string().contains("cannot fetch"),
+        "{attempted}"
+    );
+}
