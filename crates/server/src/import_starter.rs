@@ -6,12 +6,15 @@
 //! log in with their old passwords (and are re-hashed at that login when the parameters
 //! differ). Running it again adds nothing: an address already here with the same hash
 //! counts as already present. Rows that cannot come over are skipped and listed; they
-//! never stop the run.
+//! never stop the run. Among them, hashes whose argon2 cost is past what a login may
+//! spend (see `gatehouse_auth::PasswordHasher::check_stored_cost`): such an account could
+//! hold a hashing slot for seconds at every attempt.
 
 use std::{fmt, io::IsTerminal};
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
+use gatehouse_auth::{AuthError, PasswordHasher};
 use gatehouse_domain::{Conflict, Email, NewUser, PasswordHash};
 use gatehouse_persistence::{
     DatabaseConfig, DatabaseKind, RepoError, UserRepository, connect, redact_url,
@@ -68,10 +71,18 @@ pub async fn run(from: &str, batch_size: u32, settings: &Settings) -> anyhow::Re
         )
     })?;
     let target = UserRepository::new(prepare_database(settings).await?);
+    // Only its cost check is used: nothing is hashed.
+    let hasher = PasswordHasher::new(settings.hasher.clone())?;
     #[allow(clippy::print_stdout, reason = "the command's report")]
-    let summary = import(&source_db, &target, batch_size.max(1), |email, reason| {
-        println!("skipped {email}: {reason}");
-    })
+    let summary = import(
+        &source_db,
+        &target,
+        &hasher,
+        batch_size.max(1),
+        |email, reason| {
+            println!("skipped {email}: {reason}");
+        },
+    )
     .await?;
     #[allow(clippy::print_stdout, reason = "the command's report")]
     {
@@ -86,6 +97,7 @@ pub async fn run(from: &str, batch_size: u32, settings: &Settings) -> anyhow::Re
 pub async fn import(
     source: &impl ConnectionTrait,
     target: &UserRepository,
+    hasher: &PasswordHasher,
     batch_size: u32,
     mut report_skip: impl FnMut(&str, &str),
 ) -> anyhow::Result<ImportSummary> {
@@ -98,7 +110,7 @@ pub async fn import(
         let Some(last) = batch.last() else { break };
         after_id = last.id;
         for row in batch {
-            match copy(target, &row).await? {
+            match copy(target, hasher, &row).await? {
                 Copied::Imported => summary.imported += 1,
                 Copied::AlreadyPresent => summary.already_present += 1,
                 Copied::Skipped(reason) => {
@@ -119,7 +131,11 @@ enum Copied {
     Skipped(String),
 }
 
-async fn copy(target: &UserRepository, row: &StarterUser) -> anyhow::Result<Copied> {
+async fn copy(
+    target: &UserRepository,
+    hasher: &PasswordHasher,
+    row: &StarterUser,
+) -> anyhow::Result<Copied> {
     let email = match Email::parse(&row.email) {
         Ok(email) => email,
         Err(e) => return Ok(Copied::Skipped(format!("invalid email ({})", e.reason))),
@@ -128,6 +144,15 @@ async fn copy(target: &UserRepository, row: &StarterUser) -> anyhow::Result<Copi
         return Ok(Copied::Skipped("not an argon2 password hash".into()));
     }
     let hash = PasswordHash::new(row.hashed_password.clone());
+    match hasher.check_stored_cost(&hash) {
+        Ok(()) => {}
+        Err(AuthError::HashTooCostly(reason)) => {
+            return Ok(Copied::Skipped(format!(
+                "argon2 cost above the limit ({reason})"
+            )));
+        }
+        Err(_) => return Ok(Copied::Skipped("unreadable argon2 password hash".into())),
+    }
     let created_at = row.created_at.unwrap_or_else(Utc::now);
     match target
         .create_imported(

@@ -152,6 +152,7 @@ struct Raw {
     rate_limit_enabled: bool,
     rate_limit_login_per_min: u32,
     login_failures_before_backoff: u32,
+    login_failures_account_wide: u32,
     trusted_proxies: Option<String>,
     rate_limit_store: String,
     session_retention_days: i64,
@@ -189,6 +190,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("rate_limit_store", "memory"),
     ("rate_limit_login_per_min", "10"),
     ("login_failures_before_backoff", "5"),
+    ("login_failures_account_wide", "50"),
     ("session_retention_days", "30"),
     ("purge_interval_min", "60"),
     ("session_cache_size", "10000"),
@@ -397,6 +399,14 @@ impl Raw {
                 max_body_bytes: self.max_body_bytes,
                 token_location,
                 cookie_secure: self.cookie_secure,
+                trusted_origins: gatehouse_web::cookies::origin_of(&accounts.public_url)
+                    .into_iter()
+                    .chain(
+                        cors_origins
+                            .iter()
+                            .map(|origin| origin.to_ascii_lowercase()),
+                    )
+                    .collect(),
                 accounts,
                 rate_limits,
             },
@@ -470,6 +480,12 @@ impl Raw {
                 "must be at least 1",
             ));
         }
+        if self.login_failures_account_wide == 0 {
+            return Err(SettingsError::new(
+                "LOGIN_FAILURES_ACCOUNT_WIDE",
+                "must be at least 1",
+            ));
+        }
         let trusted_proxies = self
             .trusted_proxies
             .as_deref()
@@ -510,6 +526,7 @@ impl Raw {
             enabled: self.rate_limit_enabled,
             per_minute,
             failures_before_backoff: self.login_failures_before_backoff,
+            failures_account_wide: self.login_failures_account_wide,
             trusted_proxies,
         })
     }
@@ -535,6 +552,10 @@ impl Raw {
             verify_ttl: chrono::Duration::try_hours(verify_hours)
                 .ok_or_else(|| SettingsError::new("VERIFY_TOKEN_EXPIRES_HOURS", "too large"))?,
             require_verified_email: self.require_verified_email,
+            // Like every limit, off with RATE_LIMIT_ENABLED=false.
+            mail_cooldown: self
+                .rate_limit_enabled
+                .then(|| chrono::Duration::minutes(1)),
         })
     }
 

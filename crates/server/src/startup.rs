@@ -70,6 +70,9 @@ impl Application {
                     sessions: state.sessions.clone(),
                     one_time_tokens: state.one_time_tokens.clone(),
                     login_throttles: state.login_throttles.clone(),
+                    mail_cooldowns: gatehouse_persistence::MailCooldownRepository::new(
+                        state.db.clone(),
+                    ),
                     session_retention: settings.session_retention,
                 },
                 interval,
@@ -131,11 +134,13 @@ struct Housekeeping {
     sessions: gatehouse_persistence::SessionRepository,
     one_time_tokens: gatehouse_persistence::OneTimeTokenRepository,
     login_throttles: gatehouse_persistence::LoginThrottleRepository,
+    mail_cooldowns: gatehouse_persistence::MailCooldownRepository,
     session_retention: chrono::Duration,
 }
 
 /// At start and then every `interval`: deletes sessions that ended more than the retention
-/// ago, used and expired single-use tokens, and failed-login counts untouched for a day.
+/// ago, used and expired single-use tokens, failed-login counts untouched for a day, and
+/// mail cool-downs that are over.
 /// Every instance may run it; the deletes are idempotent. A failure is logged and tried
 /// again next time.
 async fn housekeeping(work: Housekeeping, interval: std::time::Duration) {
@@ -153,6 +158,12 @@ async fn housekeeping(work: Housekeeping, interval: std::time::Duration) {
                 "failed-login counts",
                 work.login_throttles
                     .purge(now - chrono::Duration::days(1))
+                    .await,
+            ),
+            (
+                "mail cool-downs",
+                work.mail_cooldowns
+                    .purge(now - chrono::Duration::hours(1))
                     .await,
             ),
         ];
@@ -290,5 +301,10 @@ fn warn_about_weak_settings(settings: &Settings) {
     }
     if settings.app_env == AppEnv::Production && settings.debug {
         tracing::warn!("APP_DEBUG=true in production logs more than needed");
+    }
+    if settings.app_env == AppEnv::Production && settings.metrics_addr.is_none() {
+        tracing::warn!(
+            "METRICS_ADDR is not set: /metrics answers on the public port, showing anyone your traffic; set METRICS_ADDR to a private address"
+        );
     }
 }

@@ -4,13 +4,17 @@
 //! single task looks the account up, stores a single-use token and hands the mail to the
 //! mailer. So the answer, and its timing, is the same whether the account exists or not
 //! (no enumeration), and a slow database or SMTP server never holds up a request. The
-//! queue is bounded: past it a job is dropped with a log line.
+//! queue is bounded: past it a job is dropped with a log line. With rate limits on, an
+//! address gets at most one mail per cool-down (a minute), whoever asks and however often:
+//! nobody can flood a mailbox through these routes.
 
 use chrono::{Duration, Utc};
 use gatehouse_auth::OneTimeToken;
 use gatehouse_domain::{Email, OneTimePurpose, User, UserId};
 use gatehouse_mail::{Mail, MailKind, Mailer};
-use gatehouse_persistence::{OneTimeTokenRepository, RepoError, UserRepository};
+use gatehouse_persistence::{
+    MailCooldownRepository, OneTimeTokenRepository, RepoError, UserRepository,
+};
 use tokio::sync::mpsc;
 
 /// How many account-mail jobs may wait.
@@ -29,6 +33,8 @@ pub struct AccountOptions {
     pub verify_ttl: Duration,
     /// Whether unverified accounts are refused at login.
     pub require_verified_email: bool,
+    /// At most one mail per address within this time (`None`: no limit).
+    pub mail_cooldown: Option<Duration>,
 }
 
 impl Default for AccountOptions {
@@ -39,6 +45,7 @@ impl Default for AccountOptions {
             reset_ttl: Duration::minutes(30),
             verify_ttl: Duration::hours(24),
             require_verified_email: false,
+            mail_cooldown: Some(Duration::minutes(1)),
         }
     }
 }
@@ -61,6 +68,7 @@ impl AccountMails {
     pub fn start(
         users: UserRepository,
         tokens: OneTimeTokenRepository,
+        cooldowns: MailCooldownRepository,
         mailer: Mailer,
         options: AccountOptions,
     ) -> Self {
@@ -68,6 +76,7 @@ impl AccountMails {
         let worker = Worker {
             users,
             tokens,
+            cooldowns,
             mailer,
             options,
         };
@@ -95,6 +104,7 @@ impl AccountMails {
 struct Worker {
     users: UserRepository,
     tokens: OneTimeTokenRepository,
+    cooldowns: MailCooldownRepository,
     mailer: Mailer,
     options: AccountOptions,
 }
@@ -141,8 +151,14 @@ impl Worker {
                 (self.options.verify_ttl, describe(self.options.verify_ttl))
             }
         };
-        let token = OneTimeToken::generate();
         let now = Utc::now();
+        if let Some(cooldown) = self.options.mail_cooldown
+            && !self.cooldowns.claim(&user.email, cooldown, now).await?
+        {
+            tracing::info!(user = %user.id, ?kind, "account mail not sent: this address had one within the cool-down");
+            return Ok(());
+        }
+        let token = OneTimeToken::generate();
         self.tokens
             .issue(user.id, purpose, &token.hash, now + ttl, now)
             .await?;

@@ -6,16 +6,25 @@
 //! the front end itself: it sends the value of the readable CSRF cookie in `X-CSRF-Token`
 //! (double submit). A foreign page can neither read that cookie nor, without a CORS
 //! grant, send that header.
+//!
+//! Routes that *set* cookies from credentials (login, `/auth/token`) have no cookie to
+//! check yet, and a form post from a foreign page is a simple request: without
+//! [`TrustedOrigin`], such a page could sign its visitor into the attacker's account
+//! (login CSRF). Browsers say where a request comes from (`Origin`, or at least
+//! `Sec-Fetch-Site`); only this server's own origin and the `CORS_ORIGINS` may set
+//! cookies this way. Clients that are not browsers send neither header and pass.
 
 use actix_web::{
-    HttpRequest,
+    FromRequest, HttpRequest,
     cookie::{Cookie, SameSite, time::Duration as CookieDuration},
-    http::header::HeaderName,
+    dev::Payload,
+    http::header::{self, HeaderName},
+    web,
 };
 use chrono::{DateTime, Utc};
 use subtle::ConstantTimeEq;
 
-use crate::ApiError;
+use crate::{ApiError, AppState};
 
 /// The access token: sent with every request to the site.
 pub const ACCESS_COOKIE: &str = "access_token_cookie";
@@ -59,6 +68,58 @@ impl TokenLocation {
         }
         Some(location)
     }
+}
+
+/// A route that sets cookies from credentials declares this first: in cookie mode it
+/// refuses (403) a request that a browser says comes from another site — an `Origin`
+/// that is neither this server's nor one of `CORS_ORIGINS` (`null` included), or, with no
+/// `Origin`, `Sec-Fetch-Site: cross-site`.
+#[derive(Debug)]
+pub struct TrustedOrigin;
+
+impl FromRequest for TrustedOrigin {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let verdict = match req.app_data::<web::Data<AppState>>() {
+            Some(state) if state.options.token_location.cookies => {
+                from_trusted_origin(req, &state.options.trusted_origins)
+            }
+            _ => true,
+        };
+        std::future::ready(if verdict {
+            Ok(Self)
+        } else {
+            Err(ApiError::Forbidden("Request from another site refused"))
+        })
+    }
+}
+
+fn from_trusted_origin(request: &HttpRequest, trusted: &[String]) -> bool {
+    let headers = request.headers();
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("");
+        return trusted
+            .iter()
+            .any(|allowed| allowed.eq_ignore_ascii_case(origin));
+    }
+    headers
+        .get("sec-fetch-site")
+        .is_none_or(|site| site.as_bytes() != b"cross-site")
+}
+
+/// `scheme://host[:port]` of a URL, as browsers write it in `Origin` (default ports left
+/// out, lower case): how `PUBLIC_URL` is compared with a request's `Origin`.
+pub fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.trim().split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let authority = rest.split(['/', '?', '#']).next()?.to_ascii_lowercase();
+    let authority = match (scheme.as_str(), authority.rsplit_once(':')) {
+        ("http", Some((host, "80"))) | ("https", Some((host, "443"))) => host.to_owned(),
+        _ => authority,
+    };
+    (!authority.is_empty()).then(|| format!("{scheme}://{authority}"))
 }
 
 /// Which token a cookie-authenticated request presents.
@@ -192,5 +253,21 @@ mod tests {
         assert_eq!(TokenLocation::parse(" Cookies , headers "), both);
         assert_eq!(TokenLocation::parse("query"), None);
         assert_eq!(TokenLocation::parse(""), None);
+    }
+
+    #[test]
+    fn origins_are_written_as_browsers_write_them() {
+        let origin = |url: &str| origin_of(url).unwrap();
+        assert_eq!(
+            origin("https://Auth.Example.com/"),
+            "https://auth.example.com"
+        );
+        assert_eq!(
+            origin("https://auth.example.com:443/x"),
+            "https://auth.example.com"
+        );
+        assert_eq!(origin("http://127.0.0.1:8000"), "http://127.0.0.1:8000");
+        assert_eq!(origin("http://[::1]:80/"), "http://[::1]");
+        assert_eq!(origin_of("no-scheme"), None);
     }
 }

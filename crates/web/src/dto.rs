@@ -183,10 +183,13 @@ fn required(field: &str, value: Option<String>) -> Result<String, FieldError> {
 /// A token pair, as `/auth/login` and `/auth/refresh` answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenOut {
-    /// Send as `Authorization: Bearer …` to protected routes.
-    pub access_token: String,
-    /// Send to `/auth/refresh` for a new access token.
-    pub refresh_token: String,
+    /// Send as `Authorization: Bearer …` to protected routes. Absent in cookies-only
+    /// mode (`JWT_TOKEN_LOCATION=cookies`), where it travels only in its `HttpOnly` cookie.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
+    /// Send to `/auth/refresh` for a new access token. Absent in cookies-only mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     /// Always `bearer`.
     #[schema(example = "bearer")]
     pub token_type: &'static str,
@@ -199,8 +202,19 @@ impl TokenOut {
     /// The answer for an access token and a refresh token.
     pub fn new(access: IssuedToken, refresh_token: String, access_ttl_seconds: i64) -> Self {
         Self {
-            access_token: access.token,
-            refresh_token,
+            access_token: Some(access.token),
+            refresh_token: Some(refresh_token),
+            token_type: "bearer",
+            expires_in: access_ttl_seconds,
+        }
+    }
+
+    /// The answer when the tokens travel in cookies only: no token where page script
+    /// could read it.
+    pub fn without_tokens(access_ttl_seconds: i64) -> Self {
+        Self {
+            access_token: None,
+            refresh_token: None,
             token_type: "bearer",
             expires_in: access_ttl_seconds,
         }

@@ -7,6 +7,7 @@
 //! signature what the route needs.
 
 pub mod accounts;
+mod backoff;
 pub mod browser;
 pub mod cookies;
 pub mod docs;

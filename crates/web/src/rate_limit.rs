@@ -5,11 +5,13 @@
 //!
 //! The client IP is the peer address, or — when the peer is one of `TRUSTED_PROXIES` —
 //! the `X-Forwarded-For` entry just before the first trusted hop, read from the right:
-//! the entries a client writes itself sit further left and are never believed.
+//! the entries a client writes itself sit further left and are never believed. Budgets
+//! are per [`ClientNetwork`] (an IPv4 address, an IPv6 /64).
 
 use std::{net::IpAddr, num::NonZeroU32, sync::Arc, time::Duration};
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use gatehouse_domain::ClientNetwork;
 use governor::{DefaultKeyedRateLimiter, Quota, clock::Clock};
 use ipnet::IpNet;
 
@@ -31,8 +33,12 @@ pub struct RateLimitOptions {
     pub enabled: bool,
     /// Requests per minute and client IP on the credential routes (also the burst).
     pub per_minute: NonZeroU32,
-    /// Failed logins for one email before its back-off starts.
+    /// Failed password checks for one email from one client network before that
+    /// network's back-off starts.
     pub failures_before_backoff: u32,
+    /// Failed password checks for one email from all networks together before every
+    /// network is held back.
+    pub failures_account_wide: u32,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
     /// Where the per-IP counters live.
@@ -48,7 +54,7 @@ pub enum RateLimitStore {
     Redis {
         /// `redis://host:port[/db]`.
         url: String,
-        /// Keys are `{key_prefix}{ip}`.
+        /// Keys are `{key_prefix}{network}`.
         key_prefix: String,
     },
 }
@@ -59,6 +65,7 @@ impl Default for RateLimitOptions {
             enabled: true,
             per_minute: NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN),
             failures_before_backoff: 5,
+            failures_account_wide: 50,
             trusted_proxies: Vec::new(),
             store: RateLimitStore::Memory,
         }
@@ -68,7 +75,7 @@ impl Default for RateLimitOptions {
 /// The per-IP budget shared by the credential routes. Cheap to clone.
 #[derive(Clone)]
 pub struct IpRateLimiter {
-    memory: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    memory: Arc<DefaultKeyedRateLimiter<ClientNetwork>>,
     shared: Option<SharedLimiter>,
 }
 
@@ -129,7 +136,7 @@ impl SharedLimiter {
 
     /// The store's verdict, or `None` when it is unavailable (failed now, or within the
     /// last [`STORE_RETRY_INTERVAL`]).
-    async fn check(&self, ip: IpAddr) -> Option<Result<(), Duration>> {
+    async fn check(&self, network: ClientNetwork) -> Option<Result<(), Duration>> {
         let now = tokio::time::Instant::now();
         if let Ok(skip_until) = self.skip_until.lock()
             && skip_until.is_some_and(|until| now < until)
@@ -137,7 +144,7 @@ impl SharedLimiter {
             return None;
         }
         let mut connection = self.connection.clone();
-        let mut invocation = self.script.key(format!("{}{ip}", self.key_prefix));
+        let mut invocation = self.script.key(format!("{}{network}", self.key_prefix));
         invocation.arg(self.interval_ms).arg(self.burst_window_ms);
         let call = invocation.invoke_async::<u64>(&mut connection);
         let failure = match tokio::time::timeout(STORE_TIMEOUT, call).await {
@@ -194,42 +201,66 @@ impl IpRateLimiter {
         Ok(Self { memory, shared })
     }
 
-    /// Spends one request of `ip`'s budget; when it is spent, how long until the next.
-    /// If the shared store fails, this process's own counters decide (logged), so an
+    /// Spends one request of `network`'s budget; when it is spent, how long until the
+    /// next. If the shared store fails, this process's own counters decide (logged), so an
     /// outage of Redis neither stops logins nor lifts the limits.
-    pub async fn check(&self, ip: IpAddr) -> Result<(), Duration> {
+    pub async fn check(&self, network: ClientNetwork) -> Result<(), Duration> {
         if let Some(shared) = &self.shared
-            && let Some(verdict) = shared.check(ip).await
+            && let Some(verdict) = shared.check(network).await
         {
             return verdict;
         }
-        self.memory.check_key(&ip).map_err(|not_until| {
+        self.memory.check_key(&network).map_err(|not_until| {
             not_until.wait_time_from(governor::clock::DefaultClock::default().now())
         })
     }
 }
 
 /// The client's IP address, as rate limits and sessions see it.
+///
+/// Behind trusted proxies, `X-Forwarded-For` is read from the right, skipping our own
+/// proxies; entries may carry a port (`192.0.2.1:4711`, `[2001:db8::1]:443`). A hop that
+/// still does not parse ends the walk: nothing left of it can be tied to a client, and
+/// the entries there may be the client's own, so the nearest hop we trust stands for it.
 pub fn client_ip(request: &HttpRequest, trusted_proxies: &[IpNet]) -> Option<IpAddr> {
     let peer = request.peer_addr()?.ip();
     if !is_trusted(peer, trusted_proxies) {
         return Some(peer);
     }
-    let forwarded: Vec<IpAddr> = request
+    let hops = request
         .headers()
         .get_all("x-forwarded-for")
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .filter_map(|entry| entry.trim().parse().ok())
-        .collect();
-    // From the right: skip our own proxies; the first other address is the client.
-    Some(
-        forwarded
-            .into_iter()
-            .rev()
-            .find(|hop| !is_trusted(*hop, trusted_proxies))
-            .unwrap_or(peer),
-    )
+        .map(|value| value.to_str().unwrap_or(""))
+        .collect::<Vec<_>>();
+    let mut nearest_trusted = peer;
+    for hop in hops.iter().rev().flat_map(|value| value.rsplit(',')) {
+        match parse_hop(hop.trim()) {
+            Some(ip) if is_trusted(ip, trusted_proxies) => nearest_trusted = ip,
+            Some(ip) => return Some(ip),
+            None => break,
+        }
+    }
+    Some(nearest_trusted)
+}
+
+/// The client's network (see [`ClientNetwork`]), as limits and back-offs count it.
+pub fn client_network(request: &HttpRequest, trusted_proxies: &[IpNet]) -> Option<ClientNetwork> {
+    client_ip(request, trusted_proxies).map(ClientNetwork::of)
+}
+
+/// An address as proxies write it in `X-Forwarded-For`: bare, `ip:port` or `[v6]:port`.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    if let Ok(ip) = hop.parse() {
+        return Some(ip);
+    }
+    if let Some(bracketed) = hop.strip_prefix('[') {
+        let (v6, rest) = bracketed.split_once(']')?;
+        let port_ok = rest.is_empty() || rest.strip_prefix(':')?.parse::<u16>().is_ok();
+        return port_ok.then(|| v6.parse().ok()).flatten();
+    }
+    hop.parse::<std::net::SocketAddrV4>()
+        .ok()
+        .map(|address| IpAddr::V4(*address.ip()))
 }
 
 fn is_trusted(ip: IpAddr, trusted_proxies: &[IpNet]) -> bool {
@@ -247,18 +278,18 @@ impl FromRequest for IpThrottled {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let ip = state.as_ref().and_then(|state| {
+        let network = state.as_ref().and_then(|state| {
             let options = &state.options.rate_limits;
             options
                 .enabled
-                .then(|| client_ip(req, &options.trusted_proxies))
+                .then(|| client_network(req, &options.trusted_proxies))
                 .flatten()
         });
         Box::pin(async move {
-            match (state, ip) {
-                (Some(state), Some(ip)) => state
+            match (state, network) {
+                (Some(state), Some(network)) => state
                     .ip_limiter
-                    .check(ip)
+                    .check(network)
                     .await
                     .map(|()| Self)
                     .map_err(ApiError::rate_limited),
@@ -316,5 +347,40 @@ mod tests {
             client_ip(&request("10.0.0.2", Some("garbage")), &proxies),
             Some(ip("10.0.0.2"))
         );
+    }
+
+    #[test]
+    fn forwarded_hops_with_ports_are_read_and_an_unreadable_one_ends_the_walk() {
+        let proxies: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let seen = |forwarded: &str| client_ip(&request("10.0.0.2", Some(forwarded)), &proxies);
+        assert_eq!(seen("1.2.3.4, 198.51.100.7:5555"), Some(ip("198.51.100.7")));
+        assert_eq!(
+            seen("1.2.3.4, [2001:db8::7]:443, 10.0.0.3:80"),
+            Some(ip("2001:db8::7"))
+        );
+        assert_eq!(seen("1.2.3.4, [2001:db8::8]"), Some(ip("2001:db8::8")));
+        // A hop we cannot read: the client is not known past it, so the nearest hop we
+        // trust stands for it (never an entry the client may have written itself).
+        assert_eq!(seen("1.2.3.4, unknown"), Some(ip("10.0.0.2")));
+        assert_eq!(seen("1.2.3.4, _hidden, 10.0.0.3"), Some(ip("10.0.0.3")));
+    }
+
+    #[tokio::test]
+    async fn ipv6_clients_share_the_budget_of_their_64() {
+        let options = RateLimitOptions {
+            per_minute: NonZeroU32::MIN,
+            ..RateLimitOptions::default()
+        };
+        let limiter = IpRateLimiter::start(&options).await.unwrap();
+        let network = |s: &str| ClientNetwork::of(s.parse().unwrap());
+        assert!(limiter.check(network("2001:db8:1:2::1")).await.is_ok());
+        assert!(
+            limiter
+                .check(network("2001:db8:1:2:ffff::9"))
+                .await
+                .is_err()
+        );
+        assert!(limiter.check(network("2001:db8:1:3::1")).await.is_ok());
     }
 }

@@ -2,8 +2,8 @@ use gatehouse_auth::{JwtCodec, PasswordHasher};
 use gatehouse_domain::RefreshPolicy;
 use gatehouse_mail::Mailer;
 use gatehouse_persistence::{
-    DatabaseConnection, LoginThrottleRepository, OneTimeTokenRepository, SessionCache,
-    SessionRepository, UserRepository,
+    DatabaseConnection, LoginThrottleRepository, MailCooldownRepository, OneTimeTokenRepository,
+    SessionCache, SessionRepository, UserRepository,
 };
 
 use crate::{
@@ -31,6 +31,9 @@ pub struct WebOptions {
     pub accounts: AccountOptions,
     /// Per-IP limits and the per-account login back-off.
     pub rate_limits: RateLimitOptions,
+    /// Origins that may have cookies set from credentials (this server's own and the
+    /// `CORS_ORIGINS`), as browsers write them in `Origin`.
+    pub trusted_origins: Vec<String>,
 }
 
 impl Default for WebOptions {
@@ -42,6 +45,7 @@ impl Default for WebOptions {
             cookie_secure: true,
             accounts: AccountOptions::default(),
             rate_limits: RateLimitOptions::default(),
+            trusted_origins: vec!["http://127.0.0.1:8000".into()],
         }
     }
 }
@@ -92,6 +96,7 @@ impl AppState {
         let account_mails = AccountMails::start(
             users.clone(),
             one_time_tokens.clone(),
+            MailCooldownRepository::new(db.clone()),
             mailer,
             options.accounts.clone(),
         );

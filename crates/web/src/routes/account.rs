@@ -17,7 +17,8 @@ const INVALID_TOKEN: &str = "Invalid or expired token";
 
 /// Ask for a password-reset mail. Always 202 with the same body, whether or not an
 /// account has this address (no enumeration); the mail, if any, is prepared and sent in
-/// the background. Older reset tokens of the account stop working.
+/// the background. Older reset tokens of the account stop working. At most one mail per
+/// address a minute (the answer is the same).
 #[utoipa::path(
     post,
     path = "/auth/forgot-password",
@@ -84,6 +85,8 @@ pub async fn reset_password(
     let hash = state.hasher.hash(password).await?;
     state.users.set_password_hash(user.id, &hash, now).await?;
     state.sessions.revoke_all_for_user(user.id, now).await?;
+    // Whoever reads the address's mail owns it: no back-off from anyone's failures stays.
+    state.login_throttles.clear_account(&user.email).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -98,10 +101,12 @@ pub async fn reset_password(
         (status = 202, description = "Accepted", body = AcceptedOut),
         (status = 401, description = "Missing, invalid, expired or revoked access token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`Inactive user`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests from this IP; see Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn request_verify(
+    _: crate::rate_limit::IpThrottled,
     state: web::Data<AppState>,
     caller: AuthenticatedUser,
 ) -> Result<HttpResponse, ApiError> {

@@ -4,12 +4,13 @@ use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use chrono::Utc;
 use gatehouse_auth::{IssuedToken, PasswordCheck, RefreshClaims};
 use gatehouse_domain::{
-    Email, NewSession, NewUser, RefreshRotation, RefreshVerdict, Session, SessionId, User,
+    NewSession, NewUser, RefreshRotation, RefreshVerdict, Session, SessionId, User,
 };
 
 use crate::{
     ApiError, AppState,
-    cookies::token_cookies,
+    backoff::PasswordAttempt,
+    cookies::{TrustedOrigin, token_cookies},
     dto::{Login, LoginIn, RegisterIn, Registration, TokenForm, TokenOut, UserOut},
     error::Problem,
     extract::{JsonBody, RefreshToken, session_and_account},
@@ -66,7 +67,7 @@ pub async fn register(
         (status = 200, description = "Logged in", body = TokenOut),
         (status = 400, description = "Body is not valid JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`Invalid credentials`", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`Inactive user`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`Inactive user`; or, in cookie mode, a browser request from another site", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over MAX_BODY_BYTES", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing or malformed field", body = Problem, content_type = "application/problem+json"),
@@ -75,6 +76,7 @@ pub async fn register(
     )
 )]
 pub async fn login(
+    _: TrustedOrigin,
     _: IpThrottled,
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -94,7 +96,7 @@ pub async fn login(
     responses(
         (status = 200, description = "Logged in", body = TokenOut),
         (status = 401, description = "`Invalid credentials`", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`Inactive user`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`Inactive user`; or, in cookie mode, a browser request from another site", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not application/x-www-form-urlencoded", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing `username` or `password`, or a `grant_type` other than `password`", body = Problem, content_type = "application/problem+json"),
@@ -103,6 +105,7 @@ pub async fn login(
     )
 )]
 pub async fn token(
+    _: TrustedOrigin,
     _: IpThrottled,
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -117,27 +120,13 @@ async fn password_login(
     request: &HttpRequest,
     Login { email, password }: Login,
 ) -> Result<HttpResponse, ApiError> {
-    let throttled = state.options.rate_limits.enabled;
-    if throttled {
-        // Checked before the password: during a back-off even the right one is refused,
-        // so guessing on cannot find it.
-        let now = Utc::now();
-        if let Some(until) = state.login_throttles.blocked_until(&email, now).await? {
-            state.metrics.record_login(LoginOutcome::Throttled);
-            let wait = (until - now).to_std().unwrap_or_default();
-            return Err(ApiError::rate_limited(wait));
-        }
-    }
+    let attempt = PasswordAttempt::begin(state, &email, request).await?;
     let Some(user) = check_credentials(state, &email, password).await? else {
         state.metrics.record_login(LoginOutcome::InvalidCredentials);
-        if throttled {
-            record_failed_login(state, &email).await?;
-        }
+        attempt.failed().await?;
         return Err(ApiError::invalid_credentials());
     };
-    if throttled {
-        state.login_throttles.clear(&email).await?;
-    }
+    attempt.succeeded().await?;
     if !user.is_active {
         state.metrics.record_login(LoginOutcome::Inactive);
         return Err(ApiError::Forbidden("Inactive user"));
@@ -272,7 +261,8 @@ async fn judge_refresh(
 }
 
 /// A 200 answer carrying tokens, never to be stored by caches (RFC 6749 §5.1); in cookie
-/// mode it also sets the token and CSRF cookies.
+/// mode it also sets the token and CSRF cookies, and in cookies-only mode the body carries
+/// no token (so page script cannot read one).
 fn tokens_response(state: &AppState, access: IssuedToken, refresh: IssuedToken) -> HttpResponse {
     let mut response = HttpResponse::Ok();
     response.insert_header((header::CACHE_CONTROL, "no-store"));
@@ -288,17 +278,11 @@ fn tokens_response(state: &AppState, access: IssuedToken, refresh: IssuedToken) 
         }
     }
     let ttl = state.jwt.access_ttl().num_seconds();
-    response.json(TokenOut::new(access, refresh.token, ttl))
-}
-
-/// Counts a failed login for `email` toward its back-off.
-pub(crate) async fn record_failed_login(state: &AppState, email: &Email) -> Result<(), ApiError> {
-    let threshold = state.options.rate_limits.failures_before_backoff;
-    state
-        .login_throttles
-        .record_failure(email, threshold, Utc::now())
-        .await?;
-    Ok(())
+    if state.options.token_location.headers {
+        response.json(TokenOut::new(access, refresh.token, ttl))
+    } else {
+        response.json(TokenOut::without_tokens(ttl))
+    }
 }
 
 /// The account for these credentials, or `None` when they do not hold. Unknown emails
@@ -325,8 +309,8 @@ async fn check_credentials(
 }
 
 /// Whether `password` is `user`'s: `None` when it is not, else whether the stored hash
-/// should be upgraded to the current parameters. An unreadable stored hash matches
-/// nothing (and is logged), rather than failing the request.
+/// should be upgraded to the current parameters. An unreadable or too costly stored hash
+/// matches nothing (and is logged), rather than failing the request.
 pub(crate) async fn password_matches(
     state: &AppState,
     user: &User,
@@ -334,13 +318,19 @@ pub(crate) async fn password_matches(
 ) -> Result<Option<bool>, ApiError> {
     match state
         .hasher
-        .verify(password, user.password_hash.clone())
+        .verify(password.clone(), user.password_hash.clone())
         .await
     {
         Ok(PasswordCheck::Match { needs_rehash }) => Ok(Some(needs_rehash)),
         Ok(PasswordCheck::Mismatch) => Ok(None),
         Err(gatehouse_auth::AuthError::MalformedHash(reason)) => {
             tracing::error!(user = %user.id, %reason, "stored password hash is unreadable");
+            Ok(None)
+        }
+        Err(gatehouse_auth::AuthError::HashTooCostly(reason)) => {
+            tracing::error!(user = %user.id, %reason, "stored password hash asks for more argon2 work than allowed; reset the password");
+            // The usual time, so the answer does not stand out from any other failure.
+            state.hasher.verify_against_dummy(password).await?;
             Ok(None)
         }
         Err(other) => Err(other.into()),

@@ -1,11 +1,12 @@
 //! Changing a password while logged in.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 
 use crate::{
-    ApiError, AppState, FreshUser, dto::ChangePasswordIn, error::Problem, extract::JsonBody,
-    metrics::LoginOutcome, routes::auth::password_matches,
+    ApiError, AppState, FreshUser, backoff::PasswordAttempt, dto::ChangePasswordIn, error::Problem,
+    extract::JsonBody, metrics::LoginOutcome, rate_limit::IpThrottled,
+    routes::auth::password_matches,
 };
 
 /// Change the caller's password. Needs a fresh access token (straight from a password
@@ -24,25 +25,29 @@ use crate::{
         (status = 413, description = "Body over MAX_BODY_BYTES", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing field, or a new password that breaks the rules", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts from this IP, or for this account from this network (back-off); see Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn change_password(
+    _: IpThrottled,
     state: web::Data<AppState>,
+    request: HttpRequest,
     FreshUser(caller): FreshUser,
     JsonBody(body): JsonBody<ChangePasswordIn>,
 ) -> Result<HttpResponse, ApiError> {
     let change = body.parse(&caller.user.email)?;
+    // A stolen fresh token must not open a way to guess the password faster than login.
+    let attempt = PasswordAttempt::begin(&state, &caller.user.email, &request).await?;
     if password_matches(&state, &caller.user, change.current)
         .await?
         .is_none()
     {
         state.metrics.record_login(LoginOutcome::InvalidCredentials);
-        if state.options.rate_limits.enabled {
-            crate::routes::auth::record_failed_login(&state, &caller.user.email).await?;
-        }
+        attempt.failed().await?;
         return Err(ApiError::invalid_credentials());
     }
+    attempt.succeeded().await?;
     let hash = state.hasher.hash(change.new).await?;
     let now = Utc::now();
     state
