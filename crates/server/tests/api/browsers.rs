@@ -19,6 +19,8 @@ backend_tests!(
     cors_allows_the_configured_origins_with_credentials_only,
     every_answer_carries_the_security_headers_and_token_answers_no_store,
     production_adds_hsts,
+    credential_routes_refuse_foreign_origins_in_cookie_mode,
+    in_cookies_only_mode_token_answers_carry_no_token_in_the_body,
 );
 
 const CSRF_ERROR: &str = "CSRF token missing or invalid";
@@ -132,10 +134,6 @@ async fn cookie_mode_login_sets_authx_cookies_with_safe_flags(backend: Backend) 
         assert!(cookie.has("Secure"), "{name}: secure by default");
         assert!(!cookie.value.is_empty(), "{name}");
     }
-    // The body still carries the tokens, and they are the cookies' values.
-    let body: serde_json::Value = response.json().await.unwrap();
-    assert_eq!(body["access_token"], cookies["access_token_cookie"].value);
-    assert_eq!(body["refresh_token"], cookies["refresh_token_cookie"].value);
     assert_ne!(
         cookies["csrf_access_token"].value,
         cookies["csrf_refresh_token"].value
@@ -469,4 +467,119 @@ async fn production_adds_hsts(backend: Backend) {
         response.headers()["strict-transport-security"],
         "max-age=31536000; includeSubDomains"
     );
+}
+
+/// Login CSRF: a page elsewhere must not sign the visitor into the attacker's account by
+/// posting the attacker's credentials (a simple form post needs no preflight).
+async fn credential_routes_refuse_foreign_origins_in_cookie_mode(backend: Backend) {
+    let front_end = "https://app.example.com";
+    let app = spawn_app_with(
+        backend,
+        &[
+            ("JWT_TOKEN_LOCATION", "cookies"),
+            ("COOKIE_SECURE", "false"),
+            ("CORS_ORIGINS", front_end),
+            ("PUBLIC_URL", "https://auth.example.com/"),
+        ],
+    )
+    .await;
+    let (email, _) = app.registered_user().await;
+    let login = async |headers: &[(&str, &str)]| {
+        let mut request = app
+            .client
+            .post(app.url("/auth/login"))
+            .json(&json!({"email": email, "password": PASSWORD}));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.unwrap()
+    };
+    let token = async |headers: &[(&str, &str)]| {
+        let mut request = app
+            .client
+            .post(app.url("/auth/token"))
+            .form(&[("username", email.as_str()), ("password", PASSWORD)]);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.unwrap()
+    };
+    let refused: [&[(&str, &str)]; 4] = [
+        &[("Origin", "https://evil.example")],
+        &[("Origin", "null")],
+        &[("Origin", "https://app.example.com.evil.example")],
+        &[("Sec-Fetch-Site", "cross-site")],
+    ];
+    for headers in refused {
+        for response in [login(headers).await, token(headers).await] {
+            assert!(set_cookies(&response).is_empty(), "{headers:?}: no cookie");
+            assert_problem(response, 403, None).await;
+        }
+    }
+    let accepted: [&[(&str, &str)]; 5] = [
+        &[],
+        &[("Origin", front_end)],
+        &[("Origin", "https://auth.example.com")],
+        &[("Sec-Fetch-Site", "same-origin")],
+        &[("Sec-Fetch-Site", "none")],
+    ];
+    for headers in accepted {
+        for response in [login(headers).await, token(headers).await] {
+            assert_eq!(response.status(), StatusCode::OK, "{headers:?}");
+            assert_eq!(set_cookies(&response).len(), 4, "{headers:?}");
+        }
+    }
+    // In header mode nothing is set from a login, so nothing is refused.
+    let headers_only = spawn_app(Backend::Sqlite).await;
+    let (email, _) = headers_only.registered_user().await;
+    let response = headers_only
+        .client
+        .post(headers_only.url("/auth/login"))
+        .header("Origin", "https://evil.example")
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+/// "Tokens out of JavaScript's reach" holds only if the body does not carry them too.
+async fn in_cookies_only_mode_token_answers_carry_no_token_in_the_body(backend: Backend) {
+    let app = cookie_app(backend, "cookies").await;
+    let (email, jar) = cookie_login(&app).await;
+    let token = app
+        .client
+        .post(app.url("/auth/token"))
+        .form(&[("username", email.as_str()), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    let refresh = with_cookies(
+        &app,
+        Method::POST,
+        "/auth/refresh",
+        jar.header(&["refresh_token_cookie", "csrf_refresh_token"]),
+        Some(&jar.0["csrf_refresh_token"]),
+    )
+    .await;
+    let login = app.login(&email, PASSWORD).await;
+    for response in [login, token, refresh] {
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(set_cookies(&response).len(), 4);
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["token_type"], "bearer", "{body}");
+        assert_eq!(body["expires_in"], 900, "{body}");
+        let fields = body.as_object().unwrap();
+        assert!(!fields.contains_key("access_token"), "{body}");
+        assert!(!fields.contains_key("refresh_token"), "{body}");
+    }
+
+    // With headers too, the body carries both tokens, the cookies' values.
+    let both = cookie_app(Backend::Sqlite, "headers,cookies").await;
+    let (email, _) = both.registered_user().await;
+    let response = both.login(&email, PASSWORD).await;
+    let cookies = set_cookies(&response);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["access_token"], cookies["access_token_cookie"].value);
+    assert_eq!(body["refresh_token"], cookies["refresh_token_cookie"].value);
 }

@@ -272,3 +272,47 @@ fn json_logs_carry_the_request_id_on_every_line_of_a_request() {
         assert_eq!(line["span"]["request_id"], "trace-me-42", "{line}");
     }
 }
+
+/// `/metrics` on the public port shows anyone the traffic: production says so at start.
+#[test]
+fn production_warns_at_start_when_metrics_share_the_public_port() {
+    use std::io::{BufRead, BufReader};
+    let warned = |metrics_addr: Option<&str>| {
+        let dir =
+            std::env::temp_dir().join(format!("gatehouse-prod-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut command = gatehouse();
+        command
+            .env("APP_ENV", "production")
+            .env("JWT_SECRET_KEY", crate::helpers::TEST_SECRET)
+            .env("MAIL_TRANSPORT", format!("file:{}", dir.display()))
+            .env(
+                "DATABASE_URL",
+                format!("sqlite://{}/app.db?mode=rwc", dir.display()),
+            )
+            .env("APP_PORT", "0")
+            .env("LOG_FORMAT", "text")
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        if let Some(addr) = metrics_addr {
+            command.env("METRICS_ADDR", addr);
+        }
+        let mut child = command.spawn().unwrap();
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut warned = false;
+        // Every start-up line comes before the one saying the server listens.
+        for line in stderr.lines() {
+            let line = line.unwrap();
+            warned |= line.contains("METRICS_ADDR");
+            if line.contains("listening") {
+                break;
+            }
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        warned
+    };
+    assert!(warned(None));
+    assert!(!warned(Some("127.0.0.1:0")));
+}

@@ -540,6 +540,7 @@ pub struct CuttableRelay {
     accept: tokio::task::JoinHandle<()>,
     connections: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
     frozen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    delay_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl CuttableRelay {
@@ -548,19 +549,22 @@ impl CuttableRelay {
         let address = listener.local_addr().unwrap();
         let connections: std::sync::Arc<std::sync::Mutex<Vec<_>>> = std::sync::Arc::default();
         let frozen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let delay_ms = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let tracked = std::sync::Arc::clone(&connections);
         let held = std::sync::Arc::clone(&frozen);
+        let slowed = std::sync::Arc::clone(&delay_ms);
         let accept = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let upstream = upstream.clone();
                 let held = std::sync::Arc::clone(&held);
+                let slowed = std::sync::Arc::clone(&slowed);
                 let relay = tokio::spawn(async move {
                     if let Ok(server) = tokio::net::TcpStream::connect(upstream).await {
                         let (client_in, client_out) = client.into_split();
                         let (server_in, server_out) = server.into_split();
                         tokio::join!(
-                            pump(client_in, server_out, &held),
-                            pump(server_in, client_out, &held)
+                            pump(client_in, server_out, &held, &slowed),
+                            pump(server_in, client_out, &held, &slowed)
                         );
                     }
                 });
@@ -572,7 +576,15 @@ impl CuttableRelay {
             accept,
             connections,
             frozen,
+            delay_ms,
         }
+    }
+
+    /// Delays every byte by `latency` in each direction from now on: a slow network link.
+    pub fn slow_down(&self, latency: std::time::Duration) {
+        let millis = u64::try_from(latency.as_millis()).unwrap();
+        self.delay_ms
+            .store(millis, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Closes every relayed connection and refuses new ones.
@@ -590,26 +602,43 @@ impl CuttableRelay {
     }
 }
 
-/// Copies `from` to `to`, holding what it reads while `frozen`.
+/// Copies `from` to `to`, passing each chunk on `delay` milliseconds after it was read
+/// (in order), and holding what it reads while `frozen`.
 async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     frozen: &std::sync::atomic::AtomicBool,
+    delay: &std::sync::atomic::AtomicU64,
 ) {
+    use std::sync::atomic::Ordering::SeqCst;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut buffer = vec![0; 16 * 1024];
-    loop {
-        let read = match from.read(&mut buffer).await {
-            Ok(0) | Err(_) => return,
-            Ok(read) => read,
-        };
-        while frozen.load(std::sync::atomic::Ordering::SeqCst) {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    let (chunks, mut pending) = tokio::sync::mpsc::unbounded_channel();
+    let reading = async move {
+        let mut buffer = vec![0; 16 * 1024];
+        loop {
+            let read = match from.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(read) => read,
+            };
+            let due =
+                tokio::time::Instant::now() + std::time::Duration::from_millis(delay.load(SeqCst));
+            if chunks.send((due, buffer[..read].to_vec())).is_err() {
+                return;
+            }
         }
-        if to.write_all(&buffer[..read]).await.is_err() {
-            return;
+    };
+    let writing = async move {
+        while let Some((due, chunk)) = pending.recv().await {
+            tokio::time::sleep_until(due).await;
+            while frozen.load(SeqCst) {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            if to.write_all(&chunk).await.is_err() {
+                return;
+            }
         }
-    }
+    };
+    tokio::join!(reading, writing);
 }
 
 /// The `/metrics` text of the server at `base`.

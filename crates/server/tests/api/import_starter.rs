@@ -25,6 +25,10 @@ const STARTER_SCHEMA: &str = "CREATE TABLE users (
 );
 CREATE UNIQUE INDEX ix_users_email ON users (email);";
 
+/// A hash whose cost would hold a hashing slot for seconds at every login (t=3000).
+const COSTLY_HASH: &str =
+    "$argon2id$v=19$m=8,t=3000,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g";
+
 fn vectors() -> Vec<(String, String)> {
     PYTHON_HASHES
         .lines()
@@ -75,7 +79,8 @@ async fn the_starters_users_are_imported_once_and_log_in_with_their_old_password
              ('retired@starter.test', '{hash}', false), \
              ('not-an-email', '{hash}', true), \
              ('{taken}', '{other_hash}', true), \
-             ('bcrypt@starter.test', '$2b$12$abcdefghijklmnopqrstuu5y0PbZrVd5G6u0dZHEXjkkDpSfcVdOa', true)"
+             ('bcrypt@starter.test', '$2b$12$abcdefghijklmnopqrstuu5y0PbZrVd5G6u0dZHEXjkkDpSfcVdOa', true), \
+             ('costly@starter.test', '{COSTLY_HASH}', true)"
         ))
         .await
         .unwrap();
@@ -90,7 +95,7 @@ async fn the_starters_users_are_imported_once_and_log_in_with_their_old_password
     let imported = vectors.len() + 1;
     assert!(
         report.contains(&format!(
-            "imported {imported}, already present 0, skipped 3"
+            "imported {imported}, already present 0, skipped 4"
         )),
         "{report}"
     );
@@ -98,6 +103,7 @@ async fn the_starters_users_are_imported_once_and_log_in_with_their_old_password
         "not-an-email: invalid email",
         &format!("{taken}: email already registered"),
         "bcrypt@starter.test: not an argon2",
+        "costly@starter.test: argon2 cost above the limit",
     ] {
         assert!(
             report.contains(&format!("skipped {skipped}")),
@@ -108,7 +114,7 @@ async fn the_starters_users_are_imported_once_and_log_in_with_their_old_password
     let report = String::from_utf8_lossy(&second.stdout);
     assert!(
         report.contains(&format!(
-            "imported 0, already present {imported}, skipped 3"
+            "imported 0, already present {imported}, skipped 4"
         )),
         "{report}"
     );

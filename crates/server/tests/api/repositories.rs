@@ -25,7 +25,49 @@ backend_tests!(
     sessions_that_ended_before_the_retention_are_purged,
     every_change_that_can_end_a_session_forgets_it_in_the_cache_at_once,
     a_refresh_is_recorded_only_for_the_owner_of_a_live_session_with_an_active_account,
+    racing_reset_requests_leave_one_live_token,
 );
+
+/// A new reset token replaces the older ones in one step: requests racing on two instances
+/// must not leave two live tokens.
+async fn racing_reset_requests_leave_one_live_token(backend: Backend) {
+    let (db, _guard) = migrated_database(backend).await;
+    let owner = user(&db, "twice@example.com").await;
+    let tokens = OneTimeTokenRepository::new(db.clone());
+    for round in 0..5 {
+        let now = Utc::now();
+        let issues = (0..6).map(|n| {
+            let tokens = tokens.clone();
+            async move {
+                tokens
+                    .issue(
+                        owner.id,
+                        OneTimePurpose::PasswordReset,
+                        &format!("hash-{round}-{n}"),
+                        now + Duration::minutes(5),
+                        now,
+                    )
+                    .await
+            }
+        });
+        for issued in futures_util::future::join_all(issues).await {
+            issued.unwrap();
+        }
+        let mut live = 0;
+        for n in 0..6 {
+            let hash = format!("hash-{round}-{n}");
+            if tokens
+                .find_live(OneTimePurpose::PasswordReset, &hash, now)
+                .await
+                .unwrap()
+                .is_some()
+            {
+                live += 1;
+            }
+        }
+        assert_eq!(live, 1, "round {round}");
+    }
+}
 
 async fn sessions_that_ended_before_the_retention_are_purged(backend: Backend) {
     let (db, _guard) = migrated_database(backend).await;

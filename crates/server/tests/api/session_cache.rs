@@ -405,6 +405,50 @@ async fn a_busy_pool_does_not_turn_the_cache_off() {
     assert_eq!(logout.status(), StatusCode::NO_CONTENT);
 }
 
+/// `TRUNCATE` fires no row trigger: it must still empty every cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncating_sessions_or_users_empties_the_cache() {
+    let Some(app) = postgres_app().await else {
+        return;
+    };
+    for table in ["sessions", "users"] {
+        let (_, _, tokens) = app.logged_in_user().await;
+        app.assert_cached(&tokens.access).await;
+        sea_orm::ConnectionTrait::execute_unprepared(&app.db, &format!("TRUNCATE {table} CASCADE"))
+            .await
+            .unwrap();
+        let status = assert_refused_within(ELSEWHERE_WITHIN, || async {
+            app.me(&tokens.access).await.status()
+        })
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{table}");
+    }
+}
+
+/// An instance whose link to the database is slow hears everyone's news late, heartbeats
+/// included: it must judge the channel by its own heartbeats' send times, so a logout on
+/// another instance is still refused there within a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_database_link_does_not_stretch_the_second() {
+    let Some(relayed) = behind_a_relay().await else {
+        return;
+    };
+    relayed.relay.slow_down(Duration::from_secs(2));
+    // Long enough for delayed heartbeats to arrive in a steady stream again.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The in-process app is the other instance, with a fast link.
+    let logout = relayed
+        .app
+        .client
+        .post(relayed.app.url("/auth/logout"))
+        .bearer_auth(&relayed.tokens.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    assert_refused_within(ELSEWHERE_WITHIN, || relayed.me()).await;
+}
+
 #[tokio::test]
 async fn sqlite_has_no_channel_and_no_cache() {
     let app = spawn_app(Backend::Sqlite).await;
