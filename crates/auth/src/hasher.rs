@@ -6,9 +6,9 @@
 //!
 //! A stored hash names its own cost, and an imported one could name any: `t=3000` held a
 //! hashing slot for seconds at every login attempt, and a larger `m` would ask for
-//! gigabytes. Stored hashes above [`MAX_STORED_MEMORY_KIB`], [`MAX_STORED_ITERATIONS`] or
-//! [`MAX_STORED_PARALLELISM`] (or the configured cost, when that is higher) are refused
-//! without hashing.
+//! gigabytes. Stored hashes above [`MAX_STORED_MEMORY_KIB`], [`MAX_STORED_ITERATIONS`],
+//! [`MAX_STORED_PARALLELISM`] or [`MAX_STORED_WORK_FACTOR`] times the default work (or
+//! the configured cost, when that is higher) are refused without hashing.
 
 use std::sync::{
     Arc,
@@ -31,6 +31,12 @@ pub const MAX_STORED_MEMORY_KIB: u32 = 256 * 1024;
 pub const MAX_STORED_ITERATIONS: u32 = 10;
 /// The most lanes a stored hash may ask for, unless the configured cost asks for more.
 pub const MAX_STORED_PARALLELISM: u32 = 16;
+/// The most work (`m × t`, KiB passes) a stored hash may ask for, as a multiple of the
+/// default cost's (64 MiB × 3) or of the configured cost's, whichever is more. Each bound
+/// above alone would still let `m` = 256 MiB and `t` = 10 together cost thirteen logins.
+pub const MAX_STORED_WORK_FACTOR: u64 = 4;
+/// The default cost's work, KiB passes (64 MiB × 3).
+const DEFAULT_WORK: u64 = 65_536 * 3;
 
 /// Argon2id cost and the concurrency bound.
 ///
@@ -152,7 +158,8 @@ impl PasswordHasher {
 
     /// Whether verifying against `stored` stays within bounded work: its `m`, `t` and `p`
     /// at most [`MAX_STORED_MEMORY_KIB`], [`MAX_STORED_ITERATIONS`] and
-    /// [`MAX_STORED_PARALLELISM`], or the configured values where those are higher.
+    /// [`MAX_STORED_PARALLELISM`], or the configured values where those are higher, and
+    /// `m × t` at most [`MAX_STORED_WORK_FACTOR`] times the default or configured work.
     /// Unreadable hashes are [`AuthError::MalformedHash`]; too costly ones
     /// [`AuthError::HashTooCostly`]. For checks before storing a hash from elsewhere.
     pub fn check_stored_cost(&self, stored: &PasswordHash) -> Result<(), AuthError> {
@@ -163,21 +170,28 @@ impl PasswordHasher {
             return Ok(());
         };
         let configured = &self.inner.params;
+        let work = |params: &Params| u64::from(params.m_cost()) * u64::from(params.t_cost());
+        let bound = |configured: u32, fixed: u32| u64::from(configured.max(fixed));
         let limits = [
             (
                 "m",
-                cost.m_cost(),
-                configured.m_cost().max(MAX_STORED_MEMORY_KIB),
+                cost.m_cost().into(),
+                bound(configured.m_cost(), MAX_STORED_MEMORY_KIB),
             ),
             (
                 "t",
-                cost.t_cost(),
-                configured.t_cost().max(MAX_STORED_ITERATIONS),
+                cost.t_cost().into(),
+                bound(configured.t_cost(), MAX_STORED_ITERATIONS),
             ),
             (
                 "p",
-                cost.p_cost(),
-                configured.p_cost().max(MAX_STORED_PARALLELISM),
+                cost.p_cost().into(),
+                bound(configured.p_cost(), MAX_STORED_PARALLELISM),
+            ),
+            (
+                "m×t",
+                work(&cost),
+                MAX_STORED_WORK_FACTOR * work(configured).max(DEFAULT_WORK),
             ),
         ];
         match limits.iter().find(|(_, value, limit)| value > limit) {
@@ -445,7 +459,12 @@ mod tests {
     async fn a_stored_hash_costlier_than_the_limits_is_refused_without_hashing() {
         let hasher = PasswordHasher::new(cheap()).unwrap();
         let salt_and_output = "c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g";
-        for cost in ["m=8,t=3000,p=1", "m=262145,t=1,p=1", "m=136,t=1,p=17"] {
+        for cost in [
+            "m=8,t=3000,p=1",
+            "m=262145,t=1,p=1",
+            "m=136,t=1,p=17",
+            "m=262144,t=4,p=1",
+        ] {
             let stored = PasswordHash::new(format!("$argon2id$v=19${cost}${salt_and_output}"));
             let err = hasher
                 .verify(Password::presented("x"), stored)
@@ -457,7 +476,7 @@ mod tests {
             );
         }
         // At the limits, and at a configured cost above them, hashes are still checked.
-        for cost in ["m=8,t=10,p=1", "m=128,t=1,p=16"] {
+        for cost in ["m=8,t=10,p=1", "m=128,t=1,p=16", "m=65536,t=10,p=1"] {
             let stored = PasswordHash::new(format!("$argon2id$v=19${cost}${salt_and_output}"));
             let check = hasher.verify(Password::presented("x"), stored).await;
             assert_eq!(check.unwrap(), PasswordCheck::Mismatch, "{cost}");

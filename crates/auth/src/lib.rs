@@ -44,7 +44,7 @@ mod verifier;
 pub use error::{AuthError, TokenError};
 pub use hasher::{
     HasherConfig, MAX_STORED_ITERATIONS, MAX_STORED_MEMORY_KIB, MAX_STORED_PARALLELISM,
-    PasswordCheck, PasswordHasher,
+    MAX_STORED_WORK_FACTOR, PasswordCheck, PasswordHasher,
 };
 pub use jsonwebtoken::jwk::JwkSet;
 pub use jwt::{

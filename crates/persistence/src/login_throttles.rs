@@ -20,6 +20,11 @@ fn whole_second_after(at: DateTime<Utc>) -> DateTime<Utc> {
 /// The longest back-off (15 minutes).
 const MAX_BACKOFF_SECONDS: i64 = 15 * 60;
 
+/// A count with no failure for this long starts afresh: an attack that stopped leaves no
+/// hair trigger behind (the owner's next typo would otherwise earn the longest back-off),
+/// and a guesser who waits an hour between attempts gains nothing over the back-off.
+const QUIET_RESET_MINUTES: i64 = 60;
+
 /// The `network` of the row counting an address's failures from every network.
 const ALL_NETWORKS: &str = "*";
 
@@ -37,8 +42,9 @@ pub struct BackoffThresholds {
 
 /// Failed password checks per email address and client network, and the back-offs they
 /// earn: after a threshold, 1 s, then 2 s, 4 s … up to 15 minutes, for that network; past
-/// the account-wide threshold, for every network. Keyed by the address as typed, account
-/// or not, so a back-off says nothing about which addresses have accounts.
+/// the account-wide threshold, for every network. A count that saw no failure for an hour
+/// starts again from one. Keyed by the address as typed, account or not, so a back-off
+/// says nothing about which addresses have accounts.
 #[derive(Debug, Clone)]
 pub struct LoginThrottleRepository {
     db: DatabaseConnection,
@@ -100,10 +106,18 @@ impl LoginThrottleRepository {
         use login_throttle::Column as C;
         let key = (email.as_str().to_owned(), network.to_owned());
         let this_row = || C::Email.eq(key.0.clone()).and(C::Network.eq(key.1.clone()));
-        // Increment in place, so racing failures all count; insert the first one.
+        // Increment in place, so racing failures all count; insert the first one. (The
+        // count is set before `updated_at`: MySQL assigns left to right and would otherwise
+        // compare with the new time.)
+        let quiet_since = now - Duration::minutes(QUIET_RESET_MINUTES);
         let increment = || {
             login_throttle::Entity::update_many()
-                .col_expr(C::Failures, Expr::col(C::Failures).add(1))
+                .col_expr(
+                    C::Failures,
+                    Expr::case(Expr::col(C::UpdatedAt).lt(quiet_since), 1)
+                        .finally(Expr::col(C::Failures).add(1))
+                        .into(),
+                )
                 .col_expr(C::UpdatedAt, Expr::value(now))
                 .filter(this_row())
                 .exec(&self.db)
@@ -136,12 +150,12 @@ impl LoginThrottleRepository {
         if failures >= threshold {
             let doublings = Ord::min(failures - threshold, 20);
             let seconds = Ord::min(1_i64 << doublings, MAX_BACKOFF_SECONDS);
+            let until = whole_second_after(now + Duration::seconds(seconds));
+            // Only ever later: a racing failure that counted fewer must not shorten it.
             login_throttle::Entity::update_many()
-                .col_expr(
-                    C::BlockedUntil,
-                    Expr::value(whole_second_after(now + Duration::seconds(seconds))),
-                )
+                .col_expr(C::BlockedUntil, Expr::value(until))
                 .filter(this_row())
+                .filter(C::BlockedUntil.is_null().or(C::BlockedUntil.lt(until)))
                 .exec(&self.db)
                 .await?;
         }

@@ -57,6 +57,14 @@ impl MailCooldownRepository {
         }
     }
 
+    /// Gives back a claim whose mail could not be prepared, so a retry need not wait.
+    pub async fn release(&self, email: &Email) -> Result<(), RepoError> {
+        mail_cooldown::Entity::delete_by_id(email.as_str().to_owned())
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
     /// Forgets addresses last mailed before `before`.
     pub async fn purge(&self, before: DateTime<Utc>) -> Result<u64, RepoError> {
         let result = mail_cooldown::Entity::delete_many()

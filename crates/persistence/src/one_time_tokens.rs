@@ -1,8 +1,8 @@
 use chrono::{DateTime, Utc};
 use gatehouse_domain::{OneTimePurpose, UserId};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    EntityTrait, QueryFilter, QuerySelect, TransactionTrait, sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseBackend, DatabaseConnection, EntityTrait,
+    IsolationLevel, QueryFilter, QuerySelect, TransactionTrait, sea_query::Expr,
 };
 
 use crate::{
@@ -43,12 +43,18 @@ impl OneTimeTokenRepository {
         now: DateTime<Utc>,
     ) -> Result<(), RepoError> {
         use one_time_token::Column as C;
-        let transaction = self.db.begin().await?;
+        let backend = self.db.get_database_backend();
+        // MySQL's default (REPEATABLE READ) would take gap locks in the token index for the
+        // delete, and two accounts' tokens inserted into one gap (ids are time-ordered)
+        // would deadlock; the account row's lock below is all the ordering needed.
+        let isolation =
+            (backend == DatabaseBackend::MySql).then_some(IsolationLevel::ReadCommitted);
+        let transaction = self.db.begin_with_config(isolation, None).await?;
         // Two transactions that each delete the old tokens and insert their own would not
         // see each other's insert: take turns on the account's row. (SQLite has no row
         // locks, but its first write below takes the database's write lock, which is the
         // same turn-taking.)
-        if transaction.get_database_backend() != DatabaseBackend::Sqlite {
+        if backend != DatabaseBackend::Sqlite {
             user::Entity::find_by_id(user_id.as_uuid())
                 .lock_exclusive()
                 .all(&transaction)

@@ -319,7 +319,11 @@ impl Shared {
     }
 
     fn note_own_heartbeat(&self, sent_ms: u64) {
-        self.last_heartbeat_ms.fetch_max(sent_ms, Ordering::AcqRel);
+        // A stamp from the future is no heartbeat of ours (anyone who may NOTIFY could
+        // forge one to keep the cache on): ignored.
+        if sent_ms <= self.now_ms() {
+            self.last_heartbeat_ms.fetch_max(sent_ms, Ordering::AcqRel);
+        }
     }
 
     /// The entries; a panic elsewhere while holding the lock leaves plain maps behind, so a
@@ -427,6 +431,12 @@ mod tests {
         assert!(cache.is_usable());
         // A late one arriving after a fresh one does not make the cache look older.
         cache.heard_heartbeat(sent_long_ago.trim_start_matches("h:"));
+        // A forged stamp from the future does not keep it on.
+        let instance = sent_now.split(':').nth(1).unwrap();
+        cache.heard_heartbeat(&format!("{instance}:{}", u64::MAX / 2));
+        std::thread::sleep(MAX_SILENCE + Duration::from_millis(50));
+        assert!(!cache.is_usable(), "kept on by a stamp from the future");
+        cache.heard_heartbeat(cache.heartbeat_payload().unwrap().trim_start_matches("h:"));
         cache.fill(cache.ticket(), &session, &user);
         assert!(cache.lookup(session.id).is_some());
     }

@@ -404,7 +404,7 @@ impl Raw {
                     .chain(
                         cors_origins
                             .iter()
-                            .map(|origin| origin.to_ascii_lowercase()),
+                            .filter_map(|origin| gatehouse_web::cookies::origin_of(origin)),
                     )
                     .collect(),
                 accounts,

@@ -12,6 +12,8 @@ use gatehouse_auth::{AccessClaims, TokenError, TokenVerifier, VerifierConfig};
 pub const DEFAULT_MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(10);
 /// How long a fetch may take.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// How many redirects a fetch follows (reqwest's default).
+const MAX_REDIRECTS: usize = 10;
 
 /// Why the key set could not be had.
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +74,17 @@ impl JwksVerifier {
         if !is_https_or_loopback(&url) {
             return Err(JwksError::InsecureUrl { url });
         }
-        Self::fetch_over_plain_http(url, config).await
+        // Nor may a redirect lead to plain http elsewhere.
+        let policy = reqwest::redirect::Policy::custom(|attempt| {
+            if attempt.previous().len() >= MAX_REDIRECTS {
+                attempt.error("too many redirects")
+            } else if is_https_or_loopback(attempt.url().as_str()) {
+                attempt.follow()
+            } else {
+                attempt.error("redirected to plain http")
+            }
+        });
+        Self::fetch_with(url, config, policy).await
     }
 
     /// [`fetch`](Self::fetch) without the https rule: for a key set on a network the
@@ -82,9 +94,18 @@ impl JwksVerifier {
         url: impl Into<String>,
         config: VerifierConfig,
     ) -> Result<Self, JwksError> {
-        let url = url.into();
+        let policy = reqwest::redirect::Policy::limited(MAX_REDIRECTS);
+        Self::fetch_with(url.into(), config, policy).await
+    }
+
+    async fn fetch_with(
+        url: String,
+        config: VerifierConfig,
+        redirects: reqwest::redirect::Policy,
+    ) -> Result<Self, JwksError> {
         let client = reqwest::Client::builder()
             .timeout(FETCH_TIMEOUT)
+            .redirect(redirects)
             .build()
             .map_err(|source| JwksError::Fetch {
                 url: url.clone(),

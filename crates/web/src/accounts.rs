@@ -159,9 +159,17 @@ impl Worker {
             return Ok(());
         }
         let token = OneTimeToken::generate();
-        self.tokens
+        let issued = self
+            .tokens
             .issue(user.id, purpose, &token.hash, now + ttl, now)
-            .await?;
+            .await;
+        if let Err(error) = issued {
+            if self.options.mail_cooldown.is_some() {
+                // No mail went out: the next request may try again at once.
+                self.cooldowns.release(&user.email).await?;
+            }
+            return Err(error);
+        }
         self.mailer.send(Mail::account(
             kind,
             user.email,

@@ -227,14 +227,20 @@ pub fn client_ip(request: &HttpRequest, trusted_proxies: &[IpNet]) -> Option<IpA
     if !is_trusted(peer, trusted_proxies) {
         return Some(peer);
     }
-    let hops = request
+    // Entries are decoded one by one: a client's own entry with a byte that is not text
+    // must not hide what our proxy appended after it on the same line.
+    let lines = request
         .headers()
         .get_all("x-forwarded-for")
-        .map(|value| value.to_str().unwrap_or(""))
         .collect::<Vec<_>>();
+    let hops = lines
+        .iter()
+        .rev()
+        .flat_map(|line| line.as_bytes().rsplit(|byte| *byte == b','));
     let mut nearest_trusted = peer;
-    for hop in hops.iter().rev().flat_map(|value| value.rsplit(',')) {
-        match parse_hop(hop.trim()) {
+    for hop in hops {
+        let hop = std::str::from_utf8(hop).map(str::trim).unwrap_or("");
+        match parse_hop(hop) {
             Some(ip) if is_trusted(ip, trusted_proxies) => nearest_trusted = ip,
             Some(ip) => return Some(ip),
             None => break,
@@ -363,6 +369,16 @@ mod tests {
         // A hop we cannot read: the client is not known past it, so the nearest hop we
         // trust stands for it (never an entry the client may have written itself).
         assert_eq!(seen("1.2.3.4, unknown"), Some(ip("10.0.0.2")));
+        // A byte that is not text in the client's own entry hides nothing to its right.
+        let mut request = TestRequest::default().peer_addr("10.0.0.2:1234".parse().unwrap());
+        request = request.insert_header((
+            "X-Forwarded-For",
+            actix_web::http::header::HeaderValue::from_bytes(b"1.2.3.\xff, 198.51.100.7").unwrap(),
+        ));
+        assert_eq!(
+            client_ip(&request.to_http_request(), &proxies),
+            Some(ip("198.51.100.7"))
+        );
         assert_eq!(seen("1.2.3.4, _hidden, 10.0.0.3"), Some(ip("10.0.0.3")));
     }
 

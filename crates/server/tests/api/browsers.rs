@@ -435,12 +435,7 @@ async fn every_answer_carries_the_security_headers_and_token_answers_no_store(ba
     let token_answers = [
         app.login(&email, PASSWORD).await,
         app.refresh(&tokens.refresh).await,
-        app.client
-            .post(app.url("/auth/token"))
-            .form(&[("username", email.as_str()), ("password", PASSWORD)])
-            .send()
-            .await
-            .unwrap(),
+        app.token(&email, PASSWORD).await,
     ];
     for response in &token_answers {
         assert_eq!(response.status(), StatusCode::OK);
@@ -547,13 +542,7 @@ async fn credential_routes_refuse_foreign_origins_in_cookie_mode(backend: Backen
 async fn in_cookies_only_mode_token_answers_carry_no_token_in_the_body(backend: Backend) {
     let app = cookie_app(backend, "cookies").await;
     let (email, jar) = cookie_login(&app).await;
-    let token = app
-        .client
-        .post(app.url("/auth/token"))
-        .form(&[("username", email.as_str()), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
+    let token = app.token(&email, PASSWORD).await;
     let refresh = with_cookies(
         &app,
         Method::POST,

@@ -405,6 +405,22 @@ impl TestApp {
         .await
     }
 
+    /// `/auth/token` with `form`: the OAuth2 password grant.
+    pub async fn token_grant(&self, form: &[(&str, &str)]) -> Response {
+        self.client
+            .post(self.url("/auth/token"))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `/auth/token` with these credentials.
+    pub async fn token(&self, email: &str, password: &str) -> Response {
+        self.token_grant(&[("username", email), ("password", password)])
+            .await
+    }
+
     pub async fn refresh(&self, refresh_token: &str) -> Response {
         self.client
             .post(self.url("/auth/refresh"))

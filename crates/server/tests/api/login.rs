@@ -21,17 +21,6 @@ backend_tests!(
     the_password_grant_validates_its_form,
 );
 
-impl crate::helpers::TestApp {
-    async fn token_grant(&self, form: &[(&str, &str)]) -> reqwest::Response {
-        self.client
-            .post(self.url("/auth/token"))
-            .form(form)
-            .send()
-            .await
-            .unwrap()
-    }
-}
-
 async fn the_password_grant_logs_in_with_a_form(backend: Backend) {
     let app = spawn_app(backend).await;
     let (email, id, _) = app.logged_in_user().await;

@@ -108,14 +108,7 @@ async fn the_credential_routes_share_a_per_ip_budget_and_answer_429_with_retry_a
             .await,
     )
     .await;
-    let token = app
-        .client
-        .post(app.url("/auth/token"))
-        .form(&[("username", email.as_str()), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    assert_429(token).await;
+    assert_429(app.token(&email, PASSWORD).await).await;
     // Other routes are not limited.
     assert_eq!(app.me(&tokens.access).await.status(), StatusCode::OK);
     let health = app.client.get(app.url("/health")).send().await.unwrap();
@@ -249,6 +242,17 @@ async fn a_successful_login_resets_the_back_off(backend: Backend) {
     assert_eq!(app.login(&email, PASSWORD).await.status(), StatusCode::OK);
 }
 
+/// An app with every limit on, trusting loopback as its proxy (so tests choose client
+/// addresses with `X-Forwarded-For`), with `settings` on top.
+async fn throttled_app(backend: Backend, settings: &[(&str, &str)]) -> TestApp {
+    let mut all = vec![
+        ("RATE_LIMIT_ENABLED", "true"),
+        ("TRUSTED_PROXIES", "127.0.0.1/32, ::1"),
+    ];
+    all.extend_from_slice(settings);
+    spawn_app_with(backend, &all).await
+}
+
 /// A token straight from login on `client`'s network (fresh: change-password takes it).
 async fn fresh_login_from(app: &TestApp, client: &str, email: &str) -> Tokens {
     let response = app.login_from(client, email, PASSWORD).await;
@@ -262,13 +266,11 @@ fn change(current: &str) -> Value {
 
 /// Someone holding a stolen fresh token must not guess the password at hashing speed.
 async fn change_password_obeys_the_per_ip_limit_and_the_account_back_off(backend: Backend) {
-    let app = spawn_app_with(
+    let app = throttled_app(
         backend,
         &[
-            ("RATE_LIMIT_ENABLED", "true"),
             ("RATE_LIMIT_LOGIN_PER_MIN", "1000"),
             ("LOGIN_FAILURES_BEFORE_BACKOFF", "3"),
-            ("TRUSTED_PROXIES", "127.0.0.1/32, ::1"),
         ],
     )
     .await;
@@ -303,13 +305,11 @@ async fn change_password_obeys_the_per_ip_limit_and_the_account_back_off(backend
     );
 
     // The per-IP budget counts change-password like login.
-    let limited = spawn_app_with(
+    let limited = throttled_app(
         Backend::Sqlite,
         &[
-            ("RATE_LIMIT_ENABLED", "true"),
             ("RATE_LIMIT_LOGIN_PER_MIN", "3"),
             ("LOGIN_FAILURES_BEFORE_BACKOFF", "100"),
-            ("TRUSTED_PROXIES", "127.0.0.1/32, ::1"),
         ],
     )
     .await;
@@ -333,13 +333,11 @@ async fn change_password_obeys_the_per_ip_limit_and_the_account_back_off(backend
 /// Knowing an email is not enough to keep its owner out: the back-off holds the network
 /// the failures came from (an IPv4 address, an IPv6 /64), not the account everywhere.
 async fn a_strangers_failures_hold_back_only_the_strangers_network(backend: Backend) {
-    let app = spawn_app_with(
+    let app = throttled_app(
         backend,
         &[
-            ("RATE_LIMIT_ENABLED", "true"),
             ("RATE_LIMIT_LOGIN_PER_MIN", "1000"),
             ("LOGIN_FAILURES_BEFORE_BACKOFF", "3"),
-            ("TRUSTED_PROXIES", "127.0.0.1/32, ::1"),
         ],
     )
     .await;
@@ -366,14 +364,12 @@ async fn a_strangers_failures_hold_back_only_the_strangers_network(backend: Back
 /// An attack spread over many networks still meets a back-off: past the account-wide
 /// threshold it holds every network back, the owner's too.
 async fn past_the_account_wide_threshold_every_network_is_held_back(backend: Backend) {
-    let app = spawn_app_with(
+    let app = throttled_app(
         backend,
         &[
-            ("RATE_LIMIT_ENABLED", "true"),
             ("RATE_LIMIT_LOGIN_PER_MIN", "1000"),
             ("LOGIN_FAILURES_BEFORE_BACKOFF", "3"),
             ("LOGIN_FAILURES_ACCOUNT_WIDE", "4"),
-            ("TRUSTED_PROXIES", "127.0.0.1/32, ::1"),
         ],
     )
     .await;
@@ -411,14 +407,12 @@ async fn past_the_account_wide_threshold_every_network_is_held_back(backend: Bac
 
 /// The owner can always get back in through their mailbox.
 async fn a_password_reset_clears_the_accounts_back_off(backend: Backend) {
-    let app = spawn_app_with(
+    let app = throttled_app(
         backend,
         &[
-            ("RATE_LIMIT_ENABLED", "true"),
             ("RATE_LIMIT_LOGIN_PER_MIN", "1000"),
             ("LOGIN_FAILURES_BEFORE_BACKOFF", "2"),
             ("LOGIN_FAILURES_ACCOUNT_WIDE", "2"),
-            ("TRUSTED_PROXIES", "127.0.0.1/32, ::1"),
         ],
     )
     .await;
@@ -456,15 +450,7 @@ async fn a_password_reset_clears_the_accounts_back_off(backend: Backend) {
 /// Nobody can flood an address with mail: one per address a minute, whatever asks, with
 /// the same answer as before.
 async fn mail_routes_send_at_most_one_mail_per_address_a_minute(backend: Backend) {
-    let app = spawn_app_with(
-        backend,
-        &[
-            ("RATE_LIMIT_ENABLED", "true"),
-            ("RATE_LIMIT_LOGIN_PER_MIN", "1000"),
-            ("TRUSTED_PROXIES", "127.0.0.1/32, ::1"),
-        ],
-    )
-    .await;
+    let app = throttled_app(backend, &[("RATE_LIMIT_LOGIN_PER_MIN", "1000")]).await;
     let (email, _, tokens) = app.logged_in_user().await;
     for n in 0..6 {
         let response = app
@@ -522,13 +508,11 @@ async fn mail_routes_send_at_most_one_mail_per_address_a_minute(backend: Backend
 }
 
 async fn ipv6_clients_share_a_budget_per_64(backend: Backend) {
-    let app = spawn_app_with(
+    let app = throttled_app(
         backend,
         &[
-            ("RATE_LIMIT_ENABLED", "true"),
             ("RATE_LIMIT_LOGIN_PER_MIN", "2"),
             ("LOGIN_FAILURES_BEFORE_BACKOFF", "100"),
-            ("TRUSTED_PROXIES", "127.0.0.1/32, ::1"),
         ],
     )
     .await;
@@ -551,13 +535,11 @@ async fn ipv6_clients_share_a_budget_per_64(backend: Backend) {
 /// Proxies that write `ip:port` or `[v6]:port` must not let the entries a client wrote
 /// itself be believed instead.
 async fn forwarded_hops_with_ports_are_read_and_an_unreadable_hop_ends_the_walk(backend: Backend) {
-    let app = spawn_app_with(
+    let app = throttled_app(
         backend,
         &[
-            ("RATE_LIMIT_ENABLED", "true"),
             ("RATE_LIMIT_LOGIN_PER_MIN", "2"),
             ("LOGIN_FAILURES_BEFORE_BACKOFF", "100"),
-            ("TRUSTED_PROXIES", "127.0.0.1/32, ::1"),
         ],
     )
     .await;

@@ -26,7 +26,41 @@ backend_tests!(
     every_change_that_can_end_a_session_forgets_it_in_the_cache_at_once,
     a_refresh_is_recorded_only_for_the_owner_of_a_live_session_with_an_active_account,
     racing_reset_requests_leave_one_live_token,
+    a_failure_count_starts_afresh_after_a_quiet_hour,
 );
+
+/// A stopped attack leaves no hair trigger: after an hour without failures the owner's
+/// next typo is the first failure again, not one more on top of the attacker's.
+async fn a_failure_count_starts_afresh_after_a_quiet_hour(backend: Backend) {
+    use gatehouse_domain::ClientNetwork;
+    use gatehouse_persistence::{BackoffThresholds, LoginThrottleRepository};
+    let (db, _guard) = migrated_database(backend).await;
+    let throttles = LoginThrottleRepository::new(db.clone());
+    let email = Email::parse("quiet@example.com").unwrap();
+    let network = Some(ClientNetwork::of("192.0.2.1".parse().unwrap()));
+    let thresholds = BackoffThresholds {
+        per_network: 2,
+        account_wide: 2,
+    };
+    let now = Utc::now();
+    let long_ago = now - Duration::minutes(61);
+    throttles
+        .record_failure(&email, network, thresholds, long_ago)
+        .await
+        .unwrap();
+    throttles
+        .record_failure(&email, network, thresholds, now)
+        .await
+        .unwrap();
+    let blocked = throttles.blocked_until(&email, network, now).await.unwrap();
+    assert_eq!(blocked, None, "the hour-old failure still counted");
+    throttles
+        .record_failure(&email, network, thresholds, now)
+        .await
+        .unwrap();
+    let blocked = throttles.blocked_until(&email, network, now).await.unwrap();
+    assert!(blocked.is_some(), "two failures within the hour");
+}
 
 /// A new reset token replaces the older ones in one step: requests racing on two instances
 /// must not leave two live tokens.

@@ -130,3 +130,33 @@ async fn a_key_set_url_over_plain_http_is_refused_unless_loopback_or_opted_in() 
         "{attempted}"
     );
 }
+
+/// Nor may a redirect from an allowed URL lead to plain http elsewhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_to_plain_http_is_not_followed() {
+    let server = HttpServer::new(|| {
+        App::new().route(
+            "/.well-known/jwks.json",
+            web::get().to(|| async {
+                HttpResponse::Found()
+                    .insert_header(("Location", "http://keys.example.com/jwks.json"))
+                    .finish()
+            }),
+        )
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let url = format!("http://{}/.well-known/jwks.json", server.addrs()[0]);
+    tokio::spawn(server.run());
+    let refused = JwksVerifier::fetch(url, VerifierConfig::default())
+        .await
+        .unwrap_err();
+    let mut chain = refused.to_string();
+    let mut source = std::error::Error::source(&refused);
+    while let Some(cause) = source {
+        chain.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    assert!(chain.contains("redirected to plain http"), "{chain}");
+}
