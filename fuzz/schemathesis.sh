@@ -22,7 +22,7 @@ trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 export APP_PORT=$port DATABASE_URL="sqlite://$work/app.db?mode=rwc" RUST_LOG=warn \
   JWT_SECRET_KEY=schemathesis-secret-of-at-least-32-bytes RATE_LIMIT_ENABLED=false \
-  ARGON2_MEMORY_KIB=1024 ARGON2_ITERATIONS=1 ARGON2_PARALLELISM=1 HASHING_QUEUE_MAX=1000 \
+  ARGON2_MEMORY_KIB=1024 ARGON2_ITERATIONS=1 ARGON2_PARALLELISM=1 HASHING_MAX_WAIT_S=60 \
   MAIL_TRANSPORT="file:$work/mail"
 ./target/release/gatehouse migrate up >/dev/null
 password='YourStrongPassw0rd!'

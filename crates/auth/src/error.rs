@@ -14,9 +14,13 @@ pub enum AuthError {
     /// Hashing itself failed.
     #[error("password hashing failed: {0}")]
     Hashing(String),
-    /// Every hashing slot is busy and the queue is full: try again shortly.
-    #[error("password hashing is saturated; the queue is full")]
-    Busy,
+    /// Every hashing slot is busy and the wait would be longer than allowed: try again
+    /// later.
+    #[error("password hashing is saturated; a slot is {expected_wait:?} away")]
+    Busy {
+        /// How long the job would have waited.
+        expected_wait: std::time::Duration,
+    },
     /// The blocking task running argon2 panicked or was cancelled.
     #[error("password hashing task failed")]
     HashingTask(#[source] tokio::task::JoinError),

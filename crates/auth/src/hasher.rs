@@ -2,7 +2,11 @@
 //!
 //! Each hash costs `memory_kib` of RAM and tens to hundreds of milliseconds of CPU, so it
 //! never runs on an async worker, and a semaphore caps how many run at once: a login flood
-//! waits in line (bounded memory) while other requests keep being served.
+//! waits in line (bounded memory: a waiting request holds no argon2 buffer) while other
+//! requests keep being served. Waiting is refused only when it would be long: from the
+//! measured time of recent hashes and the queue ahead, a check that would wait longer
+//! than [`HasherConfig::max_wait`] is answered [`AuthError::Busy`] at once. A burst is
+//! served, not shed.
 //!
 //! A stored hash names its own cost, and an imported one could name any: `t=3000` held a
 //! hashing slot for seconds at every login attempt, and a larger `m` would ask for
@@ -10,9 +14,12 @@
 //! [`MAX_STORED_PARALLELISM`] or [`MAX_STORED_WORK_FACTOR`] times the default work (or
 //! the configured cost, when that is higher) are refused without hashing.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicUsize, Ordering},
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
 };
 
 use argon2::{
@@ -52,8 +59,9 @@ pub struct HasherConfig {
     pub parallelism: u32,
     /// How many hashes may run at once; the rest wait.
     pub max_concurrent: usize,
-    /// How many may wait; past it a job is refused at once with [`AuthError::Busy`].
-    pub max_queued: usize,
+    /// The longest a job may expect to wait for a slot; one that would wait longer is
+    /// refused at once with [`AuthError::Busy`].
+    pub max_wait: Duration,
 }
 
 impl Default for HasherConfig {
@@ -63,7 +71,7 @@ impl Default for HasherConfig {
             iterations: 3,
             parallelism: 4,
             max_concurrent: cores(),
-            max_queued: 4 * cores(),
+            max_wait: Duration::from_secs(10),
         }
     }
 }
@@ -101,8 +109,11 @@ pub struct PasswordHasher {
 struct Inner {
     params: Params,
     permits: Arc<Semaphore>,
+    max_concurrent: usize,
     waiting: AtomicUsize,
-    max_queued: usize,
+    max_wait: Duration,
+    /// How long one hash took lately, µs (a moving average); 0 until one was measured.
+    hash_micros: AtomicU64,
     /// A hash of a random password with the configured parameters. Logins for unknown
     /// emails verify against it so both failures cost the same time.
     dummy_hash: PasswordHash,
@@ -128,8 +139,10 @@ impl PasswordHasher {
             inner: Arc::new(Inner {
                 params,
                 permits: Arc::new(Semaphore::new(config.max_concurrent)),
+                max_concurrent: config.max_concurrent,
                 waiting: AtomicUsize::new(0),
-                max_queued: config.max_queued,
+                max_wait: config.max_wait,
+                hash_micros: AtomicU64::new(0),
                 dummy_hash,
             }),
         })
@@ -229,12 +242,40 @@ impl PasswordHasher {
         // The permit moves into the job: if the request is dropped (client gone), the
         // hash still runs to its end and keeps its slot until then, so memory stays
         // bounded by `max_concurrent` hashes whatever clients do.
+        let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            job()
+            let started = Instant::now();
+            let result = job();
+            inner.record_hash_time(started.elapsed());
+            result
         })
         .await
         .map_err(AuthError::HashingTask)?
+    }
+}
+
+impl Inner {
+    /// Folds one hash's duration into the moving average (an eighth of it, so one odd
+    /// hash moves the estimate little).
+    fn record_hash_time(&self, took: Duration) {
+        let sample = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1);
+        // Racing updates may lose one sample; the average does not need every one.
+        let previous = self.hash_micros.load(Ordering::Relaxed);
+        let average = if previous == 0 {
+            sample
+        } else {
+            previous - previous / 8 + sample / 8
+        };
+        self.hash_micros.store(average, Ordering::Relaxed);
+    }
+
+    /// How long a job that finds `ahead` others waiting would wait for a slot: every slot
+    /// frees once per hash time, `max_concurrent` at a time.
+    fn expected_wait(&self, ahead: usize) -> Duration {
+        let hash = Duration::from_micros(self.hash_micros.load(Ordering::Relaxed));
+        let rounds = u32::try_from(ahead / self.max_concurrent.max(1) + 1).unwrap_or(u32::MAX);
+        hash.saturating_mul(rounds)
     }
 }
 
@@ -245,14 +286,18 @@ struct QueuePlace<'a> {
 }
 
 impl<'a> QueuePlace<'a> {
-    /// Joins the queue, unless it is full while every slot is busy.
+    /// Joins the queue, unless every slot is busy and the wait would be longer than
+    /// allowed.
     fn take(inner: &'a Inner) -> Result<Self, AuthError> {
         let ahead = inner.waiting.fetch_add(1, Ordering::Relaxed);
         let place = Self {
             waiting: &inner.waiting,
         };
-        if ahead >= inner.max_queued && inner.permits.available_permits() == 0 {
-            return Err(AuthError::Busy);
+        if inner.permits.available_permits() == 0 {
+            let expected_wait = inner.expected_wait(ahead);
+            if expected_wait > inner.max_wait {
+                return Err(AuthError::Busy { expected_wait });
+            }
         }
         Ok(place)
     }
@@ -339,7 +384,7 @@ mod tests {
             iterations: 1,
             parallelism: 1,
             max_concurrent: 2,
-            max_queued: 8,
+            max_wait: Duration::from_secs(10),
         }
     }
 
@@ -426,7 +471,7 @@ mod tests {
             iterations: 2,
             parallelism: 1,
             max_concurrent: 1,
-            max_queued: 8,
+            max_wait: Duration::from_secs(10),
         })
         .unwrap();
         for (password, hash) in python_vectors().filter(|(_, h)| h.contains("m=65536,t=3")) {
@@ -501,14 +546,14 @@ mod tests {
         assert!(matches!(err, AuthError::MalformedHash(_)));
     }
 
-    /// One slot, no waiting room to speak of, and a hash slow enough to observe (~0.1 s+).
-    fn slow_single_slot(max_queued: usize) -> PasswordHasher {
+    /// One slot, and a hash slow enough to observe (~0.1 s+).
+    fn slow_single_slot(max_wait: Duration) -> PasswordHasher {
         PasswordHasher::new(HasherConfig {
             memory_kib: 65_536,
             iterations: 3,
             parallelism: 1,
             max_concurrent: 1,
-            max_queued,
+            max_wait,
         })
         .unwrap()
     }
@@ -517,7 +562,7 @@ mod tests {
     async fn a_dropped_request_keeps_its_slot_until_its_hash_is_done() {
         // Checked on the slot itself, not by timing two hashes against each other: that
         // comparison failed on a busy machine.
-        let hasher = slow_single_slot(8);
+        let hasher = slow_single_slot(Duration::from_secs(60));
         // A request whose client went away: its future is dropped while hashing (a 64 MiB,
         // t=3 hash takes far longer than 20 ms).
         let abandoned = hasher.hash(Password::presented("pw"));
@@ -544,7 +589,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_queue_length_does_not_drift_when_queued_requests_are_dropped() {
-        let hasher = slow_single_slot(8);
+        let hasher = slow_single_slot(Duration::from_secs(60));
         let running = tokio::spawn({
             let hasher = hasher.clone();
             async move { hasher.hash(Password::presented("pw")).await }
@@ -563,29 +608,48 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn past_the_queue_bound_a_job_is_refused_at_once() {
-        let hasher = slow_single_slot(1);
+    async fn a_burst_within_the_wait_bound_is_served_in_turn() {
+        let hasher = slow_single_slot(Duration::from_secs(60));
+        let jobs = (0..6).map(|_| {
+            let hasher = hasher.clone();
+            tokio::spawn(async move { hasher.hash(Password::presented("pw")).await })
+        });
+        for result in futures_util::future::join_all(jobs).await {
+            result.unwrap().unwrap();
+        }
+        assert_eq!(hasher.queue_len(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_that_would_wait_too_long_is_refused_at_once() {
+        // Far less than one hash: with the only slot busy, any wait is too long.
+        let hasher = slow_single_slot(Duration::from_millis(5));
+        // Nothing measured yet: the first jobs are never refused for a guess.
+        hasher.hash(Password::presented("pw")).await.unwrap();
         let running = tokio::spawn({
             let hasher = hasher.clone();
             async move { hasher.hash(Password::presented("pw")).await }
         });
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        while hasher.inner.permits.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
         let jobs = (0..3).map(|_| {
             let hasher = hasher.clone();
             tokio::spawn(async move { hasher.hash(Password::presented("pw")).await })
         });
-        let mut results = futures_util::future::join_all(jobs).await;
-        results.push(running.await);
-        let busy = results
-            .iter()
-            .filter(|result| matches!(result.as_ref().unwrap(), Err(AuthError::Busy)))
-            .count();
-        let done = results
-            .iter()
-            .filter(|result| result.as_ref().unwrap().is_ok())
-            .count();
-        // One runs, one waits; the others find the queue full.
-        assert_eq!((done, busy), (2, 2));
+        for result in futures_util::future::join_all(jobs).await {
+            let refused = result.unwrap().unwrap_err();
+            let AuthError::Busy { expected_wait } = refused else {
+                panic!("{refused}");
+            };
+            assert!(
+                expected_wait > Duration::from_millis(5),
+                "{expected_wait:?}"
+            );
+        }
+        // Refused at once: the running hash is not even done.
+        assert!(!running.is_finished());
+        running.await.unwrap().unwrap();
         assert_eq!(hasher.queue_len(), 0);
     }
 

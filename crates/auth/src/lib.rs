@@ -21,7 +21,7 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // Cheap parameters keep the example fast; production uses the defaults.
-//! let hasher = PasswordHasher::new(HasherConfig { memory_kib: 1024, iterations: 1, parallelism: 1, max_concurrent: 2, max_queued: 8 })?;
+//! let hasher = PasswordHasher::new(HasherConfig { memory_kib: 1024, iterations: 1, parallelism: 1, max_concurrent: 2, max_wait: std::time::Duration::from_secs(10) })?;
 //! let hash = hasher.hash(Password::presented("correct horse battery staple")).await?;
 //! let check = hasher.verify(Password::presented("correct horse battery staple"), hash).await?;
 //! assert!(check.is_match());

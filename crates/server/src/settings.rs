@@ -91,7 +91,7 @@ pub struct Settings {
     /// Set when the HMAC secret is shorter than [`MIN_SECRET_BYTES`] (allowed outside
     /// production, with a warning).
     pub jwt_secret_weak: bool,
-    /// `ARGON2_*`, `HASHING_CONCURRENCY`, `HASHING_QUEUE_MAX`.
+    /// `ARGON2_*`, `HASHING_CONCURRENCY`, `HASHING_MAX_WAIT_S`.
     pub hasher: HasherConfig,
     /// `REFRESH_TOKEN_ROTATION`, `REFRESH_REUSE_GRACE_S`, `MAX_BODY_BYTES`.
     pub web: WebOptions,
@@ -148,7 +148,7 @@ struct Raw {
     argon2_iterations: u32,
     argon2_parallelism: u32,
     hashing_concurrency: Option<usize>,
-    hashing_queue_max: Option<usize>,
+    hashing_max_wait_s: u64,
     rate_limit_enabled: bool,
     rate_limit_login_per_min: u32,
     login_failures_before_backoff: u32,
@@ -195,6 +195,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("purge_interval_min", "60"),
     ("session_cache_size", "10000"),
     ("argon2_memory_kib", "65536"),
+    ("hashing_max_wait_s", "10"),
     ("argon2_iterations", "3"),
     ("argon2_parallelism", "4"),
     ("max_body_bytes", "65536"),
@@ -740,9 +741,7 @@ impl Raw {
             max_concurrent: self
                 .hashing_concurrency
                 .unwrap_or_else(|| HasherConfig::default().max_concurrent),
-            max_queued: self
-                .hashing_queue_max
-                .unwrap_or_else(|| HasherConfig::default().max_queued),
+            max_wait: std::time::Duration::from_secs(self.hashing_max_wait_s),
         };
         if config.max_concurrent == 0 {
             return Err(SettingsError::new(

@@ -253,6 +253,8 @@ fn serve(listener: TcpListener, state: AppState, settings: &Settings) -> anyhow:
                 !cors_origins.is_empty(),
                 browser::cors(&cors_origins),
             ))
+            // The CORS middleware answers refused preflights itself, in plain text.
+            .wrap(ErrorHandlers::new().default_handler(render_bare_errors))
             .wrap(from_fn(request_context))
             .wrap(browser::security_headers(hsts))
             .configure(configure)

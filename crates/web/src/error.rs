@@ -115,6 +115,16 @@ pub enum ApiError {
     /// The database did not answer in time.
     #[error("service temporarily unavailable")]
     Unavailable(#[source] Box<dyn StdError + Send + Sync>),
+    /// Every hashing slot is busy and the wait would be too long: 503 with the expected
+    /// wait as `Retry-After`.
+    #[error("service temporarily unavailable")]
+    Saturated {
+        /// How long the request would have waited.
+        retry_after: std::time::Duration,
+        /// The hasher's refusal.
+        #[source]
+        source: Box<dyn StdError + Send + Sync>,
+    },
     /// A failure that is ours, not the client's.
     #[error("internal error")]
     Internal(#[source] Box<dyn StdError + Send + Sync>),
@@ -167,7 +177,9 @@ impl ApiError {
                 [one] => format!("{}: {}", one.field, one.message),
                 _ => "Request validation failed".to_owned(),
             },
-            Self::Unavailable(_) => "Service temporarily unavailable; try again shortly".into(),
+            Self::Unavailable(_) | Self::Saturated { .. } => {
+                "Service temporarily unavailable; try again shortly".into()
+            }
             Self::Internal(_) => "Internal server error".into(),
             Self::Status(status) => status.canonical_reason().unwrap_or("Error").to_owned(),
             other => other.to_string(),
@@ -188,7 +200,7 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Saturated { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Status(status) => *status,
         }
@@ -228,7 +240,7 @@ impl ResponseError for ApiError {
             Self::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
             }
-            Self::TooManyRequests { retry_after } => {
+            Self::TooManyRequests { retry_after } | Self::Saturated { retry_after, .. } => {
                 // Whole seconds, rounded up: never tell a client to come back too early.
                 let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
                 response.insert_header((header::RETRY_AFTER, seconds.max(1).to_string()));
@@ -288,7 +300,10 @@ impl From<AuthError> for ApiError {
     fn from(err: AuthError) -> Self {
         match err {
             // Saturation, not a fault: 503 with Retry-After, like a database outage.
-            AuthError::Busy => Self::Unavailable(Box::new(err)),
+            AuthError::Busy { expected_wait } => Self::Saturated {
+                retry_after: expected_wait,
+                source: Box::new(err),
+            },
             other => Self::Internal(Box::new(other)),
         }
     }

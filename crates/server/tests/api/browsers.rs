@@ -21,6 +21,7 @@ backend_tests!(
     production_adds_hsts,
     credential_routes_refuse_foreign_origins_in_cookie_mode,
     in_cookies_only_mode_token_answers_carry_no_token_in_the_body,
+    a_preflight_from_a_foreign_origin_is_refused_with_a_problem_document,
 );
 
 const CSRF_ERROR: &str = "CSRF token missing or invalid";
@@ -571,4 +572,20 @@ async fn in_cookies_only_mode_token_answers_carry_no_token_in_the_body(backend: 
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["access_token"], cookies["access_token_cookie"].value);
     assert_eq!(body["refresh_token"], cookies["refresh_token_cookie"].value);
+}
+
+/// Every 4xx is a problem document, the CORS middleware's refusals too.
+async fn a_preflight_from_a_foreign_origin_is_refused_with_a_problem_document(backend: Backend) {
+    let app = spawn_app_with(backend, &[("CORS_ORIGINS", "https://app.example.com")]).await;
+    let response = preflight(&app, "https://evil.example").await;
+    assert!(
+        response
+            .headers()
+            .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+            .is_none()
+    );
+    let status = response.status().as_u16();
+    assert!((400..500).contains(&status), "{status}");
+    assert_security_headers(&response, "refused preflight");
+    assert_problem(response, status, None).await;
 }

@@ -57,7 +57,6 @@ async fn logins_reset_mid_flight_keep_memory_bounded_and_the_gauge_honest() {
             ("ARGON2_MEMORY_KIB", memory.as_str()),
             ("ARGON2_ITERATIONS", "2"),
             ("HASHING_CONCURRENCY", concurrency.as_str()),
-            ("HASHING_QUEUE_MAX", "4"),
             ("RATE_LIMIT_ENABLED", "false"),
         ],
     )

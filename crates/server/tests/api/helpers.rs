@@ -202,8 +202,6 @@ const TEST_DEFAULTS: &[(&str, &str)] = &[
     ("ARGON2_ITERATIONS", "1"),
     ("ARGON2_PARALLELISM", "1"),
     ("HASHING_CONCURRENCY", "4"),
-    // Races of fifty registrations must queue, not be refused; the flood test lowers it.
-    ("HASHING_QUEUE_MAX", "1000"),
     ("DATABASE_MAX_CONNECTIONS", "8"),
     ("LOG_FORMAT", "text"),
     // Tests log in far more often than people do; the rate-limit tests turn it back on.
