@@ -24,6 +24,7 @@ mod outage;
 mod process;
 mod rate_limits;
 mod refresh;
+mod refresh_rule;
 mod register;
 mod repositories;
 mod session_cache;

@@ -240,7 +240,7 @@ async fn used_and_expired_one_time_tokens_are_purged(backend: Backend) {
     assert_eq!(tokens.purge(Utc::now()).await.unwrap(), 0);
 }
 
-async fn user(db: &DatabaseConnection, email: &str) -> User {
+pub(crate) async fn user(db: &DatabaseConnection, email: &str) -> User {
     let new = NewUser::new(
         Email::parse(email).unwrap(),
         PasswordHash::new("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA"),
@@ -251,7 +251,7 @@ async fn user(db: &DatabaseConnection, email: &str) -> User {
         .unwrap()
 }
 
-async fn session(db: &DatabaseConnection, user: &User) -> SessionId {
+pub(crate) async fn session(db: &DatabaseConnection, user: &User) -> SessionId {
     let now = Utc::now();
     let new = NewSession {
         id: SessionId::new(),
