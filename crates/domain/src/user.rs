@@ -75,6 +75,24 @@ impl User {
         self.is_active_superuser()
             && (update.is_active == Some(false) || update.is_superuser == Some(false))
     }
+
+    /// Whether `update` gives this account another address: the links already mailed to
+    /// the old one must stop working.
+    pub fn changes_address(&self, update: &UserUpdate) -> bool {
+        update
+            .email
+            .as_ref()
+            .is_some_and(|email| *email != self.email)
+    }
+}
+
+impl UserUpdate {
+    /// Whether applying it ends every session of the account: a new password or a
+    /// deactivation leaves no token issued before it usable. (A change of one's own
+    /// password keeps the session that made it; see the users repository.)
+    pub fn ends_sessions(&self) -> bool {
+        self.password_hash.is_some() || self.is_active == Some(false)
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,18 @@ use crate::{
     entity::{one_time_token, user},
 };
 
+/// Removes every token of `user_id`, on `db` (inside or outside a transaction).
+pub(crate) async fn delete_tokens_of(
+    db: &impl sea_orm::ConnectionTrait,
+    user_id: UserId,
+) -> Result<u64, RepoError> {
+    let result = one_time_token::Entity::delete_many()
+        .filter(one_time_token::Column::UserId.eq(user_id.as_uuid()))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}
+
 /// A stored single-use token that is still good.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LiveToken {
@@ -121,11 +133,7 @@ impl OneTimeTokenRepository {
     /// Removes every token of `user_id` (e.g. when the address changes, the links already
     /// sent must stop working).
     pub async fn revoke_all_for_user(&self, user_id: UserId) -> Result<u64, RepoError> {
-        let result = one_time_token::Entity::delete_many()
-            .filter(one_time_token::Column::UserId.eq(user_id.as_uuid()))
-            .exec(&self.db)
-            .await?;
-        Ok(result.rows_affected)
+        delete_tokens_of(&self.db, user_id).await
     }
 
     /// Removes used and expired tokens of every user. Returns how many.

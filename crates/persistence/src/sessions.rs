@@ -4,7 +4,8 @@ use gatehouse_domain::{
 };
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder,
     sea_query::{Expr, ExprTrait},
 };
 
@@ -258,12 +259,7 @@ impl SessionRepository {
         user_id: UserId,
         now: DateTime<Utc>,
     ) -> Result<u64, RepoError> {
-        let revoked = self
-            .revoke_where(
-                Condition::all().add(session::Column::UserId.eq(user_id.as_uuid())),
-                now,
-            )
-            .await;
+        let revoked = self.revoke_where(sessions_of(user_id, None), now).await;
         self.cache.forget_user(user_id);
         revoked
     }
@@ -276,12 +272,7 @@ impl SessionRepository {
         now: DateTime<Utc>,
     ) -> Result<u64, RepoError> {
         let revoked = self
-            .revoke_where(
-                Condition::all()
-                    .add(session::Column::UserId.eq(user_id.as_uuid()))
-                    .add(session::Column::Id.ne(keep.as_uuid())),
-                now,
-            )
+            .revoke_where(sessions_of(user_id, Some(keep)), now)
             .await;
         self.cache.forget_user(user_id);
         revoked
@@ -303,14 +294,33 @@ impl SessionRepository {
     }
 
     async fn revoke_where(&self, which: Condition, now: DateTime<Utc>) -> Result<u64, RepoError> {
-        let result = session::Entity::update_many()
-            .col_expr(session::Column::RevokedAt, Expr::value(now))
-            .filter(which)
-            .filter(session::Column::RevokedAt.is_null())
-            .exec(&self.db)
-            .await?;
-        Ok(result.rows_affected)
+        revoke_sessions(&self.db, which, now).await
     }
+}
+
+/// Ends the active sessions `which` selects, on `db` (inside or outside a transaction).
+/// Returns how many there were. The caller forgets them in the session cache.
+pub(crate) async fn revoke_sessions(
+    db: &impl ConnectionTrait,
+    which: Condition,
+    now: DateTime<Utc>,
+) -> Result<u64, RepoError> {
+    let result = session::Entity::update_many()
+        .col_expr(session::Column::RevokedAt, Expr::value(now))
+        .filter(which)
+        .filter(session::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}
+
+/// The sessions of `user_id`, except `keep` when there is one.
+pub(crate) fn sessions_of(user_id: UserId, keep: Option<SessionId>) -> Condition {
+    let mut which = Condition::all().add(session::Column::UserId.eq(user_id.as_uuid()));
+    if let Some(keep) = keep {
+        which = which.add(session::Column::Id.ne(keep.as_uuid()));
+    }
+    which
 }
 
 fn to_domain(row: session::Model) -> Result<Session, RepoError> {

@@ -1,12 +1,19 @@
 use chrono::{DateTime, Utc};
-use gatehouse_domain::{Conflict, Email, NewUser, PasswordHash, User, UserId, UserUpdate};
+use gatehouse_domain::{
+    Conflict, Email, NewUser, PasswordHash, SessionId, User, UserId, UserUpdate,
+};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
     DatabaseTransaction, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, TransactionTrait, sea_query::Expr,
 };
 
-use crate::{RepoError, SessionCache, entity::user};
+use crate::{
+    RepoError, SessionCache,
+    entity::user,
+    one_time_tokens::delete_tokens_of,
+    sessions::{revoke_sessions, sessions_of},
+};
 
 /// Reads and writes user accounts.
 #[derive(Debug, Clone)]
@@ -103,8 +110,40 @@ impl UserRepository {
             .transpose()
     }
 
-    /// Replaces the password hash (a new password, or the same one re-hashed with current
-    /// parameters). Returns whether the account existed.
+    /// Sets a new password and ends the account's sessions — every one, or every one but
+    /// `keep` (the session that changed its own password) — in one transaction: either
+    /// both happen or neither. `None` when the account does not exist, else how many
+    /// sessions ended.
+    pub async fn change_password(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+        keep: Option<SessionId>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<u64>, RepoError> {
+        let txn = self.db.begin().await?;
+        let row = user::ActiveModel {
+            id: Set(id.as_uuid()),
+            hashed_password: Set(hash.as_str().to_owned()),
+            updated_at: Set(now),
+            ..Default::default()
+        };
+        let ended = match row.update(&txn).await {
+            Ok(_) => revoke_sessions(&txn, sessions_of(id, keep), now).await,
+            Err(sea_orm::DbErr::RecordNotUpdated) => return Ok(None),
+            Err(e) => Err(e.into()),
+        };
+        let committed = match ended {
+            Ok(ended) => txn.commit().await.map(|()| Some(ended)).map_err(Into::into),
+            Err(e) => Err(e),
+        };
+        // Forgotten whatever happened: a failed commit may still have applied.
+        self.cache.forget_user(id);
+        committed
+    }
+
+    /// Replaces the password hash with the same password hashed with current parameters
+    /// (the upgrade at login; sessions stay). Returns whether the account existed.
     pub async fn set_password_hash(
         &self,
         id: UserId,
@@ -191,7 +230,10 @@ impl UserRepository {
     /// Applies an administrator's change. `None` when the account does not exist.
     /// [`Conflict::EmailTaken`] for a taken address; [`Conflict::LastSuperuser`] when the
     /// change would leave no active superuser, decided under locks so that two
-    /// administrators demoting each other at once cannot both succeed.
+    /// administrators demoting each other at once cannot both succeed. In the same
+    /// transaction, a new password or a deactivation ends every session of the account
+    /// ([`UserUpdate::ends_sessions`]) and a new address removes the links mailed to the
+    /// old one: all of it happens, or none.
     pub async fn update_as_admin(
         &self,
         id: UserId,
@@ -229,6 +271,12 @@ impl UserRepository {
             .update(&txn)
             .await
             .map_err(|e| RepoError::unique_as(e, Conflict::EmailTaken))?;
+        if update.ends_sessions() {
+            revoke_sessions(&txn, sessions_of(id, None), now).await?;
+        }
+        if current.changes_address(&update) {
+            delete_tokens_of(&txn, id).await?;
+        }
         let committed = txn.commit().await;
         self.cache.forget_user(id);
         committed?;

@@ -37,11 +37,9 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let db = prepare_database(&settings).await?;
         warn_about_weak_settings(&settings);
-        let hasher_config = settings.hasher.clone();
-        let hasher = tokio::task::spawn_blocking(move || PasswordHasher::new(hasher_config))
-            .await
-            .context("hasher setup task failed")?
-            .context("invalid ARGON2_* settings")?;
+        // Cheap: the hasher makes its timing dummy from random bytes, hashing nothing.
+        let hasher =
+            PasswordHasher::new(settings.hasher.clone()).context("invalid ARGON2_* settings")?;
         let jwt = JwtCodec::new(settings.jwt.clone()).context("invalid JWT settings")?;
         let mailer = Mailer::start(settings.mail.clone()).context("invalid MAIL_* settings")?;
         let ip_limiter = IpRateLimiter::start(&settings.web.rate_limits)

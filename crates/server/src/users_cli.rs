@@ -7,21 +7,20 @@ use anyhow::{Context, bail};
 use chrono::Utc;
 use gatehouse_auth::PasswordHasher;
 use gatehouse_domain::{Conflict, Email, NewUser, Password, User, UserUpdate};
-use gatehouse_persistence::{RepoError, SessionRepository, UserRepository};
+use gatehouse_persistence::{RepoError, UserRepository};
 
 use crate::{Settings, cli::UsersAction, startup::prepare_database};
 
 /// Runs one account action; prints one line saying what was done.
 pub async fn run(action: UsersAction, settings: &Settings) -> anyhow::Result<()> {
     let db = prepare_database(settings).await?;
-    let users = UserRepository::new(db.clone());
-    let sessions = SessionRepository::new(db);
+    let users = UserRepository::new(db);
     let now = Utc::now();
     let done = match action {
         UsersAction::Create { email, superuser } => {
             let email = Email::parse(&email)?;
             let password = Password::parse_new(read_password()?, "password", Some(&email))?;
-            let hash = hasher(settings).await?.hash(password).await?;
+            let hash = hasher(settings)?.hash(password).await?;
             let new = NewUser {
                 is_superuser: superuser,
                 ..NewUser::new(email, hash)
@@ -33,9 +32,11 @@ pub async fn run(action: UsersAction, settings: &Settings) -> anyhow::Result<()>
         UsersAction::SetPassword { email } => {
             let user = existing(&users, &email).await?;
             let password = Password::parse_new(read_password()?, "password", Some(&user.email))?;
-            let hash = hasher(settings).await?.hash(password).await?;
-            users.set_password_hash(user.id, &hash, now).await?;
-            let ended = sessions.revoke_all_for_user(user.id, now).await?;
+            let hash = hasher(settings)?.hash(password).await?;
+            let ended = users
+                .change_password(user.id, &hash, None, now)
+                .await?
+                .unwrap_or_default();
             format!("password set for {}; {ended} session(s) ended", user.email)
         }
         UsersAction::Deactivate { email } => {
@@ -44,12 +45,12 @@ pub async fn run(action: UsersAction, settings: &Settings) -> anyhow::Result<()>
                 is_active: Some(false),
                 ..UserUpdate::default()
             };
+            // Its sessions end in the same transaction.
             users
                 .update_as_admin(user.id, update, now)
                 .await
                 .map_err(describe)?;
-            let ended = sessions.revoke_all_for_user(user.id, now).await?;
-            format!("deactivated {}; {ended} session(s) ended", user.email)
+            format!("deactivated {}; its sessions ended", user.email)
         }
     };
     #[allow(clippy::print_stdout, reason = "the command's result")]
@@ -67,12 +68,8 @@ async fn existing(users: &UserRepository, email: &str) -> anyhow::Result<User> {
     }
 }
 
-async fn hasher(settings: &Settings) -> anyhow::Result<PasswordHasher> {
-    let config = settings.hasher.clone();
-    tokio::task::spawn_blocking(move || PasswordHasher::new(config))
-        .await
-        .context("hasher setup task failed")?
-        .context("invalid ARGON2_* settings")
+fn hasher(settings: &Settings) -> anyhow::Result<PasswordHasher> {
+    PasswordHasher::new(settings.hasher.clone()).context("invalid ARGON2_* settings")
 }
 
 /// Conflicts in the words an operator expects.

@@ -21,7 +21,7 @@ backend_tests!(
 
 impl TestApp {
     /// A logged-in superuser: registered, promoted in the database, logged in.
-    async fn superuser(&self) -> (String, String, Tokens) {
+    pub(crate) async fn superuser(&self) -> (String, String, Tokens) {
         let (email, id) = self.registered_user().await;
         let update = gatehouse_domain::UserUpdate {
             is_superuser: Some(true),
@@ -57,7 +57,7 @@ impl TestApp {
         request.send().await.unwrap()
     }
 
-    async fn patch_user(&self, token: &str, id: &str, body: Value) -> reqwest::Response {
+    pub(crate) async fn patch_user(&self, token: &str, id: &str, body: Value) -> reqwest::Response {
         self.admin(Method::PATCH, &format!("/users/{id}"), token, Some(body))
             .await
     }

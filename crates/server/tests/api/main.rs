@@ -16,6 +16,7 @@ mod admin;
 mod browsers;
 mod cli;
 mod connection_resets;
+mod credential_changes;
 mod import_starter;
 mod login;
 mod me;

@@ -117,5 +117,8 @@ async fn the_refresh_statement_accepts_exactly_what_the_domain_rule_accepts(back
     }
     // The table covers both answers, many times over.
     assert_eq!(cases, 3 * 125);
-    assert!(accepted > 100 && cases - accepted > 100, "{accepted} of {cases}");
+    assert!(
+        accepted > 100 && cases - accepted > 100,
+        "{accepted} of {cases}"
+    );
 }

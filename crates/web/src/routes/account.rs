@@ -83,8 +83,10 @@ pub async fn reset_password(
         return Err(invalid_token());
     }
     let hash = state.hasher.hash(password).await?;
-    state.users.set_password_hash(user.id, &hash, now).await?;
-    state.sessions.revoke_all_for_user(user.id, now).await?;
+    state
+        .users
+        .change_password(user.id, &hash, None, now)
+        .await?;
     // Whoever reads the address's mail owns it: no back-off from anyone's failures stays.
     state.login_throttles.clear_account(&user.email).await?;
     Ok(HttpResponse::NoContent().finish())

@@ -52,11 +52,7 @@ pub async fn change_password(
     let now = Utc::now();
     state
         .users
-        .set_password_hash(caller.user.id, &hash, now)
-        .await?;
-    state
-        .sessions
-        .revoke_all_for_user_except(caller.user.id, caller.session.id, now)
+        .change_password(caller.user.id, &hash, Some(caller.session.id), now)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

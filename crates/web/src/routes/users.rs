@@ -128,7 +128,9 @@ pub async fn update_user(
         Some(password) => Some(state.hasher.hash(password).await?),
         None => None,
     };
-    let (email_changed, password_changed) = (new_email.is_some(), password_hash.is_some());
+    let email_changed = new_email.is_some();
+    // The repository ends the sessions (a new password, a deactivation) and the mailed
+    // links (a new address) in the same transaction.
     let update = UserUpdate {
         // A new address is unproven until verified again.
         is_verified: body.is_verified.or(email_changed.then_some(false)),
@@ -143,12 +145,6 @@ pub async fn update_user(
         .update_as_admin(id, update, now)
         .await?
         .ok_or(USER_NOT_FOUND)?;
-    if !user.is_active || password_changed {
-        state.sessions.revoke_all_for_user(id, now).await?;
-    }
-    if email_changed {
-        state.one_time_tokens.revoke_all_for_user(id).await?;
-    }
     Ok(HttpResponse::Ok().json(UserOut::from(user)))
 }
 
