@@ -6,7 +6,8 @@
 use actix_web::{FromRequest, ResponseError, http::header, test::TestRequest};
 use gatehouse_web::{
     ApiError, JsonBody,
-    dto::{RegisterIn, Registration, UserPatchIn},
+    admin::dto::UserPatchIn,
+    signin::dto::{RegisterIn, Registration},
 };
 use libfuzzer_sys::fuzz_target;
 

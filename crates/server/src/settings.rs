@@ -14,7 +14,7 @@ use gatehouse_mail::{MailConfig, MailTransport};
 use gatehouse_persistence::{DatabaseConfig, DatabaseKind};
 use gatehouse_web::{
     WebOptions,
-    accounts::AccountOptions,
+    account::AccountOptions,
     cookies::TokenLocation,
     rate_limit::{RateLimitOptions, RateLimitStore},
 };

@@ -24,7 +24,7 @@ use actix_web::{
 use chrono::{DateTime, Utc};
 use subtle::ConstantTimeEq;
 
-use crate::{ApiError, AppState};
+use crate::{error::ApiError, state::AppState};
 
 /// The access token: sent with every request to the site.
 pub const ACCESS_COOKIE: &str = "access_token_cookie";

@@ -8,7 +8,7 @@ use actix_web::{
     web,
 };
 
-use crate::{ApiError, openapi::openapi};
+use crate::{error::ApiError, openapi::openapi};
 
 /// A file of Swagger UI's distribution, as `build.rs` left it in `OUT_DIR`.
 macro_rules! swagger_file {

@@ -21,8 +21,9 @@ use gatehouse_domain::{Session, SessionId, User, UserId};
 use serde::de::DeserializeOwned;
 
 use crate::{
-    ApiError, AppState,
     cookies::{CookieToken, TokenLocation, token_from_cookie},
+    error::ApiError,
+    state::{AppState, DEFAULT_MAX_BODY_BYTES},
 };
 
 /// A JSON request body deserialized into `T`.
@@ -36,9 +37,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let limit = req
             .app_data::<web::Data<AppState>>()
-            .map_or(crate::DEFAULT_MAX_BODY_BYTES, |state| {
-                state.options.max_body_bytes
-            });
+            .map_or(DEFAULT_MAX_BODY_BYTES, |state| state.options.max_body_bytes);
         let checked = check_json_content_type(req).and_then(|()| check_declared_length(req, limit));
         let mut payload = payload.take();
         Box::pin(async move {
@@ -254,20 +253,8 @@ impl FromRequest for Superuser {
 }
 
 /// A token's session (if it exists and belongs to the token's user) and its account
-/// (401 `User not found` if it does not exist). Both come in one round trip, the hot path
-/// of every authenticated request and refresh; only when that finds nothing is the account
-/// looked up on its own, to tell a deleted account from an ended session.
-pub(crate) async fn session_and_account(
-    state: &AppState,
-    session_id: SessionId,
-    user_id: UserId,
-) -> Result<(Option<Session>, User), ApiError> {
-    let found = state.sessions.find_with_user(session_id).await?;
-    account_of(state, found, user_id).await
-}
-
-/// [`session_and_account`] for checking an access token: may answer from the session
-/// cache, without a round trip.
+/// (401 `User not found` if it does not exist), for checking an access token: in one
+/// round trip, or none when the session cache answers.
 async fn cached_session_and_account(
     state: &AppState,
     session_id: SessionId,
@@ -277,7 +264,10 @@ async fn cached_session_and_account(
     account_of(state, found, user_id).await
 }
 
-async fn account_of(
+/// The account of a session lookup's answer: the session's own, or — when the lookup found
+/// nothing, or another user's session — the token's user looked up alone, to tell a
+/// deleted account (401 `User not found`) from an ended session.
+pub(crate) async fn account_of(
     state: &AppState,
     found: Option<(Session, Option<User>)>,
     user_id: UserId,

@@ -1,24 +1,31 @@
 //! Gatehouse's HTTP layer on actix-web.
 //!
-//! Handlers are thin: a DTO is parsed into domain types at the edge, the handler calls
-//! the hasher, the token codec and the repositories, and maps the result to a response
-//! DTO. Every error becomes an [`ApiError`], which alone knows status codes and renders
-//! RFC 9457 problem documents. [`AuthenticatedUser`] and friends declare in a route's
-//! signature what the route needs.
+//! Organised by feature — [`signin`], [`sessions`], [`account`], [`admin`], [`keys`],
+//! [`operations`] — each holding its routes, its request and response bodies and its
+//! flow; the plumbing they share sits beside them: [`error`] (the one place that knows
+//! status codes and renders RFC 9457 problem documents), [`extract`] (what a route needs,
+//! declared in its signature: [`AuthenticatedUser`] and friends, [`JsonBody`]),
+//! [`rate_limit`], [`cookies`], [`browser`], [`middleware`], [`openapi`] and [`docs`].
+//! [`routes::configure`] mounts every feature. Handlers are thin: a body is parsed into
+//! domain types at the edge, the handler calls the hasher, the token codec and the
+//! repositories, and maps the result to a response body.
 
-pub mod accounts;
-mod backoff;
+pub mod account;
+pub mod admin;
 pub mod browser;
 pub mod cookies;
 pub mod docs;
 pub mod dto;
 pub mod error;
 pub mod extract;
-pub mod metrics;
+pub mod keys;
 pub mod middleware;
 pub mod openapi;
+pub mod operations;
 pub mod rate_limit;
 pub mod routes;
+pub mod sessions;
+pub mod signin;
 mod state;
 
 pub use docs::Docs;

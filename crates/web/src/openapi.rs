@@ -9,16 +9,27 @@ use utoipa::{
 };
 
 use crate::{
-    dto::{
-        AcceptedOut, ChangePasswordIn, ForgotPasswordIn, LoginIn, RegisterIn, ResetPasswordIn,
-        SessionOut, StatusOut, TokenForm, TokenOut, UserOut, UserPatchIn, UsersPage, VerifyIn,
+    account::{
+        self, by_mail,
+        dto::{AcceptedOut, ChangePasswordIn, ForgotPasswordIn, ResetPasswordIn, VerifyIn},
+        password,
     },
+    admin::{
+        self,
+        dto::{UserPatchIn, UsersPage},
+    },
+    dto::UserOut,
     error::{FieldError, Problem},
-    metrics,
-    routes::{
-        account, auth, health,
-        keys::{self, JwkSetOut},
-        password, sessions, users,
+    keys::{self, JwkSetOut},
+    operations::{
+        health::{self, StatusOut},
+        metrics,
+    },
+    sessions::{self, dto::SessionOut},
+    signin::{
+        self,
+        dto::{LoginIn, RegisterIn, TokenForm, TokenOut},
+        refresh,
     },
 };
 
@@ -28,24 +39,24 @@ use crate::{
         description = "Authentication service: accounts, password login, JWT access and refresh tokens with server-side sessions."
     ),
     paths(
-        auth::register,
-        auth::login,
-        auth::token,
-        auth::refresh,
+        signin::register,
+        signin::login,
+        signin::token,
+        refresh::refresh,
         password::change_password,
-        account::forgot_password,
-        account::reset_password,
-        account::request_verify,
-        account::verify,
+        by_mail::forgot_password,
+        by_mail::reset_password,
+        by_mail::request_verify,
+        by_mail::verify,
         sessions::logout,
         sessions::logout_all,
         sessions::list_sessions,
         sessions::revoke_session,
-        users::me,
-        users::list_users,
-        users::get_user,
-        users::update_user,
-        users::delete_user,
+        account::me,
+        admin::list_users,
+        admin::get_user,
+        admin::update_user,
+        admin::delete_user,
         keys::jwks,
         health::health,
         health::ready,

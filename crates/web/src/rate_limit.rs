@@ -15,7 +15,7 @@ use gatehouse_domain::ClientNetwork;
 use governor::{DefaultKeyedRateLimiter, Quota, clock::Clock};
 use ipnet::IpNet;
 
-use crate::{ApiError, AppState};
+use crate::{error::ApiError, state::AppState};
 
 /// How often the per-IP table forgets clients whose budget is full again.
 const FORGET_INTERVAL: Duration = Duration::from_secs(60);

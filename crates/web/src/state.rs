@@ -7,9 +7,9 @@ use gatehouse_persistence::{
 };
 
 use crate::{
-    accounts::{AccountMails, AccountOptions},
+    account::{AccountMails, AccountOptions},
     cookies::TokenLocation,
-    metrics::Metrics,
+    operations::metrics::Metrics,
     rate_limit::{IpRateLimiter, RateLimitOptions},
 };
 

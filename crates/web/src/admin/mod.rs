@@ -1,32 +1,19 @@
-//! The caller's own account, and the administrators' view of every account.
+//! The administrators' view of every account: list, read, change, delete.
 
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use gatehouse_domain::{Email, Password, UserId, UserUpdate};
 
 use crate::{
-    ApiError, AppState, AuthenticatedUser, Superuser,
-    dto::{PageQuery, UserOut, UserPatchIn, UsersPage},
-    error::Problem,
-    extract::JsonBody,
+    dto::UserOut,
+    error::{ApiError, Problem},
+    extract::{JsonBody, Superuser},
+    state::AppState,
 };
 
-/// The authenticated user.
-#[utoipa::path(
-    get,
-    path = "/users/me",
-    tag = "users",
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The caller's account", body = UserOut),
-        (status = 401, description = "Missing, invalid, expired or revoked token; `User not found` when the account was deleted", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`Inactive user`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-pub async fn me(caller: AuthenticatedUser) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(UserOut::from(caller.user)))
-}
+pub mod dto;
+
+use dto::{PageQuery, UserPatchIn, UsersPage};
 
 /// Accounts, oldest first, a page at a time. Superusers only.
 #[utoipa::path(

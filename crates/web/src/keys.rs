@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, http::header, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::AppState;
+use crate::state::AppState;
 
 /// A JWK set (RFC 7517 §5).
 #[derive(Serialize, ToSchema)]

@@ -4,9 +4,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 
 use crate::{
-    ApiError, AppState, FreshUser, backoff::PasswordAttempt, dto::ChangePasswordIn, error::Problem,
-    extract::JsonBody, metrics::LoginOutcome, rate_limit::IpThrottled,
-    routes::auth::password_matches,
+    account::dto::ChangePasswordIn,
+    error::{ApiError, Problem},
+    extract::{FreshUser, JsonBody},
+    operations::metrics::LoginOutcome,
+    rate_limit::IpThrottled,
+    signin::{backoff::PasswordAttempt, credentials::password_matches},
+    state::AppState,
 };
 
 /// Change the caller's password. Needs a fresh access token (straight from a password

@@ -12,7 +12,9 @@ use chrono::Utc;
 use gatehouse_domain::{ClientNetwork, Email};
 use gatehouse_persistence::BackoffThresholds;
 
-use crate::{ApiError, AppState, metrics::LoginOutcome, rate_limit::client_network};
+use crate::{
+    error::ApiError, operations::metrics::LoginOutcome, rate_limit::client_network, state::AppState,
+};
 
 /// One password check for `email` from the request's network, between the back-off
 /// check and its outcome. Does nothing when rate limits are off.

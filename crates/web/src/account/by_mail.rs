@@ -7,10 +7,11 @@ use gatehouse_domain::{Email, OneTimePurpose, Password};
 use gatehouse_persistence::LiveToken;
 
 use crate::{
-    ApiError, AppState, AuthenticatedUser,
-    dto::{AcceptedOut, ForgotPasswordIn, ResetPasswordIn, UserOut, VerifyIn},
-    error::Problem,
-    extract::JsonBody,
+    account::dto::{AcceptedOut, ForgotPasswordIn, ResetPasswordIn, VerifyIn},
+    dto::UserOut,
+    error::{ApiError, Problem},
+    extract::{AuthenticatedUser, JsonBody},
+    state::AppState,
 };
 
 const INVALID_TOKEN: &str = "Invalid or expired token";

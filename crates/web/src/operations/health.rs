@@ -1,8 +1,21 @@
 //! Liveness and readiness, for orchestrators and load balancers.
 
 use actix_web::{HttpResponse, web};
+use serde::Serialize;
+use utoipa::ToSchema;
 
-use crate::{ApiError, AppState, dto::StatusOut, error::Problem};
+use crate::{
+    error::{ApiError, Problem},
+    state::AppState,
+};
+
+/// Liveness and readiness answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusOut {
+    /// `ok`, or `unavailable` when a dependency is down.
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}
 
 /// 200 while the process runs.
 #[utoipa::path(

@@ -5,9 +5,15 @@ use chrono::Utc;
 use gatehouse_domain::SessionId;
 
 use crate::{
-    ApiError, AppState, AuthenticatedUser, cookies::cleared_cookies, dto::SessionOut,
-    error::Problem, extract::AnyToken,
+    cookies::cleared_cookies,
+    error::{ApiError, Problem},
+    extract::{AnyToken, AuthenticatedUser},
+    state::AppState,
 };
+
+pub mod dto;
+
+use dto::SessionOut;
 
 /// End the session of the presented token (access or refresh): every token of that login
 /// stops working at once. Idempotent: an already ended session answers 204 too.

@@ -12,7 +12,7 @@ use prometheus::{
     core::Desc, proto::MetricFamily,
 };
 
-use crate::{ApiError, AppState};
+use crate::{error::ApiError, state::AppState};
 
 /// Metric names start with this.
 const NAMESPACE: &str = "gatehouse";

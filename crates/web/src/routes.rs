@@ -1,4 +1,4 @@
-//! Route registration.
+//! Route registration: every feature's routes, mounted in one place.
 
 use actix_web::{
     FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder,
@@ -6,15 +6,15 @@ use actix_web::{
     web,
 };
 
-use crate::ApiError;
-
-pub mod account;
-pub mod auth;
-pub mod health;
-pub mod keys;
-pub mod password;
-pub mod sessions;
-pub mod users;
+use crate::{
+    account::{self, by_mail, password},
+    admin,
+    error::ApiError,
+    keys,
+    operations::{health, metrics},
+    sessions, signin,
+    signin::refresh,
+};
 
 /// Registers every route and routes actix's own extractor errors (path, query, form,
 /// JSON) into [`ApiError`], so they answer as problem documents too.
@@ -27,10 +27,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .app_data(web::FormConfig::default().error_handler(form_error))
     .app_data(web::JsonConfig::default().error_handler(json_error))
-    .service(only(Method::POST, "/auth/register", auth::register))
-    .service(only(Method::POST, "/auth/login", auth::login))
-    .service(only(Method::POST, "/auth/token", auth::token))
-    .service(only(Method::POST, "/auth/refresh", auth::refresh))
+    .service(only(Method::POST, "/auth/register", signin::register))
+    .service(only(Method::POST, "/auth/login", signin::login))
+    .service(only(Method::POST, "/auth/token", signin::token))
+    .service(only(Method::POST, "/auth/refresh", refresh::refresh))
     .service(only(Method::POST, "/auth/logout", sessions::logout))
     .service(only(Method::POST, "/auth/logout-all", sessions::logout_all))
     .service(only(Method::GET, "/auth/sessions", sessions::list_sessions))
@@ -47,26 +47,26 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(only(
         Method::POST,
         "/auth/forgot-password",
-        account::forgot_password,
+        by_mail::forgot_password,
     ))
     .service(only(
         Method::POST,
         "/auth/reset-password",
-        account::reset_password,
+        by_mail::reset_password,
     ))
     .service(only(
         Method::POST,
         "/auth/request-verify",
-        account::request_verify,
+        by_mail::request_verify,
     ))
-    .service(only(Method::POST, "/auth/verify", account::verify))
-    .service(only(Method::GET, "/users/me", users::me))
-    .service(only(Method::GET, "/users", users::list_users))
+    .service(only(Method::POST, "/auth/verify", by_mail::verify))
+    .service(only(Method::GET, "/users/me", account::me))
+    .service(only(Method::GET, "/users", admin::list_users))
     .service(
         web::resource("/users/{id}")
-            .route(web::get().to(users::get_user))
-            .route(web::patch().to(users::update_user))
-            .route(web::delete().to(users::delete_user))
+            .route(web::get().to(admin::get_user))
+            .route(web::patch().to(admin::update_user))
+            .route(web::delete().to(admin::delete_user))
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
                     allow: "GET, PATCH, DELETE".into(),
@@ -81,7 +81,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// `GET /metrics`: on the public port by default, or alone on `METRICS_ADDR`.
 pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
-    cfg.service(only(Method::GET, "/metrics", crate::metrics::metrics));
+    cfg.service(only(Method::GET, "/metrics", metrics::metrics));
 }
 
 /// A resource answering `method` only; any other method gets 405 with the `Allow` header

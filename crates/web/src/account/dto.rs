@@ -1,0 +1,126 @@
+//! The account routes' bodies: password change and reset, address verification.
+
+use gatehouse_domain::{Email, Password};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::{
+    dto::required,
+    error::{ApiError, FieldError},
+};
+
+/// Body of `POST /auth/change-password`.
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"current_password": "YourStrongPassw0rd!", "new_password": "An0ther-Strong-One"}))]
+pub struct ChangePasswordIn {
+    /// The password in use now.
+    #[serde(default)]
+    #[schema(value_type = String, required = true, format = "password")]
+    pub current_password: Option<String>,
+    /// 8 to 128 characters; not the email, not a common password.
+    #[serde(default)]
+    #[schema(value_type = String, required = true, format = "password", min_length = 8, max_length = 128)]
+    pub new_password: Option<String>,
+}
+
+impl std::fmt::Debug for ChangePasswordIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChangePasswordIn([REDACTED])")
+    }
+}
+
+/// A password change that passed validation.
+#[derive(Debug)]
+pub struct PasswordChange {
+    /// As presented; checked against the stored hash.
+    pub current: Password,
+    /// The new password, policy checked against the account's email.
+    pub new: Password,
+}
+
+impl ChangePasswordIn {
+    /// Checks both fields, the new password against the policy for the account `email`.
+    pub fn parse(self, email: &Email) -> Result<PasswordChange, ApiError> {
+        let current = required("current_password", self.current_password).map(Password::presented);
+        let new = required("new_password", self.new_password).and_then(|raw| {
+            Password::parse_new(raw, "new_password", Some(email)).map_err(FieldError::from)
+        });
+        match (current, new) {
+            (Ok(current), Ok(new)) => Ok(PasswordChange { current, new }),
+            (current, new) => Err(ApiError::Validation(
+                [current.err(), new.err()].into_iter().flatten().collect(),
+            )),
+        }
+    }
+}
+
+/// Body of `POST /auth/forgot-password`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"email": "you@example.com"}))]
+pub struct ForgotPasswordIn {
+    /// The account's address.
+    #[serde(default)]
+    #[schema(value_type = String, required = true, format = "email")]
+    pub email: Option<String>,
+}
+
+/// Body of `POST /auth/reset-password`.
+#[derive(Deserialize, ToSchema)]
+pub struct ResetPasswordIn {
+    /// The token from the reset mail.
+    #[serde(default)]
+    #[schema(value_type = String, required = true)]
+    pub token: Option<String>,
+    /// 8 to 128 characters; not the email, not a common password.
+    #[serde(default)]
+    #[schema(value_type = String, required = true, format = "password", min_length = 8, max_length = 128)]
+    pub new_password: Option<String>,
+}
+
+impl std::fmt::Debug for ResetPasswordIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResetPasswordIn([REDACTED])")
+    }
+}
+
+impl ResetPasswordIn {
+    /// Both fields, or a 422 naming the missing ones. The password's rules need the
+    /// account, so they are checked once the token has been found.
+    pub fn fields(self) -> Result<(String, String), ApiError> {
+        match (
+            required("token", self.token),
+            required("new_password", self.new_password),
+        ) {
+            (Ok(token), Ok(password)) => Ok((token, password)),
+            (token, password) => Err(ApiError::Validation(
+                [token.err(), password.err()]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+            )),
+        }
+    }
+}
+
+/// Body of `POST /auth/verify`.
+#[derive(Deserialize, ToSchema)]
+pub struct VerifyIn {
+    /// The token from the verification mail.
+    #[serde(default)]
+    #[schema(value_type = String, required = true)]
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for VerifyIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VerifyIn([REDACTED])")
+    }
+}
+
+/// The answer to a request that is handled in the background.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AcceptedOut {
+    /// Always the same text, so it tells nothing about the account.
+    #[schema(example = "If the account exists, a mail is on its way")]
+    pub detail: &'static str,
+}

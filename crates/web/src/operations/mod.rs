@@ -1,0 +1,4 @@
+//! What operators and orchestrators use: liveness, readiness, metrics.
+
+pub mod health;
+pub mod metrics;

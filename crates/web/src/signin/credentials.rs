@@ -1,0 +1,79 @@
+//! Checking a password: against the account's stored hash, or against a dummy of the same
+//! cost when there is no account (no enumeration by timing); outdated hashes upgraded.
+
+use chrono::Utc;
+use gatehouse_auth::PasswordCheck;
+use gatehouse_domain::{Email, Password, User};
+
+use crate::{error::ApiError, state::AppState};
+
+/// The account for these credentials, or `None` when they do not hold. Unknown emails
+/// cost a dummy verification so the two failures are indistinguishable by timing; an
+/// outdated hash is upgraded.
+pub(crate) async fn check_credentials(
+    state: &AppState,
+    email: &Email,
+    password: Password,
+) -> Result<Option<User>, ApiError> {
+    let Some(user) = state.users.find_by_email(email).await? else {
+        state.hasher.verify_against_dummy(password).await?;
+        return Ok(None);
+    };
+    match password_matches(state, &user, password.clone()).await? {
+        None => Ok(None),
+        Some(needs_rehash) => {
+            if needs_rehash {
+                upgrade_hash(state, &user, password).await;
+            }
+            Ok(Some(user))
+        }
+    }
+}
+
+/// Whether `password` is `user`'s: `None` when it is not, else whether the stored hash
+/// should be upgraded to the current parameters. An unreadable or too costly stored hash
+/// matches nothing (and is logged), rather than failing the request.
+pub(crate) async fn password_matches(
+    state: &AppState,
+    user: &User,
+    password: Password,
+) -> Result<Option<bool>, ApiError> {
+    match state
+        .hasher
+        .verify(password.clone(), user.password_hash.clone())
+        .await
+    {
+        Ok(PasswordCheck::Match { needs_rehash }) => Ok(Some(needs_rehash)),
+        Ok(PasswordCheck::Mismatch) => Ok(None),
+        Err(gatehouse_auth::AuthError::MalformedHash(reason)) => {
+            tracing::error!(user = %user.id, %reason, "stored password hash is unreadable");
+            Ok(None)
+        }
+        Err(gatehouse_auth::AuthError::HashTooCostly(reason)) => {
+            tracing::error!(user = %user.id, %reason, "stored password hash asks for more argon2 work than allowed; reset the password");
+            // The usual time, so the answer does not stand out from any other failure.
+            state.hasher.verify_against_dummy(password).await?;
+            Ok(None)
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Re-hashes with the configured parameters. A failure here must not fail the login.
+async fn upgrade_hash(state: &AppState, user: &User, password: Password) {
+    let result = match state.hasher.hash(password).await {
+        Ok(hash) => state
+            .users
+            .set_password_hash(user.id, &hash, Utc::now())
+            .await
+            .map(|_| ())
+            .map_err(ApiError::from),
+        Err(e) => Err(e.into()),
+    };
+    match result {
+        Ok(()) => tracing::info!(user = %user.id, "password hash upgraded to current parameters"),
+        Err(e) => {
+            tracing::warn!(user = %user.id, error = %crate::error::error_chain(&e), "password hash upgrade failed")
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! The refresh flow: verify the refresh token, decide by the rule (one conditional
+//! statement in the database, the same rule as `Session::refresh_verdict`, which explains
+//! refusals), answer with the next generation.
+
+use actix_web::HttpResponse;
+use actix_web::web;
+use chrono::Utc;
+use gatehouse_auth::{IssuedToken, RefreshClaims};
+use gatehouse_domain::{RefreshRotation, RefreshVerdict, Session, SessionId, User, UserId};
+
+use crate::{
+    error::{ApiError, Problem},
+    extract::{RefreshToken, account_of},
+    rate_limit::IpThrottled,
+    signin::{dto::TokenOut, tokens::tokens_response},
+    state::AppState,
+};
+
+/// Exchange a refresh token for a new access token (and, with rotation, a new refresh
+/// token one generation newer).
+#[utoipa::path(
+    post,
+    path = "/auth/refresh",
+    tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "New tokens", body = TokenOut),
+        (status = 401, description = "Missing, invalid, expired, revoked or reused refresh token; deleted or inactive user", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests from this IP; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn refresh(
+    _: IpThrottled,
+    state: web::Data<AppState>,
+    RefreshToken(token): RefreshToken,
+) -> Result<HttpResponse, ApiError> {
+    let claims = state.jwt.verify_refresh(&token)?;
+    let policy = state.options.refresh;
+    let now = Utc::now();
+    // The common case in one statement: the update checks session, account and rule.
+    let accepted = state
+        .sessions
+        .record_refresh(
+            claims.session_id,
+            claims.user_id,
+            claims.generation,
+            now,
+            policy,
+        )
+        .await?;
+    if accepted {
+        return refreshed(&state, &claims, token, now);
+    }
+    // Refused: read what is stored to tell the client why (or to find that a racing
+    // refresh changed the row and the token is still good).
+    let (session, user) = session_and_account(&state, claims.session_id, claims.user_id).await?;
+    if !user.is_active {
+        return Err(ApiError::invalid_token("Inactive user"));
+    }
+    let session = session.ok_or(ApiError::invalid_token("Session has ended"))?;
+    match judge_refresh(&state, &session, claims.generation, now).await? {
+        RefreshVerdict::Accept => refreshed(&state, &claims, token, now),
+        RefreshVerdict::Reuse => {
+            state.sessions.revoke(session.id, now).await?;
+            tracing::warn!(session = %session.id, generation = claims.generation, "refresh token reuse detected; session revoked");
+            Err(ApiError::invalid_token(
+                "Refresh token reuse detected; session revoked",
+            ))
+        }
+        RefreshVerdict::Reject => Err(ApiError::invalid_token("Session has ended")),
+    }
+}
+
+/// The answer to an accepted refresh: a new access token and, with rotation, the refresh
+/// token of the next generation (which expires with the presented one: a refresh never
+/// extends the session).
+fn refreshed(
+    state: &AppState,
+    claims: &RefreshClaims,
+    presented: String,
+    now: chrono::DateTime<Utc>,
+) -> Result<HttpResponse, ApiError> {
+    let access = state
+        .jwt
+        .issue_access(claims.user_id, claims.session_id, false, now)?;
+    let refresh = if state.options.refresh.rotation == RefreshRotation::Off {
+        IssuedToken {
+            token: presented,
+            expires_at: claims.expires_at,
+        }
+    } else {
+        // A session refreshed u32::MAX times has nowhere to go; it ends.
+        let next = claims
+            .generation
+            .checked_add(1)
+            .ok_or(ApiError::invalid_token("Session has ended"))?;
+        state.jwt.issue_refresh(
+            claims.user_id,
+            claims.session_id,
+            next,
+            now,
+            claims.expires_at,
+        )?
+    };
+    Ok(tokens_response(state, access, refresh))
+}
+
+/// Applies the refresh rule to the stored session and, when it accepts, records the
+/// refresh with one conditional update. When the update finds the row changed by a racing
+/// request, the token is judged again on the row as it is now; it cannot have become
+/// acceptable (generations only grow).
+async fn judge_refresh(
+    state: &AppState,
+    session: &Session,
+    generation: u32,
+    now: chrono::DateTime<Utc>,
+) -> Result<RefreshVerdict, ApiError> {
+    let policy = state.options.refresh;
+    let verdict = session.refresh_verdict(generation, now, policy);
+    if verdict != RefreshVerdict::Accept
+        || state
+            .sessions
+            .record_refresh(session.id, session.user_id, generation, now, policy)
+            .await?
+    {
+        return Ok(verdict);
+    }
+    let stored = state.sessions.find(session.id).await?;
+    Ok(
+        match stored.map(|s| s.refresh_verdict(generation, now, policy)) {
+            Some(RefreshVerdict::Reuse) => RefreshVerdict::Reuse,
+            _ => RefreshVerdict::Reject,
+        },
+    )
+}
+
+/// A refresh token's session (if it exists and belongs to the token's user) and its
+/// account (401 `User not found` if it does not exist), in one round trip; only when that
+/// finds nothing is the account looked up on its own, to tell a deleted account from an
+/// ended session. Never from the session cache: the refresh rule is judged on the row.
+async fn session_and_account(
+    state: &AppState,
+    session_id: SessionId,
+    user_id: UserId,
+) -> Result<(Option<Session>, User), ApiError> {
+    let found = state.sessions.find_with_user(session_id).await?;
+    account_of(state, found, user_id).await
+}

@@ -1,0 +1,86 @@
+//! What a successful sign-in or refresh answers: a session, a token pair, and (in cookie
+//! mode) the cookies.
+
+use actix_web::{HttpRequest, HttpResponse, http::header};
+use chrono::Utc;
+use gatehouse_auth::IssuedToken;
+use gatehouse_domain::{NewSession, Session, SessionId, User};
+
+use crate::{
+    cookies::token_cookies, error::ApiError, rate_limit::client_ip, signin::dto::TokenOut,
+    state::AppState,
+};
+
+/// Longest `User-Agent` kept with a session.
+const USER_AGENT_MAX_CHARS: usize = 512;
+
+/// A 200 answer carrying tokens, never to be stored by caches (RFC 6749 §5.1); in cookie
+/// mode it also sets the token and CSRF cookies, and in cookies-only mode the body carries
+/// no token (so page script cannot read one).
+pub(crate) fn tokens_response(
+    state: &AppState,
+    access: IssuedToken,
+    refresh: IssuedToken,
+) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
+    response.insert_header((header::CACHE_CONTROL, "no-store"));
+    if state.options.token_location.cookies {
+        for cookie in token_cookies(
+            &access.token,
+            access.expires_at,
+            &refresh.token,
+            refresh.expires_at,
+            state.options.cookie_secure,
+        ) {
+            response.cookie(cookie);
+        }
+    }
+    let ttl = state.jwt.access_ttl().num_seconds();
+    if state.options.token_location.headers {
+        response.json(TokenOut::new(access, refresh.token, ttl))
+    } else {
+        response.json(TokenOut::without_tokens(ttl))
+    }
+}
+
+pub(crate) async fn open_session(
+    state: &AppState,
+    user: &User,
+    request: &HttpRequest,
+) -> Result<Session, ApiError> {
+    let now = Utc::now();
+    let user_agent = request
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+        .map(|agent| agent.chars().take(USER_AGENT_MAX_CHARS).collect());
+    let session = NewSession {
+        id: SessionId::new(),
+        user_id: user.id,
+        created_at: now,
+        expires_at: now + state.jwt.refresh_ttl(),
+        user_agent,
+        ip: client_ip(request, &state.options.rate_limits.trusted_proxies).map(|ip| ip.to_string()),
+    };
+    Ok(state.sessions.create(session).await?)
+}
+
+pub(crate) fn issue_tokens(
+    state: &AppState,
+    session: &Session,
+    fresh: bool,
+    generation: u32,
+) -> Result<(IssuedToken, IssuedToken), ApiError> {
+    let now = Utc::now();
+    let access = state
+        .jwt
+        .issue_access(session.user_id, session.id, fresh, now)?;
+    let refresh = state.jwt.issue_refresh(
+        session.user_id,
+        session.id,
+        generation,
+        now,
+        session.expires_at,
+    )?;
+    Ok((access, refresh))
+}
