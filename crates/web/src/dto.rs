@@ -10,7 +10,28 @@ use serde::{Serialize, Serializer};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::error::FieldError;
+use crate::error::{ApiError, FieldError};
+
+/// The errors of a request body's fields, collected so that one 422 names every field
+/// that failed: each field is [`check`](Self::check)ed, then [`finish`](Self::finish)
+/// gives the parsed body or that 422.
+#[derive(Debug, Default)]
+pub(crate) struct FieldErrors(Vec<FieldError>);
+
+impl FieldErrors {
+    /// The field's value, or `None` with its error kept.
+    pub(crate) fn check<T>(&mut self, field: Result<T, FieldError>) -> Option<T> {
+        field.map_err(|error| self.0.push(error)).ok()
+    }
+
+    /// `parsed` when every field passed, else the 422 naming each that did not.
+    pub(crate) fn finish<T>(self, parsed: Option<T>) -> Result<T, ApiError> {
+        match parsed {
+            Some(parsed) if self.0.is_empty() => Ok(parsed),
+            _ => Err(ApiError::Validation(self.0)),
+        }
+    }
+}
 
 /// A required field of a request body: 422 `field required` when it is missing.
 pub(crate) fn required(field: &str, value: Option<String>) -> Result<String, FieldError> {

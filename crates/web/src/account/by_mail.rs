@@ -11,6 +11,7 @@ use crate::{
     dto::UserOut,
     error::{ApiError, Problem},
     extract::{AuthenticatedUser, JsonBody},
+    openapi::responses::{BearerRefused, DatabaseDown, JsonBodyRefused, NetworkLimited},
     state::AppState,
 };
 
@@ -27,11 +28,9 @@ const INVALID_TOKEN: &str = "Invalid or expired token";
     request_body = ForgotPasswordIn,
     responses(
         (status = 202, description = "Accepted, for every address", body = AcceptedOut),
-        (status = 400, description = "Body is not valid JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over MAX_BODY_BYTES", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not application/json", body = Problem, content_type = "application/problem+json"),
+        JsonBodyRefused,
+        NetworkLimited,
         (status = 422, description = "Missing or malformed email", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests from this IP; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn forgot_password(
@@ -57,11 +56,10 @@ pub async fn forgot_password(
     request_body = ResetPasswordIn,
     responses(
         (status = 204, description = "Password replaced; every session has ended"),
+        JsonBodyRefused,
+        DatabaseDown,
         (status = 400, description = "`Invalid or expired token` (unknown, used, expired or superseded), or a body that is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over MAX_BODY_BYTES", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing field, or a new password that breaks the rules", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn reset_password(
@@ -102,10 +100,9 @@ pub async fn reset_password(
     security(("bearer" = [])),
     responses(
         (status = 202, description = "Accepted", body = AcceptedOut),
-        (status = 401, description = "Missing, invalid, expired or revoked access token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`Inactive user`", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests from this IP; see Retry-After", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
+        BearerRefused,
+        NetworkLimited,
+        DatabaseDown,
     )
 )]
 pub async fn request_verify(
@@ -127,11 +124,10 @@ pub async fn request_verify(
     request_body = VerifyIn,
     responses(
         (status = 200, description = "Verified", body = UserOut),
+        JsonBodyRefused,
+        DatabaseDown,
         (status = 400, description = "`Invalid or expired token`, or a body that is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over MAX_BODY_BYTES", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing token", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn verify(

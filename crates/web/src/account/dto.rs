@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
-    dto::required,
+    dto::{FieldErrors, required},
     error::{ApiError, FieldError},
 };
 
@@ -41,16 +41,17 @@ pub struct PasswordChange {
 impl ChangePasswordIn {
     /// Checks both fields, the new password against the policy for the account `email`.
     pub fn parse(self, email: &Email) -> Result<PasswordChange, ApiError> {
-        let current = required("current_password", self.current_password).map(Password::presented);
-        let new = required("new_password", self.new_password).and_then(|raw| {
+        let mut errors = FieldErrors::default();
+        let current = errors
+            .check(required("current_password", self.current_password).map(Password::presented));
+        let new = errors.check(required("new_password", self.new_password).and_then(|raw| {
             Password::parse_new(raw, "new_password", Some(email)).map_err(FieldError::from)
-        });
-        match (current, new) {
-            (Ok(current), Ok(new)) => Ok(PasswordChange { current, new }),
-            (current, new) => Err(ApiError::Validation(
-                [current.err(), new.err()].into_iter().flatten().collect(),
-            )),
-        }
+        }));
+        errors.finish(
+            current
+                .zip(new)
+                .map(|(current, new)| PasswordChange { current, new }),
+        )
     }
 }
 
@@ -87,18 +88,10 @@ impl ResetPasswordIn {
     /// Both fields, or a 422 naming the missing ones. The password's rules need the
     /// account, so they are checked once the token has been found.
     pub fn fields(self) -> Result<(String, String), ApiError> {
-        match (
-            required("token", self.token),
-            required("new_password", self.new_password),
-        ) {
-            (Ok(token), Ok(password)) => Ok((token, password)),
-            (token, password) => Err(ApiError::Validation(
-                [token.err(), password.err()]
-                    .into_iter()
-                    .flatten()
-                    .collect(),
-            )),
-        }
+        let mut errors = FieldErrors::default();
+        let token = errors.check(required("token", self.token));
+        let password = errors.check(required("new_password", self.new_password));
+        errors.finish(token.zip(password))
     }
 }
 

@@ -8,6 +8,7 @@ use crate::{
     dto::UserOut,
     error::{ApiError, Problem},
     extract::AuthenticatedUser,
+    openapi::responses::{BearerRefused, DatabaseDown},
 };
 
 pub mod by_mail;
@@ -25,9 +26,9 @@ pub use mail_worker::{AccountMails, AccountOptions};
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller's account", body = UserOut),
+        BearerRefused,
+        DatabaseDown,
         (status = 401, description = "Missing, invalid, expired or revoked token; `User not found` when the account was deleted", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`Inactive user`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn me(caller: AuthenticatedUser) -> Result<HttpResponse, ApiError> {

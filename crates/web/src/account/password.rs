@@ -7,6 +7,7 @@ use crate::{
     account::dto::ChangePasswordIn,
     error::{ApiError, Problem},
     extract::{FreshUser, JsonBody},
+    openapi::responses::{DatabaseDown, JsonBodyRefused, PasswordLimited},
     operations::metrics::LoginOutcome,
     rate_limit::IpThrottled,
     signin::{backoff::PasswordAttempt, credentials::password_matches},
@@ -23,14 +24,12 @@ use crate::{
     request_body = ChangePasswordIn,
     responses(
         (status = 204, description = "Password changed; every other session has ended"),
-        (status = 400, description = "Body is not valid JSON", body = Problem, content_type = "application/problem+json"),
+        JsonBodyRefused,
+        PasswordLimited,
+        DatabaseDown,
         (status = 401, description = "`Invalid credentials` (wrong current password), or a missing, invalid or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`Fresh token required` (a token from a refresh), or `Inactive user`", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over MAX_BODY_BYTES", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing field, or a new password that breaks the rules", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many attempts from this IP, or for this account from this network (back-off); see Retry-After", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn change_password(

@@ -8,6 +8,7 @@ use crate::{
     dto::UserOut,
     error::{ApiError, Problem},
     extract::{JsonBody, Superuser},
+    openapi::responses::{DatabaseDown, JsonBodyRefused, SuperuserRefused, UnknownUser},
     state::AppState,
 };
 
@@ -24,10 +25,9 @@ use dto::{PageQuery, UserPatchIn, UsersPage};
     params(PageQuery),
     responses(
         (status = 200, description = "A page of accounts", body = UsersPage),
-        (status = 401, description = "Missing, invalid, expired or revoked access token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`Not enough privileges`, or `Inactive user`", body = Problem, content_type = "application/problem+json"),
+        SuperuserRefused,
+        DatabaseDown,
         (status = 422, description = "`limit` outside 1–100, or a non-numeric `limit`/`offset`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn list_users(
@@ -54,11 +54,9 @@ pub async fn list_users(
     params(("id" = uuid::Uuid, Path, description = "Account id")),
     responses(
         (status = 200, description = "The account", body = UserOut),
-        (status = 401, description = "Missing, invalid, expired or revoked access token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`Not enough privileges`, or `Inactive user`", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`User not found`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
+        SuperuserRefused,
+        UnknownUser,
+        DatabaseDown,
     )
 )]
 pub async fn get_user(
@@ -86,15 +84,12 @@ pub async fn get_user(
     request_body = UserPatchIn,
     responses(
         (status = 200, description = "The account as changed", body = UserOut),
-        (status = 400, description = "Body is not valid JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, invalid, expired or revoked access token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`Not enough privileges`, or `Inactive user`", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`User not found`", body = Problem, content_type = "application/problem+json"),
+        JsonBodyRefused,
+        SuperuserRefused,
+        UnknownUser,
+        DatabaseDown,
         (status = 409, description = "`Email already registered`, or `Cannot remove the last superuser`", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over MAX_BODY_BYTES", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Non-UUID id, invalid email, or a password that breaks the rules", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn update_user(
@@ -145,12 +140,10 @@ pub async fn update_user(
     params(("id" = uuid::Uuid, Path, description = "Account id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing, invalid, expired or revoked access token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`Not enough privileges`, or `Inactive user`", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`User not found`", body = Problem, content_type = "application/problem+json"),
+        SuperuserRefused,
+        UnknownUser,
+        DatabaseDown,
         (status = 409, description = "`Cannot remove the last superuser`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn delete_user(

@@ -4,10 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::{
-    error::{ApiError, Problem},
-    state::AppState,
-};
+use crate::{error::ApiError, openapi::responses::DatabaseDown, state::AppState};
 
 /// Liveness and readiness answers.
 #[derive(Debug, Serialize, ToSchema)]
@@ -33,7 +30,7 @@ pub async fn health() -> HttpResponse {
     tag = "operations",
     responses(
         (status = 200, description = "Ready to serve", body = StatusOut),
-        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
+        DatabaseDown,
     )
 )]
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

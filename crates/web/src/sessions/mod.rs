@@ -8,6 +8,7 @@ use crate::{
     cookies::cleared_cookies,
     error::{ApiError, Problem},
     extract::{AnyToken, AuthenticatedUser},
+    openapi::responses::{BearerRefused, DatabaseDown},
     state::AppState,
 };
 
@@ -24,8 +25,8 @@ use dto::SessionOut;
     security(("bearer" = [])),
     responses(
         (status = 204, description = "The session has ended"),
+        DatabaseDown,
         (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn logout(
@@ -59,9 +60,8 @@ fn logged_out(state: &AppState) -> HttpResponse {
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Every session has ended"),
-        (status = 401, description = "Missing, invalid, expired or revoked access token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`Inactive user`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
+        BearerRefused,
+        DatabaseDown,
     )
 )]
 pub async fn logout_all(
@@ -83,9 +83,8 @@ pub async fn logout_all(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Open sessions, newest first", body = Vec<SessionOut>),
-        (status = 401, description = "Missing, invalid, expired or revoked access token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`Inactive user`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
+        BearerRefused,
+        DatabaseDown,
     )
 )]
 pub async fn list_sessions(
@@ -114,11 +113,10 @@ pub async fn list_sessions(
     params(("id" = uuid::Uuid, Path, description = "Session id, from `GET /auth/sessions`")),
     responses(
         (status = 204, description = "The session has ended"),
-        (status = 401, description = "Missing, invalid, expired or revoked access token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`Inactive user`", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`Session not found`: unknown, or not the caller's", body = Problem, content_type = "application/problem+json"),
+        BearerRefused,
+        DatabaseDown,
         (status = 422, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`Session not found`: unknown, or not the caller's", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn revoke_session(

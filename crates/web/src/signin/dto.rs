@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
-    dto::required,
+    dto::{FieldErrors, required},
     error::{ApiError, FieldError},
 };
 
@@ -67,23 +67,17 @@ impl TryFrom<RegisterIn> for Registration {
     type Error = ApiError;
 
     fn try_from(body: RegisterIn) -> Result<Self, ApiError> {
-        let email = required("email", body.email).and_then(|raw| Ok(Email::parse(&raw)?));
-        let password = required("password", body.password);
-        let password = match (&email, password) {
-            (_, Err(e)) => Err(e),
-            (email, Ok(raw)) => {
-                Password::parse_new(raw, "password", email.as_ref().ok()).map_err(FieldError::from)
-            }
-        };
-        match (email, password) {
-            (Ok(email), Ok(password)) => Ok(Self { email, password }),
-            (email, password) => Err(ApiError::Validation(
-                [email.err(), password.err()]
-                    .into_iter()
-                    .flatten()
-                    .collect(),
-            )),
-        }
+        let mut errors = FieldErrors::default();
+        let email =
+            errors.check(required("email", body.email).and_then(|raw| Ok(Email::parse(&raw)?)));
+        let password = errors.check(required("password", body.password).and_then(|raw| {
+            Password::parse_new(raw, "password", email.as_ref()).map_err(FieldError::from)
+        }));
+        errors.finish(
+            email
+                .zip(password)
+                .map(|(email, password)| Self { email, password }),
+        )
     }
 }
 
@@ -100,17 +94,15 @@ impl TryFrom<LoginIn> for Login {
     type Error = ApiError;
 
     fn try_from(body: LoginIn) -> Result<Self, ApiError> {
-        let email = required("email", body.email).and_then(|raw| Ok(Email::parse(&raw)?));
-        let password = required("password", body.password).map(Password::presented);
-        match (email, password) {
-            (Ok(email), Ok(password)) => Ok(Self { email, password }),
-            (email, password) => Err(ApiError::Validation(
-                [email.err(), password.err()]
-                    .into_iter()
-                    .flatten()
-                    .collect(),
-            )),
-        }
+        let mut errors = FieldErrors::default();
+        let email =
+            errors.check(required("email", body.email).and_then(|raw| Ok(Email::parse(&raw)?)));
+        let password = errors.check(required("password", body.password).map(Password::presented));
+        errors.finish(
+            email
+                .zip(password)
+                .map(|(email, password)| Self { email, password }),
+        )
     }
 }
 
@@ -146,29 +138,26 @@ impl TryFrom<TokenForm> for Login {
     type Error = ApiError;
 
     fn try_from(form: TokenForm) -> Result<Self, ApiError> {
-        let grant = match form.grant_type.as_deref() {
+        let mut errors = FieldErrors::default();
+        errors.check(match form.grant_type.as_deref() {
             None | Some("password") => Ok(()),
             Some(_) => Err(FieldError {
                 field: "grant_type".into(),
                 message: "must be \"password\"".into(),
             }),
-        };
-        let email = required("username", form.username).and_then(|raw| {
+        });
+        let email = errors.check(required("username", form.username).and_then(|raw| {
             Email::parse(&raw).map_err(|e| FieldError {
                 field: "username".into(),
                 message: e.reason,
             })
-        });
-        let password = required("password", form.password).map(Password::presented);
-        match (grant, email, password) {
-            (Ok(()), Ok(email), Ok(password)) => Ok(Self { email, password }),
-            (grant, email, password) => Err(ApiError::Validation(
-                [grant.err(), email.err(), password.err()]
-                    .into_iter()
-                    .flatten()
-                    .collect(),
-            )),
-        }
+        }));
+        let password = errors.check(required("password", form.password).map(Password::presented));
+        errors.finish(
+            email
+                .zip(password)
+                .map(|(email, password)| Self { email, password }),
+        )
     }
 }
 

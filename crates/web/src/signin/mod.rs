@@ -12,6 +12,7 @@ use crate::{
     dto::UserOut,
     error::{ApiError, Problem},
     extract::JsonBody,
+    openapi::responses::{DatabaseDown, JsonBodyRefused, NetworkLimited, PasswordLimited},
     operations::metrics::LoginOutcome,
     rate_limit::IpThrottled,
     state::AppState,
@@ -36,13 +37,11 @@ use tokens::{issue_tokens, open_session, tokens_response};
     request_body = RegisterIn,
     responses(
         (status = 201, description = "Account created", body = UserOut),
-        (status = 400, description = "Body is not valid JSON", body = Problem, content_type = "application/problem+json"),
+        JsonBodyRefused,
+        NetworkLimited,
+        DatabaseDown,
         (status = 409, description = "`Email already registered`", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over MAX_BODY_BYTES", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid email or password", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests from this IP; see Retry-After", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn register(
@@ -72,14 +71,12 @@ pub async fn register(
     request_body = LoginIn,
     responses(
         (status = 200, description = "Logged in", body = TokenOut),
-        (status = 400, description = "Body is not valid JSON", body = Problem, content_type = "application/problem+json"),
+        JsonBodyRefused,
+        PasswordLimited,
+        DatabaseDown,
         (status = 401, description = "`Invalid credentials`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`Inactive user`; or, in cookie mode, a browser request from another site", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over MAX_BODY_BYTES", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing or malformed field", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many attempts from this IP, or for this account (back-off); see Retry-After", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn login(
@@ -102,13 +99,13 @@ pub async fn login(
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Logged in", body = TokenOut),
+        PasswordLimited,
+        DatabaseDown,
         (status = 401, description = "`Invalid credentials`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`Inactive user`; or, in cookie mode, a browser request from another site", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not application/x-www-form-urlencoded", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing `username` or `password`, or a `grant_type` other than `password`", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many attempts from this IP, or for this account (back-off); see Retry-After", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn token(

@@ -11,6 +11,7 @@ use gatehouse_domain::{RefreshRotation, RefreshVerdict, Session, SessionId, User
 use crate::{
     error::{ApiError, Problem},
     extract::{RefreshToken, account_of},
+    openapi::responses::{DatabaseDown, NetworkLimited},
     rate_limit::IpThrottled,
     signin::{dto::TokenOut, tokens::tokens_response},
     state::AppState,
@@ -25,9 +26,9 @@ use crate::{
     security(("bearer" = [])),
     responses(
         (status = 200, description = "New tokens", body = TokenOut),
+        NetworkLimited,
+        DatabaseDown,
         (status = 401, description = "Missing, invalid, expired, revoked or reused refresh token; deleted or inactive user", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests from this IP; see Retry-After", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn refresh(
