@@ -1,0 +1,180 @@
+//! Token signing and password hashing settings: the JWT key (an HMAC secret, or a key
+//! pair from files) and the argon2 cost, with production's stricter floor.
+
+use gatehouse_auth::{HasherConfig, JwtConfig, SigningAlgorithm, SigningKey};
+
+use super::{AppEnv, MIN_SECRET_BYTES, Raw, SettingsError, positive};
+
+impl Raw {
+    pub(super) fn jwt(&self, app_env: AppEnv) -> Result<(JwtConfig, bool, bool), SettingsError> {
+        let algorithm = SigningAlgorithm::parse(self.jwt_algorithm.trim()).ok_or_else(|| {
+            SettingsError::new(
+                "JWT_ALGORITHM",
+                format!(
+                    "expected one of HS256, HS384, HS512, RS256, ES256, EdDSA, got {:?}",
+                    self.jwt_algorithm
+                ),
+            )
+        })?;
+        let (key, generated, weak) = if algorithm.is_hmac() {
+            self.hmac_key(algorithm, app_env)?
+        } else {
+            (self.key_pair(algorithm)?, false, false)
+        };
+        let access_minutes = positive("ACCESS_TOKEN_EXPIRES_MIN", self.access_token_expires_min)?;
+        let refresh_days = positive(
+            "REFRESH_TOKEN_EXPIRES_DAYS",
+            self.refresh_token_expires_days,
+        )?;
+        let config = JwtConfig {
+            key,
+            access_ttl: chrono::Duration::try_minutes(access_minutes)
+                .ok_or_else(|| SettingsError::new("ACCESS_TOKEN_EXPIRES_MIN", "too large"))?,
+            refresh_ttl: chrono::Duration::try_days(refresh_days)
+                .ok_or_else(|| SettingsError::new("REFRESH_TOKEN_EXPIRES_DAYS", "too large"))?,
+            issuer: self.jwt_issuer.clone(),
+            audience: self.jwt_audience.clone(),
+        };
+        Ok((config, generated, weak))
+    }
+
+    fn hmac_key(
+        &self,
+        algorithm: SigningAlgorithm,
+        app_env: AppEnv,
+    ) -> Result<(SigningKey, bool, bool), SettingsError> {
+        let secret = match (&self.jwt_secret_key, app_env) {
+            (Some(secret), _) => secret.as_bytes().to_vec(),
+            (None, AppEnv::Development) => {
+                let key = SigningKey::hmac(algorithm, &rand::random::<[u8; 32]>())
+                    .map_err(|e| SettingsError::new("JWT_ALGORITHM", e))?;
+                return Ok((key, true, false));
+            }
+            (None, AppEnv::Production) => {
+                return Err(SettingsError::new(
+                    "JWT_SECRET_KEY",
+                    format!("required when APP_ENV=production (at least {MIN_SECRET_BYTES} bytes)"),
+                ));
+            }
+        };
+        if app_env == AppEnv::Production && is_placeholder(&secret) {
+            return Err(SettingsError::new(
+                "JWT_SECRET_KEY",
+                "is a placeholder from an example file; set a random secret (openssl rand -base64 48)",
+            ));
+        }
+        let weak = secret.len() < MIN_SECRET_BYTES;
+        if weak && app_env == AppEnv::Production {
+            return Err(SettingsError::new(
+                "JWT_SECRET_KEY",
+                format!(
+                    "is {} bytes; at least {MIN_SECRET_BYTES} are required when APP_ENV=production",
+                    secret.len()
+                ),
+            ));
+        }
+        let key = SigningKey::hmac(algorithm, &secret)
+            .map_err(|e| SettingsError::new("JWT_ALGORITHM", e))?;
+        Ok((key, false, weak))
+    }
+
+    fn key_pair(&self, algorithm: SigningAlgorithm) -> Result<SigningKey, SettingsError> {
+        let read = |variable: &str, path: &Option<String>| {
+            let path = path.as_deref().ok_or_else(|| {
+                SettingsError::new(
+                    variable,
+                    format!("required for JWT_ALGORITHM={algorithm:?}"),
+                )
+            })?;
+            std::fs::read(path)
+                .map_err(|e| SettingsError::new(variable, format!("cannot read {path}: {e}")))
+        };
+        let private_pem = read("JWT_PRIVATE_KEY_FILE", &self.jwt_private_key_file)?;
+        let public_pem = read("JWT_PUBLIC_KEY_FILE", &self.jwt_public_key_file)?;
+        let key = SigningKey::from_pem(algorithm, &private_pem, &public_pem)
+            .map_err(|e| SettingsError::new("JWT_PRIVATE_KEY_FILE", e))?;
+        // Sign and verify a probe now, so two files that are not one key pair stop the
+        // server at start with this line rather than as rejected tokens later.
+        gatehouse_auth::JwtCodec::new(JwtConfig::new(key.clone())).map_err(|e| {
+            SettingsError::new(
+                "JWT_PUBLIC_KEY_FILE",
+                format!("does not fit JWT_PRIVATE_KEY_FILE: {e}"),
+            )
+        })?;
+        Ok(key)
+    }
+
+    /// The argon2 cost and the hashing pool; in production, at least OWASP's floor.
+    pub(super) fn hasher(&self, app_env: AppEnv) -> Result<HasherConfig, SettingsError> {
+        let config = HasherConfig {
+            memory_kib: self.argon2_memory_kib,
+            iterations: self.argon2_iterations,
+            parallelism: self.argon2_parallelism,
+            max_concurrent: self
+                .hashing_concurrency
+                .unwrap_or_else(|| HasherConfig::default().max_concurrent),
+            max_wait: std::time::Duration::from_secs(self.hashing_max_wait_s),
+        };
+        if config.max_concurrent == 0 {
+            return Err(SettingsError::new(
+                "HASHING_CONCURRENCY",
+                "must be at least 1",
+            ));
+        }
+        argon2_params_check(&config)?;
+        if app_env == AppEnv::Production {
+            if config.memory_kib < OWASP_MIN_MEMORY_KIB {
+                return Err(SettingsError::new(
+                    "ARGON2_MEMORY_KIB",
+                    format!(
+                        "must be at least {OWASP_MIN_MEMORY_KIB} (OWASP's floor) when APP_ENV=production"
+                    ),
+                ));
+            }
+            if config.iterations < OWASP_MIN_ITERATIONS {
+                return Err(SettingsError::new(
+                    "ARGON2_ITERATIONS",
+                    format!(
+                        "must be at least {OWASP_MIN_ITERATIONS} (OWASP's floor) when APP_ENV=production"
+                    ),
+                ));
+            }
+        }
+        Ok(config)
+    }
+}
+
+/// Checks the argon2 cost here so a bad value names its variable (the hasher would only
+/// say "invalid parameters").
+fn argon2_params_check(config: &HasherConfig) -> Result<(), SettingsError> {
+    if !(1..=16_777_215).contains(&config.parallelism) {
+        return Err(SettingsError::new(
+            "ARGON2_PARALLELISM",
+            "must be between 1 and 16777215",
+        ));
+    }
+    if config.iterations < 1 {
+        return Err(SettingsError::new(
+            "ARGON2_ITERATIONS",
+            "must be at least 1",
+        ));
+    }
+    if config.memory_kib < 8 * config.parallelism {
+        return Err(SettingsError::new(
+            "ARGON2_MEMORY_KIB",
+            "must be at least 8 × ARGON2_PARALLELISM",
+        ));
+    }
+    Ok(())
+}
+
+/// Secrets copied from an example file: the starter's `change-me-super-secret`, this
+/// project's `.env.example` value, and anything else starting `change-me`.
+fn is_placeholder(secret: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(secret).trim().to_ascii_lowercase();
+    text.starts_with("change-me") || text.starts_with("changeme")
+}
+
+/// OWASP's minimum argon2id configuration (m = 19 MiB, t = 2).
+const OWASP_MIN_MEMORY_KIB: u32 = 19_456;
+const OWASP_MIN_ITERATIONS: u32 = 2;

@@ -1,0 +1,425 @@
+//! Configuration: built-in defaults, then an optional `.env` file, then the process
+//! environment (which wins), layered with the `config` crate and read once at start.
+//!
+//! Variable names are the Python starter's (`JWT_SECRET_KEY`, `DATABASE_URL`, …) so its
+//! `.env` works unchanged. Every value is checked here, and a bad one is reported as a
+//! single line naming the variable; the libraries receive typed settings by value.
+
+use std::{collections::HashMap, fmt, path::Path, time::Duration};
+
+use config::{Config, ConfigError, Environment};
+use gatehouse_auth::{HasherConfig, JwtConfig};
+use gatehouse_mail::MailConfig;
+use gatehouse_persistence::{DatabaseConfig, DatabaseKind};
+use gatehouse_web::{WebOptions, cookies::TokenLocation};
+
+mod auth;
+mod storage;
+mod web;
+
+use serde::Deserialize;
+
+/// Shortest HMAC secret accepted in production (RFC 7518 §3.2: at least the hash size).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// A configuration problem, phrased for one line on stderr.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {message}")]
+pub struct SettingsError {
+    /// The environment variable at fault.
+    pub variable: String,
+    /// What is wrong and what would be right.
+    pub message: String,
+}
+
+impl SettingsError {
+    fn new(variable: &str, message: impl fmt::Display) -> Self {
+        Self {
+            variable: variable.to_owned(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// Where the service runs; production refuses unsafe defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppEnv {
+    /// Local work: random secret if none is set, warnings instead of refusals.
+    Development,
+    /// Strict: a real secret is required.
+    Production,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Everything the server needs, checked and typed.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `APP_NAME`: logs and the OpenAPI title.
+    pub app_name: String,
+    /// `APP_ENV`.
+    pub app_env: AppEnv,
+    /// `APP_DEBUG`: debug-level logs.
+    pub debug: bool,
+    /// `APP_HOST`.
+    pub host: String,
+    /// `APP_PORT` (0 picks a free port).
+    pub port: u16,
+    /// `APP_WORKERS`: HTTP worker threads; `None` = one per core.
+    pub workers: Option<usize>,
+    /// `DATABASE_*`.
+    pub database: DatabaseConfig,
+    /// `MIGRATE_ON_START`.
+    pub migrate_on_start: bool,
+    /// `JWT_*`, `*_TOKEN_EXPIRES_*`.
+    pub jwt: JwtConfig,
+    /// Set when no `JWT_SECRET_KEY` was given and a random one was made.
+    pub jwt_secret_generated: bool,
+    /// Set when the HMAC secret is shorter than [`MIN_SECRET_BYTES`] (allowed outside
+    /// production, with a warning).
+    pub jwt_secret_weak: bool,
+    /// `ARGON2_*`, `HASHING_CONCURRENCY`, `HASHING_MAX_WAIT_S`.
+    pub hasher: HasherConfig,
+    /// `REFRESH_TOKEN_ROTATION`, `REFRESH_REUSE_GRACE_S`, `MAX_BODY_BYTES`.
+    pub web: WebOptions,
+    /// `LOG_FORMAT`.
+    pub log_format: LogFormat,
+    /// `CORS_ORIGINS`: browser origins allowed to call the API with credentials.
+    pub cors_origins: Vec<String>,
+    /// `MAIL_TRANSPORT`, `MAIL_FROM`.
+    pub mail: MailConfig,
+    /// `SESSION_RETENTION_DAYS`: how long ended sessions are kept before the purge.
+    pub session_retention: chrono::Duration,
+    /// `PURGE_INTERVAL_MIN`: how often housekeeping runs; `None` = never (0).
+    pub purge_interval: Option<Duration>,
+    /// `METRICS_ADDR`: a separate `host:port` for `/metrics` (then not on the public port).
+    pub metrics_addr: Option<String>,
+    /// `SESSION_CACHE_SIZE`: how many sessions the in-process cache holds (Postgres only,
+    /// where LISTEN/NOTIFY keeps it in step); 0 turns it off.
+    pub session_cache_size: usize,
+}
+
+/// The raw layer: names as `config` lower-cases them from the environment.
+#[derive(Debug, Deserialize)]
+struct Raw {
+    app_name: String,
+    app_env: String,
+    app_debug: bool,
+    app_host: String,
+    app_port: u16,
+    app_workers: Option<usize>,
+    database_url: String,
+    database_max_connections: u32,
+    database_acquire_timeout_s: u64,
+    migrate_on_start: bool,
+    jwt_secret_key: Option<String>,
+    jwt_algorithm: String,
+    jwt_private_key_file: Option<String>,
+    jwt_public_key_file: Option<String>,
+    jwt_issuer: Option<String>,
+    jwt_audience: Option<String>,
+    access_token_expires_min: i64,
+    refresh_token_expires_days: i64,
+    refresh_token_rotation: String,
+    refresh_reuse_grace_s: u32,
+    jwt_token_location: String,
+    cookie_secure: bool,
+    cors_origins: Option<String>,
+    mail_transport: String,
+    mail_from: String,
+    public_url: String,
+    reset_token_expires_min: i64,
+    verify_token_expires_hours: i64,
+    require_verified_email: bool,
+    argon2_memory_kib: u32,
+    argon2_iterations: u32,
+    argon2_parallelism: u32,
+    hashing_concurrency: Option<usize>,
+    hashing_max_wait_s: u64,
+    rate_limit_enabled: bool,
+    rate_limit_login_per_min: u32,
+    login_failures_before_backoff: u32,
+    login_failures_account_wide: u32,
+    trusted_proxies: Option<String>,
+    rate_limit_store: String,
+    session_retention_days: i64,
+    metrics_addr: Option<String>,
+    purge_interval_min: u64,
+    session_cache_size: usize,
+    max_body_bytes: usize,
+    log_format: String,
+}
+
+const DEFAULTS: &[(&str, &str)] = &[
+    ("app_name", "AuthX Starter"),
+    ("app_env", "development"),
+    ("app_debug", "false"),
+    ("app_host", "127.0.0.1"),
+    ("app_port", "8000"),
+    ("database_url", "sqlite://data/app.db?mode=rwc"),
+    ("database_max_connections", "16"),
+    ("database_acquire_timeout_s", "3"),
+    ("migrate_on_start", "true"),
+    ("jwt_algorithm", "HS256"),
+    ("access_token_expires_min", "15"),
+    ("refresh_token_expires_days", "7"),
+    ("refresh_token_rotation", "auto"),
+    ("refresh_reuse_grace_s", "10"),
+    ("jwt_token_location", "headers"),
+    ("cookie_secure", "true"),
+    ("mail_transport", "log"),
+    ("mail_from", "no-reply@localhost"),
+    ("public_url", "http://127.0.0.1:8000"),
+    ("reset_token_expires_min", "30"),
+    ("verify_token_expires_hours", "24"),
+    ("require_verified_email", "false"),
+    ("rate_limit_enabled", "true"),
+    ("rate_limit_store", "memory"),
+    ("rate_limit_login_per_min", "10"),
+    ("login_failures_before_backoff", "5"),
+    ("login_failures_account_wide", "50"),
+    ("session_retention_days", "30"),
+    ("purge_interval_min", "60"),
+    ("session_cache_size", "10000"),
+    ("argon2_memory_kib", "65536"),
+    ("hashing_max_wait_s", "10"),
+    ("argon2_iterations", "3"),
+    ("argon2_parallelism", "4"),
+    ("max_body_bytes", "65536"),
+    ("log_format", "text"),
+];
+
+impl Settings {
+    /// Reads `.env` in the working directory (if present) and the process environment.
+    pub fn from_environment() -> Result<Self, SettingsError> {
+        let dotenv = read_dotenv(Path::new(".env"))?;
+        let environment: HashMap<String, String> = std::env::vars().collect();
+        Self::from_layers(dotenv, environment)
+    }
+
+    /// Builds settings from a `.env` layer and an environment layer (the latter wins).
+    /// Tests use this to configure the server without touching the process environment.
+    pub fn from_layers(
+        dotenv: HashMap<String, String>,
+        environment: HashMap<String, String>,
+    ) -> Result<Self, SettingsError> {
+        let mut builder = Config::builder();
+        for (key, value) in DEFAULTS {
+            builder = builder
+                .set_default(*key, *value)
+                .map_err(|e| SettingsError::new(&key.to_uppercase(), e))?;
+        }
+        let raw: Raw = builder
+            .add_source(layer(dotenv))
+            .add_source(layer(environment))
+            .build()
+            .and_then(Config::try_deserialize)
+            .map_err(describe_config_error)?;
+        raw.validate()
+    }
+}
+
+/// Empty values count as unset, as in most `.env` conventions.
+fn layer(values: HashMap<String, String>) -> Environment {
+    let values = values
+        .into_iter()
+        .filter(|(_, value)| !value.trim().is_empty())
+        .map(|(key, value)| (key.to_uppercase(), value))
+        .collect();
+    Environment::default().source(Some(values))
+}
+
+fn read_dotenv(path: &Path) -> Result<HashMap<String, String>, SettingsError> {
+    if !path.exists() {
+        return Ok(HashMap::new());
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| SettingsError::new(".env", e))?;
+    let compatible = quote_bare_values(&text);
+    dotenvy::from_read_iter(compatible.as_bytes())
+        .collect::<Result<HashMap<_, _>, _>>()
+        .map_err(|e| SettingsError::new(".env", e))
+}
+
+/// python-dotenv (what the starter's users have) accepts unquoted values with spaces,
+/// such as `APP_NAME=AuthX Starter`; dotenvy does not. Quote such values first, so every
+/// `.env` written for the starter reads the same here.
+fn quote_bare_values(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    for line in text.lines() {
+        out.push_str(&quote_bare_value(line));
+        out.push('\n');
+    }
+    out
+}
+
+fn quote_bare_value(line: &str) -> String {
+    let Some((key, value)) = line.split_once('=') else {
+        return line.to_owned();
+    };
+    let value = value.trim_start();
+    if key.trim_start().starts_with('#') || value.starts_with(['"', '\'']) {
+        return line.to_owned();
+    }
+    // An unquoted value ends at a ` #` comment, as in python-dotenv.
+    let value = value
+        .find(" #")
+        .map_or(value, |comment| &value[..comment])
+        .trim_end();
+    if !value.contains(char::is_whitespace) {
+        return line.to_owned();
+    }
+    if value.contains('\'') {
+        let escaped = value
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('$', "\\$");
+        format!("{key}=\"{escaped}\"")
+    } else {
+        format!("{key}='{value}'")
+    }
+}
+
+fn describe_config_error(err: ConfigError) -> SettingsError {
+    match err {
+        ConfigError::Type {
+            unexpected,
+            expected,
+            key: Some(key),
+            ..
+        } => SettingsError::new(
+            &key.to_uppercase(),
+            format!("expected {expected}, got {unexpected}"),
+        ),
+        ConfigError::At {
+            error,
+            key: Some(key),
+            ..
+        } => SettingsError::new(&key.to_uppercase(), error),
+        other => SettingsError::new("configuration", other),
+    }
+}
+
+impl Raw {
+    fn validate(self) -> Result<Settings, SettingsError> {
+        let app_env = match self.app_env.trim().to_ascii_lowercase().as_str() {
+            "development" | "dev" | "local" | "test" => AppEnv::Development,
+            "production" | "prod" => AppEnv::Production,
+            other => {
+                return Err(SettingsError::new(
+                    "APP_ENV",
+                    format!("expected development or production, got {other:?}"),
+                ));
+            }
+        };
+        let log_format = match self.log_format.trim().to_ascii_lowercase().as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(SettingsError::new(
+                    "LOG_FORMAT",
+                    format!("expected text or json, got {other:?}"),
+                ));
+            }
+        };
+        let database = self.database()?;
+        let (jwt, jwt_secret_generated, jwt_secret_weak) = self.jwt(app_env)?;
+        let hasher = self.hasher(app_env)?;
+        let refresh = self.refresh_policy()?;
+        let token_location = TokenLocation::parse(&self.jwt_token_location).ok_or_else(|| {
+            SettingsError::new(
+                "JWT_TOKEN_LOCATION",
+                format!(
+                    "expected headers, cookies or headers,cookies, got {:?}",
+                    self.jwt_token_location
+                ),
+            )
+        })?;
+        if app_env == AppEnv::Production && !self.cookie_secure {
+            return Err(SettingsError::new(
+                "COOKIE_SECURE",
+                "must stay true when APP_ENV=production (cookies only over HTTPS)",
+            ));
+        }
+        let cors_origins = self.cors_origins()?;
+        let mail = self.mail(app_env)?;
+        let accounts = self.accounts()?;
+        let rate_limits = self.rate_limits()?;
+        let metrics_addr = self.metrics_addr()?;
+        if self.max_body_bytes == 0 {
+            return Err(SettingsError::new("MAX_BODY_BYTES", "must be at least 1"));
+        }
+        if self.app_workers == Some(0) {
+            return Err(SettingsError::new("APP_WORKERS", "must be at least 1"));
+        }
+        Ok(Settings {
+            app_name: self.app_name,
+            app_env,
+            debug: self.app_debug,
+            host: self.app_host,
+            port: self.app_port,
+            workers: self.app_workers,
+            database,
+            migrate_on_start: self.migrate_on_start,
+            jwt,
+            jwt_secret_generated,
+            jwt_secret_weak,
+            hasher,
+            web: WebOptions {
+                refresh,
+                max_body_bytes: self.max_body_bytes,
+                token_location,
+                cookie_secure: self.cookie_secure,
+                trusted_origins: gatehouse_web::cookies::origin_of(&accounts.public_url)
+                    .into_iter()
+                    .chain(
+                        cors_origins
+                            .iter()
+                            .filter_map(|origin| gatehouse_web::cookies::origin_of(origin)),
+                    )
+                    .collect(),
+                accounts,
+                rate_limits,
+            },
+            log_format,
+            cors_origins,
+            mail,
+            session_retention: chrono::Duration::try_days(positive(
+                "SESSION_RETENTION_DAYS",
+                self.session_retention_days,
+            )?)
+            .ok_or_else(|| SettingsError::new("SESSION_RETENTION_DAYS", "too large"))?,
+            metrics_addr,
+            purge_interval: (self.purge_interval_min > 0)
+                .then(|| Duration::from_secs(self.purge_interval_min.saturating_mul(60))),
+            session_cache_size: self.session_cache_size,
+        })
+    }
+}
+
+fn positive(variable: &str, value: i64) -> Result<i64, SettingsError> {
+    if value < 1 {
+        return Err(SettingsError::new(
+            variable,
+            format!("must be at least 1, got {value}"),
+        ));
+    }
+    Ok(value)
+}
+
+impl Settings {
+    /// The database family, for logs.
+    pub fn database_kind(&self) -> DatabaseKind {
+        // `validate` rejected URLs of unknown kind.
+        self.database.kind().unwrap_or(DatabaseKind::Sqlite)
+    }
+}
+
+#[cfg(test)]
+mod tests;

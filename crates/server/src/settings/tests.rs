@@ -1,0 +1,245 @@
+//! Reading settings: defaults, the starter's `.env`, and one line per bad value.
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn load(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+    Settings::from_layers(HashMap::new(), env(pairs))
+}
+
+#[test]
+fn defaults_need_nothing_and_generate_a_development_secret() {
+    let settings = load(&[]).unwrap();
+    assert_eq!((settings.host.as_str(), settings.port), ("127.0.0.1", 8000));
+    assert_eq!(settings.database.url, "sqlite://data/app.db?mode=rwc");
+    assert!(settings.jwt_secret_generated);
+    assert_eq!(settings.jwt.access_ttl, chrono::Duration::minutes(15));
+    assert_eq!(settings.hasher.memory_kib, 65_536);
+}
+
+#[test]
+fn the_starters_env_file_works_unchanged() {
+    let starter = include_str!("../../tests/fixtures/starter.env");
+    let dir = std::env::temp_dir().join(format!("gatehouse-env-{}", uuid_like()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(".env");
+    std::fs::write(&path, starter).unwrap();
+    let dotenv = read_dotenv(&path).unwrap();
+    let settings = Settings::from_layers(dotenv, HashMap::new()).unwrap();
+    assert_eq!(settings.app_name, "AuthX Starter");
+    assert!(settings.debug);
+    assert_eq!(settings.database_kind(), DatabaseKind::Postgres);
+    assert_eq!(
+        settings.database.normalized_url(),
+        "postgresql://postgres:postgres@localhost:5432/app"
+    );
+    assert!(!settings.jwt_secret_generated);
+    assert!(
+        settings.jwt_secret_weak,
+        "22-byte secret: allowed in development, with a warning"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn the_environment_wins_over_the_env_file() {
+    let settings = Settings::from_layers(
+        env(&[("APP_PORT", "9000"), ("APP_NAME", "from file")]),
+        env(&[("APP_PORT", "9100")]),
+    )
+    .unwrap();
+    assert_eq!(
+        (settings.port, settings.app_name.as_str()),
+        (9100, "from file")
+    );
+}
+
+#[test]
+fn bad_values_name_their_variable() {
+    for (pairs, variable) in [
+        (vec![("APP_PORT", "eighty")], "APP_PORT"),
+        (vec![("APP_PORT", "70000")], "APP_PORT"),
+        (vec![("APP_DEBUG", "maybe")], "APP_DEBUG"),
+        (vec![("JWT_ALGORITHM", "none")], "JWT_ALGORITHM"),
+        (
+            vec![("ACCESS_TOKEN_EXPIRES_MIN", "0")],
+            "ACCESS_TOKEN_EXPIRES_MIN",
+        ),
+        (vec![("DATABASE_URL", "oracle://x")], "DATABASE_URL"),
+        (vec![("APP_ENV", "staging")], "APP_ENV"),
+        (vec![("ARGON2_MEMORY_KIB", "4")], "ARGON2_MEMORY_KIB"),
+        (vec![("LOG_FORMAT", "xml")], "LOG_FORMAT"),
+        (
+            vec![("REFRESH_TOKEN_ROTATION", "sometimes")],
+            "REFRESH_TOKEN_ROTATION",
+        ),
+        (
+            vec![("REFRESH_REUSE_GRACE_S", "-1")],
+            "REFRESH_REUSE_GRACE_S",
+        ),
+        (vec![("JWT_TOKEN_LOCATION", "query")], "JWT_TOKEN_LOCATION"),
+        (vec![("COOKIE_SECURE", "sometimes")], "COOKIE_SECURE"),
+        (vec![("CORS_ORIGINS", "*")], "CORS_ORIGINS"),
+        (vec![("MAIL_TRANSPORT", "pigeon")], "MAIL_TRANSPORT"),
+        (
+            vec![("TRUSTED_PROXIES", "10.0.0.0/8, proxy")],
+            "TRUSTED_PROXIES",
+        ),
+        (
+            vec![("RATE_LIMIT_LOGIN_PER_MIN", "0")],
+            "RATE_LIMIT_LOGIN_PER_MIN",
+        ),
+        (vec![("MAIL_FROM", "nobody")], "MAIL_FROM"),
+        (vec![("PUBLIC_URL", "example.com")], "PUBLIC_URL"),
+        (
+            vec![("RESET_TOKEN_EXPIRES_MIN", "0")],
+            "RESET_TOKEN_EXPIRES_MIN",
+        ),
+        (
+            vec![("CORS_ORIGINS", "https://ok.example, app.example.com")],
+            "CORS_ORIGINS",
+        ),
+        (
+            vec![("CORS_ORIGINS", "https://app.example.com/path")],
+            "CORS_ORIGINS",
+        ),
+        (vec![("JWT_ALGORITHM", "RS256")], "JWT_PRIVATE_KEY_FILE"),
+    ] {
+        let err = load(&pairs).unwrap_err();
+        assert_eq!(err.variable, variable, "{pairs:?}: {err}");
+    }
+}
+
+#[test]
+fn production_requires_a_long_secret() {
+    let err = load(&[("APP_ENV", "production")]).unwrap_err();
+    assert_eq!(err.variable, "JWT_SECRET_KEY");
+    let err = load(&[("APP_ENV", "production"), ("JWT_SECRET_KEY", "short")]).unwrap_err();
+    assert_eq!(err.variable, "JWT_SECRET_KEY");
+    let secret = "x".repeat(MIN_SECRET_BYTES);
+    let settings = load(&[
+        ("APP_ENV", "production"),
+        ("JWT_SECRET_KEY", &secret),
+        ("MAIL_TRANSPORT", "smtps://mail.example.com"),
+    ])
+    .unwrap();
+    assert!(!settings.jwt_secret_weak);
+}
+
+/// Production settings that pass every check, to vary one at a time.
+fn production(overrides: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+    let secret = "x".repeat(MIN_SECRET_BYTES);
+    let mut pairs = vec![
+        ("APP_ENV", "production"),
+        ("JWT_SECRET_KEY", secret.as_str()),
+        ("MAIL_TRANSPORT", "smtps://mail.example.com"),
+    ];
+    pairs.extend_from_slice(overrides);
+    load(&pairs)
+}
+
+#[test]
+fn production_refuses_placeholder_secrets() {
+    assert!(production(&[]).is_ok());
+    let example = include_str!("../../../../.env.example")
+        .lines()
+        .find_map(|line| line.strip_prefix("JWT_SECRET_KEY="))
+        .unwrap();
+    for placeholder in [
+        example,
+        "change-me-super-secret",
+        "change-me-please-to-something-long-and-random",
+        "CHANGE-ME-this-is-long-enough-to-pass-the-length-rule",
+    ] {
+        let err = production(&[("JWT_SECRET_KEY", placeholder)]).unwrap_err();
+        assert_eq!(err.variable, "JWT_SECRET_KEY", "{placeholder}");
+    }
+    // Outside production, a placeholder only warns.
+    assert!(load(&[("JWT_SECRET_KEY", example)]).is_ok());
+}
+
+#[test]
+fn production_refuses_argon2_below_the_owasp_floor() {
+    for (variable, value) in [("ARGON2_MEMORY_KIB", "19455"), ("ARGON2_ITERATIONS", "1")] {
+        let err = production(&[(variable, value)]).unwrap_err();
+        assert_eq!(err.variable, variable);
+    }
+    assert!(production(&[("ARGON2_MEMORY_KIB", "19456"), ("ARGON2_ITERATIONS", "2")]).is_ok());
+    assert!(load(&[("ARGON2_MEMORY_KIB", "1024"), ("ARGON2_ITERATIONS", "1")]).is_ok());
+}
+
+#[test]
+fn production_refuses_to_log_mails() {
+    let secret = "x".repeat(MIN_SECRET_BYTES);
+    let err = load(&[("APP_ENV", "production"), ("JWT_SECRET_KEY", &secret)]).unwrap_err();
+    assert_eq!(err.variable, "MAIL_TRANSPORT");
+}
+
+#[test]
+fn production_keeps_cookies_secure() {
+    let secret = "x".repeat(MIN_SECRET_BYTES);
+    let err = load(&[
+        ("APP_ENV", "production"),
+        ("JWT_SECRET_KEY", &secret),
+        ("COOKIE_SECURE", "false"),
+    ])
+    .unwrap_err();
+    assert_eq!(err.variable, "COOKIE_SECURE");
+}
+
+#[test]
+fn cors_origins_are_a_comma_separated_list() {
+    let settings = load(&[(
+        "CORS_ORIGINS",
+        "https://app.example.com, http://localhost:5173/",
+    )])
+    .unwrap();
+    assert_eq!(
+        settings.cors_origins,
+        ["https://app.example.com", "http://localhost:5173"]
+    );
+    assert!(load(&[]).unwrap().cors_origins.is_empty());
+}
+
+#[test]
+fn numeric_looking_secrets_stay_text() {
+    let secret = "12345678901234567890123456789012345";
+    let settings = load(&[
+        ("JWT_SECRET_KEY", secret),
+        ("APP_ENV", "production"),
+        ("MAIL_TRANSPORT", "smtps://mail.example.com"),
+    ])
+    .unwrap();
+    assert!(!settings.jwt_secret_weak);
+}
+
+#[test]
+fn unquoted_values_with_spaces_read_as_python_dotenv_reads_them() {
+    assert_eq!(
+        quote_bare_value("APP_NAME=AuthX Starter"),
+        "APP_NAME='AuthX Starter'"
+    );
+    assert_eq!(
+        quote_bare_value("APP_NAME=AuthX Starter  # comment"),
+        "APP_NAME='AuthX Starter'"
+    );
+    assert_eq!(quote_bare_value("A=it's here"), r#"A="it's here""#);
+    assert_eq!(quote_bare_value("A=plain"), "A=plain");
+    assert_eq!(quote_bare_value("A='quoted value'"), "A='quoted value'");
+    assert_eq!(quote_bare_value("# A=b c"), "# A=b c");
+    let parsed: HashMap<String, String> =
+        dotenvy::from_read_iter(quote_bare_values("A=it's \\ \"x\" $HOME\n").as_bytes())
+            .collect::<Result<_, _>>()
+            .unwrap();
+    assert_eq!(parsed["A"], r#"it's \ "x" $HOME"#);
+}
+
+fn uuid_like() -> String {
+    format!("{:x}", rand::random::<u64>())
+}
