@@ -1,0 +1,251 @@
+//! JWT access and refresh tokens.
+//!
+//! The algorithm is pinned by configuration: verification builds its `Validation` from the
+//! configured algorithm only, so a token whose header says `none` or another algorithm is
+//! rejected. `exp` is required, `nbf` checked, the leeway is 30 seconds, and the `type`
+//! claim keeps access and refresh tokens from standing in for each other.
+
+use chrono::{DateTime, Duration, Utc};
+use gatehouse_domain::{SessionId, UserId};
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation, errors::ErrorKind, jwk::JwkSet};
+
+use crate::{AuthError, TokenError};
+
+mod claims;
+mod keys;
+
+pub use claims::{AccessClaims, IssuedToken, RefreshClaims, TokenType};
+pub(crate) use claims::{WireClaims, access_claims};
+use claims::{parse_id, timestamp};
+pub use keys::{SigningAlgorithm, SigningKey};
+
+/// Clock skew tolerated between issuer and verifier.
+pub(crate) const LEEWAY_SECONDS: u64 = 30;
+
+/// Token settings.
+#[derive(Debug, Clone)]
+pub struct JwtConfig {
+    /// What signs and verifies.
+    pub key: SigningKey,
+    /// Access token lifetime.
+    pub access_ttl: Duration,
+    /// Refresh token (and session) lifetime.
+    pub refresh_ttl: Duration,
+    /// `iss` to set and require, if any.
+    pub issuer: Option<String>,
+    /// `aud` to set and require, if any.
+    pub audience: Option<String>,
+}
+
+impl JwtConfig {
+    /// The starter's lifetimes (15 minutes, 7 days), no issuer or audience.
+    pub fn new(key: SigningKey) -> Self {
+        Self {
+            key,
+            access_ttl: Duration::minutes(15),
+            refresh_ttl: Duration::days(7),
+            issuer: None,
+            audience: None,
+        }
+    }
+}
+
+/// Issues and verifies tokens. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct JwtCodec {
+    config: JwtConfig,
+    validation: Validation,
+}
+
+impl JwtCodec {
+    /// Builds the codec and proves the key works both ways: it signs a probe token and
+    /// verifies it, so a private key that does not match its public key fails here, at
+    /// start, rather than as rejected tokens later.
+    pub fn new(config: JwtConfig) -> Result<Self, AuthError> {
+        let validation = validation(
+            config.key.algorithm.jose(),
+            config.issuer.as_deref(),
+            config.audience.as_deref(),
+        );
+        let codec = Self { config, validation };
+        let probe = codec.issue_access(UserId::new(), SessionId::new(), false, Utc::now())?;
+        codec
+            .verify_access(&probe.token)
+            .map_err(|_| AuthError::KeyMismatch)?;
+        Ok(codec)
+    }
+
+    /// The public keys that verify this codec's tokens, as a JWK set: the key pair's
+    /// public key, or nothing for an HMAC secret (which must never be published).
+    pub fn jwks(&self) -> JwkSet {
+        JwkSet {
+            keys: self.config.key.public_jwk.iter().cloned().collect(),
+        }
+    }
+
+    /// Access token lifetime.
+    pub fn access_ttl(&self) -> Duration {
+        self.config.access_ttl
+    }
+
+    /// Refresh token (and session) lifetime.
+    pub fn refresh_ttl(&self) -> Duration {
+        self.config.refresh_ttl
+    }
+
+    /// Signs an access token issued at `now`. `fresh` marks tokens from a password login.
+    pub fn issue_access(
+        &self,
+        user_id: UserId,
+        session_id: SessionId,
+        fresh: bool,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedToken, AuthError> {
+        self.sign(
+            TokenType::Access,
+            user_id,
+            session_id,
+            None,
+            Some(fresh),
+            now,
+            self.config.access_ttl,
+        )
+    }
+
+    /// Signs a refresh token of `generation` issued at `now`, valid until `session_expires_at`
+    /// at the latest (a refresh never extends the session).
+    pub fn issue_refresh(
+        &self,
+        user_id: UserId,
+        session_id: SessionId,
+        generation: u32,
+        now: DateTime<Utc>,
+        session_expires_at: DateTime<Utc>,
+    ) -> Result<IssuedToken, AuthError> {
+        let lifetime = (session_expires_at - now).min(self.config.refresh_ttl);
+        self.sign(
+            TokenType::Refresh,
+            user_id,
+            session_id,
+            Some(generation),
+            None,
+            now,
+            lifetime,
+        )
+    }
+
+    /// Verifies an access token.
+    pub fn verify_access(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        access_claims(self.decode(token, TokenType::Access)?)
+    }
+
+    /// Verifies a refresh token.
+    pub fn verify_refresh(&self, token: &str) -> Result<RefreshClaims, TokenError> {
+        let claims = self.decode(token, TokenType::Refresh)?;
+        Ok(RefreshClaims {
+            user_id: parse_id(&claims.sub).map(UserId::from_uuid)?,
+            session_id: parse_id(&claims.sid).map(SessionId::from_uuid)?,
+            generation: claims.generation.ok_or(TokenError::Invalid)?,
+            expires_at: timestamp(claims.exp)?,
+        })
+    }
+
+    /// Verifies a token of either type and tells which it was: for routes such as logout
+    /// that take both.
+    pub fn verify_any(&self, token: &str) -> Result<(TokenType, UserId, SessionId), TokenError> {
+        match self.verify_access(token) {
+            Ok(claims) => Ok((TokenType::Access, claims.user_id, claims.session_id)),
+            Err(TokenError::WrongType) => self
+                .verify_refresh(token)
+                .map(|claims| (TokenType::Refresh, claims.user_id, claims.session_id)),
+            Err(other) => Err(other),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn sign(
+        &self,
+        token_type: TokenType,
+        user_id: UserId,
+        session_id: SessionId,
+        generation: Option<u32>,
+        fresh: Option<bool>,
+        now: DateTime<Utc>,
+        lifetime: Duration,
+    ) -> Result<IssuedToken, AuthError> {
+        let expires_at = now + lifetime;
+        let claims = WireClaims {
+            sub: user_id.to_string(),
+            token_type,
+            jti: uuid::Uuid::new_v4().to_string(),
+            sid: session_id.to_string(),
+            generation,
+            iat: now.timestamp(),
+            nbf: now.timestamp(),
+            exp: expires_at.timestamp(),
+            fresh,
+            iss: self.config.issuer.clone(),
+            aud: self.config.audience.clone(),
+        };
+        let mut header = Header::new(self.config.key.algorithm.jose());
+        header.kid = self.config.key.kid().map(str::to_owned);
+        let token = jsonwebtoken::encode(&header, &claims, &self.config.key.encoding)
+            .map_err(AuthError::Signing)?;
+        Ok(IssuedToken { token, expires_at })
+    }
+
+    fn decode(&self, token: &str, expected: TokenType) -> Result<WireClaims, TokenError> {
+        decode_claims(token, &self.config.key.decoding, &self.validation, expected)
+    }
+}
+
+/// The checks every verification makes: the pinned algorithm, `exp` (required) and
+/// `nbf` with the leeway, and `iss`/`aud` when configured.
+pub(crate) fn validation(
+    algorithm: Algorithm,
+    issuer: Option<&str>,
+    audience: Option<&str>,
+) -> Validation {
+    let mut validation = Validation::new(algorithm);
+    validation.leeway = LEEWAY_SECONDS;
+    validation.validate_exp = true;
+    validation.validate_nbf = true;
+    let mut required = vec!["exp", "nbf", "iat", "sub"];
+    match issuer {
+        Some(issuer) => {
+            validation.set_issuer(&[issuer]);
+            required.push("iss");
+        }
+        None => validation.iss = None,
+    }
+    match audience {
+        Some(audience) => {
+            validation.set_audience(&[audience]);
+            required.push("aud");
+        }
+        None => validation.validate_aud = false,
+    }
+    validation.set_required_spec_claims(&required);
+    validation
+}
+
+/// Verifies `token` with `key` under `validation` and checks its `type`.
+pub(crate) fn decode_claims(
+    token: &str,
+    key: &DecodingKey,
+    validation: &Validation,
+    expected: TokenType,
+) -> Result<WireClaims, TokenError> {
+    let data =
+        jsonwebtoken::decode::<WireClaims>(token, key, validation).map_err(|e| match e.kind() {
+            ErrorKind::ExpiredSignature => TokenError::Expired,
+            _ => TokenError::Invalid,
+        })?;
+    if data.claims.token_type != expected {
+        return Err(TokenError::WrongType);
+    }
+    Ok(data.claims)
+}
+
+#[cfg(test)]
+mod tests;
