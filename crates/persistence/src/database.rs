@@ -160,6 +160,12 @@ pub async fn connect(config: DatabaseConfig) -> Result<DatabaseConnection, RepoE
     Ok(db)
 }
 
+/// Whether the database answers now (`RepoError::Unavailable` when it does not): the
+/// readiness check.
+pub async fn ping(db: &DatabaseConnection) -> Result<(), RepoError> {
+    db.ping().await.map_err(RepoError::Unavailable)
+}
+
 /// [`connect`] without connecting: the pool opens its first connection when a query needs
 /// it. For when the database is known to answer (another pool just used it).
 pub async fn connect_lazily(config: DatabaseConfig) -> Result<DatabaseConnection, RepoError> {

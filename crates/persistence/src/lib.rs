@@ -27,7 +27,7 @@ mod session_cache;
 mod sessions;
 mod users;
 
-pub use database::{DatabaseConfig, DatabaseKind, connect, connect_lazily, redact_url};
+pub use database::{DatabaseConfig, DatabaseKind, connect, connect_lazily, ping, redact_url};
 pub use error::RepoError;
 pub use invalidation::session_cache_for;
 pub use login_throttles::{BackoffThresholds, LoginThrottleRepository};

@@ -220,14 +220,8 @@ impl FromRequest for FreshUser {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let authenticated = AuthenticatedUser::from_request(req, payload);
-        Box::pin(async move {
-            let caller = authenticated.await?;
-            if !caller.claims.fresh {
-                return Err(ApiError::Forbidden("Fresh token required"));
-            }
-            Ok(Self(caller))
-        })
+        let fresh = |caller: &AuthenticatedUser| caller.claims.fresh;
+        authenticated_and(req, payload, fresh, "Fresh token required", Self)
     }
 }
 
@@ -241,15 +235,27 @@ impl FromRequest for Superuser {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let authenticated = AuthenticatedUser::from_request(req, payload);
-        Box::pin(async move {
-            let caller = authenticated.await?;
-            if !caller.user.is_superuser {
-                return Err(ApiError::Forbidden("Not enough privileges"));
-            }
-            Ok(Self(caller))
-        })
+        let superuser = |caller: &AuthenticatedUser| caller.user.is_superuser;
+        authenticated_and(req, payload, superuser, "Not enough privileges", Self)
     }
+}
+
+/// An [`AuthenticatedUser`] who also passes `allowed`, else 403 with `refusal`.
+fn authenticated_and<T: 'static>(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    allowed: fn(&AuthenticatedUser) -> bool,
+    refusal: &'static str,
+    wrap: fn(AuthenticatedUser) -> T,
+) -> LocalBoxFuture<'static, Result<T, ApiError>> {
+    let authenticated = AuthenticatedUser::from_request(req, payload);
+    Box::pin(async move {
+        let caller = authenticated.await?;
+        if !allowed(&caller) {
+            return Err(ApiError::Forbidden(refusal));
+        }
+        Ok(wrap(caller))
+    })
 }
 
 /// A token's session (if it exists and belongs to the token's user) and its account
@@ -292,6 +298,7 @@ async fn authenticate(state: &AppState, token: &str) -> Result<AuthenticatedUser
     let session = session
         .filter(|session| session.is_active_at(chrono::Utc::now()))
         .ok_or(ApiError::invalid_token("Session has ended"))?;
+    tracing::Span::current().record("user_id", tracing::field::display(user.id));
     if !user.is_active {
         return Err(ApiError::Forbidden("Inactive user"));
     }

@@ -32,11 +32,13 @@ pub async fn request_context(
         .and_then(|value| value.to_str().ok())
         .filter(|id| is_acceptable_client_id(id))
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    // `user_id` is recorded by the authentication extractor, once it knows the caller.
     let span = tracing::info_span!(
         "request",
         request_id = %id,
         method = %request.method(),
         path = %request.path(),
+        user_id = tracing::field::Empty,
     );
     let started = Instant::now();
     let result = next.call(request).instrument(span.clone()).await;

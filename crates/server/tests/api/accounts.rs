@@ -6,8 +6,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, PASSWORD, TestApp, Tokens, assert_problem, assert_unauthorized, error_fields,
-    spawn_app, spawn_app_with, token_in,
+    Backend, NEW_PASSWORD, PASSWORD, TestApp, Tokens, assert_problem, assert_session_ended,
+    assert_unauthorized, error_fields, spawn_app, spawn_app_with, token_in,
 };
 
 backend_tests!(
@@ -22,8 +22,6 @@ backend_tests!(
 );
 
 const ACCEPTED: &str = "If the account exists, a mail is on its way";
-const NEW_PASSWORD: &str = "An0ther-Strong-One";
-
 impl TestApp {
     async fn forgot(&self, email: &str) -> reqwest::Response {
         self.post_json("/auth/forgot-password", &json!({"email": email}))
@@ -127,12 +125,7 @@ async fn a_reset_token_works_once_ends_every_session_and_replaces_the_password(b
         app.reset(&token, NEW_PASSWORD).await.status(),
         StatusCode::NO_CONTENT
     );
-    assert_unauthorized(
-        app.me(&session.access).await,
-        true,
-        Some("Session has ended"),
-    )
-    .await;
+    assert_session_ended(app.me(&session.access).await).await;
     assert_eq!(
         app.refresh(&session.refresh).await.status(),
         StatusCode::UNAUTHORIZED

@@ -4,8 +4,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, PASSWORD, TestApp, Tokens, assert_problem, assert_unauthorized, error_fields,
-    spawn_app, user_id,
+    Backend, NEW_PASSWORD, PASSWORD, TestApp, Tokens, assert_problem, assert_session_ended,
+    assert_unauthorized, error_fields, spawn_app, user_id,
 };
 
 backend_tests!(
@@ -198,12 +198,7 @@ async fn deactivation_ends_sessions_and_reactivation_lets_the_user_back(backend:
     assert_eq!(response.status(), StatusCode::OK);
     let user: Value = response.json().await.unwrap();
     assert_eq!(user["is_active"], false);
-    assert_unauthorized(
-        app.me(&tokens.access).await,
-        true,
-        Some("Session has ended"),
-    )
-    .await;
+    assert_session_ended(app.me(&tokens.access).await).await;
     assert_problem(
         app.login(&email, PASSWORD).await,
         403,
@@ -254,19 +249,14 @@ async fn email_and_password_changes_follow_the_registration_rules(backend: Backe
         .patch_user(
             &admin.access,
             &id,
-            json!({"email": renamed, "password": "An0ther-Strong-One"}),
+            json!({"email": renamed, "password": NEW_PASSWORD}),
         )
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     let user: Value = response.json().await.unwrap();
     assert_eq!(user["email"], renamed);
     assert_eq!(user["is_verified"], false, "a new address is unverified");
-    assert_unauthorized(
-        app.me(&tokens.access).await,
-        true,
-        Some("Session has ended"),
-    )
-    .await;
+    assert_session_ended(app.me(&tokens.access).await).await;
     assert_problem(
         app.login(&email, PASSWORD).await,
         401,
@@ -274,7 +264,7 @@ async fn email_and_password_changes_follow_the_registration_rules(backend: Backe
     )
     .await;
     assert_eq!(
-        app.login(&renamed, "An0ther-Strong-One").await.status(),
+        app.login(&renamed, NEW_PASSWORD).await.status(),
         StatusCode::OK
     );
 }

@@ -6,11 +6,9 @@ use reqwest::StatusCode;
 use sea_orm::ConnectionTrait;
 use serde_json::json;
 
-use crate::helpers::{Backend, PASSWORD, TestApp, spawn_app, token_in};
+use crate::helpers::{Backend, NEW_PASSWORD, PASSWORD, TestApp, spawn_app, token_in};
 
 backend_tests!(a_failure_while_ending_the_sessions_changes_nothing);
-
-const NEW_PASSWORD: &str = "An0ther-Strong-One";
 
 /// From now on, any statement that ends a session fails (the database refuses it).
 async fn make_session_revocations_fail(app: &TestApp, backend: &Backend) {

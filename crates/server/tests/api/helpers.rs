@@ -12,6 +12,10 @@ use serde_json::{Value, json};
 
 pub const TEST_SECRET: &str = "integration-test-secret-of-at-least-32-bytes";
 pub const PASSWORD: &str = "YourStrongPassw0rd!";
+/// A second password that meets the rules, for changes and resets.
+pub const NEW_PASSWORD: &str = "An0ther-Strong-One";
+/// The `detail` of every token of an ended session.
+pub const SESSION_ENDED: &str = "Session has ended";
 
 /// Generates one test per database backend for each listed `async fn name(Backend)`.
 macro_rules! backend_tests {
@@ -523,6 +527,11 @@ pub async fn assert_unauthorized(
         assert_eq!(challenge, "Bearer");
     }
     assert_problem(response, 401, detail).await
+}
+
+/// Asserts the 401 a token of an ended session gets: `Session has ended`.
+pub async fn assert_session_ended(response: Response) -> Value {
+    assert_unauthorized(response, true, Some(SESSION_ENDED)).await
 }
 
 /// The field names of a 422 problem's `errors`.

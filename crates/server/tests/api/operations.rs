@@ -2,6 +2,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::helpers::{Backend, assert_problem, metrics_text, spawn_app, spawn_app_with};
+use crate::process::GatehouseProcess;
 
 backend_tests!(
     health_and_ready_answer_200,
@@ -366,4 +367,31 @@ async fn metrics_count_requests_and_login_outcomes(backend: Backend) {
         !after.contains("nobody@example.com") && !after.contains("12345"),
         "no user data in labels"
     );
+}
+
+/// Every log line of an authenticated request names the caller (the request span's
+/// `user_id`), so an operator can follow one account through the log.
+#[tokio::test]
+async fn log_lines_of_an_authenticated_request_carry_the_user_id() {
+    let dir = std::env::temp_dir().join(format!("gatehouse-log-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log_path = dir.join("gatehouse.log");
+    let database_url = format!("sqlite://{}/app.db?mode=rwc", dir.display());
+    let settings = [("LOG_FORMAT", "json"), ("RUST_LOG", "info")];
+    let log = std::fs::File::create(&log_path).unwrap();
+    let server = GatehouseProcess::start_with_log(&database_url, &settings, log).await;
+    let email = "logged@example.com";
+    let registered: serde_json::Value = server.register(email).await.json().await.unwrap();
+    let tokens: serde_json::Value = server.login(email).await.json().await.unwrap();
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(server.me(access).await, reqwest::StatusCode::OK);
+    drop(server);
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let user_id = registered["id"].as_str().unwrap();
+    let completed = log
+        .lines()
+        .find(|line| line.contains("request completed") && line.contains("/users/me"))
+        .unwrap_or_else(|| panic!("no completion line for /users/me in:\n{log}"));
+    assert!(completed.contains(user_id), "{completed}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -23,6 +23,15 @@ impl GatehouseProcess {
     /// Starts the binary on a free port with cheap argon2 and the given settings on top,
     /// and waits until `/health` answers.
     pub async fn start(database_url: &str, settings: &[(&str, &str)]) -> Self {
+        Self::start_with_log(database_url, settings, Stdio::null()).await
+    }
+
+    /// [`start`](Self::start), with the process's log (its stderr) going to `log`.
+    pub async fn start_with_log(
+        database_url: &str,
+        settings: &[(&str, &str)],
+        log: impl Into<Stdio>,
+    ) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -43,7 +52,7 @@ impl GatehouseProcess {
             ])
             .envs(settings.iter().copied())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .unwrap();
         let process = Self {

@@ -5,7 +5,7 @@ use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, CuttableRelay, PASSWORD, TestApp, Tokens, assert_problem, spawn_app_with,
+    Backend, CuttableRelay, NEW_PASSWORD, PASSWORD, TestApp, Tokens, assert_problem, spawn_app_with,
 };
 
 backend_tests!(
@@ -261,7 +261,7 @@ async fn fresh_login_from(app: &TestApp, client: &str, email: &str) -> Tokens {
 }
 
 fn change(current: &str) -> Value {
-    json!({"current_password": current, "new_password": "An0ther-Strong-One"})
+    json!({"current_password": current, "new_password": NEW_PASSWORD})
 }
 
 /// Someone holding a stolen fresh token must not guess the password at hashing speed.
@@ -437,12 +437,12 @@ async fn a_password_reset_clears_the_accounts_back_off(backend: Backend) {
             "203.0.113.5",
             "/auth/reset-password",
             None,
-            &json!({"token": token, "new_password": "An0ther-Strong-One"}),
+            &json!({"token": token, "new_password": NEW_PASSWORD}),
         )
         .await;
     assert_eq!(reset.status(), StatusCode::NO_CONTENT);
     for anyone in ["203.0.113.5", "198.51.100.66"] {
-        let response = app.login_from(anyone, &email, "An0ther-Strong-One").await;
+        let response = app.login_from(anyone, &email, NEW_PASSWORD).await;
         assert_eq!(response.status(), StatusCode::OK, "{anyone}");
     }
 }

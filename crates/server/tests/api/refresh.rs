@@ -3,7 +3,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::helpers::{
-    Backend, TestApp, Tokens, assert_unauthorized, spawn_app, spawn_app_with, user_id,
+    Backend, TestApp, Tokens, assert_session_ended, assert_unauthorized, spawn_app, spawn_app_with,
+    user_id,
 };
 
 backend_tests!(
@@ -224,12 +225,7 @@ async fn refresh_of_a_revoked_session_is_401(backend: Backend) {
         .unwrap()
         .session_id;
     assert!(app.sessions().revoke(session, Utc::now()).await.unwrap());
-    assert_unauthorized(
-        app.refresh(&tokens.refresh).await,
-        true,
-        Some("Session has ended"),
-    )
-    .await;
+    assert_session_ended(app.refresh(&tokens.refresh).await).await;
 }
 
 async fn without_rotation_the_refresh_token_is_repeated(backend: Backend) {
@@ -247,12 +243,7 @@ async fn without_rotation_the_refresh_token_is_repeated(backend: Backend) {
         .unwrap()
         .session_id;
     app.sessions().revoke(session, Utc::now()).await.unwrap();
-    assert_unauthorized(
-        app.refresh(&tokens.refresh).await,
-        true,
-        Some("Session has ended"),
-    )
-    .await;
+    assert_session_ended(app.refresh(&tokens.refresh).await).await;
 }
 
 const REUSE: &str = "Refresh token reuse detected; session revoked";
@@ -266,12 +257,7 @@ async fn refreshed(app: &TestApp, refresh_token: &str) -> Tokens {
 /// Every token of the session answers 401 `Session has ended` (or reuse) from now on.
 async fn assert_session_dead(app: &TestApp, tokens: &[&Tokens]) {
     for tokens in tokens {
-        assert_unauthorized(
-            app.me(&tokens.access).await,
-            true,
-            Some("Session has ended"),
-        )
-        .await;
+        assert_session_ended(app.me(&tokens.access).await).await;
         assert_eq!(
             app.refresh(&tokens.refresh).await.status(),
             StatusCode::UNAUTHORIZED

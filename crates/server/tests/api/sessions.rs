@@ -5,8 +5,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, PASSWORD, TestApp, Tokens, assert_problem, assert_unauthorized, error_fields,
-    spawn_app, user_id,
+    Backend, NEW_PASSWORD, PASSWORD, TestApp, Tokens, assert_problem, assert_session_ended,
+    assert_unauthorized, error_fields, spawn_app, user_id,
 };
 
 backend_tests!(
@@ -24,9 +24,6 @@ backend_tests!(
     change_password_with_a_wrong_current_password_is_401,
     change_password_validates_the_new_password,
 );
-
-const ENDED: &str = "Session has ended";
-const NEW_PASSWORD: &str = "An0ther-Strong-One";
 
 impl TestApp {
     async fn with_bearer(&self, method: Method, path: &str, token: &str) -> reqwest::Response {
@@ -69,8 +66,8 @@ impl TestApp {
 }
 
 async fn assert_ended(app: &TestApp, tokens: &Tokens) {
-    assert_unauthorized(app.me(&tokens.access).await, true, Some(ENDED)).await;
-    assert_unauthorized(app.refresh(&tokens.refresh).await, true, Some(ENDED)).await;
+    assert_session_ended(app.me(&tokens.access).await).await;
+    assert_session_ended(app.refresh(&tokens.refresh).await).await;
 }
 
 async fn logout_with_the_access_token_ends_both_tokens_of_that_session_only(backend: Backend) {

@@ -8,7 +8,7 @@ use std::{
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{Backend, PASSWORD, TestApp, assert_problem, spawn_app};
+use crate::helpers::{Backend, NEW_PASSWORD, PASSWORD, TestApp, assert_problem, spawn_app};
 
 backend_tests!(
     a_user_created_on_the_command_line_logs_in_over_http,
@@ -175,13 +175,13 @@ async fn set_password_and_deactivate_end_the_sessions(backend: Backend) {
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        app.login(&email, "An0ther-Strong-One").await.status(),
+        app.login(&email, NEW_PASSWORD).await.status(),
         StatusCode::OK
     );
     let output = app.users_command(&["deactivate", "--email", &email], "");
     assert!(output.status.success(), "{output:?}");
     assert_problem(
-        app.login(&email, "An0ther-Strong-One").await,
+        app.login(&email, NEW_PASSWORD).await,
         403,
         Some("Inactive user"),
     )

@@ -34,10 +34,6 @@ pub async fn health() -> HttpResponse {
     )
 )]
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state
-        .db
-        .ping()
-        .await
-        .map_err(|e| ApiError::Unavailable(Box::new(e)))?;
+    gatehouse_persistence::ping(&state.db).await?;
     Ok(HttpResponse::Ok().json(StatusOut { status: "ok" }))
 }
