@@ -143,13 +143,14 @@ run_gatehouse() { # backend database_url
   local lg_rps lg_refused lg_total lg_ok
   read -r lg_rps _ _ lg_refused lg_total <<<"$(wrk_figures "$work/flood")"
   lg_ok=$(awk -v t="$lg_total" -v r="$lg_refused" -v d="$((duration + 2))" 'BEGIN {printf "%.1f", (t - r) / d}')
-  # The argon2 limit: how many logins a second the hashing slots allow, from the time of
-  # one login alone (its hash is nearly all of it) and one slot per core.
-  local single_start single_ms hash_limit
-  single_start=$(date +%s%N)
-  for _ in $(seq 1 10); do login >/dev/null; done
-  single_ms=$(( ($(date +%s%N) - single_start) / 10000000 ))
-  hash_limit=$(awk -v c="$(nproc)" -v t="$single_ms" 'BEGIN {printf "%.1f", c * 1000 / t}')
+  # The argon2 limit: how many logins a second the hashing slots allow, from one client
+  # logging in alone (its hash is nearly all of a login's time) and one slot per core.
+  local single_total single_rps single_ms hash_limit single_seconds=$((duration / 2 + 1))
+  wrk -t1 -c1 -d"${single_seconds}s" -s "$work/login.lua" "$base/auth/login" >"$work/login-single"
+  read -r _ _ _ _ single_total <<<"$(wrk_figures "$work/login-single")"
+  single_rps=$(awk -v t="$single_total" -v d="$single_seconds" 'BEGIN {printf "%.2f", t / d}')
+  single_ms=$(awk -v r="$single_rps" 'BEGIN {printf "%.0f", 1000 / r}')
+  hash_limit=$(awk -v c="$(nproc)" -v r="$single_rps" 'BEGIN {printf "%.1f", c * r}')
   # A login flood alone: 16 clients logging in as fast as they can. Waiting for a hashing
   # slot is served, not shed, so nearly every login should succeed at the argon2 limit.
   wrk -t2 -c16 -d"${duration}s" -s "$work/login.lua" "$base/auth/login" >"$work/login-flood"

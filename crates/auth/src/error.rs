@@ -21,9 +21,6 @@ pub enum AuthError {
         /// How long the job would have waited.
         expected_wait: std::time::Duration,
     },
-    /// The blocking task running argon2 panicked or was cancelled.
-    #[error("password hashing task failed")]
-    HashingTask(#[source] tokio::task::JoinError),
     /// The signing key does not fit the algorithm, or the PEM does not parse.
     #[error("invalid JWT key: {0}")]
     Key(#[source] jsonwebtoken::errors::Error),

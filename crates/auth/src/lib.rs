@@ -1,6 +1,6 @@
 //! Password hashing and token handling for Gatehouse, usable by any Rust service.
 //!
-//! - [`PasswordHasher`] hashes and verifies argon2 passwords on Tokio's blocking pool, at
+//! - [`PasswordHasher`] hashes and verifies argon2 passwords on threads of its own, at
 //!   most [`HasherConfig::max_concurrent`] at a time, so a burst of logins queues instead
 //!   of stalling the async workers or exhausting memory. It verifies any argon2 PHC hash
 //!   (argon2id/i/d, e.g. from Python's pwdlib or argon2-cffi) whose cost stays within

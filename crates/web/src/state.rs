@@ -65,7 +65,7 @@ pub struct AppState {
     pub ip_limiter: IpRateLimiter,
     /// Failed logins per address, for the back-off.
     pub login_throttles: LoginThrottleRepository,
-    /// Argon2 on the bounded blocking pool.
+    /// Argon2 on its own bounded threads.
     pub hasher: PasswordHasher,
     /// Token issue and verification.
     pub jwt: JwtCodec,

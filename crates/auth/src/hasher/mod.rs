@@ -1,7 +1,9 @@
-//! Argon2 on a bounded blocking pool.
+//! Argon2 on threads of its own, bounded.
 //!
 //! Each hash costs `memory_kib` of RAM and tens to hundreds of milliseconds of CPU, so it
-//! never runs on an async worker, and a semaphore caps how many run at once: a login flood
+//! never runs on an async worker: one thread per slot runs hashes at the lowest OS
+//! priority (so requests waiting for a core go first), and a semaphore caps how many run
+//! at once: a login flood
 //! waits in line (bounded memory: a waiting request holds no argon2 buffer) while other
 //! requests keep being served. Waiting is refused only when it would be long: from the
 //! measured time of recent hashes and the queue ahead, a check that would wait longer
@@ -106,7 +108,45 @@ pub struct PasswordHasher {
     inner: Arc<Inner>,
 }
 
+/// A hash to run on one of the hashing threads.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Starts `count` threads that run [`Job`]s, at the lowest OS priority: argon2 only gets
+/// the CPU time that requests waiting for a core do not want, so a login flood slows
+/// logins down (and past the wait bound, refuses them) rather than every other request.
+/// The threads end once every sender is dropped.
+fn start_hashing_threads(count: usize) -> Result<std::sync::mpsc::Sender<Job>, AuthError> {
+    let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+    let queue = Arc::new(std::sync::Mutex::new(queue));
+    for n in 0..count {
+        let queue = Arc::clone(&queue);
+        std::thread::Builder::new()
+            .name(format!("argon2-{n}"))
+            .spawn(move || {
+                // Best effort: where the OS refuses, hashes run at the normal priority.
+                let _ = thread_priority::set_current_thread_priority(
+                    thread_priority::ThreadPriority::Min,
+                );
+                loop {
+                    // The lock is held only while waiting; a poisoned one still works.
+                    let next = match queue.lock() {
+                        Ok(queue) => queue.recv(),
+                        Err(poisoned) => poisoned.into_inner().recv(),
+                    };
+                    let Ok(job) = next else { return };
+                    // A panicking job loses its answer (its caller gets an error) but not
+                    // the thread; its slot is given back as the job unwinds.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                }
+            })
+            .map_err(|e| AuthError::HasherConfig(format!("cannot start a hashing thread: {e}")))?;
+    }
+    Ok(jobs)
+}
+
 struct Inner {
+    /// Where hashes are sent to run: one thread per slot.
+    threads: std::sync::mpsc::Sender<Job>,
     params: Params,
     permits: Arc<Semaphore>,
     max_concurrent: usize,
@@ -135,8 +175,10 @@ impl PasswordHasher {
             ));
         }
         let dummy_hash = unmatchable_hash(&params)?;
+        let threads = start_hashing_threads(config.max_concurrent)?;
         Ok(Self {
             inner: Arc::new(Inner {
+                threads,
                 params,
                 permits: Arc::new(Semaphore::new(config.max_concurrent)),
                 max_concurrent: config.max_concurrent,
@@ -243,15 +285,22 @@ impl PasswordHasher {
         // hash still runs to its end and keeps its slot until then, so memory stays
         // bounded by `max_concurrent` hashes whatever clients do.
         let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        let work: Job = Box::new(move || {
             let _permit = permit;
             let started = Instant::now();
             let result = job();
             inner.record_hash_time(started.elapsed());
-            result
-        })
-        .await
-        .map_err(AuthError::HashingTask)?
+            // The caller may have gone; the hash was still done, and its slot held.
+            let _ = done.send(result);
+        });
+        self.inner
+            .threads
+            .send(work)
+            .map_err(|_| AuthError::Hashing("the hashing threads have stopped".into()))?;
+        outcome
+            .await
+            .map_err(|_| AuthError::Hashing("a hashing job failed".into()))?
     }
 }
 
