@@ -99,7 +99,7 @@ impl SessionRepository {
         };
         Ok(Some((
             to_domain(row)?,
-            user.map(crate::users::to_domain).transpose()?,
+            user.map(user::to_domain).transpose()?,
         )))
     }
 

@@ -94,7 +94,7 @@ impl UserRepository {
             .await?
             .into_iter()
             .next()
-            .map(to_domain)
+            .map(user::to_domain)
             .transpose()
     }
 
@@ -106,7 +106,7 @@ impl UserRepository {
             .await?
             .into_iter()
             .next()
-            .map(to_domain)
+            .map(user::to_domain)
             .transpose()
     }
 
@@ -223,7 +223,10 @@ impl UserRepository {
             .all(&self.db)
             .await?;
         let total = user::Entity::find().count(&self.db).await?;
-        let users = rows.into_iter().map(to_domain).collect::<Result<_, _>>()?;
+        let users = rows
+            .into_iter()
+            .map(user::to_domain)
+            .collect::<Result<_, _>>()?;
         Ok((users, total))
     }
 
@@ -280,7 +283,7 @@ impl UserRepository {
         let committed = txn.commit().await;
         self.cache.forget_user(id);
         committed?;
-        to_domain(updated).map(Some)
+        user::to_domain(updated).map(Some)
     }
 
     /// Deletes the account (its sessions and tokens go with it) unless it is the last
@@ -349,7 +352,7 @@ async fn locked_for_change(
         .lock_exclusive()
         .one(txn)
         .await?
-        .map(to_domain)
+        .map(user::to_domain)
         .transpose()
 }
 
@@ -367,19 +370,4 @@ async fn ensure_another_active_superuser(
         return Err(RepoError::Conflict(Conflict::LastSuperuser));
     }
     Ok(())
-}
-
-pub(crate) fn to_domain(row: user::Model) -> Result<User, RepoError> {
-    let email = Email::parse(&row.email)
-        .map_err(|e| RepoError::Corrupt(format!("user {}: {e}", row.id)))?;
-    Ok(User {
-        id: UserId::from_uuid(row.id),
-        email,
-        password_hash: PasswordHash::new(row.hashed_password),
-        is_active: row.is_active,
-        is_verified: row.is_verified,
-        is_superuser: row.is_superuser,
-        created_at: row.created_at,
-        updated_at: row.updated_at,
-    })
 }

@@ -9,22 +9,20 @@
 //!
 //! Routes that *set* cookies from credentials (login, `/auth/token`) have no cookie to
 //! check yet, and a form post from a foreign page is a simple request: without
-//! [`TrustedOrigin`], such a page could sign its visitor into the attacker's account
+//! [`TrustedOrigin`](crate::extract::TrustedOrigin), such a page could sign its visitor into the attacker's account
 //! (login CSRF). Browsers say where a request comes from (`Origin`, or at least
 //! `Sec-Fetch-Site`); only this server's own origin and the `CORS_ORIGINS` may set
 //! cookies this way. Clients that are not browsers send neither header and pass.
 
 use actix_web::{
-    FromRequest, HttpRequest,
+    HttpRequest,
     cookie::{Cookie, SameSite, time::Duration as CookieDuration},
-    dev::Payload,
-    http::header::{self, HeaderName},
-    web,
+    http::header::HeaderName,
 };
 use chrono::{DateTime, Utc};
 use subtle::ConstantTimeEq;
 
-use crate::{error::ApiError, state::AppState};
+use crate::error::ApiError;
 
 /// The access token: sent with every request to the site.
 pub const ACCESS_COOKIE: &str = "access_token_cookie";
@@ -68,45 +66,6 @@ impl TokenLocation {
         }
         Some(location)
     }
-}
-
-/// A route that sets cookies from credentials declares this first: in cookie mode it
-/// refuses (403) a request that a browser says comes from another site — an `Origin`
-/// that is neither this server's nor one of `CORS_ORIGINS` (`null` included), or, with no
-/// `Origin`, `Sec-Fetch-Site: cross-site`.
-#[derive(Debug)]
-pub struct TrustedOrigin;
-
-impl FromRequest for TrustedOrigin {
-    type Error = ApiError;
-    type Future = std::future::Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let verdict = match req.app_data::<web::Data<AppState>>() {
-            Some(state) if state.options.token_location.cookies => {
-                from_trusted_origin(req, &state.options.trusted_origins)
-            }
-            _ => true,
-        };
-        std::future::ready(if verdict {
-            Ok(Self)
-        } else {
-            Err(ApiError::Forbidden("Request from another site refused"))
-        })
-    }
-}
-
-fn from_trusted_origin(request: &HttpRequest, trusted: &[String]) -> bool {
-    let headers = request.headers();
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        let origin = origin.to_str().unwrap_or("");
-        return trusted
-            .iter()
-            .any(|allowed| allowed.eq_ignore_ascii_case(origin));
-    }
-    headers
-        .get("sec-fetch-site")
-        .is_none_or(|site| site.as_bytes() != b"cross-site")
 }
 
 /// `scheme://host[:port]` of a URL, as browsers write it in `Origin` (default ports left

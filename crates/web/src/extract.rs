@@ -8,6 +8,9 @@
 //! - [`AuthenticatedUser`] is a verified access token whose user exists, is active, and
 //!   whose session is still open; [`FreshUser`] also requires the token to come straight
 //!   from a password login.
+//! - [`IpThrottled`] spends one request of the client network's budget;
+//!   [`TrustedOrigin`] refuses, in cookie mode, a browser's request from another site to a
+//!   route that sets cookies from credentials (login CSRF; see [`crate::cookies`]).
 
 use actix_web::{
     FromRequest, HttpMessage, HttpRequest,
@@ -23,6 +26,7 @@ use serde::de::DeserializeOwned;
 use crate::{
     cookies::{CookieToken, TokenLocation, token_from_cookie},
     error::ApiError,
+    rate_limit::client_network,
     state::{AppState, DEFAULT_MAX_BODY_BYTES},
 };
 
@@ -307,6 +311,77 @@ async fn authenticate(state: &AppState, token: &str) -> Result<AuthenticatedUser
         session,
         claims,
     })
+}
+
+/// A route spends one request of the client IP's budget before it runs: 429 with
+/// `Retry-After` when the budget is gone. Put it first in the handler's signature.
+#[derive(Debug)]
+pub struct IpThrottled;
+
+impl FromRequest for IpThrottled {
+    type Error = ApiError;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let network = state.as_ref().and_then(|state| {
+            let options = &state.options.rate_limits;
+            options
+                .enabled
+                .then(|| client_network(req, &options.trusted_proxies))
+                .flatten()
+        });
+        Box::pin(async move {
+            match (state, network) {
+                (Some(state), Some(network)) => state
+                    .ip_limiter
+                    .check(network)
+                    .await
+                    .map(|()| Self)
+                    .map_err(ApiError::rate_limited),
+                _ => Ok(Self),
+            }
+        })
+    }
+}
+
+/// A route that sets cookies from credentials declares this first: in cookie mode it
+/// refuses (403) a request that a browser says comes from another site — an `Origin`
+/// that is neither this server's nor one of `CORS_ORIGINS` (`null` included), or, with no
+/// `Origin`, `Sec-Fetch-Site: cross-site`.
+#[derive(Debug)]
+pub struct TrustedOrigin;
+
+impl FromRequest for TrustedOrigin {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let verdict = match req.app_data::<web::Data<AppState>>() {
+            Some(state) if state.options.token_location.cookies => {
+                from_trusted_origin(req, &state.options.trusted_origins)
+            }
+            _ => true,
+        };
+        std::future::ready(if verdict {
+            Ok(Self)
+        } else {
+            Err(ApiError::Forbidden("Request from another site refused"))
+        })
+    }
+}
+
+fn from_trusted_origin(request: &HttpRequest, trusted: &[String]) -> bool {
+    let headers = request.headers();
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("");
+        return trusted
+            .iter()
+            .any(|allowed| allowed.eq_ignore_ascii_case(origin));
+    }
+    headers
+        .get("sec-fetch-site")
+        .is_none_or(|site| site.as_bytes() != b"cross-site")
 }
 
 #[cfg(test)]

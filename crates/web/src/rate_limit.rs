@@ -10,12 +10,10 @@
 
 use std::{net::IpAddr, num::NonZeroU32, sync::Arc, time::Duration};
 
-use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use actix_web::HttpRequest;
 use gatehouse_domain::ClientNetwork;
 use governor::{DefaultKeyedRateLimiter, Quota, clock::Clock};
 use ipnet::IpNet;
-
-use crate::{error::ApiError, state::AppState};
 
 /// How often the per-IP table forgets clients whose budget is full again.
 const FORGET_INTERVAL: Duration = Duration::from_secs(60);
@@ -271,38 +269,6 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
 
 fn is_trusted(ip: IpAddr, trusted_proxies: &[IpNet]) -> bool {
     trusted_proxies.iter().any(|net| net.contains(&ip))
-}
-
-/// A route spends one request of the client IP's budget before it runs: 429 with
-/// `Retry-After` when the budget is gone. Put it first in the handler's signature.
-#[derive(Debug)]
-pub struct IpThrottled;
-
-impl FromRequest for IpThrottled {
-    type Error = ApiError;
-    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let network = state.as_ref().and_then(|state| {
-            let options = &state.options.rate_limits;
-            options
-                .enabled
-                .then(|| client_network(req, &options.trusted_proxies))
-                .flatten()
-        });
-        Box::pin(async move {
-            match (state, network) {
-                (Some(state), Some(network)) => state
-                    .ip_limiter
-                    .check(network)
-                    .await
-                    .map(|()| Self)
-                    .map_err(ApiError::rate_limited),
-                _ => Ok(Self),
-            }
-        })
-    }
 }
 
 #[cfg(test)]

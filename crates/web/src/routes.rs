@@ -10,9 +10,7 @@ use crate::{
     account::{self, by_mail, password},
     admin,
     error::ApiError,
-    keys,
-    operations::{health, metrics},
-    sessions, signin,
+    keys, operations, sessions, signin,
     signin::refresh,
 };
 
@@ -74,14 +72,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             })),
     )
     .service(only(Method::GET, "/.well-known/jwks.json", keys::jwks))
-    .service(only(Method::GET, "/health", health::health))
-    .service(only(Method::GET, "/ready", health::ready))
+    .service(only(Method::GET, "/health", operations::health))
+    .service(only(Method::GET, "/ready", operations::ready))
     .service(only(Method::GET, "/docs", docs_redirect));
 }
 
 /// `GET /metrics`: on the public port by default, or alone on `METRICS_ADDR`.
 pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
-    cfg.service(only(Method::GET, "/metrics", metrics::metrics));
+    cfg.service(only(Method::GET, "/metrics", operations::scrape_metrics));
 }
 
 /// A resource answering `method` only; any other method gets 405 with the `Allow` header

@@ -7,7 +7,7 @@ use gatehouse_persistence::{
 };
 
 use crate::{
-    account::{AccountMails, AccountOptions},
+    account::mail_worker::{AccountMails, AccountOptions},
     cookies::TokenLocation,
     operations::metrics::Metrics,
     rate_limit::{IpRateLimiter, RateLimitOptions},

@@ -1,8 +1,8 @@
 //! Argon2 on threads of its own, bounded.
 //!
 //! Each hash costs `memory_kib` of RAM and tens to hundreds of milliseconds of CPU, so it
-//! never runs on an async worker: one thread per slot runs hashes at the lowest OS
-//! priority (so requests waiting for a core go first), and a semaphore caps how many run
+//! never runs on an async worker: one thread per slot runs hashes at a low OS priority
+//! (niceness 10, so requests waiting for a core go first), and a semaphore caps how many run
 //! at once: a login flood
 //! waits in line (bounded memory: a waiting request holds no argon2 buffer) while other
 //! requests keep being served. Waiting is refused only when it would be long: from the
@@ -111,9 +111,15 @@ pub struct PasswordHasher {
 /// A hash to run on one of the hashing threads.
 type Job = Box<dyn FnOnce() + Send>;
 
-/// Starts `count` threads that run [`Job`]s, at the lowest OS priority: argon2 only gets
-/// the CPU time that requests waiting for a core do not want, so a login flood slows
-/// logins down (and past the wait bound, refuses them) rather than every other request.
+/// The hashing threads' priority on thread-priority's 0–99 scale: 22 is niceness 10 on
+/// Linux. Low enough that a request waiting for a core goes first (a nice-10 thread gets
+/// about a tenth of a core that a normal one also wants), not so low that other busy
+/// processes on the host could starve logins (nice 19 would get about 1.5%).
+const HASHING_PRIORITY: u8 = 22;
+
+/// Starts `count` threads that run [`Job`]s, at a low OS priority: argon2 mostly gets the
+/// CPU time that requests waiting for a core do not want, so a login flood slows logins
+/// down (and past the wait bound, refuses them) rather than every other request.
 /// The threads end once every sender is dropped.
 fn start_hashing_threads(count: usize) -> Result<std::sync::mpsc::Sender<Job>, AuthError> {
     let (jobs, queue) = std::sync::mpsc::channel::<Job>();
@@ -124,9 +130,12 @@ fn start_hashing_threads(count: usize) -> Result<std::sync::mpsc::Sender<Job>, A
             .name(format!("argon2-{n}"))
             .spawn(move || {
                 // Best effort: where the OS refuses, hashes run at the normal priority.
-                let _ = thread_priority::set_current_thread_priority(
-                    thread_priority::ThreadPriority::Min,
-                );
+                if let Ok(lower) = thread_priority::ThreadPriorityValue::try_from(HASHING_PRIORITY)
+                {
+                    let _ = thread_priority::set_current_thread_priority(
+                        thread_priority::ThreadPriority::Crossplatform(lower),
+                    );
+                }
                 loop {
                     // The lock is held only while waiting; a poisoned one still works.
                     let next = match queue.lock() {
@@ -287,10 +296,12 @@ impl PasswordHasher {
         let inner = Arc::clone(&self.inner);
         let (done, outcome) = tokio::sync::oneshot::channel();
         let work: Job = Box::new(move || {
-            let _permit = permit;
             let started = Instant::now();
             let result = job();
             inner.record_hash_time(started.elapsed());
+            // The slot is free before the answer goes out: a caller that has its answer
+            // finds the slot it used free again.
+            drop(permit);
             // The caller may have gone; the hash was still done, and its slot held.
             let _ = done.send(result);
         });

@@ -1,4 +1,7 @@
+use gatehouse_domain::{Email, PasswordHash, User, UserId};
 use sea_orm::entity::prelude::*;
+
+use crate::RepoError;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "users")]
@@ -28,3 +31,19 @@ impl Related<super::session::Entity> for Entity {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// The account a row holds; an address that no longer parses is a corrupt row.
+pub(crate) fn to_domain(row: Model) -> Result<User, RepoError> {
+    let email = Email::parse(&row.email)
+        .map_err(|e| RepoError::Corrupt(format!("user {}: {e}", row.id)))?;
+    Ok(User {
+        id: UserId::from_uuid(row.id),
+        email,
+        password_hash: PasswordHash::new(row.hashed_password),
+        is_active: row.is_active,
+        is_verified: row.is_verified,
+        is_superuser: row.is_superuser,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}

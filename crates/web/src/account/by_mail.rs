@@ -34,7 +34,7 @@ const INVALID_TOKEN: &str = "Invalid or expired token";
     )
 )]
 pub async fn forgot_password(
-    _: crate::rate_limit::IpThrottled,
+    _: crate::extract::IpThrottled,
     state: web::Data<AppState>,
     JsonBody(body): JsonBody<ForgotPasswordIn>,
 ) -> Result<HttpResponse, ApiError> {
@@ -106,7 +106,7 @@ pub async fn reset_password(
     )
 )]
 pub async fn request_verify(
-    _: crate::rate_limit::IpThrottled,
+    _: crate::extract::IpThrottled,
     state: web::Data<AppState>,
     caller: AuthenticatedUser,
 ) -> Result<HttpResponse, ApiError> {

@@ -6,10 +6,9 @@ use chrono::Utc;
 use crate::{
     account::dto::ChangePasswordIn,
     error::{ApiError, Problem},
-    extract::{FreshUser, JsonBody},
+    extract::{FreshUser, IpThrottled, JsonBody},
     openapi::responses::{DatabaseDown, JsonBodyRefused, PasswordLimited},
     operations::metrics::LoginOutcome,
-    rate_limit::IpThrottled,
     signin::{backoff::PasswordAttempt, credentials::password_matches},
     state::AppState,
 };

@@ -23,10 +23,7 @@ use crate::{
     dto::UserOut,
     error::{FieldError, Problem},
     keys::{self, JwkSetOut},
-    operations::{
-        health::{self, StatusOut},
-        metrics,
-    },
+    operations::{self, StatusOut},
     sessions::{self, dto::SessionOut},
     signin::{
         self,
@@ -60,9 +57,9 @@ use crate::{
         admin::update_user,
         admin::delete_user,
         keys::jwks,
-        health::health,
-        health::ready,
-        metrics::metrics
+        operations::health,
+        operations::ready,
+        operations::scrape_metrics
     ),
     components(schemas(
         RegisterIn,

@@ -55,7 +55,7 @@ problem_responses! {
         "401" => "Missing, invalid, expired or revoked access token",
         "403" => "`Not enough privileges`, or `Inactive user`",
     }
-    /// The per-network budget of [`IpThrottled`](crate::rate_limit::IpThrottled).
+    /// The per-network budget of [`IpThrottled`](crate::extract::IpThrottled).
     NetworkLimited {
         "429" => "Too many requests from this client network; see Retry-After",
     }

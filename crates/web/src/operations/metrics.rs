@@ -3,7 +3,6 @@
 //! the password-hashing queue and the session cache's state (read at scrape time). No user data ever becomes a label:
 //! routes are labelled by pattern, unmatched paths by one mask.
 
-use actix_web::{HttpResponse, web};
 use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
 use gatehouse_auth::PasswordHasher;
 use gatehouse_persistence::SessionCache;
@@ -12,7 +11,10 @@ use prometheus::{
     core::Desc, proto::MetricFamily,
 };
 
-use crate::{error::ApiError, state::AppState};
+use crate::error::ApiError;
+
+/// The content type of [`Metrics::render`]'s text.
+pub(crate) const TEXT_FORMAT: &str = prometheus::TEXT_FORMAT;
 
 /// Metric names start with this.
 const NAMESPACE: &str = "gatehouse";
@@ -90,27 +92,13 @@ impl Metrics {
         self.logins.with_label_values(&[outcome.label()]).inc();
     }
 
-    fn render(&self) -> Result<String, ApiError> {
+    pub(crate) fn render(&self) -> Result<String, ApiError> {
         let mut buffer = Vec::new();
         TextEncoder::new()
             .encode(&self.http.registry.gather(), &mut buffer)
             .map_err(|e| ApiError::Internal(Box::new(e)))?;
         String::from_utf8(buffer).map_err(|e| ApiError::Internal(Box::new(e)))
     }
-}
-
-/// Prometheus text exposition of every metric.
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    tag = "operations",
-    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain; version=0.0.4"))
-)]
-pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let body = state.metrics.render()?;
-    Ok(HttpResponse::Ok()
-        .content_type(TextEncoder::new().format_type())
-        .body(body))
 }
 
 /// A gauge read from the hasher when scraped, so the hot path never touches it.

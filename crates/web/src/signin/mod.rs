@@ -8,13 +8,11 @@ use chrono::Utc;
 use gatehouse_domain::NewUser;
 
 use crate::{
-    cookies::TrustedOrigin,
     dto::UserOut,
     error::{ApiError, Problem},
-    extract::JsonBody,
+    extract::{IpThrottled, JsonBody, TrustedOrigin},
     openapi::responses::{DatabaseDown, JsonBodyRefused, NetworkLimited, PasswordLimited},
     operations::metrics::LoginOutcome,
-    rate_limit::IpThrottled,
     state::AppState,
 };
 

@@ -10,9 +10,8 @@ use gatehouse_domain::{RefreshRotation, RefreshVerdict, Session, SessionId, User
 
 use crate::{
     error::{ApiError, Problem},
-    extract::{RefreshToken, account_of},
+    extract::{IpThrottled, RefreshToken, account_of},
     openapi::responses::{DatabaseDown, NetworkLimited},
-    rate_limit::IpThrottled,
     signin::{dto::TokenOut, tokens::tokens_response},
     state::AppState,
 };
