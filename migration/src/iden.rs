@@ -65,3 +65,19 @@ pub enum MailCooldowns {
     Email,
     SentAt,
 }
+
+/// The `audit_events` table: the audit log.
+#[derive(DeriveIden)]
+pub enum AuditEvents {
+    Table,
+    Id,
+    At,
+    Type,
+    UserId,
+    ActorId,
+    Ip,
+    UserAgent,
+    RequestId,
+    SessionId,
+    Details,
+}

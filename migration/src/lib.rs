@@ -22,6 +22,7 @@ mod m20261130_000007_session_invalidation_triggers;
 mod m20261130_000008_login_throttles_per_network;
 mod m20261130_000009_create_mail_cooldowns;
 mod m20261130_000010_announce_truncate;
+mod m20261130_000011_create_audit_events;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000008_login_throttles_per_network::Migration),
             Box::new(m20261130_000009_create_mail_cooldowns::Migration),
             Box::new(m20261130_000010_announce_truncate::Migration),
+            Box::new(m20261130_000011_create_audit_events::Migration),
         ]
     }
 }

@@ -24,6 +24,7 @@
 //! [`Session::refresh_verdict`].
 #![warn(missing_docs)]
 
+mod audit;
 mod email;
 mod error;
 mod ids;
@@ -33,6 +34,7 @@ mod password;
 mod session;
 mod user;
 
+pub use audit::{AuditContext, AuditEvent, AuditEventType, NewAuditEvent};
 pub use email::Email;
 pub use error::{Conflict, ValidationError};
 pub use ids::{SessionId, UserId};

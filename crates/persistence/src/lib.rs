@@ -16,6 +16,7 @@
 //! keep in step with their own writes and `LISTEN/NOTIFY` with everyone else's (see
 //! [`session_cache_for`]).
 
+mod audit;
 mod database;
 mod entity;
 mod error;
@@ -27,6 +28,7 @@ mod session_cache;
 mod sessions;
 mod users;
 
+pub use audit::{AuditFilter, AuditRepository};
 pub use database::{DatabaseConfig, DatabaseKind, connect, connect_lazily, ping, redact_url};
 pub use error::RepoError;
 pub use invalidation::session_cache_for;

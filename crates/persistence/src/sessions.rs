@@ -1,16 +1,17 @@
 use chrono::{DateTime, Utc};
 use gatehouse_domain::{
-    NewSession, RefreshPolicy, RefreshRotation, Session, SessionId, User, UserId,
+    NewAuditEvent, NewSession, RefreshPolicy, RefreshRotation, Session, SessionId, User, UserId,
 };
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder,
+    QueryOrder, TransactionTrait,
     sea_query::{Expr, ExprTrait},
 };
 
 use crate::{
     RepoError, SessionCache,
+    audit::record_event,
     entity::{session, user},
 };
 
@@ -37,37 +38,24 @@ impl SessionRepository {
         Self { cache, ..self }
     }
 
+    /// [`create`](Self::create), recording `event` about the new session in the same
+    /// transaction: a login's session and its `login.succeeded` exist together or not at
+    /// all.
+    pub async fn create_recorded(
+        &self,
+        new: NewSession,
+        event: NewAuditEvent,
+    ) -> Result<Session, RepoError> {
+        let txn = self.db.begin().await?;
+        let session = insert_session(&txn, new).await?;
+        record_event(&txn, &event.in_session(session.id)).await?;
+        txn.commit().await?;
+        Ok(session)
+    }
+
     /// Stores a session opened at login, at refresh generation 0.
     pub async fn create(&self, new: NewSession) -> Result<Session, RepoError> {
-        let row = session::ActiveModel {
-            id: Set(new.id.as_uuid()),
-            user_id: Set(new.user_id.as_uuid()),
-            created_at: Set(new.created_at),
-            last_used_at: Set(new.created_at),
-            expires_at: Set(new.expires_at),
-            revoked_at: Set(None),
-            latest_refresh_generation: Set(0),
-            highest_used_generation: Set(0),
-            rotated_at: Set(None),
-            user_agent: Set(new.user_agent.clone()),
-            ip: Set(new.ip.clone()),
-        };
-        session::Entity::insert(row)
-            .exec_without_returning(&self.db)
-            .await?;
-        Ok(Session {
-            id: new.id,
-            user_id: new.user_id,
-            created_at: new.created_at,
-            last_used_at: new.created_at,
-            expires_at: new.expires_at,
-            revoked_at: None,
-            latest_refresh_generation: 0,
-            highest_used_generation: 0,
-            rotated_at: None,
-            user_agent: new.user_agent,
-            ip: new.ip,
-        })
+        insert_session(&self.db, new).await
     }
 
     /// The session with this id, revoked or not.
@@ -296,6 +284,39 @@ impl SessionRepository {
     async fn revoke_where(&self, which: Condition, now: DateTime<Utc>) -> Result<u64, RepoError> {
         revoke_sessions(&self.db, which, now).await
     }
+}
+
+/// Inserts a session opened at login, on `db` (inside or outside a transaction).
+async fn insert_session(db: &impl ConnectionTrait, new: NewSession) -> Result<Session, RepoError> {
+    let row = session::ActiveModel {
+        id: Set(new.id.as_uuid()),
+        user_id: Set(new.user_id.as_uuid()),
+        created_at: Set(new.created_at),
+        last_used_at: Set(new.created_at),
+        expires_at: Set(new.expires_at),
+        revoked_at: Set(None),
+        latest_refresh_generation: Set(0),
+        highest_used_generation: Set(0),
+        rotated_at: Set(None),
+        user_agent: Set(new.user_agent.clone()),
+        ip: Set(new.ip.clone()),
+    };
+    session::Entity::insert(row)
+        .exec_without_returning(db)
+        .await?;
+    Ok(Session {
+        id: new.id,
+        user_id: new.user_id,
+        created_at: new.created_at,
+        last_used_at: new.created_at,
+        expires_at: new.expires_at,
+        revoked_at: None,
+        latest_refresh_generation: 0,
+        highest_used_generation: 0,
+        rotated_at: None,
+        user_agent: new.user_agent,
+        ip: new.ip,
+    })
 }
 
 /// Ends the active sessions `which` selects, on `db` (inside or outside a transaction).

@@ -1,6 +1,6 @@
 use chrono::{DateTime, Utc};
 use gatehouse_domain::{
-    Conflict, Email, NewUser, PasswordHash, SessionId, User, UserId, UserUpdate,
+    Conflict, Email, NewAuditEvent, NewUser, PasswordHash, SessionId, User, UserId, UserUpdate,
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
@@ -10,6 +10,7 @@ use sea_orm::{
 
 use crate::{
     RepoError, SessionCache,
+    audit::record_event,
     entity::user,
     one_time_tokens::delete_tokens_of,
     sessions::{revoke_sessions, sessions_of},
@@ -41,7 +42,26 @@ impl UserRepository {
     /// [`RepoError::Conflict`]`(`[`Conflict::EmailTaken`]`)`, decided by the unique index,
     /// so concurrent registrations of one address let exactly one through.
     pub async fn create(&self, new: NewUser, now: DateTime<Utc>) -> Result<User, RepoError> {
-        self.insert(new, true, now).await
+        insert(&self.db, new, true, now).await
+    }
+
+    /// [`create`](Self::create), recording `event` about the new account in the same
+    /// transaction: the account and its `user.registered` exist together or not at all.
+    pub async fn create_recorded(
+        &self,
+        new: NewUser,
+        now: DateTime<Utc>,
+        event: NewAuditEvent,
+    ) -> Result<User, RepoError> {
+        let txn = self.db.begin().await?;
+        let user = insert(&txn, new, true, now).await?;
+        let event = NewAuditEvent {
+            user_id: Some(user.id),
+            ..event
+        };
+        record_event(&txn, &event).await?;
+        txn.commit().await?;
+        Ok(user)
     }
 
     /// Inserts an account brought from another system, keeping its active flag and its
@@ -52,39 +72,7 @@ impl UserRepository {
         is_active: bool,
         created_at: DateTime<Utc>,
     ) -> Result<User, RepoError> {
-        self.insert(new, is_active, created_at).await
-    }
-
-    async fn insert(
-        &self,
-        new: NewUser,
-        is_active: bool,
-        created_at: DateTime<Utc>,
-    ) -> Result<User, RepoError> {
-        let row = user::ActiveModel {
-            id: Set(new.id.as_uuid()),
-            email: Set(new.email.as_str().to_owned()),
-            hashed_password: Set(new.password_hash.as_str().to_owned()),
-            is_active: Set(is_active),
-            is_verified: Set(false),
-            is_superuser: Set(new.is_superuser),
-            created_at: Set(created_at),
-            updated_at: Set(created_at),
-        };
-        user::Entity::insert(row)
-            .exec_without_returning(&self.db)
-            .await
-            .map_err(|e| RepoError::unique_as(e, Conflict::EmailTaken))?;
-        Ok(User {
-            id: new.id,
-            email: new.email,
-            password_hash: new.password_hash,
-            is_active,
-            is_verified: false,
-            is_superuser: new.is_superuser,
-            created_at,
-            updated_at: created_at,
-        })
+        insert(&self.db, new, is_active, created_at).await
     }
 
     /// The account with this id, if any.
@@ -111,8 +99,8 @@ impl UserRepository {
     }
 
     /// Sets a new password and ends the account's sessions — every one, or every one but
-    /// `keep` (the session that changed its own password) — in one transaction: either
-    /// both happen or neither. `None` when the account does not exist, else how many
+    /// `keep` (the session that changed its own password) — and records `event` (with the
+    /// number of sessions ended), in one transaction: all of it happens or none. `None` when the account does not exist, else how many
     /// sessions ended.
     pub async fn change_password(
         &self,
@@ -120,6 +108,7 @@ impl UserRepository {
         hash: &PasswordHash,
         keep: Option<SessionId>,
         now: DateTime<Utc>,
+        event: &NewAuditEvent,
     ) -> Result<Option<u64>, RepoError> {
         let txn = self.db.begin().await?;
         let row = user::ActiveModel {
@@ -129,7 +118,13 @@ impl UserRepository {
             ..Default::default()
         };
         let ended = match row.update(&txn).await {
-            Ok(_) => revoke_sessions(&txn, sessions_of(id, keep), now).await,
+            Ok(_) => match revoke_sessions(&txn, sessions_of(id, keep), now).await {
+                Ok(ended) => {
+                    let event = event.clone().with("sessions_ended", ended.to_string());
+                    record_event(&txn, &event).await.map(|()| ended)
+                }
+                Err(e) => Err(e),
+            },
             Err(sea_orm::DbErr::RecordNotUpdated) => return Ok(None),
             Err(e) => Err(e.into()),
         };
@@ -319,6 +314,39 @@ impl UserRepository {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// Inserts a new account on `db` (inside or outside a transaction).
+async fn insert(
+    db: &impl ConnectionTrait,
+    new: NewUser,
+    is_active: bool,
+    created_at: DateTime<Utc>,
+) -> Result<User, RepoError> {
+    let row = user::ActiveModel {
+        id: Set(new.id.as_uuid()),
+        email: Set(new.email.as_str().to_owned()),
+        hashed_password: Set(new.password_hash.as_str().to_owned()),
+        is_active: Set(is_active),
+        is_verified: Set(false),
+        is_superuser: Set(new.is_superuser),
+        created_at: Set(created_at),
+        updated_at: Set(created_at),
+    };
+    user::Entity::insert(row)
+        .exec_without_returning(db)
+        .await
+        .map_err(|e| RepoError::unique_as(e, Conflict::EmailTaken))?;
+    Ok(User {
+        id: new.id,
+        email: new.email,
+        password_hash: new.password_hash,
+        is_active,
+        is_verified: false,
+        is_superuser: new.is_superuser,
+        created_at,
+        updated_at: created_at,
+    })
 }
 
 /// Reads the account inside `txn`, locked against concurrent admin changes. Postgres and

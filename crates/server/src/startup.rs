@@ -72,6 +72,8 @@ impl Application {
                         state.db.clone(),
                     ),
                     session_retention: settings.session_retention,
+                    audit: state.audit.clone(),
+                    audit_retention: settings.audit_retention,
                 },
                 interval,
             ));
@@ -134,11 +136,13 @@ struct Housekeeping {
     login_throttles: gatehouse_persistence::LoginThrottleRepository,
     mail_cooldowns: gatehouse_persistence::MailCooldownRepository,
     session_retention: chrono::Duration,
+    audit: gatehouse_persistence::AuditRepository,
+    audit_retention: chrono::Duration,
 }
 
 /// At start and then every `interval`: deletes sessions that ended more than the retention
-/// ago, used and expired single-use tokens, failed-login counts untouched for a day, and
-/// mail cool-downs that are over.
+/// ago, used and expired single-use tokens, failed-login counts untouched for a day, audit
+/// events older than their retention, and mail cool-downs that are over.
 /// Every instance may run it; the deletes are idempotent. A failure is logged and tried
 /// again next time.
 async fn housekeeping(work: Housekeeping, interval: std::time::Duration) {
@@ -157,6 +161,10 @@ async fn housekeeping(work: Housekeeping, interval: std::time::Duration) {
                 work.login_throttles
                     .purge(now - chrono::Duration::days(1))
                     .await,
+            ),
+            (
+                "audit events",
+                work.audit.purge(now - work.audit_retention).await,
             ),
             (
                 "mail cool-downs",

@@ -6,7 +6,10 @@ use std::io::{BufRead, IsTerminal};
 use anyhow::{Context, bail};
 use chrono::Utc;
 use gatehouse_auth::PasswordHasher;
-use gatehouse_domain::{Conflict, Email, NewUser, Password, User, UserUpdate};
+use gatehouse_domain::{
+    AuditContext, AuditEventType, Conflict, Email, NewAuditEvent, NewUser, Password, User,
+    UserUpdate,
+};
 use gatehouse_persistence::{RepoError, UserRepository};
 
 use crate::{Settings, cli::UsersAction, startup::prepare_database};
@@ -33,8 +36,17 @@ pub async fn run(action: UsersAction, settings: &Settings) -> anyhow::Result<()>
             let user = existing(&users, &email).await?;
             let password = Password::parse_new(read_password()?, "password", Some(&user.email))?;
             let hash = hasher(settings)?.hash(password).await?;
+            // The command acts for an operator: no account of the service is the actor.
+            let event = NewAuditEvent::new(
+                AuditEventType::UserUpdated,
+                Some(user.id),
+                &AuditContext::default(),
+                now,
+            )
+            .with("fields", "password")
+            .with("by", "cli");
             let ended = users
-                .change_password(user.id, &hash, None, now)
+                .change_password(user.id, &hash, None, now, &event)
                 .await?
                 .unwrap_or_default();
             format!("password set for {}; {ended} session(s) ended", user.email)

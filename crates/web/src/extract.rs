@@ -20,7 +20,7 @@ use actix_web::{
 };
 use futures_util::{StreamExt, future::LocalBoxFuture};
 use gatehouse_auth::AccessClaims;
-use gatehouse_domain::{Session, SessionId, User, UserId};
+use gatehouse_domain::{AuditContext, Session, SessionId, User, UserId};
 use serde::de::DeserializeOwned;
 
 use crate::{
@@ -382,6 +382,37 @@ fn from_trusted_origin(request: &HttpRequest, trusted: &[String]) -> bool {
     headers
         .get("sec-fetch-site")
         .is_none_or(|site| site.as_bytes() != b"cross-site")
+}
+
+/// Where the request comes from, for the audit events it causes: the client's address
+/// (behind trusted proxies, the forwarded one), its `User-Agent` and the request id.
+#[derive(Debug, Clone)]
+pub struct Audit(pub AuditContext);
+
+impl FromRequest for Audit {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let proxies = req
+            .app_data::<web::Data<AppState>>()
+            .map(|state| state.options.rate_limits.trusted_proxies.clone())
+            .unwrap_or_default();
+        let context = AuditContext {
+            actor_id: None,
+            ip: crate::rate_limit::client_ip(req, &proxies).map(|ip| ip.to_string()),
+            user_agent: req
+                .headers()
+                .get(header::USER_AGENT)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned),
+            request_id: req
+                .extensions()
+                .get::<crate::middleware::RequestId>()
+                .map(|id| id.0.clone()),
+        };
+        std::future::ready(Ok(Self(context)))
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use actix_web::{
-    Error,
+    Error, HttpMessage,
     body::MessageBody,
     dev::{ServiceRequest, ServiceResponse},
     http::{
@@ -20,6 +20,10 @@ use tracing::Instrument;
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 const MAX_CLIENT_ID_LEN: usize = 128;
+
+/// The request's id, as [`request_context`] chose it, in the request's extensions.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
 
 /// Middleware function: wrap with `actix_web::middleware::from_fn(request_context)`.
 pub async fn request_context(
@@ -40,6 +44,7 @@ pub async fn request_context(
         path = %request.path(),
         user_id = tracing::field::Empty,
     );
+    request.extensions_mut().insert(RequestId(id.clone()));
     let started = Instant::now();
     let result = next.call(request).instrument(span.clone()).await;
     let _entered = span.enter();

@@ -59,6 +59,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     ))
     .service(only(Method::POST, "/auth/verify", by_mail::verify))
     .service(only(Method::GET, "/users/me", account::me))
+    .service(only(Method::GET, "/auth/activity", account::activity))
     .service(only(Method::GET, "/users", admin::list_users))
     .service(
         web::resource("/users/{id}")

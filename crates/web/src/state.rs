@@ -2,8 +2,8 @@ use gatehouse_auth::{JwtCodec, PasswordHasher};
 use gatehouse_domain::RefreshPolicy;
 use gatehouse_mail::Mailer;
 use gatehouse_persistence::{
-    DatabaseConnection, LoginThrottleRepository, MailCooldownRepository, OneTimeTokenRepository,
-    SessionCache, SessionRepository, UserRepository,
+    AuditRepository, DatabaseConnection, LoginThrottleRepository, MailCooldownRepository,
+    OneTimeTokenRepository, SessionCache, SessionRepository, UserRepository,
 };
 
 use crate::{
@@ -65,6 +65,8 @@ pub struct AppState {
     pub ip_limiter: IpRateLimiter,
     /// Failed logins per address, for the back-off.
     pub login_throttles: LoginThrottleRepository,
+    /// The audit log.
+    pub audit: AuditRepository,
     /// Argon2 on its own bounded threads.
     pub hasher: PasswordHasher,
     /// Token issue and verification.
@@ -103,6 +105,7 @@ impl AppState {
         Ok(Self {
             ip_limiter,
             login_throttles: LoginThrottleRepository::new(db.clone()),
+            audit: AuditRepository::new(db.clone()),
             users,
             sessions: SessionRepository::new(db.clone()).with_session_cache(session_cache),
             one_time_tokens,

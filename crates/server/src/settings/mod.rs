@@ -97,6 +97,8 @@ pub struct Settings {
     pub mail: MailConfig,
     /// `SESSION_RETENTION_DAYS`: how long ended sessions are kept before the purge.
     pub session_retention: chrono::Duration,
+    /// `AUDIT_RETENTION_DAYS`: how long audit events are kept before the purge.
+    pub audit_retention: chrono::Duration,
     /// `PURGE_INTERVAL_MIN`: how often housekeeping runs; `None` = never (0).
     pub purge_interval: Option<Duration>,
     /// `METRICS_ADDR`: a separate `host:port` for `/metrics` (then not on the public port).
@@ -150,6 +152,7 @@ struct Raw {
     trusted_proxies: Option<String>,
     rate_limit_store: String,
     session_retention_days: i64,
+    audit_retention_days: i64,
     metrics_addr: Option<String>,
     purge_interval_min: u64,
     session_cache_size: usize,
@@ -186,6 +189,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("login_failures_before_backoff", "5"),
     ("login_failures_account_wide", "50"),
     ("session_retention_days", "30"),
+    ("audit_retention_days", "365"),
     ("purge_interval_min", "60"),
     ("session_cache_size", "10000"),
     ("argon2_memory_kib", "65536"),
@@ -395,6 +399,11 @@ impl Raw {
                 self.session_retention_days,
             )?)
             .ok_or_else(|| SettingsError::new("SESSION_RETENTION_DAYS", "too large"))?,
+            audit_retention: chrono::Duration::try_days(positive(
+                "AUDIT_RETENTION_DAYS",
+                self.audit_retention_days,
+            )?)
+            .ok_or_else(|| SettingsError::new("AUDIT_RETENTION_DAYS", "too large"))?,
             metrics_addr,
             purge_interval: (self.purge_interval_min > 0)
                 .then(|| Duration::from_secs(self.purge_interval_min.saturating_mul(60))),

@@ -13,6 +13,7 @@ mod helpers;
 
 mod accounts;
 mod admin;
+mod audit;
 mod browsers;
 mod cli;
 mod connection_resets;

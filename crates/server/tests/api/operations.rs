@@ -206,6 +206,7 @@ async fn the_openapi_document_describes_every_route(backend: Backend) {
         ("/auth/request-verify", "post"),
         ("/auth/verify", "post"),
         ("/users/me", "get"),
+        ("/auth/activity", "get"),
         ("/users", "get"),
         ("/users/{id}", "get"),
         ("/users/{id}", "patch"),

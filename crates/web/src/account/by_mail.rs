@@ -3,14 +3,14 @@
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use gatehouse_auth::hash_one_time_token;
-use gatehouse_domain::{Email, OneTimePurpose, Password};
+use gatehouse_domain::{AuditEventType, Email, NewAuditEvent, OneTimePurpose, Password};
 use gatehouse_persistence::LiveToken;
 
 use crate::{
     account::dto::{AcceptedOut, ForgotPasswordIn, ResetPasswordIn, VerifyIn},
     dto::UserOut,
     error::{ApiError, Problem},
-    extract::{AuthenticatedUser, JsonBody},
+    extract::{Audit, AuthenticatedUser, JsonBody},
     openapi::responses::{BearerRefused, DatabaseDown, JsonBodyRefused, NetworkLimited},
     state::AppState,
 };
@@ -64,6 +64,7 @@ pub async fn forgot_password(
 )]
 pub async fn reset_password(
     state: web::Data<AppState>,
+    Audit(context): Audit,
     JsonBody(body): JsonBody<ResetPasswordIn>,
 ) -> Result<HttpResponse, ApiError> {
     let (token, new_password) = body.fields()?;
@@ -82,9 +83,10 @@ pub async fn reset_password(
         return Err(invalid_token());
     }
     let hash = state.hasher.hash(password).await?;
+    let event = NewAuditEvent::new(AuditEventType::PasswordReset, Some(user.id), &context, now);
     state
         .users
-        .change_password(user.id, &hash, None, now)
+        .change_password(user.id, &hash, None, now, &event)
         .await?;
     // Whoever reads the address's mail owns it: no back-off from anyone's failures stays.
     state.login_throttles.clear_account(&user.email).await?;

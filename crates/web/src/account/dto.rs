@@ -1,11 +1,12 @@
 //! The account routes' bodies: password change and reset, address verification.
 
-use gatehouse_domain::{Email, Password};
+use chrono::{DateTime, Utc};
+use gatehouse_domain::{AuditEvent, Email, Password};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
-    dto::{FieldErrors, required},
+    dto::{FieldErrors, required, rfc3339_seconds},
     error::{ApiError, FieldError},
 };
 
@@ -116,4 +117,33 @@ pub struct AcceptedOut {
     /// Always the same text, so it tells nothing about the account.
     #[schema(example = "If the account exists, a mail is on its way")]
     pub detail: &'static str,
+}
+
+/// One of the caller's own audit events, as `GET /auth/activity` shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActivityOut {
+    /// What happened: `login.succeeded`, `password.changed`, …
+    #[serde(rename = "type")]
+    #[schema(example = "login.succeeded")]
+    pub event_type: &'static str,
+    /// When.
+    #[serde(serialize_with = "rfc3339_seconds")]
+    #[schema(value_type = String, format = DateTime, example = "2026-11-24T10:00:00Z")]
+    pub at: DateTime<Utc>,
+    /// From which address.
+    pub ip: Option<String>,
+    /// With which browser or client.
+    pub user_agent: Option<String>,
+}
+
+impl From<AuditEvent> for ActivityOut {
+    fn from(stored: AuditEvent) -> Self {
+        let event = stored.event;
+        Self {
+            event_type: event.event_type.as_str(),
+            at: event.at,
+            ip: event.context.ip,
+            user_agent: event.context.user_agent,
+        }
+    }
 }

@@ -2,11 +2,12 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
+use gatehouse_domain::{AuditEventType, NewAuditEvent};
 
 use crate::{
     account::dto::ChangePasswordIn,
     error::{ApiError, Problem},
-    extract::{FreshUser, IpThrottled, JsonBody},
+    extract::{Audit, FreshUser, IpThrottled, JsonBody},
     openapi::responses::{DatabaseDown, JsonBodyRefused, PasswordLimited},
     operations::metrics::LoginOutcome,
     signin::{backoff::PasswordAttempt, credentials::password_matches},
@@ -35,6 +36,7 @@ pub async fn change_password(
     _: IpThrottled,
     state: web::Data<AppState>,
     request: HttpRequest,
+    Audit(context): Audit,
     FreshUser(caller): FreshUser,
     JsonBody(body): JsonBody<ChangePasswordIn>,
 ) -> Result<HttpResponse, ApiError> {
@@ -52,9 +54,16 @@ pub async fn change_password(
     attempt.succeeded().await?;
     let hash = state.hasher.hash(change.new).await?;
     let now = Utc::now();
+    let event = NewAuditEvent::new(
+        AuditEventType::PasswordChanged,
+        Some(caller.user.id),
+        &context,
+        now,
+    )
+    .in_session(caller.session.id);
     state
         .users
-        .change_password(caller.user.id, &hash, Some(caller.session.id), now)
+        .change_password(caller.user.id, &hash, Some(caller.session.id), now, &event)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -13,7 +13,9 @@ use utoipa::{
 use crate::{
     account::{
         self, by_mail,
-        dto::{AcceptedOut, ChangePasswordIn, ForgotPasswordIn, ResetPasswordIn, VerifyIn},
+        dto::{
+            AcceptedOut, ActivityOut, ChangePasswordIn, ForgotPasswordIn, ResetPasswordIn, VerifyIn,
+        },
         password,
     },
     admin::{
@@ -52,6 +54,7 @@ use crate::{
         sessions::list_sessions,
         sessions::revoke_session,
         account::me,
+        account::activity,
         admin::list_users,
         admin::get_user,
         admin::update_user,
@@ -74,6 +77,7 @@ use crate::{
         ResetPasswordIn,
         VerifyIn,
         AcceptedOut,
+        ActivityOut,
         UsersPage,
         UserPatchIn,
         StatusOut,

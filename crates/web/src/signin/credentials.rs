@@ -3,31 +3,58 @@
 
 use chrono::Utc;
 use gatehouse_auth::PasswordCheck;
-use gatehouse_domain::{Email, Password, User};
+use gatehouse_domain::{
+    AuditContext, AuditEventType, Email, NewAuditEvent, Password, User, UserId,
+};
 
 use crate::{error::ApiError, state::AppState};
 
-/// The account for these credentials, or `None` when they do not hold. Unknown emails
-/// cost a dummy verification so the two failures are indistinguishable by timing; an
-/// outdated hash is upgraded.
+/// Why credentials did not hold (for the audit log; the client is told the same either
+/// way).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Refused {
+    /// No account has the address.
+    UnknownEmail,
+    /// The account's password is another.
+    WrongPassword(UserId),
+}
+
+/// The account for these credentials, or why they do not hold. Unknown emails cost a
+/// dummy verification so the two failures are indistinguishable by timing; an outdated
+/// hash is upgraded.
 pub(crate) async fn check_credentials(
     state: &AppState,
     email: &Email,
     password: Password,
-) -> Result<Option<User>, ApiError> {
+) -> Result<Result<User, Refused>, ApiError> {
     let Some(user) = state.users.find_by_email(email).await? else {
         state.hasher.verify_against_dummy(password).await?;
-        return Ok(None);
+        return Ok(Err(Refused::UnknownEmail));
     };
     match password_matches(state, &user, password.clone()).await? {
-        None => Ok(None),
+        None => Ok(Err(Refused::WrongPassword(user.id))),
         Some(needs_rehash) => {
             if needs_rehash {
                 upgrade_hash(state, &user, password).await;
             }
-            Ok(Some(user))
+            Ok(Ok(user))
         }
     }
+}
+
+/// Records a failed login: `reason` is `unknown_email`, `wrong_password`, `inactive`,
+/// `unverified` or `backoff`. Nothing the client typed is stored: an unknown address may
+/// be a password typed into the wrong field.
+pub(crate) async fn record_failed_login(
+    state: &AppState,
+    context: &AuditContext,
+    user_id: Option<UserId>,
+    reason: &str,
+) -> Result<(), ApiError> {
+    let event = NewAuditEvent::new(AuditEventType::LoginFailed, user_id, context, Utc::now())
+        .with("reason", reason);
+    state.audit.record(&event).await?;
+    Ok(())
 }
 
 /// Whether `password` is `user`'s: `None` when it is not, else whether the stored hash

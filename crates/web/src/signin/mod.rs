@@ -5,12 +5,12 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
-use gatehouse_domain::NewUser;
+use gatehouse_domain::{AuditContext, AuditEventType, NewAuditEvent, NewUser};
 
 use crate::{
     dto::UserOut,
     error::{ApiError, Problem},
-    extract::{IpThrottled, JsonBody, TrustedOrigin},
+    extract::{Audit, IpThrottled, JsonBody, TrustedOrigin},
     openapi::responses::{DatabaseDown, JsonBodyRefused, NetworkLimited, PasswordLimited},
     operations::metrics::LoginOutcome,
     state::AppState,
@@ -23,7 +23,7 @@ pub mod refresh;
 pub(crate) mod tokens;
 
 use backoff::PasswordAttempt;
-use credentials::check_credentials;
+use credentials::{Refused, check_credentials, record_failed_login};
 use dto::{Login, LoginIn, RegisterIn, Registration, TokenForm, TokenOut};
 use tokens::{issue_tokens, open_session, tokens_response};
 
@@ -45,13 +45,16 @@ use tokens::{issue_tokens, open_session, tokens_response};
 pub async fn register(
     _: IpThrottled,
     state: web::Data<AppState>,
+    Audit(context): Audit,
     JsonBody(body): JsonBody<RegisterIn>,
 ) -> Result<HttpResponse, ApiError> {
     let Registration { email, password } = body.try_into()?;
     let password_hash = state.hasher.hash(password).await?;
+    let now = Utc::now();
+    let event = NewAuditEvent::new(AuditEventType::UserRegistered, None, &context, now);
     let user = state
         .users
-        .create(NewUser::new(email, password_hash), Utc::now())
+        .create_recorded(NewUser::new(email, password_hash), now, event)
         .await?;
     // When logins need a verified address, the new account could not otherwise ask for
     // the mail (request-verify needs a login).
@@ -82,9 +85,10 @@ pub async fn login(
     _: IpThrottled,
     state: web::Data<AppState>,
     request: HttpRequest,
+    Audit(context): Audit,
     JsonBody(body): JsonBody<LoginIn>,
 ) -> Result<HttpResponse, ApiError> {
-    password_login(&state, &request, body.try_into()?).await
+    password_login(&state, &request, &context, body.try_into()?).await
 }
 
 /// OAuth2 password grant (RFC 6749 §4.3), form-encoded: what Swagger UI's "Authorize"
@@ -111,34 +115,52 @@ pub async fn token(
     _: IpThrottled,
     state: web::Data<AppState>,
     request: HttpRequest,
+    Audit(context): Audit,
     web::Form(form): web::Form<TokenForm>,
 ) -> Result<HttpResponse, ApiError> {
-    password_login(&state, &request, form.try_into()?).await
+    password_login(&state, &request, &context, form.try_into()?).await
 }
 
 /// Checks the credentials, opens a session and answers with a fresh token pair.
 async fn password_login(
     state: &AppState,
     request: &HttpRequest,
+    context: &AuditContext,
     Login { email, password }: Login,
 ) -> Result<HttpResponse, ApiError> {
-    let attempt = PasswordAttempt::begin(state, &email, request).await?;
-    let Some(user) = check_credentials(state, &email, password).await? else {
-        state.metrics.record_login(LoginOutcome::InvalidCredentials);
-        attempt.failed().await?;
-        return Err(ApiError::invalid_credentials());
+    let attempt = match PasswordAttempt::begin(state, &email, request).await {
+        Ok(attempt) => attempt,
+        Err(refused) => {
+            record_failed_login(state, context, None, "backoff").await?;
+            return Err(refused);
+        }
+    };
+    let user = match check_credentials(state, &email, password).await? {
+        Ok(user) => user,
+        Err(refused) => {
+            state.metrics.record_login(LoginOutcome::InvalidCredentials);
+            attempt.failed().await?;
+            let (user_id, reason) = match refused {
+                Refused::UnknownEmail => (None, "unknown_email"),
+                Refused::WrongPassword(id) => (Some(id), "wrong_password"),
+            };
+            record_failed_login(state, context, user_id, reason).await?;
+            return Err(ApiError::invalid_credentials());
+        }
     };
     attempt.succeeded().await?;
     if !user.is_active {
         state.metrics.record_login(LoginOutcome::Inactive);
+        record_failed_login(state, context, Some(user.id), "inactive").await?;
         return Err(ApiError::Forbidden("Inactive user"));
     }
     if state.options.accounts.require_verified_email && !user.is_verified {
         state.metrics.record_login(LoginOutcome::Unverified);
+        record_failed_login(state, context, Some(user.id), "unverified").await?;
         return Err(ApiError::Forbidden("Email not verified"));
     }
     state.metrics.record_login(LoginOutcome::Success);
-    let session = open_session(state, &user, request).await?;
+    let session = open_session(state, &user, request, context).await?;
     let (access, refresh) = issue_tokens(state, &session, true, 0)?;
     Ok(tokens_response(state, access, refresh))
 }

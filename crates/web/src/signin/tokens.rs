@@ -4,7 +4,9 @@
 use actix_web::{HttpRequest, HttpResponse, http::header};
 use chrono::Utc;
 use gatehouse_auth::IssuedToken;
-use gatehouse_domain::{NewSession, Session, SessionId, User};
+use gatehouse_domain::{
+    AuditContext, AuditEventType, NewAuditEvent, NewSession, Session, SessionId, User,
+};
 
 use crate::{
     cookies::token_cookies, error::ApiError, rate_limit::client_ip, signin::dto::TokenOut,
@@ -43,10 +45,12 @@ pub(crate) fn tokens_response(
     }
 }
 
+/// Opens a session for `user` and records its `login.succeeded`, in one transaction.
 pub(crate) async fn open_session(
     state: &AppState,
     user: &User,
     request: &HttpRequest,
+    context: &AuditContext,
 ) -> Result<Session, ApiError> {
     let now = Utc::now();
     let user_agent = request
@@ -62,7 +66,8 @@ pub(crate) async fn open_session(
         user_agent,
         ip: client_ip(request, &state.options.rate_limits.trusted_proxies).map(|ip| ip.to_string()),
     };
-    Ok(state.sessions.create(session).await?)
+    let event = NewAuditEvent::new(AuditEventType::LoginSucceeded, Some(user.id), context, now);
+    Ok(state.sessions.create_recorded(session, event).await?)
 }
 
 pub(crate) fn issue_tokens(

@@ -1,0 +1,336 @@
+//! The audit log: each event after the action that causes it, with its account, address,
+//! client and request id; a change and its event commit together; no secret is stored.
+
+use reqwest::StatusCode;
+use sea_orm::ConnectionTrait;
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, NEW_PASSWORD, PASSWORD, TestApp, Tokens, spawn_app, user_id};
+use gatehouse_domain::AuditEventType;
+use gatehouse_persistence::{AuditFilter, AuditRepository};
+
+backend_tests!(
+    sign_in_events_are_recorded_with_their_context,
+    a_change_and_its_event_commit_together,
+    no_secret_is_stored_in_any_event,
+    the_log_pages_newest_first_and_each_event_comes_once,
+);
+
+impl TestApp {
+    fn audit(&self) -> AuditRepository {
+        AuditRepository::new(self.db.clone())
+    }
+
+    /// `path` with a JSON body, a user agent and a request id (and a bearer token).
+    async fn traced_post(
+        &self,
+        path: &str,
+        request_id: &str,
+        bearer: Option<&str>,
+        body: &Value,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(self.url(path))
+            .header("User-Agent", "audit-tests/1.0")
+            .header("X-Request-Id", request_id)
+            .json(body);
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+}
+
+async fn sign_in_events_are_recorded_with_their_context(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let email = format!("audited-{}@example.com", uuid::Uuid::new_v4().simple());
+    let credentials = json!({"email": email, "password": PASSWORD});
+    let registered = app
+        .traced_post("/auth/register", "req-register", None, &credentials)
+        .await;
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    let id: Value = registered.json().await.unwrap();
+    let id = user_id(id["id"].as_str().unwrap());
+    let wrong = json!({"email": email, "password": "wrong-password"});
+    let failed = app
+        .traced_post("/auth/login", "req-wrong", None, &wrong)
+        .await;
+    assert_eq!(failed.status(), StatusCode::UNAUTHORIZED);
+    let unknown = json!({"email": "nobody-audited@example.com", "password": "wrong-password"});
+    let failed = app
+        .traced_post("/auth/login", "req-unknown", None, &unknown)
+        .await;
+    assert_eq!(failed.status(), StatusCode::UNAUTHORIZED);
+    let login = app
+        .traced_post("/auth/login", "req-login", None, &credentials)
+        .await;
+    assert_eq!(login.status(), StatusCode::OK);
+    let tokens = Tokens::from_json(&login.json().await.unwrap());
+    let change = json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD});
+    let changed = app
+        .traced_post(
+            "/auth/change-password",
+            "req-change",
+            Some(&tokens.access),
+            &change,
+        )
+        .await;
+    assert_eq!(changed.status(), StatusCode::NO_CONTENT);
+
+    let (events, _) = app
+        .audit()
+        .list(&AuditFilter::default(), None, 100)
+        .await
+        .unwrap();
+    let find = |request_id: &str| {
+        events
+            .iter()
+            .find(|stored| stored.event.context.request_id.as_deref() == Some(request_id))
+            .unwrap_or_else(|| panic!("no event of {request_id}: {events:#?}"))
+            .event
+            .clone()
+    };
+    let session = app.session_of(&tokens.refresh);
+    for (request_id, kind, user, reason) in [
+        (
+            "req-register",
+            AuditEventType::UserRegistered,
+            Some(id),
+            None,
+        ),
+        (
+            "req-wrong",
+            AuditEventType::LoginFailed,
+            Some(id),
+            Some("wrong_password"),
+        ),
+        (
+            "req-unknown",
+            AuditEventType::LoginFailed,
+            None,
+            Some("unknown_email"),
+        ),
+        ("req-login", AuditEventType::LoginSucceeded, Some(id), None),
+        (
+            "req-change",
+            AuditEventType::PasswordChanged,
+            Some(id),
+            None,
+        ),
+    ] {
+        let event = find(request_id);
+        assert_eq!(event.event_type, kind, "{request_id}");
+        assert_eq!(event.user_id, user, "{request_id}");
+        assert_eq!(
+            event.context.ip.as_deref(),
+            Some("127.0.0.1"),
+            "{request_id}"
+        );
+        assert_eq!(event.context.user_agent.as_deref(), Some("audit-tests/1.0"));
+        assert_eq!(event.context.actor_id, None, "the user acted themselves");
+        assert_eq!(event.details.get("reason").map(String::as_str), reason);
+    }
+    assert_eq!(find("req-login").session_id, Some(session));
+    assert_eq!(find("req-change").session_id, Some(session));
+    assert_eq!(find("req-change").details["sessions_ended"], "0");
+
+    // The user sees their own, newest first, without anyone else's.
+    let shown: Vec<Value> = app
+        .client
+        .get(app.url("/auth/activity"))
+        .bearer_auth(&tokens.access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = shown.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "password.changed",
+            "login.succeeded",
+            "login.failed",
+            "user.registered"
+        ]
+    );
+    assert_eq!(shown[0]["ip"], "127.0.0.1");
+    assert_eq!(shown[0]["user_agent"], "audit-tests/1.0");
+    assert!(shown[0]["at"].as_str().unwrap().ends_with('Z'));
+    let anonymous = app
+        .client
+        .get(app.url("/auth/activity"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// From now on the database refuses every audit event.
+async fn make_audit_writes_fail(app: &TestApp, backend: &Backend) {
+    let statements: &[&str] = match backend {
+        Backend::Sqlite => &["CREATE TRIGGER fail_audit BEFORE INSERT ON audit_events \
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END"],
+        Backend::Postgres(_) => &[
+            "CREATE FUNCTION fail_audit() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN RAISE EXCEPTION 'injected failure'; END $$",
+            "CREATE TRIGGER fail_audit BEFORE INSERT ON audit_events \
+             FOR EACH ROW EXECUTE FUNCTION fail_audit()",
+        ],
+        Backend::MySql(_) => &["CREATE TRIGGER fail_audit BEFORE INSERT ON audit_events \
+             FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'injected failure'"],
+    };
+    for statement in statements {
+        app.db.execute_unprepared(statement).await.unwrap();
+    }
+}
+
+/// A change whose event cannot be written does not happen: no account without its
+/// `user.registered`, no session without its `login.succeeded`, no new password without
+/// its `password.changed`.
+async fn a_change_and_its_event_commit_together(backend: Backend) {
+    let app = spawn_app(backend.clone()).await;
+    let (email, id, tokens) = app.logged_in_user().await;
+    let sessions_before = app
+        .sessions()
+        .list_active_for_user(user_id(&id), chrono::Utc::now())
+        .await
+        .unwrap()
+        .len();
+    make_audit_writes_fail(&app, &backend).await;
+
+    let registered = app.register("never-stored@example.com", PASSWORD).await;
+    assert!(registered.status().is_server_error(), "{registered:?}");
+    let parsed = gatehouse_domain::Email::parse("never-stored@example.com").unwrap();
+    assert!(app.users().find_by_email(&parsed).await.unwrap().is_none());
+
+    let login = app.login(&email, PASSWORD).await;
+    assert!(login.status().is_server_error(), "{login:?}");
+    let sessions_after = app
+        .sessions()
+        .list_active_for_user(user_id(&id), chrono::Utc::now())
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(
+        sessions_after, sessions_before,
+        "no session without its event"
+    );
+
+    let change = app
+        .client
+        .post(app.url("/auth/change-password"))
+        .bearer_auth(&tokens.access)
+        .json(&json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert!(change.status().is_server_error(), "{change:?}");
+    let address = gatehouse_domain::Email::parse(&email).unwrap();
+    let account = app.users().find_by_email(&address).await.unwrap().unwrap();
+    let stored_hash = account.password_hash;
+    // The old password still verifies against what is stored.
+    let hasher = gatehouse_auth::PasswordHasher::new(gatehouse_auth::HasherConfig {
+        memory_kib: 1024,
+        iterations: 1,
+        parallelism: 1,
+        ..gatehouse_auth::HasherConfig::default()
+    })
+    .unwrap();
+    let old = hasher
+        .verify(gatehouse_domain::Password::presented(PASSWORD), stored_hash)
+        .await
+        .unwrap();
+    assert!(old.is_match(), "the password changed without its event");
+}
+
+/// `details` and every other column hold names and reasons, never a secret.
+async fn no_secret_is_stored_in_any_event(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (email, _, tokens) = app.logged_in_user().await;
+    app.login(&email, "Wrong-Secret-Typed-1").await;
+    app.login("Secret-In-The-Email-Field-2", PASSWORD).await;
+    let change = json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD});
+    let changed = app
+        .client
+        .post(app.url("/auth/change-password"))
+        .bearer_auth(&tokens.access)
+        .json(&change)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::NO_CONTENT);
+    let hash = app
+        .users()
+        .find_by_email(&gatehouse_domain::Email::parse(&email).unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    let (events, _) = app
+        .audit()
+        .list(&AuditFilter::default(), None, 500)
+        .await
+        .unwrap();
+    // registered, login.succeeded, login.failed, password.changed (the malformed address
+    // is refused as 422 before any check, and recorded nowhere).
+    assert_eq!(events.len(), 4, "{events:#?}");
+    let everything = format!("{events:?}");
+    for secret in [
+        PASSWORD,
+        NEW_PASSWORD,
+        "Wrong-Secret-Typed-1",
+        "Secret-In-The-Email-Field-2",
+        tokens.access.as_str(),
+        tokens.refresh.as_str(),
+        hash.as_str(),
+    ] {
+        assert!(
+            !everything.contains(secret),
+            "{secret} stored: {everything}"
+        );
+    }
+}
+
+async fn the_log_pages_newest_first_and_each_event_comes_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for _ in 0..5 {
+        app.login("nobody-paged@example.com", "wrong-password")
+            .await;
+    }
+    let audit = app.audit();
+    let failures = AuditFilter {
+        event_type: Some(AuditEventType::LoginFailed),
+        ..AuditFilter::default()
+    };
+    let (first, next) = audit.list(&failures, None, 2).await.unwrap();
+    assert_eq!(first.len(), 2);
+    assert!(first[0].id > first[1].id, "newest first");
+    // An event added between pages comes before the first page, not in a later one.
+    app.login("nobody-paged@example.com", "wrong-password")
+        .await;
+    let mut seen: Vec<i64> = first.iter().map(|e| e.id).collect();
+    let mut cursor = next;
+    while let Some(before) = cursor {
+        let (page, next) = audit.list(&failures, Some(before), 2).await.unwrap();
+        seen.extend(page.iter().map(|e| e.id));
+        cursor = next;
+    }
+    assert_eq!(seen.len(), 5, "{seen:?}");
+    let mut unique = seen.clone();
+    unique.dedup();
+    assert_eq!(unique, seen, "each once, in order");
+    // Retention removes only what is older.
+    let removed = audit
+        .purge(chrono::Utc::now() - chrono::Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(removed, 0);
+    let removed = audit
+        .purge(chrono::Utc::now() + chrono::Duration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(removed, 6);
+}
