@@ -8,7 +8,7 @@ use actix_web::{
 
 use crate::{
     account::{self, by_mail, password},
-    admin,
+    admin, audit,
     error::ApiError,
     keys, operations, sessions, signin,
     signin::refresh,
@@ -60,6 +60,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(only(Method::POST, "/auth/verify", by_mail::verify))
     .service(only(Method::GET, "/users/me", account::me))
     .service(only(Method::GET, "/auth/activity", account::activity))
+    .service(only(Method::GET, "/audit-events", audit::list_audit_events))
     .service(only(Method::GET, "/users", admin::list_users))
     .service(
         web::resource("/users/{id}")

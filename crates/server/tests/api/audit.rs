@@ -5,7 +5,10 @@ use reqwest::StatusCode;
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, NEW_PASSWORD, PASSWORD, TestApp, Tokens, spawn_app, user_id};
+use crate::helpers::{
+    Backend, NEW_PASSWORD, PASSWORD, TestApp, Tokens, assert_problem, error_fields, spawn_app,
+    user_id,
+};
 use gatehouse_domain::AuditEventType;
 use gatehouse_persistence::{AuditFilter, AuditRepository};
 
@@ -14,6 +17,7 @@ backend_tests!(
     a_change_and_its_event_commit_together,
     no_secret_is_stored_in_any_event,
     the_log_pages_newest_first_and_each_event_comes_once,
+    superusers_list_the_log_with_filters_and_a_cursor,
 );
 
 impl TestApp {
@@ -333,4 +337,96 @@ async fn the_log_pages_newest_first_and_each_event_comes_once(backend: Backend) 
         .await
         .unwrap();
     assert_eq!(removed, 6);
+}
+
+async fn superusers_list_the_log_with_filters_and_a_cursor(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, _, admin) = app.superuser().await;
+    let (email, id, user) = app.logged_in_user().await;
+    for _ in 0..3 {
+        app.login(&email, "wrong-password").await;
+    }
+    let get = async |query: &str, token: Option<&str>| {
+        let mut request = app.client.get(app.url(&format!("/audit-events{query}")));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    };
+    // Only superusers.
+    assert_eq!(get("", None).await.status(), StatusCode::UNAUTHORIZED);
+    assert_problem(
+        get("", Some(&user.access)).await,
+        403,
+        Some("Not enough privileges"),
+    )
+    .await;
+
+    // The user's failures, two a page, newest first, each once; one more arrives meanwhile.
+    let filter = format!("?user_id={id}&type=login.failed&limit=2");
+    let first: Value = get(&filter, Some(&admin.access))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["items"].as_array().unwrap().len(), 2);
+    app.login(&email, "wrong-password").await;
+    let mut seen: Vec<i64> = first["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["id"].as_i64().unwrap())
+        .collect();
+    let mut cursor = first["next_cursor"].as_str().map(str::to_owned);
+    while let Some(next) = cursor {
+        let page: Value = get(&format!("{filter}&cursor={next}"), Some(&admin.access))
+            .await
+            .json()
+            .await
+            .unwrap();
+        for item in page["items"].as_array().unwrap() {
+            assert_eq!(item["type"], "login.failed");
+            assert_eq!(item["user_id"], id.as_str());
+            assert_eq!(item["details"]["reason"], "wrong_password");
+            assert_eq!(item["actor_id"], Value::Null);
+            seen.push(item["id"].as_i64().unwrap());
+        }
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+    }
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert!(seen.windows(2).all(|pair| pair[0] > pair[1]), "{seen:?}");
+
+    // Time bounds: since is inclusive, until exclusive.
+    let later = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let none: Value = get(
+        &format!("?since={}", later.replace('+', "%2B")),
+        Some(&admin.access),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(none["items"], json!([]));
+    assert_eq!(none["next_cursor"], Value::Null);
+    let all: Value = get(
+        &format!("?until={}&limit=500", later.replace('+', "%2B")),
+        Some(&admin.access),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert!(all["items"].as_array().unwrap().len() >= 8);
+
+    // Bad values are one 422 naming each.
+    let bad = get(
+        "?user_id=nope&type=user.exploded&since=yesterday&limit=501&cursor=x",
+        Some(&admin.access),
+    )
+    .await;
+    let problem = assert_problem(bad, 422, None).await;
+    assert_eq!(
+        error_fields(&problem),
+        ["cursor", "limit", "since", "type", "user_id"]
+    );
 }

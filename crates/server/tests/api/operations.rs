@@ -207,6 +207,7 @@ async fn the_openapi_document_describes_every_route(backend: Backend) {
         ("/auth/verify", "post"),
         ("/users/me", "get"),
         ("/auth/activity", "get"),
+        ("/audit-events", "get"),
         ("/users", "get"),
         ("/users/{id}", "get"),
         ("/users/{id}", "patch"),
