@@ -210,12 +210,19 @@ impl SessionRepository {
     /// Ends the session: no token of it is accepted any more. Returns whether it was
     /// active until now.
     pub async fn revoke(&self, id: SessionId, now: DateTime<Utc>) -> Result<bool, RepoError> {
-        let revoked = self
-            .revoke_where(
-                Condition::all().add(session::Column::Id.eq(id.as_uuid())),
-                now,
-            )
-            .await;
+        self.revoke_recorded(id, now, None).await
+    }
+
+    /// [`revoke`](Self::revoke), recording `event` (when the session was active until now)
+    /// in the same transaction.
+    pub async fn revoke_recorded(
+        &self,
+        id: SessionId,
+        now: DateTime<Utc>,
+        event: Option<&NewAuditEvent>,
+    ) -> Result<bool, RepoError> {
+        let this_one = Condition::all().add(session::Column::Id.eq(id.as_uuid()));
+        let revoked = self.revoke_where(this_one, now, event).await;
         self.cache.forget_session(id);
         revoked.map(|count| count == 1)
     }
@@ -228,12 +235,24 @@ impl SessionRepository {
         id: SessionId,
         now: DateTime<Utc>,
     ) -> Result<Option<bool>, RepoError> {
+        self.revoke_own_recorded(user_id, id, now, None).await
+    }
+
+    /// [`revoke_own`](Self::revoke_own), recording `event` (when the session was active
+    /// until now) in the same transaction.
+    pub async fn revoke_own_recorded(
+        &self,
+        user_id: UserId,
+        id: SessionId,
+        now: DateTime<Utc>,
+        event: Option<&NewAuditEvent>,
+    ) -> Result<Option<bool>, RepoError> {
         match self.find(id).await? {
             Some(session) if session.user_id == user_id => {
                 let owned = Condition::all()
                     .add(session::Column::Id.eq(id.as_uuid()))
                     .add(session::Column::UserId.eq(user_id.as_uuid()));
-                let revoked = self.revoke_where(owned, now).await;
+                let revoked = self.revoke_where(owned, now, event).await;
                 self.cache.forget_session(id);
                 Ok(Some(revoked? == 1))
             }
@@ -247,7 +266,20 @@ impl SessionRepository {
         user_id: UserId,
         now: DateTime<Utc>,
     ) -> Result<u64, RepoError> {
-        let revoked = self.revoke_where(sessions_of(user_id, None), now).await;
+        self.revoke_all_recorded(user_id, now, None).await
+    }
+
+    /// [`revoke_all_for_user`](Self::revoke_all_for_user), recording `event` (with how many
+    /// sessions ended, when any did) in the same transaction.
+    pub async fn revoke_all_recorded(
+        &self,
+        user_id: UserId,
+        now: DateTime<Utc>,
+        event: Option<&NewAuditEvent>,
+    ) -> Result<u64, RepoError> {
+        let revoked = self
+            .revoke_where(sessions_of(user_id, None), now, event)
+            .await;
         self.cache.forget_user(user_id);
         revoked
     }
@@ -260,7 +292,7 @@ impl SessionRepository {
         now: DateTime<Utc>,
     ) -> Result<u64, RepoError> {
         let revoked = self
-            .revoke_where(sessions_of(user_id, Some(keep)), now)
+            .revoke_where(sessions_of(user_id, Some(keep)), now, None)
             .await;
         self.cache.forget_user(user_id);
         revoked
@@ -281,8 +313,25 @@ impl SessionRepository {
         Ok(result.rows_affected)
     }
 
-    async fn revoke_where(&self, which: Condition, now: DateTime<Utc>) -> Result<u64, RepoError> {
-        revoke_sessions(&self.db, which, now).await
+    /// Ends the sessions `which` selects and, when any ended, records `event` (with their
+    /// number) in the same transaction.
+    async fn revoke_where(
+        &self,
+        which: Condition,
+        now: DateTime<Utc>,
+        event: Option<&NewAuditEvent>,
+    ) -> Result<u64, RepoError> {
+        let Some(event) = event else {
+            return revoke_sessions(&self.db, which, now).await;
+        };
+        let txn = self.db.begin().await?;
+        let ended = revoke_sessions(&txn, which, now).await?;
+        if ended > 0 {
+            let event = event.clone().with("sessions_ended", ended.to_string());
+            record_event(&txn, &event).await?;
+        }
+        txn.commit().await?;
+        Ok(ended)
     }
 }
 

@@ -394,24 +394,29 @@ impl FromRequest for Audit {
     type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let proxies = req
-            .app_data::<web::Data<AppState>>()
-            .map(|state| state.options.rate_limits.trusted_proxies.clone())
-            .unwrap_or_default();
-        let context = AuditContext {
-            actor_id: None,
-            ip: crate::rate_limit::client_ip(req, &proxies).map(|ip| ip.to_string()),
-            user_agent: req
-                .headers()
-                .get(header::USER_AGENT)
-                .and_then(|value| value.to_str().ok())
-                .map(str::to_owned),
-            request_id: req
-                .extensions()
-                .get::<crate::middleware::RequestId>()
-                .map(|id| id.0.clone()),
-        };
-        std::future::ready(Ok(Self(context)))
+        std::future::ready(Ok(Self(audit_context(req))))
+    }
+}
+
+/// What [`Audit`] extracts, for a handler that needs it only on some paths (building it
+/// costs a few allocations a request).
+pub(crate) fn audit_context(req: &HttpRequest) -> AuditContext {
+    let proxies = req
+        .app_data::<web::Data<AppState>>()
+        .map(|state| state.options.rate_limits.trusted_proxies.as_slice())
+        .unwrap_or_default();
+    AuditContext {
+        actor_id: None,
+        ip: crate::rate_limit::client_ip(req, proxies).map(|ip| ip.to_string()),
+        user_agent: req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned),
+        request_id: req
+            .extensions()
+            .get::<crate::middleware::RequestId>()
+            .map(|id| id.0.clone()),
     }
 }
 

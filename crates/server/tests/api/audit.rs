@@ -18,6 +18,7 @@ backend_tests!(
     no_secret_is_stored_in_any_event,
     the_log_pages_newest_first_and_each_event_comes_once,
     superusers_list_the_log_with_filters_and_a_cursor,
+    ended_sessions_and_refresh_reuse_are_recorded,
 );
 
 impl TestApp {
@@ -429,4 +430,87 @@ async fn superusers_list_the_log_with_filters_and_a_cursor(backend: Backend) {
         error_fields(&problem),
         ["cursor", "limit", "since", "type", "user_id"]
     );
+}
+
+async fn ended_sessions_and_refresh_reuse_are_recorded(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (email, id, first) = app.logged_in_user().await;
+    let login =
+        async || Tokens::from_json(&app.login(&email, PASSWORD).await.json().await.unwrap());
+    let second = login().await;
+    let bearer_post = async |path: &str, token: &str| {
+        app.client
+            .post(app.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(
+        bearer_post("/auth/logout", &first.access).await,
+        StatusCode::NO_CONTENT
+    );
+    // Logging out an ended session again changes nothing and records nothing.
+    assert_eq!(
+        bearer_post("/auth/logout", &first.refresh).await,
+        StatusCode::NO_CONTENT
+    );
+    let second_session = app.session_of(&second.refresh);
+    let revoked = app
+        .client
+        .delete(app.url(&format!("/auth/sessions/{second_session}")))
+        .bearer_auth(&login().await.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+    let third = login().await;
+    assert_eq!(
+        bearer_post("/auth/logout-all", &third.access).await,
+        StatusCode::NO_CONTENT
+    );
+
+    // A stolen refresh token replayed past the grace period.
+    let victim = login().await;
+    let rotated = app.refresh(&victim.refresh).await;
+    assert_eq!(rotated.status(), StatusCode::OK);
+    let rotated = Tokens::from_json(&rotated.json().await.unwrap());
+    // The owner rotates again, so generation 0 is no longer a never-rotating client's.
+    assert_eq!(app.refresh(&rotated.refresh).await.status(), StatusCode::OK);
+    let victim_session = app.session_of(&victim.refresh);
+    app.backdate_rotation(victim_session, 60).await;
+    app.refresh(&victim.refresh).await;
+
+    let mine = AuditFilter {
+        user_id: Some(user_id(&id)),
+        ..AuditFilter::default()
+    };
+    let (events, _) = app.audit().list(&mine, None, 100).await.unwrap();
+    let ended: Vec<(String, String)> = events
+        .iter()
+        .filter(|stored| stored.event.event_type == AuditEventType::SessionEnded)
+        .map(|stored| {
+            let details = &stored.event.details;
+            (details["reason"].clone(), details["sessions_ended"].clone())
+        })
+        .collect();
+    // Newest first: logout-all ended the two sessions still open (the one that revoked
+    // the second, and the third).
+    assert_eq!(
+        ended,
+        [
+            ("logout_all".to_owned(), "2".to_owned()),
+            ("revoked".to_owned(), "1".to_owned()),
+            ("logout".to_owned(), "1".to_owned()),
+        ]
+    );
+    let reuse: Vec<_> = events
+        .iter()
+        .filter(|stored| stored.event.event_type == AuditEventType::RefreshReuseDetected)
+        .collect();
+    assert_eq!(reuse.len(), 1, "{events:#?}");
+    assert_eq!(reuse[0].event.session_id, Some(victim_session));
+    assert_eq!(reuse[0].event.details["sessions_ended"], "1");
+    assert_eq!(reuse[0].event.context.ip.as_deref(), Some("127.0.0.1"));
 }

@@ -1,18 +1,30 @@
 //! Logging out and managing one's own sessions.
 
 use actix_web::{HttpResponse, web};
-use chrono::Utc;
-use gatehouse_domain::SessionId;
+use chrono::{DateTime, Utc};
+use gatehouse_domain::{AuditContext, AuditEventType, NewAuditEvent, SessionId, UserId};
 
 use crate::{
     cookies::cleared_cookies,
     error::{ApiError, Problem},
-    extract::{AnyToken, AuthenticatedUser},
+    extract::{AnyToken, Audit, AuthenticatedUser},
     openapi::responses::{BearerRefused, DatabaseDown},
     state::AppState,
 };
 
 pub mod dto;
+
+/// The `session.ended` event of `user_id`'s sessions, ended for `reason` (`logout`,
+/// `logout_all`, `revoked`).
+fn session_ended(
+    user_id: UserId,
+    context: &AuditContext,
+    now: DateTime<Utc>,
+    reason: &str,
+) -> NewAuditEvent {
+    NewAuditEvent::new(AuditEventType::SessionEnded, Some(user_id), context, now)
+        .with("reason", reason)
+}
 
 use dto::SessionOut;
 
@@ -31,12 +43,15 @@ use dto::SessionOut;
 )]
 pub async fn logout(
     state: web::Data<AppState>,
+    Audit(context): Audit,
     AnyToken(token): AnyToken,
 ) -> Result<HttpResponse, ApiError> {
     let (_, user_id, session_id) = state.jwt.verify_any(&token)?;
+    let now = Utc::now();
+    let event = session_ended(user_id, &context, now, "logout").in_session(session_id);
     state
         .sessions
-        .revoke_own(user_id, session_id, Utc::now())
+        .revoke_own_recorded(user_id, session_id, now, Some(&event))
         .await?;
     Ok(logged_out(&state))
 }
@@ -66,11 +81,15 @@ fn logged_out(state: &AppState) -> HttpResponse {
 )]
 pub async fn logout_all(
     state: web::Data<AppState>,
+    Audit(context): Audit,
     caller: AuthenticatedUser,
 ) -> Result<HttpResponse, ApiError> {
+    let now = Utc::now();
+    let event =
+        session_ended(caller.user.id, &context, now, "logout_all").in_session(caller.session.id);
     state
         .sessions
-        .revoke_all_for_user(caller.user.id, Utc::now())
+        .revoke_all_recorded(caller.user.id, now, Some(&event))
         .await?;
     Ok(logged_out(&state))
 }
@@ -121,13 +140,16 @@ pub async fn list_sessions(
 )]
 pub async fn revoke_session(
     state: web::Data<AppState>,
+    Audit(context): Audit,
     caller: AuthenticatedUser,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = SessionId::parse(&id).ok_or_else(|| ApiError::field("id", "must be a UUID"))?;
+    let now = Utc::now();
+    let event = session_ended(caller.user.id, &context, now, "revoked").in_session(id);
     state
         .sessions
-        .revoke_own(caller.user.id, id, Utc::now())
+        .revoke_own_recorded(caller.user.id, id, now, Some(&event))
         .await?
         .ok_or(ApiError::NotFound("Session not found"))?;
     Ok(HttpResponse::NoContent().finish())

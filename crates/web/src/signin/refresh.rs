@@ -2,15 +2,18 @@
 //! statement in the database, the same rule as `Session::refresh_verdict`, which explains
 //! refusals), answer with the next generation.
 
-use actix_web::HttpResponse;
 use actix_web::web;
+use actix_web::{HttpRequest, HttpResponse};
 use chrono::Utc;
 use gatehouse_auth::{IssuedToken, RefreshClaims};
-use gatehouse_domain::{RefreshRotation, RefreshVerdict, Session, SessionId, User, UserId};
+use gatehouse_domain::{
+    AuditEventType, NewAuditEvent, RefreshRotation, RefreshVerdict, Session, SessionId, User,
+    UserId,
+};
 
 use crate::{
     error::{ApiError, Problem},
-    extract::{IpThrottled, RefreshToken, account_of},
+    extract::{IpThrottled, RefreshToken, account_of, audit_context},
     openapi::responses::{DatabaseDown, NetworkLimited},
     signin::{dto::TokenOut, tokens::tokens_response},
     state::AppState,
@@ -33,6 +36,7 @@ use crate::{
 pub async fn refresh(
     _: IpThrottled,
     state: web::Data<AppState>,
+    request: HttpRequest,
     RefreshToken(token): RefreshToken,
 ) -> Result<HttpResponse, ApiError> {
     let claims = state.jwt.verify_refresh(&token)?;
@@ -62,7 +66,18 @@ pub async fn refresh(
     match judge_refresh(&state, &session, claims.generation, now).await? {
         RefreshVerdict::Accept => refreshed(&state, &claims, token, now),
         RefreshVerdict::Reuse => {
-            state.sessions.revoke(session.id, now).await?;
+            let event = NewAuditEvent::new(
+                AuditEventType::RefreshReuseDetected,
+                Some(session.user_id),
+                &audit_context(&request),
+                now,
+            )
+            .in_session(session.id)
+            .with("generation", claims.generation.to_string());
+            state
+                .sessions
+                .revoke_recorded(session.id, now, Some(&event))
+                .await?;
             tracing::warn!(session = %session.id, generation = claims.generation, "refresh token reuse detected; session revoked");
             Err(ApiError::invalid_token(
                 "Refresh token reuse detected; session revoked",
