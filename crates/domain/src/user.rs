@@ -87,6 +87,22 @@ impl User {
 }
 
 impl UserUpdate {
+    /// The names of the fields it sets, comma-separated (for the audit log: names, never
+    /// values).
+    pub fn field_names(&self) -> String {
+        [
+            ("email", self.email.is_some()),
+            ("password", self.password_hash.is_some()),
+            ("is_active", self.is_active.is_some()),
+            ("is_superuser", self.is_superuser.is_some()),
+            ("is_verified", self.is_verified.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect::<Vec<_>>()
+        .join(",")
+    }
+
     /// Whether applying it ends every session of the account: a new password or a
     /// deactivation leaves no token issued before it usable. (A change of one's own
     /// password keeps the session that made it; see the users repository.)

@@ -238,6 +238,18 @@ impl UserRepository {
         update: UserUpdate,
         now: DateTime<Utc>,
     ) -> Result<Option<User>, RepoError> {
+        self.update_as_admin_recorded(id, update, now, None).await
+    }
+
+    /// [`update_as_admin`](Self::update_as_admin), recording `event` (with the names of the
+    /// fields changed and the number of sessions ended) in the same transaction.
+    pub async fn update_as_admin_recorded(
+        &self,
+        id: UserId,
+        update: UserUpdate,
+        now: DateTime<Utc>,
+        event: Option<&NewAuditEvent>,
+    ) -> Result<Option<User>, RepoError> {
         let txn = self.db.begin().await?;
         let Some(current) = locked_for_change(&txn, id).await? else {
             return Ok(None);
@@ -269,11 +281,20 @@ impl UserRepository {
             .update(&txn)
             .await
             .map_err(|e| RepoError::unique_as(e, Conflict::EmailTaken))?;
-        if update.ends_sessions() {
-            revoke_sessions(&txn, sessions_of(id, None), now).await?;
-        }
+        let ended = if update.ends_sessions() {
+            revoke_sessions(&txn, sessions_of(id, None), now).await?
+        } else {
+            0
+        };
         if current.changes_address(&update) {
             delete_tokens_of(&txn, id).await?;
+        }
+        if let Some(event) = event {
+            let event = event
+                .clone()
+                .with("fields", update.field_names())
+                .with("sessions_ended", ended.to_string());
+            record_event(&txn, &event).await?;
         }
         let committed = txn.commit().await;
         self.cache.forget_user(id);
@@ -284,6 +305,16 @@ impl UserRepository {
     /// Deletes the account (its sessions and tokens go with it) unless it is the last
     /// active superuser ([`Conflict::LastSuperuser`]). Returns whether it existed.
     pub async fn delete_as_admin(&self, id: UserId) -> Result<bool, RepoError> {
+        self.delete_as_admin_recorded(id, None).await
+    }
+
+    /// [`delete_as_admin`](Self::delete_as_admin), recording `event` in the same
+    /// transaction.
+    pub async fn delete_as_admin_recorded(
+        &self,
+        id: UserId,
+        event: Option<&NewAuditEvent>,
+    ) -> Result<bool, RepoError> {
         let txn = self.db.begin().await?;
         let Some(current) = locked_for_change(&txn, id).await? else {
             return Ok(false);
@@ -292,6 +323,9 @@ impl UserRepository {
             ensure_another_active_superuser(&txn, id).await?;
         }
         user::Entity::delete_by_id(id.as_uuid()).exec(&txn).await?;
+        if let Some(event) = event {
+            record_event(&txn, event).await?;
+        }
         let committed = txn.commit().await;
         self.cache.forget_user(id);
         committed?;

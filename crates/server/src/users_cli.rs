@@ -57,9 +57,16 @@ pub async fn run(action: UsersAction, settings: &Settings) -> anyhow::Result<()>
                 is_active: Some(false),
                 ..UserUpdate::default()
             };
-            // Its sessions end in the same transaction.
+            // Its sessions end, and the event is recorded, in the same transaction.
+            let event = NewAuditEvent::new(
+                AuditEventType::UserUpdated,
+                Some(user.id),
+                &AuditContext::default(),
+                now,
+            )
+            .with("by", "cli");
             users
-                .update_as_admin(user.id, update, now)
+                .update_as_admin_recorded(user.id, update, now, Some(&event))
                 .await
                 .map_err(describe)?;
             format!("deactivated {}; its sessions ended", user.email)

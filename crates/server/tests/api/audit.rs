@@ -19,6 +19,7 @@ backend_tests!(
     the_log_pages_newest_first_and_each_event_comes_once,
     superusers_list_the_log_with_filters_and_a_cursor,
     ended_sessions_and_refresh_reuse_are_recorded,
+    administrators_changes_are_recorded_with_them_as_the_actor,
 );
 
 impl TestApp {
@@ -513,4 +514,56 @@ async fn ended_sessions_and_refresh_reuse_are_recorded(backend: Backend) {
     assert_eq!(reuse[0].event.session_id, Some(victim_session));
     assert_eq!(reuse[0].event.details["sessions_ended"], "1");
     assert_eq!(reuse[0].event.context.ip.as_deref(), Some("127.0.0.1"));
+}
+
+async fn administrators_changes_are_recorded_with_them_as_the_actor(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, admin_id, admin) = app.superuser().await;
+    let (_, changed_id, _) = app.logged_in_user().await;
+    let (deleted_email, deleted_id) = app.registered_user().await;
+    let patched = app
+        .patch_user(
+            &admin.access,
+            &changed_id,
+            json!({"password": NEW_PASSWORD, "is_active": false}),
+        )
+        .await;
+    assert_eq!(patched.status(), StatusCode::OK);
+    let deleted = app
+        .client
+        .delete(app.url(&format!("/users/{deleted_id}")))
+        .bearer_auth(&admin.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let (cli_email, cli_id) = app.registered_user().await;
+    let output = app.users_command(&["deactivate", "--email", &cli_email], "");
+    assert!(output.status.success(), "{output:?}");
+
+    let latest = async |id: &str, kind: AuditEventType| {
+        let filter = AuditFilter {
+            user_id: Some(user_id(id)),
+            event_type: Some(kind),
+            ..AuditFilter::default()
+        };
+        let (events, _) = app.audit().list(&filter, None, 1).await.unwrap();
+        events
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no {kind:?} for {id}"))
+            .event
+    };
+    let update = latest(&changed_id, AuditEventType::UserUpdated).await;
+    assert_eq!(update.context.actor_id, Some(user_id(&admin_id)));
+    assert_eq!(update.details["fields"], "password,is_active");
+    assert_eq!(update.details["sessions_ended"], "1");
+    assert!(!format!("{update:?}").contains(NEW_PASSWORD));
+    let deletion = latest(&deleted_id, AuditEventType::UserDeleted).await;
+    assert_eq!(deletion.context.actor_id, Some(user_id(&admin_id)));
+    assert!(!format!("{deletion:?}").contains(&deleted_email));
+    let by_cli = latest(&cli_id, AuditEventType::UserUpdated).await;
+    assert_eq!(by_cli.context.actor_id, None);
+    assert_eq!(by_cli.details["by"], "cli");
+    assert_eq!(by_cli.details["fields"], "is_active");
 }

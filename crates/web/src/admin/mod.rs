@@ -2,17 +2,27 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
-use gatehouse_domain::{Email, Password, UserId, UserUpdate};
+use gatehouse_domain::{
+    AuditContext, AuditEventType, Email, NewAuditEvent, Password, UserId, UserUpdate,
+};
 
 use crate::{
     dto::UserOut,
     error::{ApiError, Problem},
-    extract::{JsonBody, Superuser},
+    extract::{Audit, AuthenticatedUser, JsonBody, Superuser},
     openapi::responses::{DatabaseDown, JsonBodyRefused, SuperuserRefused, UnknownUser},
     state::AppState,
 };
 
 pub mod dto;
+
+/// The request's context with the administrator as the actor.
+fn acting(context: AuditContext, admin: &AuthenticatedUser) -> AuditContext {
+    AuditContext {
+        actor_id: Some(admin.user.id),
+        ..context
+    }
+}
 
 use dto::{PageQuery, UserPatchIn, UsersPage};
 
@@ -94,7 +104,8 @@ pub async fn get_user(
 )]
 pub async fn update_user(
     state: web::Data<AppState>,
-    _admin: Superuser,
+    Superuser(admin): Superuser,
+    Audit(context): Audit,
     id: web::Path<String>,
     JsonBody(body): JsonBody<UserPatchIn>,
 ) -> Result<HttpResponse, ApiError> {
@@ -122,9 +133,15 @@ pub async fn update_user(
         is_superuser: body.is_superuser,
     };
     let now = Utc::now();
+    let event = NewAuditEvent::new(
+        AuditEventType::UserUpdated,
+        Some(id),
+        &acting(context, &admin),
+        now,
+    );
     let user = state
         .users
-        .update_as_admin(id, update, now)
+        .update_as_admin_recorded(id, update, now, Some(&event))
         .await?
         .ok_or(USER_NOT_FOUND)?;
     Ok(HttpResponse::Ok().json(UserOut::from(user)))
@@ -148,10 +165,22 @@ pub async fn update_user(
 )]
 pub async fn delete_user(
     state: web::Data<AppState>,
-    _admin: Superuser,
+    Superuser(admin): Superuser,
+    Audit(context): Audit,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    if !state.users.delete_as_admin(user_id(&id)?).await? {
+    let id = user_id(&id)?;
+    let event = NewAuditEvent::new(
+        AuditEventType::UserDeleted,
+        Some(id),
+        &acting(context, &admin),
+        Utc::now(),
+    );
+    if !state
+        .users
+        .delete_as_admin_recorded(id, Some(&event))
+        .await?
+    {
         return Err(USER_NOT_FOUND);
     }
     Ok(HttpResponse::NoContent().finish())
