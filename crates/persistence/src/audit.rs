@@ -2,14 +2,16 @@
 //! change it records uses, so a change and its event commit together or not at all;
 //! events that record no change (a failed login) go through [`AuditRepository::record`].
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use chrono::{DateTime, Utc};
 use gatehouse_domain::{
     AuditContext, AuditEvent, AuditEventType, NewAuditEvent, SessionId, UserId,
 };
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Select,
 };
 
 use crate::{RepoError, entity::audit_event};
@@ -30,11 +32,60 @@ pub struct AuditFilter {
     pub until: Option<DateTime<Utc>>,
 }
 
+/// Events stored by this process since it started, by kind (indexed in the order of
+/// [`AuditEventType::ALL`], which is the order the kinds are declared in).
+static RECORDED: [AtomicU64; AuditEventType::ALL.len()] =
+    [const { AtomicU64::new(0) }; AuditEventType::ALL.len()];
+
+/// How many events of each kind this process has stored since it started (committed
+/// ones only), every kind listed: for metrics.
+pub fn recorded_audit_events() -> impl Iterator<Item = (AuditEventType, u64)> {
+    AuditEventType::ALL
+        .iter()
+        .map(|kind| (*kind, RECORDED[*kind as usize].load(Ordering::Relaxed)))
+}
+
+/// An event written in a transaction not yet committed. The compiler insists that it is
+/// used, so every place that records an event also counts it — after the commit, so a
+/// rolled-back event is never counted.
+#[must_use = "call `committed()` once the event's transaction has committed"]
+pub(crate) struct Recorded(AuditEventType);
+
+impl Recorded {
+    /// Counts the event: its transaction has committed.
+    pub(crate) fn committed(self) {
+        RECORDED[self.0 as usize].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The `session.ended` recorded beside `cause` (a password change or reset, an
+/// administrator's change) when it ended `ended` sessions; `None` when it ended none.
+pub(crate) fn sessions_ended_by(cause: &NewAuditEvent, ended: u64) -> Option<NewAuditEvent> {
+    let reason = match cause.event_type {
+        AuditEventType::PasswordChanged => "password_change",
+        AuditEventType::PasswordReset => "password_reset",
+        _ => "admin",
+    };
+    let mut ending = NewAuditEvent {
+        event_type: AuditEventType::SessionEnded,
+        // The session a change was made in is the one kept, not one that ended.
+        session_id: None,
+        details: std::collections::BTreeMap::new(),
+        ..cause.clone()
+    }
+    .with("reason", reason)
+    .with("sessions_ended", ended.to_string());
+    if let Some(by) = cause.details.get("by") {
+        ending = ending.with("by", by.clone());
+    }
+    (ended > 0).then_some(ending)
+}
+
 /// Writes `event` on `db` — the connection or transaction of the change it records.
 pub(crate) async fn record_event(
     db: &impl ConnectionTrait,
     event: &NewAuditEvent,
-) -> Result<(), RepoError> {
+) -> Result<Recorded, RepoError> {
     let details = serde_json::to_string(&event.details)
         .map_err(|e| RepoError::Corrupt(format!("audit details: {e}")))?;
     let row = audit_event::ActiveModel {
@@ -56,7 +107,7 @@ pub(crate) async fn record_event(
     audit_event::Entity::insert(row)
         .exec_without_returning(db)
         .await?;
-    Ok(())
+    Ok(Recorded(event.event_type))
 }
 
 /// Reads and keeps the audit log.
@@ -73,7 +124,36 @@ impl AuditRepository {
 
     /// Stores an event that records no change of its own (a failed login, a refusal).
     pub async fn record(&self, event: &NewAuditEvent) -> Result<(), RepoError> {
-        record_event(&self.db, event).await
+        record_event(&self.db, event).await?.committed();
+        Ok(())
+    }
+
+    /// Up to `limit` events matching `filter`, oldest first, newer than `after` (the last
+    /// id of the previous batch) when given: for exports, which read the log in order in
+    /// batches of bounded size.
+    pub async fn list_oldest_first(
+        &self,
+        filter: &AuditFilter,
+        after: Option<i64>,
+        limit: u64,
+    ) -> Result<Vec<AuditEvent>, RepoError> {
+        let mut query = filtered(filter);
+        if let Some(after) = after {
+            query = query.filter(audit_event::Column::Id.gt(after));
+        }
+        query
+            .order_by_asc(audit_event::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_domain)
+            .collect()
+    }
+
+    /// How many events match `filter`.
+    pub async fn count(&self, filter: &AuditFilter) -> Result<u64, RepoError> {
+        Ok(filtered(filter).count(&self.db).await?)
     }
 
     /// Up to `limit` events matching `filter`, newest first, older than `before` (an id
@@ -87,19 +167,7 @@ impl AuditRepository {
         limit: u64,
     ) -> Result<(Vec<AuditEvent>, Option<i64>), RepoError> {
         use audit_event::Column as C;
-        let mut query = audit_event::Entity::find();
-        if let Some(user) = filter.user_id {
-            query = query.filter(C::UserId.eq(user.as_uuid()));
-        }
-        if let Some(kind) = filter.event_type {
-            query = query.filter(C::EventType.eq(kind.as_str()));
-        }
-        if let Some(since) = filter.since {
-            query = query.filter(C::At.gte(since));
-        }
-        if let Some(until) = filter.until {
-            query = query.filter(C::At.lt(until));
-        }
+        let mut query = filtered(filter);
         if let Some(before) = before {
             query = query.filter(C::Id.lt(before));
         }
@@ -124,6 +192,25 @@ impl AuditRepository {
             .await?;
         Ok(result.rows_affected)
     }
+}
+
+/// The events `filter` selects, in no particular order.
+fn filtered(filter: &AuditFilter) -> Select<audit_event::Entity> {
+    use audit_event::Column as C;
+    let mut query = audit_event::Entity::find();
+    if let Some(user) = filter.user_id {
+        query = query.filter(C::UserId.eq(user.as_uuid()));
+    }
+    if let Some(kind) = filter.event_type {
+        query = query.filter(C::EventType.eq(kind.as_str()));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(C::At.gte(since));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(C::At.lt(until));
+    }
+    query
 }
 
 fn to_domain(row: audit_event::Model) -> Result<AuditEvent, RepoError> {

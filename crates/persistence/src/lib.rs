@@ -28,7 +28,7 @@ mod session_cache;
 mod sessions;
 mod users;
 
-pub use audit::{AuditFilter, AuditRepository};
+pub use audit::{AuditFilter, AuditRepository, recorded_audit_events};
 pub use database::{DatabaseConfig, DatabaseKind, connect, connect_lazily, ping, redact_url};
 pub use error::RepoError;
 pub use invalidation::session_cache_for;

@@ -1,5 +1,5 @@
 use chrono::{DateTime, Utc};
-use gatehouse_domain::{OneTimePurpose, UserId};
+use gatehouse_domain::{NewAuditEvent, OneTimePurpose, UserId};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, DatabaseBackend, DatabaseConnection, EntityTrait,
     IsolationLevel, QueryFilter, QuerySelect, TransactionTrait, sea_query::Expr,
@@ -7,6 +7,7 @@ use sea_orm::{
 
 use crate::{
     RepoError,
+    audit::record_event,
     entity::{one_time_token, user},
 };
 
@@ -54,6 +55,21 @@ impl OneTimeTokenRepository {
         expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), RepoError> {
+        self.issue_recorded(user_id, purpose, token_hash, expires_at, now, None)
+            .await
+    }
+
+    /// [`issue`](Self::issue), recording `event` (the request for the mail) in the same
+    /// transaction: the token and its event exist together or not at all.
+    pub async fn issue_recorded(
+        &self,
+        user_id: UserId,
+        purpose: OneTimePurpose,
+        token_hash: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        event: Option<&NewAuditEvent>,
+    ) -> Result<(), RepoError> {
         use one_time_token::Column as C;
         let backend = self.db.get_database_backend();
         // MySQL's default (REPEATABLE READ) would take gap locks in the token index for the
@@ -94,7 +110,14 @@ impl OneTimeTokenRepository {
         one_time_token::Entity::insert(row)
             .exec_without_returning(&transaction)
             .await?;
+        let recorded = match event {
+            Some(event) => Some(record_event(&transaction, event).await?),
+            None => None,
+        };
         transaction.commit().await?;
+        if let Some(recorded) = recorded {
+            recorded.committed();
+        }
         Ok(())
     }
 

@@ -48,8 +48,9 @@ impl SessionRepository {
     ) -> Result<Session, RepoError> {
         let txn = self.db.begin().await?;
         let session = insert_session(&txn, new).await?;
-        record_event(&txn, &event.in_session(session.id)).await?;
+        let recorded = record_event(&txn, &event.in_session(session.id)).await?;
         txn.commit().await?;
+        recorded.committed();
         Ok(session)
     }
 
@@ -326,11 +327,16 @@ impl SessionRepository {
         };
         let txn = self.db.begin().await?;
         let ended = revoke_sessions(&txn, which, now).await?;
-        if ended > 0 {
+        let recorded = if ended > 0 {
             let event = event.clone().with("sessions_ended", ended.to_string());
-            record_event(&txn, &event).await?;
-        }
+            Some(record_event(&txn, &event).await?)
+        } else {
+            None
+        };
         txn.commit().await?;
+        if let Some(recorded) = recorded {
+            recorded.committed();
+        }
         Ok(ended)
     }
 }

@@ -10,7 +10,7 @@ use sea_orm::{
 
 use crate::{
     RepoError, SessionCache,
-    audit::record_event,
+    audit::{Recorded, record_event, sessions_ended_by},
     entity::user,
     one_time_tokens::delete_tokens_of,
     sessions::{revoke_sessions, sessions_of},
@@ -59,8 +59,9 @@ impl UserRepository {
             user_id: Some(user.id),
             ..event
         };
-        record_event(&txn, &event).await?;
+        let recorded = record_event(&txn, &event).await?;
         txn.commit().await?;
+        recorded.committed();
         Ok(user)
     }
 
@@ -111,26 +112,36 @@ impl UserRepository {
         event: &NewAuditEvent,
     ) -> Result<Option<u64>, RepoError> {
         let txn = self.db.begin().await?;
-        let row = user::ActiveModel {
-            id: Set(id.as_uuid()),
-            hashed_password: Set(hash.as_str().to_owned()),
-            updated_at: Set(now),
-            ..Default::default()
+        let work = async {
+            let row = user::ActiveModel {
+                id: Set(id.as_uuid()),
+                hashed_password: Set(hash.as_str().to_owned()),
+                updated_at: Set(now),
+                ..Default::default()
+            };
+            match row.update(&txn).await {
+                Ok(_) => {}
+                Err(sea_orm::DbErr::RecordNotUpdated) => return Ok(None),
+                Err(e) => return Err(RepoError::from(e)),
+            }
+            let ended = revoke_sessions(&txn, sessions_of(id, keep), now).await?;
+            let event = event.clone().with("sessions_ended", ended.to_string());
+            let mut recorded = vec![record_event(&txn, &event).await?];
+            if let Some(ending) = sessions_ended_by(&event, ended) {
+                recorded.push(record_event(&txn, &ending).await?);
+            }
+            Ok(Some((ended, recorded)))
         };
-        let ended = match row.update(&txn).await {
-            Ok(_) => match revoke_sessions(&txn, sessions_of(id, keep), now).await {
-                Ok(ended) => {
-                    let event = event.clone().with("sessions_ended", ended.to_string());
-                    record_event(&txn, &event).await.map(|()| ended)
-                }
-                Err(e) => Err(e),
-            },
-            Err(sea_orm::DbErr::RecordNotUpdated) => return Ok(None),
-            Err(e) => Err(e.into()),
-        };
-        let committed = match ended {
-            Ok(ended) => txn.commit().await.map(|()| Some(ended)).map_err(Into::into),
-            Err(e) => Err(e),
+        let committed = match work.await {
+            Ok(Some((ended, recorded))) => txn
+                .commit()
+                .await
+                .map(|()| {
+                    recorded.into_iter().for_each(Recorded::committed);
+                    Some(ended)
+                })
+                .map_err(Into::into),
+            other => other.map(|_| None),
         };
         // Forgotten whatever happened: a failed commit may still have applied.
         self.cache.forget_user(id);
@@ -206,6 +217,34 @@ impl UserRepository {
         } else {
             Ok(None)
         }
+    }
+
+    /// Marks the address verified and records `event` in the same transaction. `None`
+    /// when the account does not exist (then nothing is recorded).
+    pub async fn verify_recorded(
+        &self,
+        id: UserId,
+        now: DateTime<Utc>,
+        event: &NewAuditEvent,
+    ) -> Result<Option<User>, RepoError> {
+        let txn = self.db.begin().await?;
+        let row = user::ActiveModel {
+            id: Set(id.as_uuid()),
+            is_verified: Set(true),
+            updated_at: Set(now),
+            ..Default::default()
+        };
+        let updated = match row.update(&txn).await {
+            Ok(updated) => updated,
+            Err(sea_orm::DbErr::RecordNotUpdated) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let recorded = record_event(&txn, event).await?;
+        let committed = txn.commit().await;
+        self.cache.forget_user(id);
+        committed?;
+        recorded.committed();
+        user::to_domain(updated).map(Some)
     }
 
     /// A page of accounts, oldest first (`created_at`, then `id`), and the total count.
@@ -289,16 +328,21 @@ impl UserRepository {
         if current.changes_address(&update) {
             delete_tokens_of(&txn, id).await?;
         }
+        let mut recorded = Vec::new();
         if let Some(event) = event {
             let event = event
                 .clone()
                 .with("fields", update.field_names())
                 .with("sessions_ended", ended.to_string());
-            record_event(&txn, &event).await?;
+            recorded.push(record_event(&txn, &event).await?);
+            if let Some(ending) = sessions_ended_by(&event, ended) {
+                recorded.push(record_event(&txn, &ending).await?);
+            }
         }
         let committed = txn.commit().await;
         self.cache.forget_user(id);
         committed?;
+        recorded.into_iter().for_each(Recorded::committed);
         user::to_domain(updated).map(Some)
     }
 
@@ -323,12 +367,16 @@ impl UserRepository {
             ensure_another_active_superuser(&txn, id).await?;
         }
         user::Entity::delete_by_id(id.as_uuid()).exec(&txn).await?;
-        if let Some(event) = event {
-            record_event(&txn, event).await?;
-        }
+        let recorded = match event {
+            Some(event) => Some(record_event(&txn, event).await?),
+            None => None,
+        };
         let committed = txn.commit().await;
         self.cache.forget_user(id);
         committed?;
+        if let Some(recorded) = recorded {
+            recorded.committed();
+        }
         Ok(true)
     }
 

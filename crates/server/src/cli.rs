@@ -1,5 +1,6 @@
 //! Command line: `gatehouse [serve]`, `gatehouse migrate up|down|status|fresh`,
-//! `gatehouse users create|set-password|deactivate`, `gatehouse import-starter`.
+//! `gatehouse users create|set-password|deactivate`, `gatehouse import-starter`,
+//! `gatehouse audit export`.
 
 use clap::{Parser, Subcommand};
 
@@ -46,6 +47,12 @@ pub enum Command {
         #[command(subcommand)]
         action: SessionsAction,
     },
+    /// Read the audit log.
+    Audit {
+        /// Which audit action.
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// Manage accounts when the API is out of reach. Passwords are read from the first
     /// line of standard input (without echo on a terminal), never from arguments.
     Users {
@@ -61,6 +68,27 @@ pub enum SessionsAction {
     /// Delete sessions that expired or were revoked more than SESSION_RETENTION_DAYS ago
     /// (the server also does this every PURGE_INTERVAL_MIN).
     Purge,
+}
+
+/// Audit-log actions.
+#[derive(Debug, Subcommand)]
+pub enum AuditAction {
+    /// Write events as JSON lines to stdout, oldest first (each line as
+    /// `GET /audit-events` shows an item). Progress goes to stderr when it is a terminal.
+    Export {
+        /// Only events at or after this RFC 3339 time.
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only events before this RFC 3339 time.
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        until: Option<chrono::DateTime<chrono::Utc>>,
+    },
+}
+
+fn parse_time(raw: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(raw)
+        .map(|at| at.with_timezone(&chrono::Utc))
+        .map_err(|_| format!("{raw:?} is not an RFC 3339 time (like 2026-11-30T12:00:00Z)"))
 }
 
 /// Account actions.

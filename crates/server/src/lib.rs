@@ -1,6 +1,7 @@
 //! The `gatehouse` binary's library half: settings, telemetry, startup and the command
 //! line, kept here so the integration tests build the very same application.
 
+pub mod audit_export;
 pub mod cli;
 pub mod healthcheck;
 pub mod import_starter;

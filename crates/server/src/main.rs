@@ -42,6 +42,9 @@ async fn run(command: Option<Command>, settings: Settings) -> anyhow::Result<()>
             .context("server failed"),
         Command::Migrate { action } => migrate(action, &settings).await,
         Command::Users { action } => gatehouse::users_cli::run(action, &settings).await,
+        Command::Audit {
+            action: gatehouse::cli::AuditAction::Export { since, until },
+        } => gatehouse::audit_export::run(since, until, &settings).await,
         Command::Sessions {
             action: gatehouse::cli::SessionsAction::Purge,
         } => purge_sessions(&settings).await,

@@ -28,7 +28,17 @@ pub async fn run(action: UsersAction, settings: &Settings) -> anyhow::Result<()>
                 is_superuser: superuser,
                 ..NewUser::new(email, hash)
             };
-            let user = users.create(new, now).await.map_err(describe)?;
+            let event = NewAuditEvent::new(
+                AuditEventType::UserRegistered,
+                None,
+                &AuditContext::default(),
+                now,
+            )
+            .with("by", "cli");
+            let user = users
+                .create_recorded(new, now, event)
+                .await
+                .map_err(describe)?;
             let role = if superuser { "superuser" } else { "user" };
             format!("created {role} {} ({})", user.email, user.id)
         }

@@ -20,7 +20,9 @@ use actix_web::{
 };
 use futures_util::{StreamExt, future::LocalBoxFuture};
 use gatehouse_auth::AccessClaims;
-use gatehouse_domain::{AuditContext, Session, SessionId, User, UserId};
+use gatehouse_domain::{
+    AuditContext, AuditEventType, NewAuditEvent, Session, SessionId, User, UserId,
+};
 use serde::de::DeserializeOwned;
 
 use crate::{
@@ -331,16 +333,32 @@ impl FromRequest for IpThrottled {
                 .then(|| client_network(req, &options.trusted_proxies))
                 .flatten()
         });
+        let req = req.clone();
         Box::pin(async move {
-            match (state, network) {
-                (Some(state), Some(network)) => state
-                    .ip_limiter
-                    .check(network)
-                    .await
-                    .map(|()| Self)
-                    .map_err(ApiError::rate_limited),
-                _ => Ok(Self),
+            let (Some(state), Some(network)) = (state, network) else {
+                return Ok(Self);
+            };
+            let Err(wait) = state.ip_limiter.check(network).await else {
+                return Ok(Self);
+            };
+            if state.ip_limiter.records_refusal(network) {
+                let event = NewAuditEvent::new(
+                    AuditEventType::RateLimited,
+                    None,
+                    &audit_context(&req),
+                    chrono::Utc::now(),
+                )
+                .with("limit", "per_ip")
+                .with("route", req.match_pattern().unwrap_or_default());
+                // Not awaited: a refusal is answered at once, even when the database is slow.
+                let audit = state.audit.clone();
+                actix_web::rt::spawn(async move {
+                    if let Err(error) = audit.record(&event).await {
+                        tracing::warn!(error = %crate::error::error_chain(&error), "rate_limited event not recorded");
+                    }
+                });
             }
+            Err(ApiError::rate_limited(wait))
         })
     }
 }

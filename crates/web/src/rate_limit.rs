@@ -75,6 +75,9 @@ impl Default for RateLimitOptions {
 pub struct IpRateLimiter {
     memory: Arc<DefaultKeyedRateLimiter<ClientNetwork>>,
     shared: Option<SharedLimiter>,
+    /// One refusal a minute per network is recorded as an audit event; the rest are
+    /// not, so a flood of refused requests cannot grow the audit log.
+    refusals_to_record: Arc<DefaultKeyedRateLimiter<ClientNetwork>>,
 }
 
 impl std::fmt::Debug for IpRateLimiter {
@@ -170,13 +173,18 @@ impl IpRateLimiter {
         let memory = Arc::new(DefaultKeyedRateLimiter::keyed(Quota::per_minute(
             options.per_minute,
         )));
-        let forgetful = Arc::clone(&memory);
+        let refusals_to_record = Arc::new(DefaultKeyedRateLimiter::keyed(Quota::per_minute(
+            NonZeroU32::MIN,
+        )));
+        let forgetful = [Arc::clone(&memory), Arc::clone(&refusals_to_record)];
         tokio::spawn(async move {
             let mut every_minute = tokio::time::interval(FORGET_INTERVAL);
             loop {
                 every_minute.tick().await;
-                forgetful.retain_recent();
-                forgetful.shrink_to_fit();
+                for table in &forgetful {
+                    table.retain_recent();
+                    table.shrink_to_fit();
+                }
             }
         });
         let shared = match &options.store {
@@ -196,7 +204,11 @@ impl IpRateLimiter {
                 })
             }
         };
-        Ok(Self { memory, shared })
+        Ok(Self {
+            memory,
+            shared,
+            refusals_to_record,
+        })
     }
 
     /// Spends one request of `network`'s budget; when it is spent, how long until the
@@ -211,6 +223,12 @@ impl IpRateLimiter {
         self.memory.check_key(&network).map_err(|not_until| {
             not_until.wait_time_from(governor::clock::DefaultClock::default().now())
         })
+    }
+
+    /// Whether a refusal of `network` now should be recorded in the audit log: the first
+    /// in a minute is (per process), the rest are not.
+    pub fn records_refusal(&self, network: ClientNetwork) -> bool {
+        self.refusals_to_record.check_key(&network).is_ok()
     }
 }
 

@@ -95,17 +95,19 @@ impl AppState {
         let metrics = Metrics::new(hasher.clone(), session_cache.clone())?;
         let users = UserRepository::new(db.clone()).with_session_cache(session_cache.clone());
         let one_time_tokens = OneTimeTokenRepository::new(db.clone());
+        let audit = AuditRepository::new(db.clone());
         let account_mails = AccountMails::start(
             users.clone(),
             one_time_tokens.clone(),
             MailCooldownRepository::new(db.clone()),
+            audit.clone(),
             mailer,
             options.accounts.clone(),
         );
         Ok(Self {
             ip_limiter,
             login_throttles: LoginThrottleRepository::new(db.clone()),
-            audit: AuditRepository::new(db.clone()),
+            audit,
             users,
             sessions: SessionRepository::new(db.clone()).with_session_cache(session_cache),
             one_time_tokens,

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     Backend, NEW_PASSWORD, PASSWORD, TestApp, Tokens, assert_problem, error_fields, spawn_app,
-    user_id,
+    spawn_app_with, token_in, user_id,
 };
 use gatehouse_domain::AuditEventType;
 use gatehouse_persistence::{AuditFilter, AuditRepository};
@@ -20,6 +20,8 @@ backend_tests!(
     superusers_list_the_log_with_filters_and_a_cursor,
     ended_sessions_and_refresh_reuse_are_recorded,
     administrators_changes_are_recorded_with_them_as_the_actor,
+    mail_requests_and_their_use_are_recorded,
+    per_ip_refusals_are_recorded_once_a_minute_per_network,
 );
 
 impl TestApp {
@@ -205,7 +207,52 @@ async fn a_change_and_its_event_commit_together(backend: Backend) {
         .await
         .unwrap()
         .len();
+    let verify_mail = {
+        let asked = app
+            .client
+            .post(app.url("/auth/request-verify"))
+            .bearer_auth(&tokens.access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(asked.status(), StatusCode::ACCEPTED);
+        app.wait_for_mails(&email, 1).await.remove(0)
+    };
     make_audit_writes_fail(&app, &backend).await;
+
+    let verified = app
+        .post_json("/auth/verify", &json!({"token": token_in(&verify_mail)}))
+        .await;
+    assert!(verified.status().is_server_error(), "{verified:?}");
+    let account = app.users().find_by_id(user_id(&id)).await.unwrap().unwrap();
+    assert!(!account.is_verified, "verified without its event");
+
+    // A mail's token is stored with the request's event, or not at all.
+    let tokens_repository = gatehouse_persistence::OneTimeTokenRepository::new(app.db.clone());
+    let now = chrono::Utc::now();
+    let requested = gatehouse_domain::NewAuditEvent::new(
+        AuditEventType::PasswordResetRequested,
+        Some(user_id(&id)),
+        &gatehouse_domain::AuditContext::default(),
+        now,
+    );
+    let reset = gatehouse_domain::OneTimePurpose::PasswordReset;
+    let issued = tokens_repository
+        .issue_recorded(
+            user_id(&id),
+            reset,
+            "hash-never-stored",
+            now + chrono::Duration::minutes(5),
+            now,
+            Some(&requested),
+        )
+        .await;
+    assert!(issued.is_err(), "{issued:?}");
+    let found = tokens_repository
+        .find_live(reset, "hash-never-stored", now)
+        .await
+        .unwrap();
+    assert!(found.is_none(), "a token without its event: {found:?}");
 
     let registered = app.register("never-stored@example.com", PASSWORD).await;
     assert!(registered.status().is_server_error(), "{registered:?}");
@@ -268,6 +315,37 @@ async fn no_secret_is_stored_in_any_event(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(changed.status(), StatusCode::NO_CONTENT);
+    // The mails' single-use tokens, spent.
+    let asked = app
+        .client
+        .post(app.url("/auth/request-verify"))
+        .bearer_auth(&tokens.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asked.status(), StatusCode::ACCEPTED);
+    let verify_token = token_in(&app.wait_for_mails(&email, 1).await.remove(0));
+    let verified = app
+        .post_json("/auth/verify", &json!({"token": verify_token}))
+        .await;
+    assert_eq!(verified.status(), StatusCode::OK);
+    let forgot = app
+        .post_json("/auth/forgot-password", &json!({"email": email}))
+        .await;
+    assert_eq!(forgot.status(), StatusCode::ACCEPTED);
+    let mails = app.wait_for_mails(&email, 2).await;
+    let reset_token = mails
+        .iter()
+        .map(|mail| token_in(mail))
+        .find(|token| *token != verify_token)
+        .unwrap();
+    let reset = app
+        .post_json(
+            "/auth/reset-password",
+            &json!({"token": reset_token, "new_password": "Reset-Secret-Chosen-3"}),
+        )
+        .await;
+    assert_eq!(reset.status(), StatusCode::NO_CONTENT);
     let hash = app
         .users()
         .find_by_email(&gatehouse_domain::Email::parse(&email).unwrap())
@@ -281,8 +359,9 @@ async fn no_secret_is_stored_in_any_event(backend: Backend) {
         .await
         .unwrap();
     // registered, login.succeeded, login.failed, password.changed (the malformed address
-    // is refused as 422 before any check, and recorded nowhere).
-    assert_eq!(events.len(), 4, "{events:#?}");
+    // is refused as 422 before any check, and recorded nowhere), the two mail requests,
+    // email.verified, password.reset and the session.ended it caused.
+    assert_eq!(events.len(), 9, "{events:#?}");
     let everything = format!("{events:?}");
     for secret in [
         PASSWORD,
@@ -292,6 +371,9 @@ async fn no_secret_is_stored_in_any_event(backend: Backend) {
         tokens.access.as_str(),
         tokens.refresh.as_str(),
         hash.as_str(),
+        verify_token.as_str(),
+        reset_token.as_str(),
+        "Reset-Secret-Chosen-3",
     ] {
         assert!(
             !everything.contains(secret),
@@ -514,6 +596,28 @@ async fn ended_sessions_and_refresh_reuse_are_recorded(backend: Backend) {
     assert_eq!(reuse[0].event.session_id, Some(victim_session));
     assert_eq!(reuse[0].event.details["sessions_ended"], "1");
     assert_eq!(reuse[0].event.context.ip.as_deref(), Some("127.0.0.1"));
+
+    // A password change ends the account's other sessions: one more session.ended.
+    let changing = login().await;
+    let _other = login().await;
+    let changed = app
+        .client
+        .post(app.url("/auth/change-password"))
+        .bearer_auth(&changing.access)
+        .json(&json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::NO_CONTENT);
+    let only_endings = AuditFilter {
+        event_type: Some(AuditEventType::SessionEnded),
+        ..mine
+    };
+    let (latest, _) = app.audit().list(&only_endings, None, 1).await.unwrap();
+    let latest = &latest[0].event;
+    assert_eq!(latest.details["reason"], "password_change");
+    assert_eq!(latest.details["sessions_ended"], "1");
+    assert_eq!(latest.session_id, None, "the changing session was kept");
 }
 
 async fn administrators_changes_are_recorded_with_them_as_the_actor(backend: Backend) {
@@ -559,6 +663,10 @@ async fn administrators_changes_are_recorded_with_them_as_the_actor(backend: Bac
     assert_eq!(update.details["fields"], "password,is_active");
     assert_eq!(update.details["sessions_ended"], "1");
     assert!(!format!("{update:?}").contains(NEW_PASSWORD));
+    let ended = latest(&changed_id, AuditEventType::SessionEnded).await;
+    assert_eq!(ended.context.actor_id, Some(user_id(&admin_id)));
+    assert_eq!(ended.details["reason"], "admin");
+    assert_eq!(ended.details["sessions_ended"], "1");
     let deletion = latest(&deleted_id, AuditEventType::UserDeleted).await;
     assert_eq!(deletion.context.actor_id, Some(user_id(&admin_id)));
     assert!(!format!("{deletion:?}").contains(&deleted_email));
@@ -566,4 +674,203 @@ async fn administrators_changes_are_recorded_with_them_as_the_actor(backend: Bac
     assert_eq!(by_cli.context.actor_id, None);
     assert_eq!(by_cli.details["by"], "cli");
     assert_eq!(by_cli.details["fields"], "is_active");
+
+    let created = app.users_command(
+        &["create", "--email", "made-by-cli@example.com"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(created.status.success(), "{created:?}");
+    let made = app
+        .users()
+        .find_by_email(&gatehouse_domain::Email::parse("made-by-cli@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let registered = latest(&made.id.to_string(), AuditEventType::UserRegistered).await;
+    assert_eq!(registered.context.actor_id, None);
+    assert_eq!(registered.details["by"], "cli");
+}
+
+impl TestApp {
+    /// The events of `kind`, newest first.
+    async fn events_of(&self, kind: AuditEventType) -> Vec<gatehouse_domain::NewAuditEvent> {
+        let filter = AuditFilter {
+            event_type: Some(kind),
+            ..AuditFilter::default()
+        };
+        let (events, _) = self.audit().list(&filter, None, 500).await.unwrap();
+        events.into_iter().map(|stored| stored.event).collect()
+    }
+}
+
+/// password.reset_requested, email.verification_requested and email.verified, each with
+/// the account and the request it came from; a second request inside the mail cool-down
+/// is recorded as not mailed; a request for an address no account has records nothing.
+async fn mail_requests_and_their_use_are_recorded(backend: Backend) {
+    // The cool-down is on only with rate limits; the per-IP budget is made large enough.
+    let app = spawn_app_with(
+        backend,
+        &[
+            ("RATE_LIMIT_ENABLED", "true"),
+            ("RATE_LIMIT_LOGIN_PER_MIN", "1000"),
+        ],
+    )
+    .await;
+    let (email, id, _) = app.logged_in_user().await;
+    let id = user_id(&id);
+    // The jobs run in order: once the account's two are recorded, the unknown one has run.
+    let nobody = json!({"email": "nobody-mailed@example.com"});
+    let asked = app
+        .traced_post("/auth/forgot-password", "req-forgot-nobody", None, &nobody)
+        .await;
+    assert_eq!(asked.status(), StatusCode::ACCEPTED);
+    let forgot = json!({"email": email});
+    for request_id in ["req-forgot-1", "req-forgot-2"] {
+        let asked = app
+            .traced_post("/auth/forgot-password", request_id, None, &forgot)
+            .await;
+        assert_eq!(asked.status(), StatusCode::ACCEPTED);
+    }
+    app.wait_for_mails(&email, 1).await;
+    let requests = wait_for_events(&app, AuditEventType::PasswordResetRequested, 2).await;
+    let mailed: Vec<_> = requests
+        .iter()
+        .map(|event| {
+            assert_eq!(event.user_id, Some(id));
+            assert_eq!(event.context.ip.as_deref(), Some("127.0.0.1"));
+            assert_eq!(event.context.user_agent.as_deref(), Some("audit-tests/1.0"));
+            (
+                event.context.request_id.clone().unwrap(),
+                event.details["mail"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        mailed,
+        [
+            ("req-forgot-2".to_owned(), "cooldown".to_owned()),
+            ("req-forgot-1".to_owned(), "sent".to_owned())
+        ]
+    );
+    assert!(
+        !format!(
+            "{:?}",
+            app.audit()
+                .list(&AuditFilter::default(), None, 500)
+                .await
+                .unwrap()
+        )
+        .contains("req-forgot-nobody"),
+        "a request for an unknown address is not recorded"
+    );
+
+    // Verification, on a second account (the first one's address is in its cool-down).
+    let (other_email, other_id, other) = app.logged_in_user().await;
+    let verify = app
+        .traced_post(
+            "/auth/request-verify",
+            "req-ask-verify",
+            Some(&other.access),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(verify.status(), StatusCode::ACCEPTED);
+    let mail = app.wait_for_mails(&other_email, 1).await.remove(0);
+    let asked = wait_for_events(&app, AuditEventType::EmailVerificationRequested, 1).await;
+    assert_eq!(asked[0].user_id, Some(user_id(&other_id)));
+    assert_eq!(
+        asked[0].context.request_id.as_deref(),
+        Some("req-ask-verify")
+    );
+    assert_eq!(asked[0].details["mail"], "sent");
+    let verified = app
+        .traced_post(
+            "/auth/verify",
+            "req-verify",
+            None,
+            &json!({"token": token_in(&mail)}),
+        )
+        .await;
+    assert_eq!(verified.status(), StatusCode::OK);
+    let done = app.events_of(AuditEventType::EmailVerified).await;
+    assert_eq!(done.len(), 1, "{done:#?}");
+    assert_eq!(done[0].user_id, Some(user_id(&other_id)));
+    assert_eq!(done[0].context.request_id.as_deref(), Some("req-verify"));
+    assert_eq!(done[0].context.ip.as_deref(), Some("127.0.0.1"));
+    // Already verified: asking again sends and records nothing.
+    let again = app
+        .traced_post(
+            "/auth/request-verify",
+            "req-ask-again",
+            Some(&other.access),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        app.events_of(AuditEventType::EmailVerificationRequested)
+            .await
+            .len(),
+        1
+    );
+}
+
+/// Polls (up to 10 s) until at least `count` events of `kind` exist; returns them, newest
+/// first. For events written off the request path (mail jobs, refusals).
+async fn wait_for_events(
+    app: &TestApp,
+    kind: AuditEventType,
+    count: usize,
+) -> Vec<gatehouse_domain::NewAuditEvent> {
+    for _ in 0..200 {
+        let events = app.events_of(kind).await;
+        if events.len() >= count {
+            return events;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("fewer than {count} {kind:?} events after 10 s");
+}
+
+/// A flood of logins for unknown addresses from one network writes only what the per-IP
+/// budget lets through, plus one rate_limited event a minute: the table cannot grow
+/// faster than the limits allow.
+async fn per_ip_refusals_are_recorded_once_a_minute_per_network(backend: Backend) {
+    let app = spawn_app_with(
+        backend,
+        &[
+            ("RATE_LIMIT_ENABLED", "true"),
+            ("RATE_LIMIT_LOGIN_PER_MIN", "3"),
+        ],
+    )
+    .await;
+    let mut refused = 0;
+    for attempt in 0..30 {
+        let body =
+            json!({"email": format!("flood-{attempt}@example.com"), "password": "wrong-password"});
+        let answer = app
+            .traced_post("/auth/login", &format!("req-flood-{attempt}"), None, &body)
+            .await;
+        if answer.status() == StatusCode::TOO_MANY_REQUESTS {
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 27);
+    let limited = wait_for_events(&app, AuditEventType::RateLimited, 1).await;
+    // Give a wrongly spawned second write time to land before counting.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let limited_now = app.events_of(AuditEventType::RateLimited).await;
+    assert_eq!(limited_now.len(), 1, "{limited_now:#?}");
+    let event = &limited[0];
+    assert_eq!(event.user_id, None);
+    assert_eq!(event.context.ip.as_deref(), Some("127.0.0.1"));
+    assert_eq!(event.context.request_id.as_deref(), Some("req-flood-3"));
+    assert_eq!(event.details["route"], "/auth/login");
+    assert_eq!(event.details["limit"], "per_ip");
+    let (all, _) = app
+        .audit()
+        .list(&AuditFilter::default(), None, 500)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 4, "3 login.failed and 1 rate_limited: {all:#?}");
 }

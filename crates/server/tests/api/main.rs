@@ -14,6 +14,7 @@ mod helpers;
 mod accounts;
 mod admin;
 mod audit;
+mod audit_export;
 mod browsers;
 mod cli;
 mod connection_resets;

@@ -43,7 +43,7 @@ impl TestApp {
     }
 
     /// Runs `gatehouse <args>` on the app's database with `stdin` as input.
-    fn command(&self, args: &[&str], stdin: &str) -> Output {
+    pub(crate) fn command(&self, args: &[&str], stdin: &str) -> Output {
         let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
             .current_dir(std::env::temp_dir())
             .env("DATABASE_URL", self.database_url())

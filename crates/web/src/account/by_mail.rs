@@ -36,6 +36,7 @@ const INVALID_TOKEN: &str = "Invalid or expired token";
 pub async fn forgot_password(
     _: crate::extract::IpThrottled,
     state: web::Data<AppState>,
+    Audit(context): Audit,
     JsonBody(body): JsonBody<ForgotPasswordIn>,
 ) -> Result<HttpResponse, ApiError> {
     let email = Email::parse(
@@ -43,7 +44,7 @@ pub async fn forgot_password(
             .email
             .ok_or_else(|| ApiError::field("email", "field required"))?,
     )?;
-    state.account_mails.password_reset(email);
+    state.account_mails.password_reset(email, context);
     Ok(accepted())
 }
 
@@ -111,9 +112,10 @@ pub async fn request_verify(
     _: crate::extract::IpThrottled,
     state: web::Data<AppState>,
     caller: AuthenticatedUser,
+    Audit(context): Audit,
 ) -> Result<HttpResponse, ApiError> {
     if !caller.user.is_verified {
-        state.account_mails.verify_email(caller.user.id);
+        state.account_mails.verify_email(caller.user.id, context);
     }
     Ok(accepted())
 }
@@ -134,6 +136,7 @@ pub async fn request_verify(
 )]
 pub async fn verify(
     state: web::Data<AppState>,
+    Audit(context): Audit,
     JsonBody(body): JsonBody<VerifyIn>,
 ) -> Result<HttpResponse, ApiError> {
     let token = body
@@ -144,9 +147,15 @@ pub async fn verify(
     if !state.one_time_tokens.consume(live, now).await? {
         return Err(invalid_token());
     }
+    let event = NewAuditEvent::new(
+        AuditEventType::EmailVerified,
+        Some(live.user_id),
+        &context,
+        now,
+    );
     let user = state
         .users
-        .set_verified(live.user_id, true, now)
+        .verify_recorded(live.user_id, now, &event)
         .await?
         .ok_or_else(invalid_token)?;
     Ok(HttpResponse::Ok().json(UserOut::from(user)))

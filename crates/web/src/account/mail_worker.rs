@@ -10,10 +10,12 @@
 
 use chrono::{Duration, Utc};
 use gatehouse_auth::OneTimeToken;
-use gatehouse_domain::{Email, OneTimePurpose, User, UserId};
+use gatehouse_domain::{
+    AuditContext, AuditEventType, Email, NewAuditEvent, OneTimePurpose, User, UserId,
+};
 use gatehouse_mail::{Mail, MailKind, Mailer};
 use gatehouse_persistence::{
-    MailCooldownRepository, OneTimeTokenRepository, RepoError, UserRepository,
+    AuditRepository, MailCooldownRepository, OneTimeTokenRepository, RepoError, UserRepository,
 };
 use tokio::sync::mpsc;
 
@@ -50,11 +52,11 @@ impl Default for AccountOptions {
     }
 }
 
-/// A mail to prepare.
+/// A mail to prepare, and where the request for it came from (for its audit event).
 #[derive(Debug)]
 enum Job {
-    PasswordReset(Email),
-    VerifyEmail(UserId),
+    PasswordReset(Email, AuditContext),
+    VerifyEmail(UserId, AuditContext),
 }
 
 /// Enqueues account-mail jobs. Cheap to clone.
@@ -69,6 +71,7 @@ impl AccountMails {
         users: UserRepository,
         tokens: OneTimeTokenRepository,
         cooldowns: MailCooldownRepository,
+        audit: AuditRepository,
         mailer: Mailer,
         options: AccountOptions,
     ) -> Self {
@@ -77,6 +80,7 @@ impl AccountMails {
             users,
             tokens,
             cooldowns,
+            audit,
             mailer,
             options,
         };
@@ -84,14 +88,14 @@ impl AccountMails {
         Self { queue }
     }
 
-    /// A reset mail to `email`, if an active account has it.
-    pub fn password_reset(&self, email: Email) {
-        self.submit(Job::PasswordReset(email));
+    /// A reset mail to `email`, if an active account has it; asked for from `context`.
+    pub fn password_reset(&self, email: Email, context: AuditContext) {
+        self.submit(Job::PasswordReset(email, context));
     }
 
-    /// A verification mail to `user`, if not verified yet.
-    pub fn verify_email(&self, user: UserId) {
-        self.submit(Job::VerifyEmail(user));
+    /// A verification mail to `user`, if not verified yet; asked for from `context`.
+    pub fn verify_email(&self, user: UserId, context: AuditContext) {
+        self.submit(Job::VerifyEmail(user, context));
     }
 
     fn submit(&self, job: Job) {
@@ -105,6 +109,7 @@ struct Worker {
     users: UserRepository,
     tokens: OneTimeTokenRepository,
     cooldowns: MailCooldownRepository,
+    audit: AuditRepository,
     mailer: Mailer,
     options: AccountOptions,
 }
@@ -118,30 +123,61 @@ impl Worker {
         }
     }
 
+    /// Requests for an address no account has are not recorded: there is no account to
+    /// attach them to, and the per-IP limit already bounds them.
     async fn handle(&self, job: Job) -> Result<(), RepoError> {
         match job {
-            Job::PasswordReset(email) => match self.users.find_by_email(&email).await? {
-                Some(user) if user.is_active => {
-                    self.mail(user, MailKind::PasswordReset, OneTimePurpose::PasswordReset)
+            Job::PasswordReset(email, context) => match self.users.find_by_email(&email).await? {
+                Some(user) => {
+                    let event = NewAuditEvent::new(
+                        AuditEventType::PasswordResetRequested,
+                        Some(user.id),
+                        &context,
+                        Utc::now(),
+                    );
+                    if user.is_active {
+                        self.mail(
+                            user,
+                            MailKind::PasswordReset,
+                            OneTimePurpose::PasswordReset,
+                            event,
+                        )
                         .await
+                    } else {
+                        self.audit.record(&event.with("mail", "inactive")).await
+                    }
                 }
-                _ => Ok(()),
+                None => Ok(()),
             },
-            Job::VerifyEmail(id) => match self.users.find_by_id(id).await? {
+            Job::VerifyEmail(id, context) => match self.users.find_by_id(id).await? {
                 Some(user) if !user.is_verified => {
-                    self.mail(user, MailKind::VerifyEmail, OneTimePurpose::VerifyEmail)
-                        .await
+                    let event = NewAuditEvent::new(
+                        AuditEventType::EmailVerificationRequested,
+                        Some(user.id),
+                        &context,
+                        Utc::now(),
+                    );
+                    self.mail(
+                        user,
+                        MailKind::VerifyEmail,
+                        OneTimePurpose::VerifyEmail,
+                        event,
+                    )
+                    .await
                 }
                 _ => Ok(()),
             },
         }
     }
 
+    /// Sends `kind` to `user` with a new token, recording `event` (the request) with the
+    /// token; or, inside the cool-down, records the request alone and sends nothing.
     async fn mail(
         &self,
         user: User,
         kind: MailKind,
         purpose: OneTimePurpose,
+        event: NewAuditEvent,
     ) -> Result<(), RepoError> {
         let (ttl, valid_for) = match purpose {
             OneTimePurpose::PasswordReset => {
@@ -156,12 +192,13 @@ impl Worker {
             && !self.cooldowns.claim(&user.email, cooldown, now).await?
         {
             tracing::info!(user = %user.id, ?kind, "account mail not sent: this address had one within the cool-down");
-            return Ok(());
+            return self.audit.record(&event.with("mail", "cooldown")).await;
         }
         let token = OneTimeToken::generate();
+        let event = event.with("mail", "sent");
         let issued = self
             .tokens
-            .issue(user.id, purpose, &token.hash, now + ttl, now)
+            .issue_recorded(user.id, purpose, &token.hash, now + ttl, now, Some(&event))
             .await;
         if let Err(error) = issued {
             if self.options.mail_cooldown.is_some() {

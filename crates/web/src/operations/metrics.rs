@@ -1,11 +1,12 @@
 //! Prometheus metrics: requests by route pattern, method and status with latency
 //! histograms (recorded by actix-web-prom's middleware), login outcomes, and the length of
-//! the password-hashing queue and the session cache's state (read at scrape time). No user data ever becomes a label:
+//! the password-hashing queue, the session cache's state and the audit events stored by
+//! type (read at scrape time). No user data ever becomes a label:
 //! routes are labelled by pattern, unmatched paths by one mask.
 
 use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
 use gatehouse_auth::PasswordHasher;
-use gatehouse_persistence::SessionCache;
+use gatehouse_persistence::{SessionCache, recorded_audit_events};
 use prometheus::{
     Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder, core::Collector,
     core::Desc, proto::MetricFamily,
@@ -64,6 +65,7 @@ impl Metrics {
         registry.register(Box::new(logins.clone()))?;
         registry.register(Box::new(HashingQueue::new(hasher)?))?;
         registry.register(Box::new(SessionCacheMetrics::new(cache)?))?;
+        registry.register(Box::new(AuditEventCounts::new()?))?;
         let http = PrometheusMetricsBuilder::new(NAMESPACE)
             .registry(registry)
             .mask_unmatched_patterns("UNMATCHED")
@@ -181,5 +183,40 @@ impl Collector for SessionCacheMetrics {
             .flat_map(|gauge| gauge.collect())
             .chain(self.hits.collect())
             .collect()
+    }
+}
+
+/// Audit events stored by this process, by type, read when scraped. The label set is the
+/// fixed list of event types, so it stays bounded.
+struct AuditEventCounts {
+    counts: IntCounterVec,
+}
+
+impl AuditEventCounts {
+    fn new() -> Result<Self, prometheus::Error> {
+        let counts = IntCounterVec::new(
+            Opts::new(
+                "audit_events_total",
+                "Audit events stored by this process, by type",
+            )
+            .namespace(NAMESPACE),
+            &["type"],
+        )?;
+        Ok(Self { counts })
+    }
+}
+
+impl Collector for AuditEventCounts {
+    fn desc(&self) -> Vec<&Desc> {
+        self.counts.desc()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        for (kind, count) in recorded_audit_events() {
+            let counter = self.counts.with_label_values(&[kind.as_str()]);
+            counter.reset();
+            counter.inc_by(count);
+        }
+        self.counts.collect()
     }
 }

@@ -59,7 +59,7 @@ pub async fn register(
     // When logins need a verified address, the new account could not otherwise ask for
     // the mail (request-verify needs a login).
     if state.options.accounts.require_verified_email {
-        state.account_mails.verify_email(user.id);
+        state.account_mails.verify_email(user.id, context);
     }
     Ok(HttpResponse::Created().json(UserOut::from(user)))
 }
