@@ -31,6 +31,8 @@ pub enum Sessions {
     RotatedAt,
     UserAgent,
     Ip,
+    Aal,
+    Amr,
 }
 
 /// The `one_time_tokens` table: single-use tokens for mails, stored as hashes.
@@ -80,4 +82,40 @@ pub enum AuditEvents {
     RequestId,
     SessionId,
     Details,
+}
+
+/// The `totp_authenticators` table: one per account at most, confirmed or being set up.
+#[derive(DeriveIden)]
+pub enum TotpAuthenticators {
+    Table,
+    UserId,
+    KeyId,
+    SealedSecret,
+    ConfirmedAt,
+    LastUsedStep,
+    CreatedAt,
+}
+
+/// The `recovery_codes` table: hashes of an account's current recovery codes.
+#[derive(DeriveIden)]
+pub enum RecoveryCodes {
+    Table,
+    Id,
+    UserId,
+    CodeHash,
+    UsedAt,
+    CreatedAt,
+}
+
+/// The `mfa_challenges` table: logins waiting for their second step.
+#[derive(DeriveIden)]
+pub enum MfaChallenges {
+    Table,
+    Id,
+    UserId,
+    TokenHash,
+    FailedAttempts,
+    CreatedAt,
+    ExpiresAt,
+    UsedAt,
 }

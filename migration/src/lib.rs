@@ -23,6 +23,7 @@ mod m20261130_000008_login_throttles_per_network;
 mod m20261130_000009_create_mail_cooldowns;
 mod m20261130_000010_announce_truncate;
 mod m20261130_000011_create_audit_events;
+mod m20261130_000012_create_second_factors;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000009_create_mail_cooldowns::Migration),
             Box::new(m20261130_000010_announce_truncate::Migration),
             Box::new(m20261130_000011_create_audit_events::Migration),
+            Box::new(m20261130_000012_create_second_factors::Migration),
         ]
     }
 }

@@ -38,6 +38,7 @@
 mod error;
 mod hasher;
 mod jwt;
+mod mfa;
 mod one_time;
 mod verifier;
 
@@ -50,6 +51,10 @@ pub use jsonwebtoken::jwk::JwkSet;
 pub use jwt::{
     AccessClaims, IssuedToken, JwtCodec, JwtConfig, RefreshClaims, SigningAlgorithm, SigningKey,
     TokenType,
+};
+pub use mfa::{
+    MfaError, MfaKey, RecoveryCodes, SealedSecret, SecretSealer, TOTP_STEP_SECONDS, TotpSecret,
+    hash_recovery_code,
 };
 pub use one_time::{OneTimeToken, hash_one_time_token};
 pub use verifier::{TokenVerifier, VerifierConfig};

@@ -33,4 +33,7 @@ pub enum Conflict {
     /// The change would leave no active superuser.
     #[error("cannot remove the last superuser")]
     LastSuperuser,
+    /// The account already has a confirmed TOTP authenticator.
+    #[error("TOTP already enabled")]
+    TotpAlreadyEnabled,
 }

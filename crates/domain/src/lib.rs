@@ -28,6 +28,7 @@ mod audit;
 mod email;
 mod error;
 mod ids;
+mod mfa;
 mod network;
 mod one_time;
 mod password;
@@ -38,6 +39,9 @@ pub use audit::{AuditContext, AuditEvent, AuditEventType, NewAuditEvent};
 pub use email::Email;
 pub use error::{Conflict, ValidationError};
 pub use ids::{SessionId, UserId};
+pub use mfa::{
+    Aal, Assurance, AuthMethod, SecondFactors, normalize_recovery_code, parse_totp_code,
+};
 pub use network::ClientNetwork;
 pub use one_time::OneTimePurpose;
 pub use password::{Password, PasswordHash};

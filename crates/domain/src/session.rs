@@ -11,7 +11,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::{SessionId, UserId};
+use crate::{Assurance, SessionId, UserId};
 
 /// A login session as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +39,8 @@ pub struct Session {
     pub user_agent: Option<String>,
     /// Client IP at login, if known.
     pub ip: Option<String>,
+    /// How the login that opened it proved who it was; refreshing keeps it.
+    pub assurance: Assurance,
 }
 
 /// How refresh tokens rotate (`REFRESH_TOKEN_ROTATION`).
@@ -151,6 +153,8 @@ pub struct NewSession {
     pub user_agent: Option<String>,
     /// Client IP.
     pub ip: Option<String>,
+    /// How the login proved who it was.
+    pub assurance: Assurance,
 }
 
 #[cfg(test)]
@@ -181,6 +185,7 @@ mod tests {
             rotated_at,
             user_agent: None,
             ip: None,
+            assurance: Assurance::password(),
         }
     }
 

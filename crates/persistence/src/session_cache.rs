@@ -381,6 +381,7 @@ mod tests {
             rotated_at: None,
             user_agent: None,
             ip: None,
+            assurance: gatehouse_domain::Assurance::password(),
         }
     }
 

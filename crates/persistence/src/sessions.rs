@@ -1,6 +1,7 @@
 use chrono::{DateTime, Utc};
 use gatehouse_domain::{
-    NewAuditEvent, NewSession, RefreshPolicy, RefreshRotation, Session, SessionId, User, UserId,
+    Assurance, NewAuditEvent, NewSession, RefreshPolicy, RefreshRotation, Session, SessionId, User,
+    UserId,
 };
 use sea_orm::{
     ActiveValue::Set,
@@ -355,6 +356,8 @@ async fn insert_session(db: &impl ConnectionTrait, new: NewSession) -> Result<Se
         rotated_at: Set(None),
         user_agent: Set(new.user_agent.clone()),
         ip: Set(new.ip.clone()),
+        aal: Set(new.assurance.aal().as_str().to_owned()),
+        amr: Set(new.assurance.to_stored()),
     };
     session::Entity::insert(row)
         .exec_without_returning(db)
@@ -371,6 +374,7 @@ async fn insert_session(db: &impl ConnectionTrait, new: NewSession) -> Result<Se
         rotated_at: None,
         user_agent: new.user_agent,
         ip: new.ip,
+        assurance: new.assurance,
     })
 }
 
@@ -416,5 +420,7 @@ fn to_domain(row: session::Model) -> Result<Session, RepoError> {
         rotated_at: row.rotated_at,
         user_agent: row.user_agent.clone(),
         ip: row.ip.clone(),
+        assurance: Assurance::from_stored(&row.amr)
+            .ok_or_else(|| RepoError::Corrupt(format!("session {}: amr {:?}", row.id, row.amr)))?,
     })
 }

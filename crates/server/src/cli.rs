@@ -115,6 +115,12 @@ pub enum UsersAction {
         #[arg(long)]
         email: String,
     },
+    /// Remove an account's second factors (for a user who lost them); its sessions end.
+    ResetMfa {
+        /// The account's email address.
+        #[arg(long)]
+        email: String,
+    },
 }
 
 /// Migration actions.

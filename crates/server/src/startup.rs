@@ -59,6 +59,7 @@ impl Application {
             jwt,
             mailer,
             ip_limiter,
+            gatehouse_auth::SecretSealer::new(settings.mfa_key.clone()),
             settings.web.clone(),
         )
         .context("cannot set up metrics")?;
@@ -305,6 +306,11 @@ fn warn_about_weak_settings(settings: &Settings) {
     } else if settings.jwt_secret_weak {
         tracing::warn!(
             "JWT_SECRET_KEY is shorter than 32 bytes; this is refused when APP_ENV=production"
+        );
+    }
+    if settings.mfa_key_generated {
+        tracing::warn!(
+            "MFA_ENCRYPTION_KEY is not set (nor JWT_SECRET_KEY to derive one from): TOTP set up during this run stops working at the next start"
         );
     }
     if settings.app_env == AppEnv::Production && settings.debug {

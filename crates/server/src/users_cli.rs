@@ -10,13 +10,14 @@ use gatehouse_domain::{
     AuditContext, AuditEventType, Conflict, Email, NewAuditEvent, NewUser, Password, User,
     UserUpdate,
 };
-use gatehouse_persistence::{RepoError, UserRepository};
+use gatehouse_persistence::{MfaRepository, RepoError, UserRepository};
 
 use crate::{Settings, cli::UsersAction, startup::prepare_database};
 
 /// Runs one account action; prints one line saying what was done.
 pub async fn run(action: UsersAction, settings: &Settings) -> anyhow::Result<()> {
     let db = prepare_database(settings).await?;
+    let db_for_mfa = db.clone();
     let users = UserRepository::new(db);
     let now = Utc::now();
     let done = match action {
@@ -80,6 +81,23 @@ pub async fn run(action: UsersAction, settings: &Settings) -> anyhow::Result<()>
                 .await
                 .map_err(describe)?;
             format!("deactivated {}; its sessions ended", user.email)
+        }
+        UsersAction::ResetMfa { email } => {
+            let user = existing(&users, &email).await?;
+            let event = NewAuditEvent::new(
+                AuditEventType::MfaReset,
+                Some(user.id),
+                &AuditContext::default(),
+                now,
+            )
+            .with("by", "cli");
+            let ended = MfaRepository::new(db_for_mfa)
+                .reset(user.id, now, &event)
+                .await?;
+            format!(
+                "second factors removed from {}; {ended} session(s) ended",
+                user.email
+            )
         }
     };
     #[allow(clippy::print_stdout, reason = "the command's result")]

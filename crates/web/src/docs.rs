@@ -2,8 +2,10 @@
 //! compiled into the binary (only those the page loads: see `build.rs`), so it works
 //! offline; the document is rendered once at start.
 
+use std::io::Read;
+
 use actix_web::{
-    HttpResponse,
+    HttpRequest, HttpResponse,
     http::header::{self, CacheControl, CacheDirective},
     web,
 };
@@ -30,7 +32,8 @@ const INITIALIZER: &str = r##"window.onload = function () {
 };
 "##;
 
-/// What `/docs/{file}` serves: name, content type, bytes. `index.html` is also `/docs/`.
+/// What `/docs/{file}` serves: name, content type, bytes (gzipped when the name in
+/// `swagger_file!` ends in `.gz`, see [`GZIPPED`]). `index.html` is also `/docs/`.
 const FILES: &[(&str, &str, &[u8])] = &[
     (
         "index.html",
@@ -45,17 +48,17 @@ const FILES: &[(&str, &str, &[u8])] = &[
     (
         "swagger-ui.css",
         "text/css; charset=utf-8",
-        swagger_file!("swagger-ui.css"),
+        swagger_file!("swagger-ui.css.gz"),
     ),
     (
         "swagger-ui-bundle.js",
         "text/javascript; charset=utf-8",
-        swagger_file!("swagger-ui-bundle.js"),
+        swagger_file!("swagger-ui-bundle.js.gz"),
     ),
     (
         "swagger-ui-standalone-preset.js",
         "text/javascript; charset=utf-8",
-        swagger_file!("swagger-ui-standalone-preset.js"),
+        swagger_file!("swagger-ui-standalone-preset.js.gz"),
     ),
     (
         "swagger-initializer.js",
@@ -117,24 +120,70 @@ impl Docs {
                     .finish()
             }),
         )
-        .route("/docs/", web::get().to(|| async { file("index.html") }))
+        .route(
+            "/docs/",
+            web::get().to(|request: HttpRequest| async move { file("index.html", &request) }),
+        )
         .route(
             "/docs/{file}",
-            web::get().to(|name: web::Path<String>| async move { file(&name) }),
+            web::get().to(|name: web::Path<String>, request: HttpRequest| async move {
+                file(&name, &request)
+            }),
         );
     }
 }
 
-fn file(name: &str) -> Result<HttpResponse, ApiError> {
-    match FILES.iter().find(|(file, _, _)| *file == name) {
-        Some((_, content_type, bytes)) => Ok(HttpResponse::Ok()
-            .content_type(*content_type)
-            // The files change only with the binary; an hour spares reloading them.
-            .insert_header(CacheControl(vec![
-                CacheDirective::Public,
-                CacheDirective::MaxAge(3600),
-            ]))
-            .body(*bytes)),
-        None => Err(ApiError::NotFound("Not Found")),
+/// The files `build.rs` stored gzipped.
+const GZIPPED: &[&str] = &[
+    "swagger-ui.css",
+    "swagger-ui-bundle.js",
+    "swagger-ui-standalone-preset.js",
+];
+
+fn file(name: &str, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
+    let Some((_, content_type, bytes)) = FILES.iter().find(|(file, _, _)| *file == name) else {
+        return Err(ApiError::NotFound("Not Found"));
+    };
+    let mut response = HttpResponse::Ok();
+    response
+        .content_type(*content_type)
+        // The files change only with the binary; an hour spares reloading them.
+        .insert_header(CacheControl(vec![
+            CacheDirective::Public,
+            CacheDirective::MaxAge(3600),
+        ]));
+    if !GZIPPED.contains(&name) {
+        return Ok(response.body(*bytes));
     }
+    response.insert_header((header::VARY, "Accept-Encoding"));
+    if accepts_gzip(request) {
+        return Ok(response
+            .insert_header((header::CONTENT_ENCODING, "gzip"))
+            .body(*bytes));
+    }
+    let mut plain = Vec::new();
+    flate2::read::GzDecoder::new(*bytes)
+        .read_to_end(&mut plain)
+        .map_err(|e| ApiError::Internal(Box::new(e)))?;
+    Ok(response.body(plain))
+}
+
+/// Whether `Accept-Encoding` names gzip (or `*`) without refusing it (`q=0`).
+fn accepts_gzip(request: &HttpRequest) -> bool {
+    request
+        .headers()
+        .get_all(header::ACCEPT_ENCODING)
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default();
+            let refused = parts.any(|param| {
+                param
+                    .strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
 }

@@ -62,6 +62,24 @@ pub struct Problem {
     /// On 422 only: one entry per rejected field.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<FieldError>>,
+    /// On 403 `Second factor required` only: the single-use token (valid 5 minutes) to
+    /// present to `POST /auth/mfa/verify` with a code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mfa_token: Option<String>,
+    /// On 403 `Second factor required` only: what the second step accepts, a subset of
+    /// `totp`, `passkey`, `recovery_code`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = json!(["totp", "recovery_code"]))]
+    pub methods: Option<Vec<&'static str>>,
+}
+
+/// An `mfa_token` on its way to the client; never printed.
+pub struct MfaToken(pub String);
+
+impl fmt::Debug for MfaToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MfaToken([REDACTED])")
+    }
 }
 
 /// Everything that can go wrong in a request, by what the client should learn.
@@ -82,6 +100,14 @@ pub enum ApiError {
     /// Authenticated but not allowed.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// The password was right; the account's second factor is still to come.
+    #[error("Second factor required")]
+    SecondFactorRequired {
+        /// What finishes the login at `/auth/mfa/verify`.
+        mfa_token: MfaToken,
+        /// What the second step accepts.
+        methods: Vec<&'static str>,
+    },
     /// Unknown route or resource.
     #[error("{0}")]
     NotFound(&'static str),
@@ -192,7 +218,7 @@ impl ResponseError for ApiError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::SecondFactorRequired { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -218,6 +244,14 @@ impl ResponseError for ApiError {
             detail: self.detail(),
             errors: match self {
                 Self::Validation(errors) => Some(errors.clone()),
+                _ => None,
+            },
+            mfa_token: match self {
+                Self::SecondFactorRequired { mfa_token, .. } => Some(mfa_token.0.clone()),
+                _ => None,
+            },
+            methods: match self {
+                Self::SecondFactorRequired { methods, .. } => Some(methods.clone()),
                 _ => None,
             },
         };
@@ -287,6 +321,9 @@ impl From<RepoError> for ApiError {
             RepoError::Conflict(Conflict::EmailTaken) => Self::Conflict("Email already registered"),
             RepoError::Conflict(Conflict::LastSuperuser) => {
                 Self::Conflict("Cannot remove the last superuser")
+            }
+            RepoError::Conflict(Conflict::TotpAlreadyEnabled) => {
+                Self::Conflict("TOTP already enabled")
             }
             RepoError::Unavailable(_) => Self::Unavailable(Box::new(err)),
             RepoError::Db(_) | RepoError::Corrupt(_) | RepoError::Storage(_) => {

@@ -21,7 +21,7 @@ use actix_web::{
 use futures_util::{StreamExt, future::LocalBoxFuture};
 use gatehouse_auth::AccessClaims;
 use gatehouse_domain::{
-    AuditContext, AuditEventType, NewAuditEvent, Session, SessionId, User, UserId,
+    Aal, AuditContext, AuditEventType, NewAuditEvent, Session, SessionId, User, UserId,
 };
 use serde::de::DeserializeOwned;
 
@@ -215,9 +215,10 @@ impl FromRequest for AuthenticatedUser {
     }
 }
 
-/// An [`AuthenticatedUser`] whose access token came straight from a password login, not
-/// from a refresh: what sensitive actions (changing the password) require, so a stolen
-/// refresh token alone cannot take over the account.
+/// An [`AuthenticatedUser`] whose access token came straight from a login, not from a
+/// refresh, and — for an account with a second factor — from a login that used it
+/// (`aal2`): what sensitive actions (changing the password, managing factors) require, so
+/// a stolen refresh token or password alone cannot take over the account.
 #[derive(Debug, Clone)]
 pub struct FreshUser(pub AuthenticatedUser);
 
@@ -227,7 +228,22 @@ impl FromRequest for FreshUser {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let fresh = |caller: &AuthenticatedUser| caller.claims.fresh;
-        authenticated_and(req, payload, fresh, "Fresh token required", Self)
+        let authenticated = authenticated_and(req, payload, fresh, "Fresh token required", Self);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let caller = authenticated.await?;
+            if caller.0.claims.aal == Aal::Aal2 {
+                return Ok(caller);
+            }
+            let state =
+                state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
+            // Only an aal1 token costs this read: does the account have a second factor
+            // that its login skipped (one set up after it)?
+            if state.mfa.factors(caller.0.user.id).await?.any() {
+                return Err(ApiError::Forbidden("Stronger authentication required"));
+            }
+            Ok(caller)
+        })
     }
 }
 

@@ -20,6 +20,7 @@ pub mod dto;
 pub mod error;
 pub mod extract;
 pub mod keys;
+pub mod mfa;
 pub mod middleware;
 pub mod openapi;
 pub mod operations;

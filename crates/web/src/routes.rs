@@ -10,7 +10,9 @@ use crate::{
     account::{self, by_mail, password},
     admin, audit,
     error::ApiError,
-    keys, operations, sessions, signin,
+    keys,
+    mfa::{self, second_step},
+    operations, sessions, signin,
     signin::refresh,
 };
 
@@ -58,6 +60,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         by_mail::request_verify,
     ))
     .service(only(Method::POST, "/auth/verify", by_mail::verify))
+    .service(only(Method::GET, "/auth/mfa", mfa::status))
+    .service(only(Method::POST, "/auth/mfa/totp/setup", mfa::totp_setup))
+    .service(only(
+        Method::POST,
+        "/auth/mfa/totp/confirm",
+        mfa::totp_confirm,
+    ))
+    .service(only(Method::DELETE, "/auth/mfa/totp", mfa::totp_disable))
+    .service(only(
+        Method::POST,
+        "/auth/mfa/recovery-codes",
+        mfa::renew_recovery_codes,
+    ))
+    .service(only(Method::POST, "/auth/mfa/verify", second_step::verify))
     .service(only(Method::GET, "/users/me", account::me))
     .service(only(Method::GET, "/auth/activity", account::activity))
     .service(only(Method::GET, "/audit-events", audit::list_audit_events))
@@ -73,6 +89,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 })
             })),
     )
+    .service(only(Method::DELETE, "/users/{id}/mfa", admin::reset_mfa))
     .service(only(Method::GET, "/.well-known/jwks.json", keys::jwks))
     .service(only(Method::GET, "/health", operations::health))
     .service(only(Method::GET, "/ready", operations::ready))

@@ -1,9 +1,9 @@
-use gatehouse_auth::{JwtCodec, PasswordHasher};
+use gatehouse_auth::{JwtCodec, PasswordHasher, SecretSealer};
 use gatehouse_domain::RefreshPolicy;
 use gatehouse_mail::Mailer;
 use gatehouse_persistence::{
     AuditRepository, DatabaseConnection, LoginThrottleRepository, MailCooldownRepository,
-    OneTimeTokenRepository, SessionCache, SessionRepository, UserRepository,
+    MfaRepository, OneTimeTokenRepository, SessionCache, SessionRepository, UserRepository,
 };
 
 use crate::{
@@ -67,6 +67,10 @@ pub struct AppState {
     pub login_throttles: LoginThrottleRepository,
     /// The audit log.
     pub audit: AuditRepository,
+    /// Second factors and logins waiting for their second step.
+    pub mfa: MfaRepository,
+    /// Seals and opens TOTP secrets (`MFA_ENCRYPTION_KEY`).
+    pub sealer: SecretSealer,
     /// Argon2 on its own bounded threads.
     pub hasher: PasswordHasher,
     /// Token issue and verification.
@@ -83,6 +87,10 @@ impl AppState {
     /// Wires repositories over `db` (sharing `session_cache`, which they keep in step with
     /// their changes) with the hasher, codec, mailer, rate limiter, options and metrics, and
     /// starts the account-mail task (so: call it inside a Tokio runtime).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one value per service the state wires together"
+    )]
     pub fn new(
         db: DatabaseConnection,
         session_cache: SessionCache,
@@ -90,6 +98,7 @@ impl AppState {
         jwt: JwtCodec,
         mailer: Mailer,
         ip_limiter: IpRateLimiter,
+        sealer: SecretSealer,
         options: WebOptions,
     ) -> Result<Self, prometheus::Error> {
         let metrics = Metrics::new(hasher.clone(), session_cache.clone())?;
@@ -108,6 +117,8 @@ impl AppState {
             ip_limiter,
             login_throttles: LoginThrottleRepository::new(db.clone()),
             audit,
+            mfa: MfaRepository::new(db.clone()).with_session_cache(session_cache.clone()),
+            sealer,
             users,
             sessions: SessionRepository::new(db.clone()).with_session_cache(session_cache),
             one_time_tokens,

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use gatehouse_domain::{SessionId, UserId};
+use gatehouse_domain::{Aal, Assurance, SessionId, UserId};
 use serde::{Deserialize, Serialize};
 
 use crate::TokenError;
@@ -33,6 +33,10 @@ pub(crate) struct WireClaims {
     pub(crate) exp: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) fresh: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) aal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) amr: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -66,6 +70,11 @@ pub struct AccessClaims {
     pub session_id: SessionId,
     /// Issued straight from a password login (not from a refresh).
     pub fresh: bool,
+    /// How strongly the session's login was authenticated (`aal1` when the token does
+    /// not say: tokens from before second factors existed).
+    pub aal: Aal,
+    /// The login's methods, RFC 8176 names (`pwd`, `otp`, `hwk`, `mfa`).
+    pub amr: Vec<String>,
     /// `exp`.
     pub expires_at: DateTime<Utc>,
 }
@@ -79,6 +88,9 @@ pub struct RefreshClaims {
     pub session_id: SessionId,
     /// How many refreshes lie between login and this token.
     pub generation: u32,
+    /// How the session's login was made (a password alone when the token does not say:
+    /// tokens from before second factors existed). Refreshed tokens carry it on.
+    pub assurance: Assurance,
     /// `exp`.
     pub expires_at: DateTime<Utc>,
 }
@@ -89,6 +101,11 @@ pub(crate) fn access_claims(claims: WireClaims) -> Result<AccessClaims, TokenErr
         user_id: parse_id(&claims.sub).map(UserId::from_uuid)?,
         session_id: parse_id(&claims.sid).map(SessionId::from_uuid)?,
         fresh: claims.fresh.unwrap_or(false),
+        aal: match claims.aal.as_deref() {
+            None => Aal::Aal1,
+            Some(raw) => Aal::parse(raw).ok_or(TokenError::Invalid)?,
+        },
+        amr: claims.amr.unwrap_or_default(),
         expires_at: timestamp(claims.exp)?,
     })
 }

@@ -6,7 +6,7 @@
 //! claim keeps access and refresh tokens from standing in for each other.
 
 use chrono::{DateTime, Duration, Utc};
-use gatehouse_domain::{SessionId, UserId};
+use gatehouse_domain::{Assurance, SessionId, UserId};
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation, errors::ErrorKind, jwk::JwkSet};
 
 use crate::{AuthError, TokenError};
@@ -101,10 +101,22 @@ impl JwtCodec {
         fresh: bool,
         now: DateTime<Utc>,
     ) -> Result<IssuedToken, AuthError> {
+        self.issue_access_at(user_id, session_id, fresh, &Assurance::password(), now)
+    }
+
+    /// [`issue_access`](Self::issue_access) for a session opened with `assurance`
+    /// (carried as `aal` and `amr`).
+    pub fn issue_access_at(
+        &self,
+        user_id: UserId,
+        session_id: SessionId,
+        fresh: bool,
+        assurance: &Assurance,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedToken, AuthError> {
         self.sign(
             TokenType::Access,
-            user_id,
-            session_id,
+            (user_id, session_id, assurance),
             None,
             Some(fresh),
             now,
@@ -122,11 +134,24 @@ impl JwtCodec {
         now: DateTime<Utc>,
         session_expires_at: DateTime<Utc>,
     ) -> Result<IssuedToken, AuthError> {
+        let session = (session_id, session_expires_at);
+        self.issue_refresh_at(user_id, session, generation, &Assurance::password(), now)
+    }
+
+    /// [`issue_refresh`](Self::issue_refresh) for a session (id, expiry) opened with
+    /// `assurance`.
+    pub fn issue_refresh_at(
+        &self,
+        user_id: UserId,
+        (session_id, session_expires_at): (SessionId, DateTime<Utc>),
+        generation: u32,
+        assurance: &Assurance,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedToken, AuthError> {
         let lifetime = (session_expires_at - now).min(self.config.refresh_ttl);
         self.sign(
             TokenType::Refresh,
-            user_id,
-            session_id,
+            (user_id, session_id, assurance),
             Some(generation),
             None,
             now,
@@ -146,6 +171,11 @@ impl JwtCodec {
             user_id: parse_id(&claims.sub).map(UserId::from_uuid)?,
             session_id: parse_id(&claims.sid).map(SessionId::from_uuid)?,
             generation: claims.generation.ok_or(TokenError::Invalid)?,
+            assurance: match &claims.amr {
+                None => Assurance::password(),
+                Some(names) => Assurance::from_amr(names.iter().map(String::as_str))
+                    .ok_or(TokenError::Invalid)?,
+            },
             expires_at: timestamp(claims.exp)?,
         })
     }
@@ -166,8 +196,7 @@ impl JwtCodec {
     fn sign(
         &self,
         token_type: TokenType,
-        user_id: UserId,
-        session_id: SessionId,
+        (user_id, session_id, assurance): (UserId, SessionId, &Assurance),
         generation: Option<u32>,
         fresh: Option<bool>,
         now: DateTime<Utc>,
@@ -184,6 +213,8 @@ impl JwtCodec {
             nbf: now.timestamp(),
             exp: expires_at.timestamp(),
             fresh,
+            aal: Some(assurance.aal().as_str().to_owned()),
+            amr: Some(assurance.amr().into_iter().map(str::to_owned).collect()),
             iss: self.config.issuer.clone(),
             aud: self.config.audience.clone(),
         };

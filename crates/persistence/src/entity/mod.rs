@@ -3,6 +3,9 @@
 pub(crate) mod audit_event;
 pub(crate) mod login_throttle;
 pub(crate) mod mail_cooldown;
+pub(crate) mod mfa_challenge;
 pub(crate) mod one_time_token;
+pub(crate) mod recovery_code;
 pub(crate) mod session;
+pub(crate) mod totp_authenticator;
 pub(crate) mod user;

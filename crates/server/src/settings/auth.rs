@@ -1,11 +1,29 @@
 //! Token signing and password hashing settings: the JWT key (an HMAC secret, or a key
 //! pair from files) and the argon2 cost, with production's stricter floor.
 
-use gatehouse_auth::{HasherConfig, JwtConfig, SigningAlgorithm, SigningKey};
+use gatehouse_auth::{HasherConfig, JwtConfig, MfaKey, SigningAlgorithm, SigningKey};
 
 use super::{AppEnv, MIN_SECRET_BYTES, Raw, SettingsError, positive};
 
 impl Raw {
+    /// `MFA_ENCRYPTION_KEY`; in development, without it, a key derived from
+    /// `JWT_SECRET_KEY` (stable across restarts) or else a random one (reported).
+    pub(super) fn mfa_key(&self, app_env: AppEnv) -> Result<(MfaKey, bool), SettingsError> {
+        match (&self.mfa_encryption_key, &self.jwt_secret_key, app_env) {
+            (Some(text), _, _) => MfaKey::from_base64(text)
+                .map(|key| (key, false))
+                .map_err(|problem| SettingsError::new("MFA_ENCRYPTION_KEY", problem)),
+            (None, _, AppEnv::Production) => Err(SettingsError::new(
+                "MFA_ENCRYPTION_KEY",
+                "required when APP_ENV=production: 32 bytes, base64 (openssl rand -base64 32)",
+            )),
+            (None, Some(secret), AppEnv::Development) => {
+                Ok((MfaKey::derive_from(secret.as_bytes()), false))
+            }
+            (None, None, AppEnv::Development) => Ok((MfaKey::random(), true)),
+        }
+    }
+
     pub(super) fn jwt(&self, app_env: AppEnv) -> Result<(JwtConfig, bool, bool), SettingsError> {
         let algorithm = SigningAlgorithm::parse(self.jwt_algorithm.trim()).ok_or_else(|| {
             SettingsError::new(

@@ -8,7 +8,7 @@
 use std::{collections::HashMap, fmt, path::Path, time::Duration};
 
 use config::{Config, ConfigError, Environment};
-use gatehouse_auth::{HasherConfig, JwtConfig};
+use gatehouse_auth::{HasherConfig, JwtConfig, MfaKey};
 use gatehouse_mail::MailConfig;
 use gatehouse_persistence::{DatabaseConfig, DatabaseKind};
 use gatehouse_web::{WebOptions, cookies::TokenLocation};
@@ -87,6 +87,11 @@ pub struct Settings {
     pub jwt_secret_weak: bool,
     /// `ARGON2_*`, `HASHING_CONCURRENCY`, `HASHING_MAX_WAIT_S`.
     pub hasher: HasherConfig,
+    /// `MFA_ENCRYPTION_KEY`: seals TOTP secrets at rest.
+    pub mfa_key: MfaKey,
+    /// Set when no key was given and nothing to derive one from: a random key for this
+    /// run (TOTP set up now stops working at the next start).
+    pub mfa_key_generated: bool,
     /// `REFRESH_TOKEN_ROTATION`, `REFRESH_REUSE_GRACE_S`, `MAX_BODY_BYTES`.
     pub web: WebOptions,
     /// `LOG_FORMAT`.
@@ -123,6 +128,7 @@ struct Raw {
     migrate_on_start: bool,
     jwt_secret_key: Option<String>,
     jwt_algorithm: String,
+    mfa_encryption_key: Option<String>,
     jwt_private_key_file: Option<String>,
     jwt_public_key_file: Option<String>,
     jwt_issuer: Option<String>,
@@ -362,6 +368,7 @@ impl Raw {
         if self.app_workers == Some(0) {
             return Err(SettingsError::new("APP_WORKERS", "must be at least 1"));
         }
+        let (mfa_key, mfa_key_generated) = self.mfa_key(app_env)?;
         Ok(Settings {
             app_name: self.app_name,
             app_env,
@@ -375,6 +382,8 @@ impl Raw {
             jwt_secret_generated,
             jwt_secret_weak,
             hasher,
+            mfa_key,
+            mfa_key_generated,
             web: WebOptions {
                 refresh,
                 max_body_bytes: self.max_body_bytes,

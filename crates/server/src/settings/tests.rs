@@ -127,9 +127,40 @@ fn production_requires_a_long_secret() {
         ("APP_ENV", "production"),
         ("JWT_SECRET_KEY", &secret),
         ("MAIL_TRANSPORT", "smtps://mail.example.com"),
+        ("MFA_ENCRYPTION_KEY", TEST_MFA_KEY),
     ])
     .unwrap();
     assert!(!settings.jwt_secret_weak);
+}
+
+/// 32 bytes, base64.
+const TEST_MFA_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+#[test]
+fn production_requires_an_mfa_key_and_development_derives_one() {
+    let err = production(&[("MFA_ENCRYPTION_KEY", "")]).unwrap_err();
+    assert_eq!(err.variable, "MFA_ENCRYPTION_KEY");
+    let without = load(&[
+        ("APP_ENV", "production"),
+        ("JWT_SECRET_KEY", &"x".repeat(MIN_SECRET_BYTES)),
+        ("MAIL_TRANSPORT", "smtps://mail.example.com"),
+    ])
+    .unwrap_err();
+    assert_eq!(without.variable, "MFA_ENCRYPTION_KEY");
+    assert!(
+        without.to_string().contains("openssl rand -base64 32"),
+        "{without}"
+    );
+    for bad in ["c2hvcnQ=", "not base64!"] {
+        let err = production(&[("MFA_ENCRYPTION_KEY", bad)]).unwrap_err();
+        assert_eq!(err.variable, "MFA_ENCRYPTION_KEY", "{bad}");
+    }
+    // Development: derived from the JWT secret (the same key at every start), else random.
+    let secret = [("JWT_SECRET_KEY", "a development secret")];
+    let first = load(&secret).unwrap();
+    assert_eq!(first.mfa_key.id(), load(&secret).unwrap().mfa_key.id());
+    assert!(!first.mfa_key_generated);
+    assert!(load(&[]).unwrap().mfa_key_generated);
 }
 
 /// Production settings that pass every check, to vary one at a time.
@@ -139,6 +170,7 @@ fn production(overrides: &[(&str, &str)]) -> Result<Settings, SettingsError> {
         ("APP_ENV", "production"),
         ("JWT_SECRET_KEY", secret.as_str()),
         ("MAIL_TRANSPORT", "smtps://mail.example.com"),
+        ("MFA_ENCRYPTION_KEY", TEST_MFA_KEY),
     ];
     pairs.extend_from_slice(overrides);
     load(&pairs)
@@ -214,6 +246,7 @@ fn numeric_looking_secrets_stay_text() {
         ("JWT_SECRET_KEY", secret),
         ("APP_ENV", "production"),
         ("MAIL_TRANSPORT", "smtps://mail.example.com"),
+        ("MFA_ENCRYPTION_KEY", TEST_MFA_KEY),
     ])
     .unwrap();
     assert!(!settings.jwt_secret_weak);

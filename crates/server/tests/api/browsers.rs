@@ -451,6 +451,7 @@ async fn production_adds_hsts(backend: Backend) {
         &[
             ("APP_ENV", "production"),
             ("JWT_SECRET_KEY", TEST_SECRET),
+            ("MFA_ENCRYPTION_KEY", crate::helpers::TEST_MFA_KEY),
             // Production refuses less than OWASP's argon2 floor.
             ("ARGON2_MEMORY_KIB", "19456"),
             ("ARGON2_ITERATIONS", "2"),

@@ -285,6 +285,7 @@ fn production_warns_at_start_when_metrics_share_the_public_port() {
         command
             .env("APP_ENV", "production")
             .env("JWT_SECRET_KEY", crate::helpers::TEST_SECRET)
+            .env("MFA_ENCRYPTION_KEY", crate::helpers::TEST_MFA_KEY)
             .env("MAIL_TRANSPORT", format!("file:{}", dir.display()))
             .env(
                 "DATABASE_URL",

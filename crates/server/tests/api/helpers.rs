@@ -11,6 +11,8 @@ use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 
 pub const TEST_SECRET: &str = "integration-test-secret-of-at-least-32-bytes";
+/// 32 bytes, base64: `MFA_ENCRYPTION_KEY` for tests that run in production mode.
+pub const TEST_MFA_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 pub const PASSWORD: &str = "YourStrongPassw0rd!";
 /// A second password that meets the rules, for changes and resets.
 pub const NEW_PASSWORD: &str = "An0ther-Strong-One";

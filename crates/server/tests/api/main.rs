@@ -22,6 +22,7 @@ mod credential_changes;
 mod import_starter;
 mod login;
 mod me;
+mod mfa;
 mod operations;
 mod outage;
 mod process;

@@ -212,6 +212,13 @@ async fn the_openapi_document_describes_every_route(backend: Backend) {
         ("/users/{id}", "get"),
         ("/users/{id}", "patch"),
         ("/users/{id}", "delete"),
+        ("/users/{id}/mfa", "delete"),
+        ("/auth/mfa", "get"),
+        ("/auth/mfa/totp/setup", "post"),
+        ("/auth/mfa/totp/confirm", "post"),
+        ("/auth/mfa/totp", "delete"),
+        ("/auth/mfa/recovery-codes", "post"),
+        ("/auth/mfa/verify", "post"),
         ("/health", "get"),
         ("/ready", "get"),
         ("/metrics", "get"),
@@ -296,6 +303,30 @@ async fn swagger_ui_is_served_from_the_binary(backend: Backend) {
             content_type.starts_with("text/css") || content_type.starts_with("text/javascript"),
             "{file}: {content_type}"
         );
+    }
+    // The bundle is stored gzipped: a browser gets it as it is, any other client plain.
+    let bundle = async |accept: Option<&str>| {
+        let mut request = app.client.get(app.url("/docs/swagger-ui-bundle.js"));
+        if let Some(accept) = accept {
+            request = request.header("Accept-Encoding", accept);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["vary"], "Accept-Encoding");
+        let encoding = response
+            .headers()
+            .get("content-encoding")
+            .map(|value| value.to_str().unwrap().to_owned());
+        (encoding, response.bytes().await.unwrap())
+    };
+    let (encoding, gzipped) = bundle(Some("gzip, deflate, br")).await;
+    assert_eq!(encoding.as_deref(), Some("gzip"));
+    assert_eq!(&gzipped[..2], [0x1f, 0x8b], "gzip magic");
+    for refusing in [None, Some("br"), Some("gzip;q=0, br")] {
+        let (encoding, plain) = bundle(refusing).await;
+        assert_eq!(encoding, None, "{refusing:?}");
+        assert!(plain.len() > 2 * gzipped.len(), "{refusing:?}");
+        assert!(String::from_utf8_lossy(&plain).contains("SwaggerUIBundle"));
     }
     let map = app
         .client

@@ -115,6 +115,7 @@ async fn sessions_that_ended_before_the_retention_are_purged(backend: Backend) {
         expires_at: created + Duration::days(lifetime_days),
         user_agent: None,
         ip: None,
+        assurance: gatehouse_domain::Assurance::password(),
     };
     let long_expired = sessions
         .create(at(now - Duration::days(60), 7))
@@ -260,6 +261,7 @@ pub(crate) async fn session(db: &DatabaseConnection, user: &User) -> SessionId {
         expires_at: now + Duration::days(1),
         user_agent: None,
         ip: None,
+        assurance: gatehouse_domain::Assurance::password(),
     };
     SessionRepository::new(db.clone())
         .create(new)

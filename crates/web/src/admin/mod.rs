@@ -186,6 +186,40 @@ pub async fn delete_user(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Remove an account's second factors (TOTP, recovery codes, passkeys), for a user who
+/// lost them; every session of the account ends. Superusers only.
+#[utoipa::path(
+    delete,
+    path = "/users/{id}/mfa",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Account id")),
+    responses(
+        (status = 204, description = "The account has no second factor any more; its sessions have ended"),
+        SuperuserRefused,
+        UnknownUser,
+        DatabaseDown,
+    )
+)]
+pub async fn reset_mfa(
+    state: web::Data<AppState>,
+    Superuser(admin): Superuser,
+    Audit(context): Audit,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = user_id(&id)?;
+    state.users.find_by_id(id).await?.ok_or(USER_NOT_FOUND)?;
+    let now = Utc::now();
+    let event = NewAuditEvent::new(
+        AuditEventType::MfaReset,
+        Some(id),
+        &acting(context, &admin),
+        now,
+    );
+    state.mfa.reset(id, now, &event).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 const USER_NOT_FOUND: ApiError = ApiError::NotFound("User not found");
 
 fn user_id(raw: &str) -> Result<UserId, ApiError> {

@@ -5,7 +5,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
-use gatehouse_domain::{AuditContext, AuditEventType, NewAuditEvent, NewUser};
+use gatehouse_domain::{Assurance, AuditContext, AuditEventType, NewAuditEvent, NewUser};
 
 use crate::{
     dto::UserOut,
@@ -76,7 +76,7 @@ pub async fn register(
         PasswordLimited,
         DatabaseDown,
         (status = 401, description = "`Invalid credentials`", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`Inactive user`; or, in cookie mode, a browser request from another site", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`Second factor required` (the password was right; the problem document carries `mfa_token` and `methods` for `POST /auth/mfa/verify`); `Inactive user`; or, in cookie mode, a browser request from another site", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing or malformed field", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -88,7 +88,7 @@ pub async fn login(
     Audit(context): Audit,
     JsonBody(body): JsonBody<LoginIn>,
 ) -> Result<HttpResponse, ApiError> {
-    password_login(&state, &request, &context, body.try_into()?).await
+    password_login(&state, &request, &context, body.try_into()?, Grant::Login).await
 }
 
 /// OAuth2 password grant (RFC 6749 §4.3), form-encoded: what Swagger UI's "Authorize"
@@ -104,7 +104,7 @@ pub async fn login(
         PasswordLimited,
         DatabaseDown,
         (status = 401, description = "`Invalid credentials`", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`Inactive user`; or, in cookie mode, a browser request from another site", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`Second factor required` (this route has no second step: use `/auth/login`); `Inactive user`; or, in cookie mode, a browser request from another site", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not application/x-www-form-urlencoded", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing `username` or `password`, or a `grant_type` other than `password`", body = Problem, content_type = "application/problem+json"),
@@ -118,7 +118,17 @@ pub async fn token(
     Audit(context): Audit,
     web::Form(form): web::Form<TokenForm>,
 ) -> Result<HttpResponse, ApiError> {
-    password_login(&state, &request, &context, form.try_into()?).await
+    password_login(&state, &request, &context, form.try_into()?, Grant::Token).await
+}
+
+/// Which route a password login came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Grant {
+    /// `/auth/login`: an account with a second factor gets a challenge.
+    Login,
+    /// `/auth/token`: one step only (Swagger's Authorize has no second), so an account
+    /// with a second factor is refused.
+    Token,
 }
 
 /// Checks the credentials, opens a session and answers with a fresh token pair.
@@ -127,6 +137,7 @@ async fn password_login(
     request: &HttpRequest,
     context: &AuditContext,
     Login { email, password }: Login,
+    grant: Grant,
 ) -> Result<HttpResponse, ApiError> {
     let attempt = match PasswordAttempt::begin(state, &email, request).await {
         Ok(attempt) => attempt,
@@ -159,8 +170,17 @@ async fn password_login(
         record_failed_login(state, context, Some(user.id), "unverified").await?;
         return Err(ApiError::Forbidden("Email not verified"));
     }
+    let factors = state.mfa.factors(user.id).await?;
+    if factors.any() {
+        return Err(match grant {
+            Grant::Login => {
+                crate::mfa::second_step::challenge(state, &user, factors, context).await?
+            }
+            Grant::Token => ApiError::Forbidden("Second factor required"),
+        });
+    }
     state.metrics.record_login(LoginOutcome::Success);
-    let session = open_session(state, &user, request, context).await?;
+    let session = open_session(state, &user, Assurance::password(), request, context).await?;
     let (access, refresh) = issue_tokens(state, &session, true, 0)?;
     Ok(tokens_response(state, access, refresh))
 }

@@ -96,9 +96,13 @@ fn refreshed(
     presented: String,
     now: chrono::DateTime<Utc>,
 ) -> Result<HttpResponse, ApiError> {
-    let access = state
-        .jwt
-        .issue_access(claims.user_id, claims.session_id, false, now)?;
+    // The session's assurance rides in its (signed) refresh token, so the common path
+    // reads no row; refreshing carries it on and never raises it.
+    let assurance = &claims.assurance;
+    let access =
+        state
+            .jwt
+            .issue_access_at(claims.user_id, claims.session_id, false, assurance, now)?;
     let refresh = if state.options.refresh.rotation == RefreshRotation::Off {
         IssuedToken {
             token: presented,
@@ -110,12 +114,12 @@ fn refreshed(
             .generation
             .checked_add(1)
             .ok_or(ApiError::invalid_token("Session has ended"))?;
-        state.jwt.issue_refresh(
+        state.jwt.issue_refresh_at(
             claims.user_id,
-            claims.session_id,
+            (claims.session_id, claims.expires_at),
             next,
+            assurance,
             now,
-            claims.expires_at,
         )?
     };
     Ok(tokens_response(state, access, refresh))

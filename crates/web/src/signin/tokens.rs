@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, http::header};
 use chrono::Utc;
 use gatehouse_auth::IssuedToken;
 use gatehouse_domain::{
-    AuditContext, AuditEventType, NewAuditEvent, NewSession, Session, SessionId, User,
+    Assurance, AuditContext, AuditEventType, NewAuditEvent, NewSession, Session, SessionId, User,
 };
 
 use crate::{
@@ -49,6 +49,7 @@ pub(crate) fn tokens_response(
 pub(crate) async fn open_session(
     state: &AppState,
     user: &User,
+    assurance: Assurance,
     request: &HttpRequest,
     context: &AuditContext,
 ) -> Result<Session, ApiError> {
@@ -65,6 +66,7 @@ pub(crate) async fn open_session(
         expires_at: now + state.jwt.refresh_ttl(),
         user_agent,
         ip: client_ip(request, &state.options.rate_limits.trusted_proxies).map(|ip| ip.to_string()),
+        assurance,
     };
     let event = NewAuditEvent::new(AuditEventType::LoginSucceeded, Some(user.id), context, now);
     Ok(state.sessions.create_recorded(session, event).await?)
@@ -77,15 +79,16 @@ pub(crate) fn issue_tokens(
     generation: u32,
 ) -> Result<(IssuedToken, IssuedToken), ApiError> {
     let now = Utc::now();
+    let assurance = &session.assurance;
     let access = state
         .jwt
-        .issue_access(session.user_id, session.id, fresh, now)?;
-    let refresh = state.jwt.issue_refresh(
+        .issue_access_at(session.user_id, session.id, fresh, assurance, now)?;
+    let refresh = state.jwt.issue_refresh_at(
         session.user_id,
-        session.id,
+        (session.id, session.expires_at),
         generation,
+        assurance,
         now,
-        session.expires_at,
     )?;
     Ok((access, refresh))
 }

@@ -1,0 +1,236 @@
+//! TOTP secrets at rest: sealed with XChaCha20-Poly1305 under `MFA_ENCRYPTION_KEY`, bound
+//! to their account (the account id is the associated data, so a sealed secret copied to
+//! another account's row does not open), with the key's id stored beside each so keys can
+//! be rotated: a sealer holds the current key and may hold older ones to open with.
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use chacha20poly1305::{
+    Key, XChaCha20Poly1305, XNonce,
+    aead::{Aead, KeyInit, Payload},
+};
+use gatehouse_domain::UserId;
+use sha2::{Digest, Sha256};
+
+use super::{MfaError, TotpSecret};
+
+/// Nonce length of XChaCha20-Poly1305: long enough to be drawn at random for every seal.
+const NONCE_BYTES: usize = 24;
+
+/// A 32-byte key. Never printed.
+#[derive(Clone)]
+pub struct MfaKey([u8; 32]);
+
+impl std::fmt::Debug for MfaKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MfaKey(id {})", self.id())
+    }
+}
+
+impl MfaKey {
+    /// A key from its 32 bytes.
+    pub fn new(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// A key from its base64 text (standard or URL-safe alphabet, padded or not), as
+    /// `openssl rand -base64 32` prints it; the error says what is wrong.
+    pub fn from_base64(text: &str) -> Result<Self, String> {
+        use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+        let text = text.trim();
+        let bytes = [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
+            .iter()
+            .find_map(|engine| engine.decode(text).ok())
+            .ok_or("is not base64 (make one with: openssl rand -base64 32)")?;
+        let bytes: [u8; 32] = bytes.try_into().map_err(|bytes: Vec<u8>| {
+            format!(
+                "is {} bytes; it must be 32 (make one with: openssl rand -base64 32)",
+                bytes.len()
+            )
+        })?;
+        Ok(Self(bytes))
+    }
+
+    /// A key derived from other secret material (development: from `JWT_SECRET_KEY`).
+    pub fn derive_from(material: &[u8]) -> Self {
+        let mut hasher = Sha256::new();
+        hasher.update(b"gatehouse mfa key v1\0");
+        hasher.update(material);
+        Self(hasher.finalize().into())
+    }
+
+    /// A random key (development without any configured secret; secrets sealed under it
+    /// do not survive a restart).
+    pub fn random() -> Self {
+        Self(rand::random())
+    }
+
+    /// A short public name of the key, stored with each secret it seals: 16 hex digits of
+    /// a hash of the key (which cannot be turned back into the key).
+    pub fn id(&self) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(b"gatehouse mfa key id\0");
+        hasher.update(self.0);
+        hasher.finalize()[..8]
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect()
+    }
+}
+
+/// A sealed TOTP secret as stored: the key's id and `base64(nonce ‖ ciphertext)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedSecret {
+    /// [`MfaKey::id`] of the key it was sealed under.
+    pub key_id: String,
+    /// Nonce and ciphertext, base64.
+    pub sealed: String,
+}
+
+/// Seals with the current key; opens with whichever held key the secret names.
+#[derive(Debug, Clone)]
+pub struct SecretSealer {
+    current: MfaKey,
+    older: Vec<MfaKey>,
+}
+
+impl SecretSealer {
+    /// A sealer with one key.
+    pub fn new(current: MfaKey) -> Self {
+        Self {
+            current,
+            older: Vec::new(),
+        }
+    }
+
+    /// The same sealer, also able to open what `older` sealed (key rotation).
+    pub fn with_older_key(mut self, older: MfaKey) -> Self {
+        self.older.push(older);
+        self
+    }
+
+    /// Seals `secret` for `owner`'s row.
+    pub fn seal(&self, owner: UserId, secret: &TotpSecret) -> SealedSecret {
+        let nonce_bytes: [u8; NONCE_BYTES] = rand::random();
+        let cipher = XChaCha20Poly1305::new(&Key::from(self.current.0));
+        let owner = owner.as_uuid();
+        let payload = Payload {
+            msg: secret.expose_bytes(),
+            aad: owner.as_bytes(),
+        };
+        let ciphertext = cipher
+            .encrypt(&XNonce::from(nonce_bytes), payload)
+            // Encryption fails only for messages beyond 256 GiB.
+            .unwrap_or_default();
+        let mut blob = nonce_bytes.to_vec();
+        blob.extend_from_slice(&ciphertext);
+        SealedSecret {
+            key_id: self.current.id(),
+            sealed: STANDARD.encode(blob),
+        }
+    }
+
+    /// Opens `sealed`, stored in `owner`'s row.
+    pub fn open(&self, owner: UserId, sealed: &SealedSecret) -> Result<TotpSecret, MfaError> {
+        let key = std::iter::once(&self.current)
+            .chain(&self.older)
+            .find(|key| key.id() == sealed.key_id)
+            .ok_or_else(|| MfaError::UnknownKey(sealed.key_id.clone()))?;
+        let blob = STANDARD
+            .decode(&sealed.sealed)
+            .map_err(|_| MfaError::Corrupt)?;
+        if blob.len() <= NONCE_BYTES {
+            return Err(MfaError::Corrupt);
+        }
+        let (nonce, ciphertext) = blob.split_at(NONCE_BYTES);
+        let nonce: [u8; NONCE_BYTES] = nonce.try_into().map_err(|_| MfaError::Corrupt)?;
+        let owner = owner.as_uuid();
+        let payload = Payload {
+            msg: ciphertext,
+            aad: owner.as_bytes(),
+        };
+        XChaCha20Poly1305::new(&Key::from(key.0))
+            .decrypt(&XNonce::from(nonce), payload)
+            .map(TotpSecret::from_bytes)
+            .map_err(|_| MfaError::Corrupt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sealed_secret_opens_for_its_owner_under_its_key_only() {
+        let owner = UserId::new();
+        let sealer = SecretSealer::new(MfaKey::new([7; 32]));
+        let secret = TotpSecret::generate();
+        let sealed = sealer.seal(owner, &secret);
+        assert_eq!(sealed.key_id, MfaKey::new([7; 32]).id());
+        assert!(!sealed.sealed.contains(&secret.base32()));
+        let opened = sealer.open(owner, &sealed).unwrap();
+        assert_eq!(opened.expose_bytes(), secret.expose_bytes());
+
+        // Another account's row: refused.
+        assert!(matches!(
+            sealer.open(UserId::new(), &sealed),
+            Err(MfaError::Corrupt)
+        ));
+        // Another key: refused, naming the key it needs.
+        let other = SecretSealer::new(MfaKey::new([8; 32]));
+        assert!(matches!(
+            other.open(owner, &sealed),
+            Err(MfaError::UnknownKey(_))
+        ));
+        // A key with the same id but other bytes cannot exist; altered bytes are refused.
+        let mut altered = sealed.clone();
+        altered.sealed.replace_range(
+            40..41,
+            if &altered.sealed[40..41] == "A" {
+                "B"
+            } else {
+                "A"
+            },
+        );
+        assert!(matches!(
+            sealer.open(owner, &altered),
+            Err(MfaError::Corrupt)
+        ));
+        // Rotation: a new current key still opens what the old one sealed.
+        let rotated = SecretSealer::new(MfaKey::new([8; 32])).with_older_key(MfaKey::new([7; 32]));
+        assert!(rotated.open(owner, &sealed).is_ok());
+        assert_eq!(
+            rotated.seal(owner, &secret).key_id,
+            MfaKey::new([8; 32]).id()
+        );
+    }
+
+    #[test]
+    fn keys_are_read_from_32_bytes_of_base64() {
+        let text = STANDARD.encode([5_u8; 32]);
+        assert_eq!(
+            MfaKey::from_base64(&text).unwrap().id(),
+            MfaKey::new([5; 32]).id()
+        );
+        assert!(
+            MfaKey::from_base64("c2hvcnQ=")
+                .unwrap_err()
+                .contains("is 5 bytes")
+        );
+        assert!(
+            MfaKey::from_base64("not base64!")
+                .unwrap_err()
+                .contains("not base64")
+        );
+    }
+
+    #[test]
+    fn keys_never_print_their_bytes() {
+        let key = MfaKey::new([42; 32]);
+        assert!(!format!("{key:?}").contains("42"));
+        assert_eq!(key.id().len(), 16);
+        assert_ne!(
+            MfaKey::derive_from(b"a").id(),
+            MfaKey::derive_from(b"b").id()
+        );
+    }
+}

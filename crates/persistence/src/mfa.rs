@@ -1,0 +1,457 @@
+//! Second factors as stored: an account's TOTP authenticator (its secret sealed by the
+//! caller), its recovery codes (hashes), and the logins waiting for their second step.
+//! Every rule that two requests could race on is one conditional `UPDATE`: a TOTP step is
+//! accepted once, a recovery code is spent once, a challenge is finished once and dies
+//! after its last allowed failure.
+
+use chrono::{DateTime, Utc};
+use gatehouse_domain::{AuditEventType, Conflict, NewAuditEvent, SecondFactors, SessionId, UserId};
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
+    DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, TransactionTrait,
+    sea_query::{Expr, ExprTrait},
+};
+
+use crate::{
+    RepoError, SessionCache,
+    audit::{Recorded, record_event, sessions_ended_by},
+    entity::{mfa_challenge, recovery_code, totp_authenticator, user},
+    sessions::{revoke_sessions, sessions_of},
+};
+
+/// An account's TOTP authenticator as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredTotp {
+    /// Which key sealed the secret.
+    pub key_id: String,
+    /// The sealed secret.
+    pub sealed_secret: String,
+    /// Set once the user proved their app has it; until then it is only being set up.
+    pub confirmed: bool,
+}
+
+/// A login waiting for its second step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MfaChallenge {
+    /// Which challenge.
+    pub id: uuid::Uuid,
+    /// Whose login it is.
+    pub user_id: UserId,
+}
+
+/// Reads and changes second factors.
+#[derive(Debug, Clone)]
+pub struct MfaRepository {
+    db: DatabaseConnection,
+    cache: SessionCache,
+}
+
+impl MfaRepository {
+    /// A repository over `db`.
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self {
+            db,
+            cache: SessionCache::off(),
+        }
+    }
+
+    /// The same repository, keeping `cache` in step when it ends sessions.
+    pub fn with_session_cache(self, cache: SessionCache) -> Self {
+        Self { cache, ..self }
+    }
+
+    /// What second factors `user_id` has.
+    pub async fn factors(&self, user_id: UserId) -> Result<SecondFactors, RepoError> {
+        let totp = totp_authenticator::Entity::find_by_id(user_id.as_uuid())
+            .filter(totp_authenticator::Column::ConfirmedAt.is_not_null())
+            .count(&self.db)
+            .await?;
+        let codes = recovery_code::Entity::find()
+            .filter(recovery_code::Column::UserId.eq(user_id.as_uuid()))
+            .filter(recovery_code::Column::UsedAt.is_null())
+            .count(&self.db)
+            .await?;
+        Ok(SecondFactors {
+            totp: totp > 0,
+            passkeys: 0,
+            recovery_codes_left: u32::try_from(codes).unwrap_or(u32::MAX),
+        })
+    }
+
+    /// The account's authenticator, confirmed or being set up.
+    pub async fn totp(&self, user_id: UserId) -> Result<Option<StoredTotp>, RepoError> {
+        Ok(totp_authenticator::Entity::find_by_id(user_id.as_uuid())
+            .one(&self.db)
+            .await?
+            .map(|row| StoredTotp {
+                key_id: row.key_id,
+                sealed_secret: row.sealed_secret,
+                confirmed: row.confirmed_at.is_some(),
+            }))
+    }
+
+    /// Stores a new, unconfirmed authenticator, replacing one being set up;
+    /// [`Conflict::TotpAlreadyEnabled`] when a confirmed one exists.
+    pub async fn start_totp_setup(
+        &self,
+        user_id: UserId,
+        key_id: &str,
+        sealed_secret: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        let txn = self.db.begin().await?;
+        take_turns_on_account(&txn, user_id).await?;
+        let current = totp_authenticator::Entity::find_by_id(user_id.as_uuid())
+            .one(&txn)
+            .await?;
+        if current
+            .as_ref()
+            .is_some_and(|row| row.confirmed_at.is_some())
+        {
+            return Err(RepoError::Conflict(Conflict::TotpAlreadyEnabled));
+        }
+        if current.is_some() {
+            totp_authenticator::Entity::delete_by_id(user_id.as_uuid())
+                .exec(&txn)
+                .await?;
+        }
+        let row = totp_authenticator::ActiveModel {
+            user_id: Set(user_id.as_uuid()),
+            key_id: Set(key_id.to_owned()),
+            sealed_secret: Set(sealed_secret.to_owned()),
+            confirmed_at: Set(None),
+            last_used_step: Set(None),
+            created_at: Set(now),
+        };
+        totp_authenticator::Entity::insert(row)
+            .exec_without_returning(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Turns the authenticator being set up on, having accepted the code of `step`;
+    /// stores `recovery_hashes` as the account's codes (the old ones go); ends every
+    /// session but `keep`; records `event` (and the sessions ended). All in one
+    /// transaction. `None` when no setup was in progress (nothing changes), else how many
+    /// sessions ended.
+    pub async fn confirm_totp(
+        &self,
+        user_id: UserId,
+        step: u64,
+        recovery_hashes: &[String],
+        keep: SessionId,
+        now: DateTime<Utc>,
+        event: &NewAuditEvent,
+    ) -> Result<Option<u64>, RepoError> {
+        use totp_authenticator::Column as C;
+        let txn = self.db.begin().await?;
+        let confirmed = totp_authenticator::Entity::update_many()
+            .col_expr(C::ConfirmedAt, Expr::value(now))
+            .col_expr(C::LastUsedStep, Expr::value(step_value(step)?))
+            .filter(C::UserId.eq(user_id.as_uuid()))
+            .filter(C::ConfirmedAt.is_null())
+            .exec(&txn)
+            .await?;
+        if confirmed.rows_affected == 0 {
+            return Ok(None);
+        }
+        replace_recovery_codes(&txn, user_id, recovery_hashes, now).await?;
+        let ended = revoke_sessions(&txn, sessions_of(user_id, Some(keep)), now).await?;
+        let recorded = record_with_endings(&txn, event, ended).await?;
+        let committed = txn.commit().await;
+        self.cache.forget_user(user_id);
+        committed?;
+        recorded.into_iter().for_each(Recorded::committed);
+        Ok(Some(ended))
+    }
+
+    /// Accepts `step` for the account's confirmed authenticator if no step at or after it
+    /// was accepted before: one conditional `UPDATE`, so of two requests with one code
+    /// only one passes.
+    pub async fn accept_totp_step(&self, user_id: UserId, step: u64) -> Result<bool, RepoError> {
+        use totp_authenticator::Column as C;
+        let step = step_value(step)?;
+        let result = totp_authenticator::Entity::update_many()
+            .col_expr(C::LastUsedStep, Expr::value(step))
+            .filter(C::UserId.eq(user_id.as_uuid()))
+            .filter(C::ConfirmedAt.is_not_null())
+            .filter(
+                Condition::any()
+                    .add(C::LastUsedStep.is_null())
+                    .add(C::LastUsedStep.lt(step)),
+            )
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Spends the unused recovery code with this hash; `None` when there is none, else
+    /// how many unused codes are left.
+    pub async fn use_recovery_code(
+        &self,
+        user_id: UserId,
+        code_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<u32>, RepoError> {
+        use recovery_code::Column as C;
+        let spent = recovery_code::Entity::update_many()
+            .col_expr(C::UsedAt, Expr::value(now))
+            .filter(C::UserId.eq(user_id.as_uuid()))
+            .filter(C::CodeHash.eq(code_hash))
+            .filter(C::UsedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        if spent.rows_affected == 0 {
+            return Ok(None);
+        }
+        Ok(Some(self.factors(user_id).await?.recovery_codes_left))
+    }
+
+    /// Replaces the account's recovery codes and records `event`, in one transaction.
+    pub async fn renew_recovery_codes(
+        &self,
+        user_id: UserId,
+        recovery_hashes: &[String],
+        now: DateTime<Utc>,
+        event: &NewAuditEvent,
+    ) -> Result<(), RepoError> {
+        let txn = self.db.begin().await?;
+        replace_recovery_codes(&txn, user_id, recovery_hashes, now).await?;
+        let recorded = record_event(&txn, event).await?;
+        txn.commit().await?;
+        recorded.committed();
+        Ok(())
+    }
+
+    /// Removes the account's authenticator (and, with no other factor left, its recovery
+    /// codes) and records `event`, in one transaction. False when there was none.
+    pub async fn disable_totp(
+        &self,
+        user_id: UserId,
+        event: &NewAuditEvent,
+    ) -> Result<bool, RepoError> {
+        let txn = self.db.begin().await?;
+        let removed = totp_authenticator::Entity::delete_by_id(user_id.as_uuid())
+            .exec(&txn)
+            .await?;
+        if removed.rows_affected == 0 {
+            return Ok(false);
+        }
+        // Passkeys do not exist yet: without TOTP, no factor is left for codes to stand in
+        // for.
+        recovery_code::Entity::delete_many()
+            .filter(recovery_code::Column::UserId.eq(user_id.as_uuid()))
+            .exec(&txn)
+            .await?;
+        let recorded = record_event(&txn, event).await?;
+        txn.commit().await?;
+        recorded.committed();
+        Ok(true)
+    }
+
+    /// Removes every second factor of the account and its recovery codes, ends all its
+    /// sessions and pending second steps, and records `event` (with the sessions ended),
+    /// in one transaction. Returns how many sessions ended.
+    pub async fn reset(
+        &self,
+        user_id: UserId,
+        now: DateTime<Utc>,
+        event: &NewAuditEvent,
+    ) -> Result<u64, RepoError> {
+        let txn = self.db.begin().await?;
+        totp_authenticator::Entity::delete_by_id(user_id.as_uuid())
+            .exec(&txn)
+            .await?;
+        recovery_code::Entity::delete_many()
+            .filter(recovery_code::Column::UserId.eq(user_id.as_uuid()))
+            .exec(&txn)
+            .await?;
+        mfa_challenge::Entity::delete_many()
+            .filter(mfa_challenge::Column::UserId.eq(user_id.as_uuid()))
+            .exec(&txn)
+            .await?;
+        let ended = revoke_sessions(&txn, sessions_of(user_id, None), now).await?;
+        let recorded = record_with_endings(&txn, event, ended).await?;
+        let committed = txn.commit().await;
+        self.cache.forget_user(user_id);
+        committed?;
+        recorded.into_iter().for_each(Recorded::committed);
+        Ok(ended)
+    }
+
+    /// Opens a second step for `user_id`, known by the hash of its `mfa_token`, and
+    /// records `event` (`mfa.challenged`) with it. The account's finished or expired
+    /// challenges are removed on the way.
+    pub async fn open_challenge(
+        &self,
+        user_id: UserId,
+        token_hash: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        event: &NewAuditEvent,
+    ) -> Result<(), RepoError> {
+        use mfa_challenge::Column as C;
+        let txn = self.db.begin().await?;
+        mfa_challenge::Entity::delete_many()
+            .filter(C::UserId.eq(user_id.as_uuid()))
+            .filter(
+                Condition::any()
+                    .add(C::UsedAt.is_not_null())
+                    .add(C::ExpiresAt.lte(now)),
+            )
+            .exec(&txn)
+            .await?;
+        let row = mfa_challenge::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            user_id: Set(user_id.as_uuid()),
+            token_hash: Set(token_hash.to_owned()),
+            failed_attempts: Set(0),
+            created_at: Set(now),
+            expires_at: Set(expires_at),
+            used_at: Set(None),
+        };
+        mfa_challenge::Entity::insert(row)
+            .exec_without_returning(&txn)
+            .await?;
+        let recorded = record_event(&txn, event).await?;
+        txn.commit().await?;
+        recorded.committed();
+        Ok(())
+    }
+
+    /// The challenge with this token hash, if it is unused, unexpired and has failed
+    /// fewer than `max_failures` times.
+    pub async fn live_challenge(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+        max_failures: u32,
+    ) -> Result<Option<MfaChallenge>, RepoError> {
+        use mfa_challenge::Column as C;
+        Ok(mfa_challenge::Entity::find()
+            .filter(C::TokenHash.eq(token_hash))
+            .filter(live(now, max_failures))
+            .one(&self.db)
+            .await?
+            .map(|row| MfaChallenge {
+                id: row.id,
+                user_id: UserId::from_uuid(row.user_id),
+            }))
+    }
+
+    /// Counts one wrong code against the challenge (one `UPDATE`, so concurrent wrong
+    /// codes all count).
+    pub async fn fail_challenge(&self, id: uuid::Uuid) -> Result<(), RepoError> {
+        use mfa_challenge::Column as C;
+        mfa_challenge::Entity::update_many()
+            .col_expr(C::FailedAttempts, Expr::col(C::FailedAttempts).add(1))
+            .filter(C::Id.eq(id))
+            .filter(C::UsedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Finishes the challenge if it is still live: true for exactly one caller.
+    pub async fn finish_challenge(
+        &self,
+        id: uuid::Uuid,
+        now: DateTime<Utc>,
+        max_failures: u32,
+    ) -> Result<bool, RepoError> {
+        use mfa_challenge::Column as C;
+        let result = mfa_challenge::Entity::update_many()
+            .col_expr(C::UsedAt, Expr::value(now))
+            .filter(C::Id.eq(id))
+            .filter(live(now, max_failures))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Deletes challenges that expired or were finished before `before`. Returns how many.
+    pub async fn purge_challenges(&self, before: DateTime<Utc>) -> Result<u64, RepoError> {
+        use mfa_challenge::Column as C;
+        let result = mfa_challenge::Entity::delete_many()
+            .filter(
+                Condition::any()
+                    .add(C::ExpiresAt.lt(before))
+                    .add(C::UsedAt.lt(before)),
+            )
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected)
+    }
+}
+
+/// Unused, unexpired, and not failed too often.
+fn live(now: DateTime<Utc>, max_failures: u32) -> Condition {
+    use mfa_challenge::Column as C;
+    Condition::all()
+        .add(C::UsedAt.is_null())
+        .add(C::ExpiresAt.gt(now))
+        .add(C::FailedAttempts.lt(i64::from(max_failures)))
+}
+
+fn step_value(step: u64) -> Result<i64, RepoError> {
+    i64::try_from(step).map_err(|_| RepoError::Corrupt(format!("TOTP step {step}")))
+}
+
+/// Two transactions changing one account's factors take turns on its row (SQLite has no
+/// row locks, but its first write takes the database's write lock: the same turn-taking).
+async fn take_turns_on_account(
+    txn: &DatabaseTransaction,
+    user_id: UserId,
+) -> Result<(), RepoError> {
+    if txn.get_database_backend() != DatabaseBackend::Sqlite {
+        user::Entity::find_by_id(user_id.as_uuid())
+            .lock_exclusive()
+            .all(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn replace_recovery_codes(
+    txn: &DatabaseTransaction,
+    user_id: UserId,
+    hashes: &[String],
+    now: DateTime<Utc>,
+) -> Result<(), RepoError> {
+    recovery_code::Entity::delete_many()
+        .filter(recovery_code::Column::UserId.eq(user_id.as_uuid()))
+        .exec(txn)
+        .await?;
+    let rows = hashes.iter().map(|hash| recovery_code::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        user_id: Set(user_id.as_uuid()),
+        code_hash: Set(hash.clone()),
+        used_at: Set(None),
+        created_at: Set(now),
+    });
+    recovery_code::Entity::insert_many(rows)
+        .exec_without_returning(txn)
+        .await?;
+    Ok(())
+}
+
+/// Records `event` with the number of sessions it ended and, when it ended any, the
+/// `session.ended` beside it.
+async fn record_with_endings(
+    txn: &DatabaseTransaction,
+    event: &NewAuditEvent,
+    ended: u64,
+) -> Result<Vec<Recorded>, RepoError> {
+    let event = event.clone().with("sessions_ended", ended.to_string());
+    let mut recorded = vec![record_event(txn, &event).await?];
+    if let Some(ending) = sessions_ended_by(&event, ended) {
+        recorded.push(record_event(txn, &ending).await?);
+    }
+    debug_assert!(matches!(
+        event.event_type,
+        AuditEventType::TotpEnabled | AuditEventType::MfaReset
+    ));
+    Ok(recorded)
+}

@@ -1,0 +1,230 @@
+//! The second factor: TOTP with recovery codes. Enrolment and management here; the
+//! login's second step in [`second_step`].
+
+pub mod dto;
+pub mod second_step;
+
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
+use gatehouse_auth::{RecoveryCodes, SealedSecret, TotpSecret};
+use gatehouse_domain::{AuditEventType, NewAuditEvent, parse_totp_code};
+
+use crate::{
+    error::{ApiError, Problem},
+    extract::{Audit, AuthenticatedUser, FreshUser, JsonBody},
+    mfa::dto::{MfaStatusOut, RecoveryCodesOut, TotpCodeIn, TotpSetupOut},
+    openapi::responses::{BearerRefused, DatabaseDown, JsonBodyRefused},
+    state::AppState,
+};
+
+const INVALID_CODE: &str = "Invalid code";
+
+/// What second factors the caller has.
+#[utoipa::path(
+    get,
+    path = "/auth/mfa",
+    tag = "mfa",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's second factors", body = MfaStatusOut),
+        BearerRefused,
+        DatabaseDown,
+    )
+)]
+pub async fn status(
+    state: web::Data<AppState>,
+    caller: AuthenticatedUser,
+) -> Result<HttpResponse, ApiError> {
+    let factors = state.mfa.factors(caller.user.id).await?;
+    Ok(HttpResponse::Ok().json(MfaStatusOut {
+        totp: factors.totp,
+        passkeys: factors.passkeys,
+        recovery_codes_left: factors.recovery_codes_left,
+    }))
+}
+
+/// Start setting up TOTP: a new secret for the authenticator app (replacing a setup not
+/// confirmed yet). TOTP is not on until `/auth/mfa/totp/confirm` proves the app has it.
+#[utoipa::path(
+    post,
+    path = "/auth/mfa/totp/setup",
+    tag = "mfa",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The secret, as text and as an otpauth URI", body = TotpSetupOut),
+        BearerRefused,
+        DatabaseDown,
+        (status = 403, description = "`Fresh token required`, `Stronger authentication required` (an account with a second factor needs aal2), or `Inactive user`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`TOTP already enabled`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn totp_setup(
+    state: web::Data<AppState>,
+    FreshUser(caller): FreshUser,
+) -> Result<HttpResponse, ApiError> {
+    let secret = TotpSecret::generate();
+    let sealed = state.sealer.seal(caller.user.id, &secret);
+    state
+        .mfa
+        .start_totp_setup(caller.user.id, &sealed.key_id, &sealed.sealed, Utc::now())
+        .await?;
+    let issuer = &state.options.accounts.app_name;
+    let mut response = HttpResponse::Ok();
+    response.insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"));
+    Ok(response.json(TotpSetupOut {
+        secret: secret.base32(),
+        otpauth_uri: secret.otpauth_uri(issuer, caller.user.email.as_str()),
+    }))
+}
+
+/// Finish setting up TOTP with a code from the app: TOTP is on from now, ten recovery
+/// codes are issued (shown this once), and every other session of the caller ends.
+#[utoipa::path(
+    post,
+    path = "/auth/mfa/totp/confirm",
+    tag = "mfa",
+    security(("bearer" = [])),
+    request_body = TotpCodeIn,
+    responses(
+        (status = 200, description = "TOTP is on; the recovery codes", body = RecoveryCodesOut),
+        JsonBodyRefused,
+        BearerRefused,
+        DatabaseDown,
+        (status = 400, description = "`Invalid code`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`No TOTP setup in progress`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing `code`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn totp_confirm(
+    state: web::Data<AppState>,
+    caller: AuthenticatedUser,
+    Audit(context): Audit,
+    JsonBody(body): JsonBody<TotpCodeIn>,
+) -> Result<HttpResponse, ApiError> {
+    let typed = body.code()?;
+    let no_setup = || ApiError::Conflict("No TOTP setup in progress");
+    let stored = state
+        .mfa
+        .totp(caller.user.id)
+        .await?
+        .filter(|totp| !totp.confirmed)
+        .ok_or_else(no_setup)?;
+    let sealed = SealedSecret {
+        key_id: stored.key_id,
+        sealed: stored.sealed_secret,
+    };
+    let secret = state
+        .sealer
+        .open(caller.user.id, &sealed)
+        .map_err(|e| ApiError::Internal(Box::new(e)))?;
+    let now = Utc::now();
+    let step = parse_totp_code(&typed)
+        .and_then(|code| secret.matching_step(&code, unix_seconds(now)))
+        .ok_or_else(|| ApiError::BadRequest(INVALID_CODE.into()))?;
+    let codes = RecoveryCodes::generate();
+    let event = NewAuditEvent::new(
+        AuditEventType::TotpEnabled,
+        Some(caller.user.id),
+        &context,
+        now,
+    )
+    .in_session(caller.session.id);
+    state
+        .mfa
+        .confirm_totp(
+            caller.user.id,
+            step,
+            &codes.hashes,
+            caller.session.id,
+            now,
+            &event,
+        )
+        .await?
+        .ok_or_else(no_setup)?;
+    Ok(recovery_codes_answer(codes))
+}
+
+/// Turn TOTP off. Needs a fresh aal2 token; with no other second factor left, the
+/// recovery codes go too.
+#[utoipa::path(
+    delete,
+    path = "/auth/mfa/totp",
+    tag = "mfa",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "TOTP is off"),
+        BearerRefused,
+        DatabaseDown,
+        (status = 403, description = "`Fresh token required`, `Stronger authentication required`, or `Inactive user`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`TOTP not enabled`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn totp_disable(
+    state: web::Data<AppState>,
+    FreshUser(caller): FreshUser,
+    Audit(context): Audit,
+) -> Result<HttpResponse, ApiError> {
+    let event = NewAuditEvent::new(
+        AuditEventType::TotpDisabled,
+        Some(caller.user.id),
+        &context,
+        Utc::now(),
+    )
+    .in_session(caller.session.id);
+    if !state.mfa.disable_totp(caller.user.id, &event).await? {
+        return Err(ApiError::NotFound("TOTP not enabled"));
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Ten new recovery codes; the old ones stop working. Needs a fresh aal2 token and a
+/// second factor the codes can stand in for.
+#[utoipa::path(
+    post,
+    path = "/auth/mfa/recovery-codes",
+    tag = "mfa",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The new codes, shown this once", body = RecoveryCodesOut),
+        BearerRefused,
+        DatabaseDown,
+        (status = 403, description = "`Fresh token required`, `Stronger authentication required`, or `Inactive user`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`No second factor enabled`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn renew_recovery_codes(
+    state: web::Data<AppState>,
+    FreshUser(caller): FreshUser,
+    Audit(context): Audit,
+) -> Result<HttpResponse, ApiError> {
+    if !state.mfa.factors(caller.user.id).await?.any() {
+        return Err(ApiError::Conflict("No second factor enabled"));
+    }
+    let codes = RecoveryCodes::generate();
+    let now = Utc::now();
+    let event = NewAuditEvent::new(
+        AuditEventType::RecoveryCodesRenewed,
+        Some(caller.user.id),
+        &context,
+        now,
+    )
+    .in_session(caller.session.id);
+    state
+        .mfa
+        .renew_recovery_codes(caller.user.id, &codes.hashes, now, &event)
+        .await?;
+    Ok(recovery_codes_answer(codes))
+}
+
+fn recovery_codes_answer(codes: RecoveryCodes) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(RecoveryCodesOut {
+            recovery_codes: codes.codes,
+        })
+}
+
+/// Seconds since the epoch (0 before it, which no clock here shows).
+pub(crate) fn unix_seconds(at: chrono::DateTime<Utc>) -> u64 {
+    u64::try_from(at.timestamp()).unwrap_or_default()
+}

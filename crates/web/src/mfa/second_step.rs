@@ -1,0 +1,173 @@
+//! The login's second step. A right password for an account with a second factor opens a
+//! challenge instead of a session: a single-use `mfa_token` (5 minutes; only its hash is
+//! stored) that `POST /auth/mfa/verify` exchanges, with a TOTP or recovery code, for the
+//! login's answer. Wrong codes count toward the account's back-off, and the fifth kills
+//! the token; a TOTP step is accepted once per account, a recovery code once.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{Duration, Utc};
+use gatehouse_auth::{OneTimeToken, SealedSecret, hash_one_time_token, hash_recovery_code};
+use gatehouse_domain::{
+    Assurance, AuditContext, AuditEventType, AuthMethod, NewAuditEvent, SecondFactors, User,
+    parse_totp_code,
+};
+
+use crate::{
+    error::{ApiError, MfaToken, Problem},
+    extract::{Audit, IpThrottled, JsonBody, TrustedOrigin},
+    mfa::{
+        dto::{MfaVerifyIn, SecondFactorProof},
+        unix_seconds,
+    },
+    openapi::responses::{DatabaseDown, JsonBodyRefused, PasswordLimited},
+    operations::metrics::LoginOutcome,
+    signin::{
+        backoff::PasswordAttempt,
+        dto::TokenOut,
+        tokens::{issue_tokens, open_session, tokens_response},
+    },
+    state::AppState,
+};
+
+/// How long an `mfa_token` lives.
+const CHALLENGE_TTL: Duration = Duration::minutes(5);
+/// Wrong codes that kill a challenge.
+pub(crate) const MAX_WRONG_CODES: u32 = 5;
+const INVALID_CODE: &str = "Invalid code";
+const INVALID_MFA_TOKEN: &str = "Invalid or expired MFA token";
+
+/// The password was right and `user` has `factors`: opens a challenge, records
+/// `mfa.challenged`, and returns the 403 that carries its token.
+pub(crate) async fn challenge(
+    state: &AppState,
+    user: &User,
+    factors: SecondFactors,
+    context: &AuditContext,
+) -> Result<ApiError, ApiError> {
+    let token = OneTimeToken::generate();
+    let now = Utc::now();
+    let event = NewAuditEvent::new(AuditEventType::MfaChallenged, Some(user.id), context, now);
+    state
+        .mfa
+        .open_challenge(user.id, &token.hash, now + CHALLENGE_TTL, now, &event)
+        .await?;
+    Ok(ApiError::SecondFactorRequired {
+        mfa_token: MfaToken(token.secret),
+        methods: factors.methods(),
+    })
+}
+
+/// Finish a login with its second factor: the `mfa_token` from the 403 and a TOTP code or
+/// a recovery code. Answers as `/auth/login` does, with `aal2` tokens.
+#[utoipa::path(
+    post,
+    path = "/auth/mfa/verify",
+    tag = "mfa",
+    request_body = MfaVerifyIn,
+    responses(
+        (status = 200, description = "Logged in", body = TokenOut),
+        JsonBodyRefused,
+        PasswordLimited,
+        DatabaseDown,
+        (status = 401, description = "`Invalid code` (wrong, replayed or malformed), or `Invalid or expired MFA token` (unknown, used, expired, or dead after 5 wrong codes)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`Inactive user`; or, in cookie mode, a browser request from another site", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing `mfa_token`, or not exactly one of `code` and `recovery_code`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn verify(
+    _: TrustedOrigin,
+    _: IpThrottled,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    Audit(context): Audit,
+    JsonBody(body): JsonBody<MfaVerifyIn>,
+) -> Result<HttpResponse, ApiError> {
+    let (token, proof) = body.parse()?;
+    let now = Utc::now();
+    let invalid_token = || ApiError::invalid_token(INVALID_MFA_TOKEN);
+    let challenge = state
+        .mfa
+        .live_challenge(&hash_one_time_token(&token), now, MAX_WRONG_CODES)
+        .await?
+        .ok_or_else(invalid_token)?;
+    let user = state
+        .users
+        .find_by_id(challenge.user_id)
+        .await?
+        .ok_or_else(invalid_token)?;
+    // Codes are guessed like passwords: the same back-off holds them back.
+    let attempt = PasswordAttempt::begin(&state, &user.email, &request).await?;
+    let event = |kind| NewAuditEvent::new(kind, Some(user.id), &context, now);
+    let method = match &proof {
+        SecondFactorProof::Totp(_) => "totp",
+        SecondFactorProof::RecoveryCode(_) => "recovery_code",
+    };
+    let accepted = match proof {
+        SecondFactorProof::Totp(typed) => totp_accepted(&state, &user, &typed, now).await?,
+        SecondFactorProof::RecoveryCode(typed) => {
+            let left = state
+                .mfa
+                .use_recovery_code(user.id, &hash_recovery_code(&typed), now)
+                .await?;
+            if let Some(left) = left {
+                let used = event(AuditEventType::RecoveryCodeUsed).with("left", left.to_string());
+                state.audit.record(&used).await?;
+            }
+            left.is_some()
+        }
+    };
+    if !accepted {
+        state.metrics.record_login(LoginOutcome::InvalidCredentials);
+        attempt.failed().await?;
+        state.mfa.fail_challenge(challenge.id).await?;
+        let failed = event(AuditEventType::MfaFailed).with("method", method);
+        state.audit.record(&failed).await?;
+        return Err(ApiError::invalid_token(INVALID_CODE));
+    }
+    attempt.succeeded().await?;
+    // Exactly one request finishes a challenge, however many bring good codes at once.
+    if !state
+        .mfa
+        .finish_challenge(challenge.id, now, MAX_WRONG_CODES)
+        .await?
+    {
+        return Err(invalid_token());
+    }
+    if !user.is_active {
+        return Err(ApiError::Forbidden("Inactive user"));
+    }
+    let succeeded = event(AuditEventType::MfaSucceeded).with("method", method);
+    state.audit.record(&succeeded).await?;
+    state.metrics.record_login(LoginOutcome::Success);
+    let assurance = Assurance::password_and(AuthMethod::OneTimeCode);
+    let session = open_session(&state, &user, assurance, &request, &context).await?;
+    let (access, refresh) = issue_tokens(&state, &session, true, 0)?;
+    Ok(tokens_response(&state, access, refresh))
+}
+
+/// Whether `typed` is a code of `user`'s TOTP for now (± one step) whose step was not
+/// accepted before; accepting it uses the step up.
+async fn totp_accepted(
+    state: &AppState,
+    user: &User,
+    typed: &str,
+    now: chrono::DateTime<Utc>,
+) -> Result<bool, ApiError> {
+    let Some(stored) = state.mfa.totp(user.id).await?.filter(|totp| totp.confirmed) else {
+        return Ok(false);
+    };
+    let sealed = SealedSecret {
+        key_id: stored.key_id,
+        sealed: stored.sealed_secret,
+    };
+    let secret = state
+        .sealer
+        .open(user.id, &sealed)
+        .map_err(|e| ApiError::Internal(Box::new(e)))?;
+    let Some(step) =
+        parse_totp_code(typed).and_then(|code| secret.matching_step(&code, unix_seconds(now)))
+    else {
+        return Ok(false);
+    };
+    Ok(state.mfa.accept_totp_step(user.id, step).await?)
+}
