@@ -14,5 +14,5 @@
 mod message;
 mod transport;
 
-pub use message::{Mail, MailKind};
+pub use message::{Mail, MailKind, SecurityNotice, TokenMail};
 pub use transport::{MailConfig, MailError, MailTransport, Mailer};

@@ -9,6 +9,47 @@ pub enum MailKind {
     PasswordReset,
     /// "Confirm your address": a single-use token for `POST /auth/verify`.
     VerifyEmail,
+    /// A short notice that something security-relevant changed on the account.
+    SecurityNotice,
+}
+
+/// A mail that carries a single-use token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenMail {
+    /// For `POST /auth/reset-password`.
+    PasswordReset,
+    /// For `POST /auth/verify`.
+    VerifyEmail,
+}
+
+impl TokenMail {
+    /// The kind, for logs.
+    pub fn kind(self) -> MailKind {
+        match self {
+            Self::PasswordReset => MailKind::PasswordReset,
+            Self::VerifyEmail => MailKind::VerifyEmail,
+        }
+    }
+}
+
+/// What a security notice tells the account's owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecurityNotice {
+    /// The password was changed (by the owner or an administrator).
+    PasswordChanged,
+    /// The password was set with a reset mail.
+    PasswordReset,
+    /// A second factor was added.
+    SecondFactorAdded,
+    /// A second factor was removed (by the owner or an administrator).
+    SecondFactorRemoved,
+    /// New recovery codes replaced the old ones.
+    RecoveryCodesRenewed,
+    /// A recovery code was used to log in; this many are left.
+    RecoveryCodeUsed {
+        /// Unused codes left.
+        left: u32,
+    },
 }
 
 /// A mail ready to send. `Debug` never shows the body (it holds a token).
@@ -38,7 +79,7 @@ impl Mail {
     /// users reach the service at) and the token on a line of its own, for clients that
     /// have no page at that link.
     pub fn account(
-        kind: MailKind,
+        purpose: TokenMail,
         to: Email,
         app_name: &str,
         public_url: &str,
@@ -46,13 +87,13 @@ impl Mail {
         valid_for: &str,
     ) -> Self {
         let base = public_url.trim_end_matches('/');
-        let (subject, action, path) = match kind {
-            MailKind::PasswordReset => (
+        let (subject, action, path) = match purpose {
+            TokenMail::PasswordReset => (
                 format!("{app_name}: reset your password"),
                 "Someone (hopefully you) asked to reset the password of this account.\nTo choose a new password, open",
                 "reset-password",
             ),
-            MailKind::VerifyEmail => (
+            TokenMail::VerifyEmail => (
                 format!("{app_name}: confirm your email address"),
                 "Please confirm that this address belongs to you. Open",
                 "verify",
@@ -66,7 +107,58 @@ impl Mail {
             to,
             subject,
             body,
-            kind,
+            kind: purpose.kind(),
+        }
+    }
+}
+
+impl Mail {
+    /// A notice to `to` that `notice` happened, pointing at `public_url`'s password reset
+    /// in case it was not them. It carries no token and no link that acts.
+    pub fn security_notice(
+        notice: SecurityNotice,
+        to: Email,
+        app_name: &str,
+        public_url: &str,
+    ) -> Self {
+        let (subject, what) = match notice {
+            SecurityNotice::PasswordChanged => (
+                "your password was changed",
+                "The password of this account was changed.".to_owned(),
+            ),
+            SecurityNotice::PasswordReset => (
+                "your password was reset",
+                "The password of this account was set with a reset mail.".to_owned(),
+            ),
+            SecurityNotice::SecondFactorAdded => (
+                "a second factor was added",
+                "A second factor (an authenticator app) was added to this account.".to_owned(),
+            ),
+            SecurityNotice::SecondFactorRemoved => (
+                "a second factor was removed",
+                "A second factor was removed from this account.".to_owned(),
+            ),
+            SecurityNotice::RecoveryCodesRenewed => (
+                "new recovery codes",
+                "New recovery codes were made for this account; the old ones no longer work."
+                    .to_owned(),
+            ),
+            SecurityNotice::RecoveryCodeUsed { left } => (
+                "a recovery code was used",
+                format!(
+                    "A recovery code was used to sign in to this account. {left} unused code(s) left."
+                ),
+            ),
+        };
+        let base = public_url.trim_end_matches('/');
+        let body = format!(
+            "{what}\n\nIf this was you, there is nothing to do. If it was not, reset your password at once\n({base}/forgot-password) and tell your administrator.\n"
+        );
+        Self {
+            to,
+            subject: format!("{app_name}: {subject}"),
+            body,
+            kind: MailKind::SecurityNotice,
         }
     }
 }
@@ -78,7 +170,7 @@ mod tests {
     #[test]
     fn the_mail_carries_the_link_and_the_token_line() {
         let mail = Mail::account(
-            MailKind::PasswordReset,
+            TokenMail::PasswordReset,
             Email::parse("you@example.com").unwrap(),
             "Gatehouse",
             "https://auth.example.com/",
@@ -91,5 +183,18 @@ mod tests {
         );
         assert!(mail.body.lines().any(|line| line == "Token: tok123"));
         assert!(!format!("{mail:?}").contains("tok123"));
+    }
+
+    #[test]
+    fn a_recovery_code_notice_says_how_many_are_left() {
+        let mail = Mail::security_notice(
+            SecurityNotice::RecoveryCodeUsed { left: 7 },
+            Email::parse("you@example.com").unwrap(),
+            "Gatehouse",
+            "https://auth.example.com",
+        );
+        assert_eq!(mail.subject, "Gatehouse: a recovery code was used");
+        assert!(mail.body.contains("7 unused code(s) left"), "{}", mail.body);
+        assert!(!mail.body.contains("Token:"));
     }
 }

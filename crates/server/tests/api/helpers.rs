@@ -335,7 +335,41 @@ impl TestApp {
     }
 
     /// The mails sent to `to` so far (RFC 5322 text, in no particular order).
+    /// The mails to `to` that carry a token (reset, verification).
     pub fn mails_to(&self, to: &str) -> Vec<String> {
+        self.all_mails_to(to)
+            .into_iter()
+            .filter(|text| carries_token(text))
+            .collect()
+    }
+
+    /// The security notices to `to` (mails without a token).
+    pub fn notices_to(&self, to: &str) -> Vec<String> {
+        self.all_mails_to(to)
+            .into_iter()
+            .filter(|text| !carries_token(text))
+            .collect()
+    }
+
+    /// Waits (up to 10 s) until a notice to `to` whose text contains `subject` arrived.
+    pub async fn wait_for_notice(&self, to: &str, subject: &str) -> String {
+        for _ in 0..200 {
+            if let Some(notice) = self
+                .notices_to(to)
+                .into_iter()
+                .find(|text| text.contains(subject))
+            {
+                return notice;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!(
+            "no notice {subject:?} to {to} in 10 s: {:#?}",
+            self.notices_to(to)
+        );
+    }
+
+    fn all_mails_to(&self, to: &str) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(&self.mail_dir) else {
             return Vec::new();
         };
@@ -549,6 +583,11 @@ pub fn error_fields(body: &Value) -> Vec<String> {
 }
 
 /// The `Token: …` line of a mail (quoted-printable soft breaks undone).
+fn carries_token(mail: &str) -> bool {
+    let text = mail.replace("=\r\n", "").replace("=\n", "");
+    text.lines().any(|line| line.starts_with("Token: "))
+}
+
 pub fn token_in(mail: &str) -> String {
     let text = mail.replace("=\r\n", "").replace("=\n", "");
     text.lines()

@@ -23,6 +23,7 @@ backend_tests!(
     a_password_reset_keeps_the_factor,
     no_factor_secret_is_stored_in_any_event,
     administrators_and_the_cli_remove_a_lost_factor,
+    security_mails_tell_the_owner_what_changed,
 );
 
 /// An account with TOTP on: its email, the authenticator, its recovery codes, and the
@@ -708,4 +709,78 @@ async fn administrators_and_the_cli_remove_a_lost_factor(backend: Backend) {
         app.login(&again.email, PASSWORD).await.status(),
         StatusCode::OK
     );
+}
+
+/// A short mail for each security-relevant change: factor added or removed, codes renewed
+/// or used (with how many are left), password changed or reset. None carries a secret.
+async fn security_mails_tell_the_owner_what_changed(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let enrolled = app.enrolled_user().await;
+    let email = enrolled.email.as_str();
+    app.wait_for_notice(email, "a second factor was added")
+        .await;
+    let mfa_token = app.first_step(email).await;
+    let used = app
+        .second_step(
+            &mfa_token,
+            json!({"recovery_code": enrolled.recovery_codes[0]}),
+        )
+        .await;
+    assert_eq!(used.status(), StatusCode::OK);
+    let strong = Tokens::from_json(&used.json().await.unwrap());
+    let notice = app.wait_for_notice(email, "a recovery code was used").await;
+    assert!(notice.contains("9 unused code(s) left"), "{notice}");
+    let renewed = app
+        .bearer(
+            reqwest::Method::POST,
+            "/auth/mfa/recovery-codes",
+            &strong.access,
+            None,
+        )
+        .await;
+    assert_eq!(renewed.status(), StatusCode::OK);
+    app.wait_for_notice(email, "new recovery codes").await;
+    let changed = app
+        .bearer(
+            reqwest::Method::POST,
+            "/auth/change-password",
+            &strong.access,
+            Some(json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD})),
+        )
+        .await;
+    assert_eq!(changed.status(), StatusCode::NO_CONTENT);
+    app.wait_for_notice(email, "your password was changed")
+        .await;
+    let disabled = app
+        .bearer(
+            reqwest::Method::DELETE,
+            "/auth/mfa/totp",
+            &strong.access,
+            None,
+        )
+        .await;
+    assert_eq!(disabled.status(), StatusCode::NO_CONTENT);
+    app.wait_for_notice(email, "a second factor was removed")
+        .await;
+    let asked = app
+        .post_json("/auth/forgot-password", &json!({"email": email}))
+        .await;
+    assert_eq!(asked.status(), StatusCode::ACCEPTED);
+    let token = token_in(&app.wait_for_mails(email, 1).await[0]);
+    let reset = app
+        .post_json(
+            "/auth/reset-password",
+            &json!({"token": token, "new_password": "Yet-Another-Passw0rd"}),
+        )
+        .await;
+    assert_eq!(reset.status(), StatusCode::NO_CONTENT);
+    app.wait_for_notice(email, "your password was reset").await;
+    let notices = app.notices_to(email).join("\n");
+    for secret in enrolled.recovery_codes.iter().map(String::as_str).chain([
+        enrolled.secret.base32().as_str(),
+        mfa_token.as_str(),
+        NEW_PASSWORD,
+    ]) {
+        assert!(!notices.contains(secret), "{secret} in a notice");
+    }
 }

@@ -4,6 +4,7 @@ use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use gatehouse_auth::hash_one_time_token;
 use gatehouse_domain::{AuditEventType, Email, NewAuditEvent, OneTimePurpose, Password};
+use gatehouse_mail::SecurityNotice;
 use gatehouse_persistence::LiveToken;
 
 use crate::{
@@ -91,6 +92,9 @@ pub async fn reset_password(
         .await?;
     // Whoever reads the address's mail owns it: no back-off from anyone's failures stays.
     state.login_throttles.clear_account(&user.email).await?;
+    state
+        .account_mails
+        .notify(user.id, SecurityNotice::PasswordReset);
     Ok(HttpResponse::NoContent().finish())
 }
 

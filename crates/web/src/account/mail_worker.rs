@@ -13,7 +13,7 @@ use gatehouse_auth::OneTimeToken;
 use gatehouse_domain::{
     AuditContext, AuditEventType, Email, NewAuditEvent, OneTimePurpose, User, UserId,
 };
-use gatehouse_mail::{Mail, MailKind, Mailer};
+use gatehouse_mail::{Mail, Mailer, SecurityNotice, TokenMail};
 use gatehouse_persistence::{
     AuditRepository, MailCooldownRepository, OneTimeTokenRepository, RepoError, UserRepository,
 };
@@ -57,6 +57,7 @@ impl Default for AccountOptions {
 enum Job {
     PasswordReset(Email, AuditContext),
     VerifyEmail(UserId, AuditContext),
+    Notice(UserId, SecurityNotice),
 }
 
 /// Enqueues account-mail jobs. Cheap to clone.
@@ -96,6 +97,12 @@ impl AccountMails {
     /// A verification mail to `user`, if not verified yet; asked for from `context`.
     pub fn verify_email(&self, user: UserId, context: AuditContext) {
         self.submit(Job::VerifyEmail(user, context));
+    }
+
+    /// A short notice to `user`'s address that `notice` happened. Not held back by the
+    /// cool-down: each follows an action that needed the account's credentials.
+    pub fn notify(&self, user: UserId, notice: SecurityNotice) {
+        self.submit(Job::Notice(user, notice));
     }
 
     fn submit(&self, job: Job) {
@@ -138,7 +145,7 @@ impl Worker {
                     if user.is_active {
                         self.mail(
                             user,
-                            MailKind::PasswordReset,
+                            TokenMail::PasswordReset,
                             OneTimePurpose::PasswordReset,
                             event,
                         )
@@ -159,7 +166,7 @@ impl Worker {
                     );
                     self.mail(
                         user,
-                        MailKind::VerifyEmail,
+                        TokenMail::VerifyEmail,
                         OneTimePurpose::VerifyEmail,
                         event,
                     )
@@ -167,6 +174,17 @@ impl Worker {
                 }
                 _ => Ok(()),
             },
+            Job::Notice(id, notice) => {
+                if let Some(user) = self.users.find_by_id(id).await? {
+                    self.mailer.send(Mail::security_notice(
+                        notice,
+                        user.email,
+                        &self.options.app_name,
+                        &self.options.public_url,
+                    ));
+                }
+                Ok(())
+            }
         }
     }
 
@@ -175,7 +193,7 @@ impl Worker {
     async fn mail(
         &self,
         user: User,
-        kind: MailKind,
+        kind: TokenMail,
         purpose: OneTimePurpose,
         event: NewAuditEvent,
     ) -> Result<(), RepoError> {

@@ -3,6 +3,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use gatehouse_domain::{AuditEventType, NewAuditEvent};
+use gatehouse_mail::SecurityNotice;
 
 use crate::{
     account::dto::ChangePasswordIn,
@@ -65,5 +66,8 @@ pub async fn change_password(
         .users
         .change_password(caller.user.id, &hash, Some(caller.session.id), now, &event)
         .await?;
+    state
+        .account_mails
+        .notify(caller.user.id, SecurityNotice::PasswordChanged);
     Ok(HttpResponse::NoContent().finish())
 }

@@ -5,6 +5,7 @@ use chrono::Utc;
 use gatehouse_domain::{
     AuditContext, AuditEventType, Email, NewAuditEvent, Password, UserId, UserUpdate,
 };
+use gatehouse_mail::SecurityNotice;
 
 use crate::{
     dto::UserOut,
@@ -122,6 +123,7 @@ pub async fn update_user(
         None => None,
     };
     let email_changed = new_email.is_some();
+    let password_changed = password_hash.is_some();
     // The repository ends the sessions (a new password, a deactivation) and the mailed
     // links (a new address) in the same transaction.
     let update = UserUpdate {
@@ -144,6 +146,11 @@ pub async fn update_user(
         .update_as_admin_recorded(id, update, now, Some(&event))
         .await?
         .ok_or(USER_NOT_FOUND)?;
+    if password_changed {
+        state
+            .account_mails
+            .notify(user.id, SecurityNotice::PasswordChanged);
+    }
     Ok(HttpResponse::Ok().json(UserOut::from(user)))
 }
 
@@ -217,6 +224,9 @@ pub async fn reset_mfa(
         now,
     );
     state.mfa.reset(id, now, &event).await?;
+    state
+        .account_mails
+        .notify(id, SecurityNotice::SecondFactorRemoved);
     Ok(HttpResponse::NoContent().finish())
 }
 

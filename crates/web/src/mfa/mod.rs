@@ -8,6 +8,7 @@ use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use gatehouse_auth::{RecoveryCodes, SealedSecret, TotpSecret};
 use gatehouse_domain::{AuditEventType, NewAuditEvent, parse_totp_code};
+use gatehouse_mail::SecurityNotice;
 
 use crate::{
     error::{ApiError, Problem},
@@ -141,6 +142,9 @@ pub async fn totp_confirm(
         )
         .await?
         .ok_or_else(no_setup)?;
+    state
+        .account_mails
+        .notify(caller.user.id, SecurityNotice::SecondFactorAdded);
     Ok(recovery_codes_answer(codes))
 }
 
@@ -174,6 +178,9 @@ pub async fn totp_disable(
     if !state.mfa.disable_totp(caller.user.id, &event).await? {
         return Err(ApiError::NotFound("TOTP not enabled"));
     }
+    state
+        .account_mails
+        .notify(caller.user.id, SecurityNotice::SecondFactorRemoved);
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -213,6 +220,9 @@ pub async fn renew_recovery_codes(
         .mfa
         .renew_recovery_codes(caller.user.id, &codes.hashes, now, &event)
         .await?;
+    state
+        .account_mails
+        .notify(caller.user.id, SecurityNotice::RecoveryCodesRenewed);
     Ok(recovery_codes_answer(codes))
 }
 

@@ -11,6 +11,7 @@ use gatehouse_domain::{
     Assurance, AuditContext, AuditEventType, AuthMethod, NewAuditEvent, SecondFactors, User,
     parse_totp_code,
 };
+use gatehouse_mail::SecurityNotice;
 
 use crate::{
     error::{ApiError, MfaToken, Problem},
@@ -112,6 +113,9 @@ pub async fn verify(
             if let Some(left) = left {
                 let used = event(AuditEventType::RecoveryCodeUsed).with("left", left.to_string());
                 state.audit.record(&used).await?;
+                state
+                    .account_mails
+                    .notify(user.id, SecurityNotice::RecoveryCodeUsed { left });
             }
             left.is_some()
         }
