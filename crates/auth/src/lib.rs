@@ -43,6 +43,8 @@ mod one_time;
 mod verifier;
 
 pub use error::{AuthError, TokenError};
+/// The `aal` claim's values, as verified [`AccessClaims`] carry them.
+pub use gatehouse_domain::Aal;
 pub use hasher::{
     HasherConfig, MAX_STORED_ITERATIONS, MAX_STORED_MEMORY_KIB, MAX_STORED_PARALLELISM,
     MAX_STORED_WORK_FACTOR, PasswordCheck, PasswordHasher,

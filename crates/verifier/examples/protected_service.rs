@@ -1,5 +1,6 @@
 //! A tiny separate service that trusts Gatehouse's tokens: `GET /hello` answers only to a
-//! request with a valid access token.
+//! request with a valid access token, `GET /sensitive` only to one from a login that used
+//! a second factor (`aal2`).
 //!
 //! ```sh
 //! # Gatehouse with a key pair publishes its public key; the service fetches it:
@@ -18,13 +19,21 @@
 )]
 
 use actix_web::{App, HttpResponse, HttpServer, web};
-use gatehouse_verifier::{SigningAlgorithm, VerifiedToken, Verifier, VerifierConfig};
+use gatehouse_verifier::{Aal2Token, SigningAlgorithm, VerifiedToken, Verifier, VerifierConfig};
 
 async fn hello(VerifiedToken(claims): VerifiedToken) -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({
         "message": "hello from a service that trusts gatehouse",
         "user_id": claims.user_id.to_string(),
         "session_id": claims.session_id.to_string(),
+    }))
+}
+
+/// Only for logins that used a second factor: a password alone gets 403.
+async fn sensitive(Aal2Token(claims): Aal2Token) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({
+        "message": "two factors seen",
+        "amr": claims.amr,
     }))
 }
 
@@ -50,6 +59,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         App::new()
             .app_data(verifier.clone())
             .route("/hello", web::get().to(hello))
+            .route("/sensitive", web::get().to(sensitive))
     })
     .workers(1)
     .bind(&listen)?;

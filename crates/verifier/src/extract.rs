@@ -16,6 +16,12 @@ use crate::Verifier;
 #[derive(Debug, Clone)]
 pub struct VerifiedToken(pub AccessClaims);
 
+/// A [`VerifiedToken`] from a login that used two factors (`aal2`): what a route that
+/// must not yield to a password alone declares. 403 `Stronger authentication required`
+/// for an `aal1` token, so the client knows to log in again with its second factor.
+#[derive(Debug, Clone)]
+pub struct Aal2Token(pub AccessClaims);
+
 /// Why a request was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
@@ -25,6 +31,9 @@ pub enum VerifyError {
     /// A token that did not verify.
     #[error("{}", token_detail(.0))]
     Rejected(TokenError),
+    /// A valid token from a login with one factor where [`Aal2Token`] needs two.
+    #[error("Stronger authentication required")]
+    NotAal2,
     /// The app has no `web::Data<Verifier>`: a wiring mistake, not the client's.
     #[error("token verifier not configured")]
     NotConfigured,
@@ -52,6 +61,7 @@ impl ResponseError for VerifyError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Missing | Self::Rejected(_) => StatusCode::UNAUTHORIZED,
+            Self::NotAal2 => StatusCode::FORBIDDEN,
             Self::NotConfigured => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -68,6 +78,7 @@ impl ResponseError for VerifyError {
                 response
                     .insert_header((header::WWW_AUTHENTICATE, r#"Bearer error="invalid_token""#));
             }
+            Self::NotAal2 => {}
             Self::NotConfigured => {
                 tracing::error!("VerifiedToken used without web::Data<Verifier>")
             }
@@ -100,6 +111,23 @@ impl FromRequest for VerifiedToken {
                 .await
                 .map(Self)
                 .map_err(VerifyError::Rejected)
+        })
+    }
+}
+
+impl FromRequest for Aal2Token {
+    type Error = VerifyError;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, VerifyError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let verified = VerifiedToken::from_request(req, payload);
+        Box::pin(async move {
+            let VerifiedToken(claims) = verified.await?;
+            if claims.aal == gatehouse_auth::Aal::Aal2 {
+                Ok(Self(claims))
+            } else {
+                Err(VerifyError::NotAal2)
+            }
         })
     }
 }

@@ -36,9 +36,9 @@
 mod extract;
 mod jwks;
 
-pub use extract::{VerifiedToken, VerifyError};
+pub use extract::{Aal2Token, VerifiedToken, VerifyError};
 pub use gatehouse_auth::{
-    AccessClaims, SigningAlgorithm, TokenError, TokenVerifier, VerifierConfig,
+    Aal, AccessClaims, SigningAlgorithm, TokenError, TokenVerifier, VerifierConfig,
 };
 pub use jwks::{DEFAULT_MIN_REFETCH_INTERVAL, JwksError, JwksVerifier};
 

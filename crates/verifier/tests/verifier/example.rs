@@ -5,7 +5,7 @@ use std::{
     process::{Child, Command, Stdio},
 };
 
-use crate::{access_token, example_binary, start_gatehouse, tampered};
+use crate::{aal1_and_aal2_tokens, access_token, example_binary, start_gatehouse, tampered};
 
 /// The example service, killed when dropped.
 struct Service {
@@ -41,7 +41,11 @@ impl Service {
     }
 
     async fn hello(&self, token: Option<&str>) -> (u16, String, serde_json::Value) {
-        let mut request = reqwest::Client::new().get(format!("{}/hello", self.address));
+        self.get("/hello", token).await
+    }
+
+    async fn get(&self, path: &str, token: Option<&str>) -> (u16, String, serde_json::Value) {
+        let mut request = reqwest::Client::new().get(format!("{}{path}", self.address));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -106,4 +110,25 @@ async fn the_example_service_accepts_hs256_tokens_with_the_shared_secret() {
         "another-secret-of-32-bytes-or-more!!",
     )]);
     assert_eq!(wrong.hello(Some(&token)).await.0, 401);
+}
+
+/// Another service can require two factors on its own routes: an aal2 token passes
+/// `Aal2Token`, an aal1 token of the same account gets 403.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_service_requires_aal2_where_it_says_so() {
+    let gatehouse = start_gatehouse(&[]).await;
+    let (aal1, aal2) = aal1_and_aal2_tokens(&gatehouse).await;
+    let jwks_url = format!("{gatehouse}/.well-known/jwks.json");
+    let service = Service::start(&[("GATEHOUSE_JWKS_URL", &jwks_url)]);
+    let (status, _, body) = service.get("/sensitive", Some(&aal2)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+    let (status, _, body) = service.get("/sensitive", Some(&aal1)).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["detail"], "Stronger authentication required");
+    assert_eq!(
+        service.hello(Some(&aal1)).await.0,
+        200,
+        "aal1 is enough for /hello"
+    );
 }

@@ -78,6 +78,73 @@ pub async fn access_token(gatehouse: &str) -> (String, String) {
     )
 }
 
+/// Registers a fresh account, turns TOTP on and logs in with both factors; returns an
+/// aal1 access token (the enrolling login's) and an aal2 one.
+pub async fn aal1_and_aal2_tokens(gatehouse: &str) -> (String, String) {
+    let client = reqwest::Client::new();
+    let aal1 = access_token_with(gatehouse, &client).await;
+    let post = async |path: &str, token: Option<&str>, body: serde_json::Value| {
+        let mut request = client.post(format!("{gatehouse}{path}")).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        (
+            response.status().as_u16(),
+            response.json::<serde_json::Value>().await.unwrap(),
+        )
+    };
+    let (_, setup) = post("/auth/mfa/totp/setup", Some(&aal1.1), serde_json::json!({})).await;
+    let secret =
+        gatehouse_auth::TotpSecret::from_base32(setup["secret"].as_str().unwrap()).unwrap();
+    let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap();
+    let (status, _) = post(
+        "/auth/mfa/totp/confirm",
+        Some(&aal1.1),
+        serde_json::json!({"code": secret.code_at(now - 30)}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, challenge) = post("/auth/login", None, aal1.0.clone()).await;
+    assert_eq!(status, 403, "{challenge}");
+    let (status, tokens) = post(
+        "/auth/mfa/verify",
+        None,
+        serde_json::json!({"mfa_token": challenge["mfa_token"], "code": secret.code_at(now)}),
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    (aal1.1, tokens["access_token"].as_str().unwrap().to_owned())
+}
+
+/// Registers and logs in a fresh account: its credentials and access token.
+async fn access_token_with(
+    gatehouse: &str,
+    client: &reqwest::Client,
+) -> (serde_json::Value, String) {
+    let email = format!("{}@example.com", rand_name());
+    let credentials = serde_json::json!({"email": email, "password": "YourStrongPassw0rd!"});
+    client
+        .post(format!("{gatehouse}/auth/register"))
+        .json(&credentials)
+        .send()
+        .await
+        .unwrap();
+    let tokens: serde_json::Value = client
+        .post(format!("{gatehouse}/auth/login"))
+        .json(&credentials)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (
+        credentials,
+        tokens["access_token"].as_str().unwrap().to_owned(),
+    )
+}
+
 /// The token with one character in the middle of its payload changed.
 pub fn tampered(token: &str) -> String {
     let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
