@@ -75,6 +75,7 @@ impl Application {
                     session_retention: settings.session_retention,
                     audit: state.audit.clone(),
                     audit_retention: settings.audit_retention,
+                    mfa: state.mfa.clone(),
                 },
                 interval,
             ));
@@ -139,11 +140,13 @@ struct Housekeeping {
     session_retention: chrono::Duration,
     audit: gatehouse_persistence::AuditRepository,
     audit_retention: chrono::Duration,
+    mfa: gatehouse_persistence::MfaRepository,
 }
 
 /// At start and then every `interval`: deletes sessions that ended more than the retention
 /// ago, used and expired single-use tokens, failed-login counts untouched for a day, audit
-/// events older than their retention, and mail cool-downs that are over.
+/// events older than their retention, mail cool-downs that are over, and second steps of
+/// logins that expired or finished (their `mfa_token`s are dead after five minutes).
 /// Every instance may run it; the deletes are idempotent. A failure is logged and tried
 /// again next time.
 async fn housekeeping(work: Housekeeping, interval: std::time::Duration) {
@@ -171,6 +174,12 @@ async fn housekeeping(work: Housekeeping, interval: std::time::Duration) {
                 "mail cool-downs",
                 work.mail_cooldowns
                     .purge(now - chrono::Duration::hours(1))
+                    .await,
+            ),
+            (
+                "second-step challenges",
+                work.mfa
+                    .purge_challenges(now - chrono::Duration::hours(1))
                     .await,
             ),
         ];

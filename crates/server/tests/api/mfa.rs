@@ -24,6 +24,7 @@ backend_tests!(
     no_factor_secret_is_stored_in_any_event,
     administrators_and_the_cli_remove_a_lost_factor,
     security_mails_tell_the_owner_what_changed,
+    expired_second_steps_are_purged,
 );
 
 /// An account with TOTP on: its email, the authenticator, its recovery codes, and the
@@ -783,4 +784,129 @@ async fn security_mails_tell_the_owner_what_changed(backend: Backend) {
     ]) {
         assert!(!notices.contains(secret), "{secret} in a notice");
     }
+}
+
+/// Nothing of the second factor reaches the log, even at debug level: not the TOTP secret,
+/// a code, a recovery code or an `mfa_token`.
+#[tokio::test]
+async fn no_factor_secret_is_written_to_the_log() {
+    let dir = std::env::temp_dir().join(format!(
+        "gatehouse-mfa-log-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log_path = dir.join("gatehouse.log");
+    let database_url = format!("sqlite://{}/app.db?mode=rwc", dir.display());
+    let settings = [("LOG_FORMAT", "json"), ("RUST_LOG", "debug")];
+    let log = std::fs::File::create(&log_path).unwrap();
+    let server =
+        crate::process::GatehouseProcess::start_with_log(&database_url, &settings, log).await;
+    let email = "mfa-logged@example.com";
+    assert_eq!(server.register(email).await.status(), StatusCode::CREATED);
+    let tokens: Value = server.login(email).await.json().await.unwrap();
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let post = async |path: &str, token: Option<&str>, body: Value| {
+        let mut request = server.client.post(server.url(path)).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        (response.status(), response.json::<Value>().await.unwrap())
+    };
+    let (_, setup) = post("/auth/mfa/totp/setup", Some(&access), json!({})).await;
+    let secret_text = setup["secret"].as_str().unwrap().to_owned();
+    let secret = TotpSecret::from_base32(&secret_text).unwrap();
+    let enrol_code = secret.code_at(now() - 30);
+    let (status, codes) = post(
+        "/auth/mfa/totp/confirm",
+        Some(&access),
+        json!({"code": enrol_code}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let recovery: Vec<String> = codes["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|code| code.as_str().unwrap().to_owned())
+        .collect();
+    let first = server.login(email).await;
+    assert_eq!(first.status(), StatusCode::FORBIDDEN);
+    let challenge: Value = first.json().await.unwrap();
+    let mfa_token = challenge["mfa_token"].as_str().unwrap().to_owned();
+    let code = secret.code_at(now());
+    let wrong = if code == "123456" { "654321" } else { "123456" };
+    post(
+        "/auth/mfa/verify",
+        None,
+        json!({"mfa_token": mfa_token, "code": wrong}),
+    )
+    .await;
+    let (status, _) = post(
+        "/auth/mfa/verify",
+        None,
+        json!({"mfa_token": mfa_token, "code": code}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let challenge: Value = server.login(email).await.json().await.unwrap();
+    let second_token = challenge["mfa_token"].as_str().unwrap().to_owned();
+    let (status, _) = post(
+        "/auth/mfa/verify",
+        None,
+        json!({"mfa_token": second_token, "recovery_code": recovery[0]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    drop(server);
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.contains("/auth/mfa/verify"),
+        "the requests were logged: {log}"
+    );
+    for secret in [
+        secret_text.as_str(),
+        enrol_code.as_str(),
+        code.as_str(),
+        wrong,
+        mfa_token.as_str(),
+        second_token.as_str(),
+    ]
+    .into_iter()
+    .chain(recovery.iter().map(String::as_str))
+    {
+        assert!(!log.contains(secret), "{secret} in the log");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Housekeeping removes second steps that expired long enough ago, and keeps live ones.
+async fn expired_second_steps_are_purged(backend: Backend) {
+    use sea_orm::{
+        ConnectionTrait,
+        sea_query::{Alias, Expr, ExprTrait, Query},
+    };
+    let app = spawn_app(backend).await;
+    let enrolled = app.enrolled_user().await;
+    let old = app.first_step(&enrolled.email).await;
+    let live = app.first_step(&enrolled.email).await;
+    let two_hours_ago = chrono::Utc::now() - chrono::Duration::hours(2);
+    let statement = Query::update()
+        .table(Alias::new("mfa_challenges"))
+        .value(Alias::new("expires_at"), two_hours_ago)
+        .and_where(
+            Expr::col(Alias::new("token_hash")).eq(gatehouse_auth::hash_one_time_token(&old)),
+        )
+        .to_owned();
+    app.db.execute(&statement).await.unwrap();
+    let mfa = gatehouse_persistence::MfaRepository::new(app.db.clone());
+    let purged = mfa
+        .purge_challenges(chrono::Utc::now() - chrono::Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(purged, 1);
+    let done = app
+        .second_step(&live, json!({"code": enrolled.secret.code_at(now())}))
+        .await;
+    assert_eq!(done.status(), StatusCode::OK, "the live one stayed");
 }
