@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     Backend, NEW_PASSWORD, PASSWORD, TestApp, Tokens, assert_problem, assert_session_ended,
-    spawn_app, token_in,
+    spawn_app, spawn_app_with, token_in,
 };
 use gatehouse_auth::TotpSecret;
 use gatehouse_domain::{Aal, AuditEventType};
@@ -25,6 +25,7 @@ backend_tests!(
     administrators_and_the_cli_remove_a_lost_factor,
     security_mails_tell_the_owner_what_changed,
     expired_second_steps_are_purged,
+    wrong_codes_count_toward_the_back_off_and_verify_spends_the_ip_budget,
 );
 
 /// An account with TOTP on: its email, the authenticator, its recovery codes, and the
@@ -909,4 +910,54 @@ async fn expired_second_steps_are_purged(backend: Backend) {
         .second_step(&live, json!({"code": enrolled.secret.code_at(now())}))
         .await;
     assert_eq!(done.status(), StatusCode::OK, "the live one stayed");
+}
+
+/// Codes are guessed like passwords: wrong ones count toward the account's back-off (then
+/// even a right code is refused with 429), and `/auth/mfa/verify` spends the per-IP budget
+/// it shares with login.
+async fn wrong_codes_count_toward_the_back_off_and_verify_spends_the_ip_budget(backend: Backend) {
+    let app = spawn_app_with(
+        backend.clone(),
+        &[
+            ("RATE_LIMIT_ENABLED", "true"),
+            ("RATE_LIMIT_LOGIN_PER_MIN", "1000"),
+            ("LOGIN_FAILURES_BEFORE_BACKOFF", "3"),
+        ],
+    )
+    .await;
+    let enrolled = app.enrolled_user().await;
+    let right = enrolled.secret.code_at(now());
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let mfa_token = app.first_step(&enrolled.email).await;
+    for _ in 0..3 {
+        assert_problem(
+            app.second_step(&mfa_token, json!({"code": wrong})).await,
+            401,
+            Some("Invalid code"),
+        )
+        .await;
+    }
+    let held = app.second_step(&mfa_token, json!({"code": right})).await;
+    assert_eq!(held.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(held.headers().contains_key("retry-after"));
+
+    // The per-IP budget: 3 a minute, spent by logins and second steps alike.
+    let app = spawn_app_with(
+        backend,
+        &[
+            ("RATE_LIMIT_ENABLED", "true"),
+            ("RATE_LIMIT_LOGIN_PER_MIN", "3"),
+        ],
+    )
+    .await;
+    let enrolled = app.enrolled_user().await; // register + login: 2 of the 3
+    let mfa_token = app.first_step(&enrolled.email).await; // the 3rd
+    let refused = app
+        .second_step(&mfa_token, json!({"code": enrolled.secret.code_at(now())}))
+        .await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
 }
