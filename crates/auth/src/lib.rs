@@ -56,7 +56,6 @@ pub use jwt::{
 };
 pub use mfa::{
     MfaError, MfaKey, RecoveryCodes, SealedSecret, SecretSealer, TOTP_STEP_SECONDS, TotpSecret,
-    hash_recovery_code,
 };
 pub use one_time::{OneTimeToken, hash_one_time_token};
 pub use verifier::{TokenVerifier, VerifierConfig};

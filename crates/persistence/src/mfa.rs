@@ -187,19 +187,19 @@ impl MfaRepository {
         Ok(result.rows_affected == 1)
     }
 
-    /// Spends the unused recovery code with this hash; `None` when there is none, else
-    /// how many unused codes are left.
+    /// Spends the unused recovery code with one of these hashes (the typed code under each
+    /// held key); `None` when there is none, else how many unused codes are left.
     pub async fn use_recovery_code(
         &self,
         user_id: UserId,
-        code_hash: &str,
+        code_hashes: &[String],
         now: DateTime<Utc>,
     ) -> Result<Option<u32>, RepoError> {
         use recovery_code::Column as C;
         let spent = recovery_code::Entity::update_many()
             .col_expr(C::UsedAt, Expr::value(now))
             .filter(C::UserId.eq(user_id.as_uuid()))
-            .filter(C::CodeHash.eq(code_hash))
+            .filter(C::CodeHash.is_in(code_hashes.iter().map(String::as_str)))
             .filter(C::UsedAt.is_null())
             .exec(&self.db)
             .await?;

@@ -59,7 +59,10 @@ impl Application {
             jwt,
             mailer,
             ip_limiter,
-            gatehouse_auth::SecretSealer::new(settings.mfa_key.clone()),
+            settings.mfa_previous_key.iter().cloned().fold(
+                gatehouse_auth::SecretSealer::new(settings.mfa_key.clone()),
+                gatehouse_auth::SecretSealer::with_older_key,
+            ),
             settings.web.clone(),
         )
         .context("cannot set up metrics")?;

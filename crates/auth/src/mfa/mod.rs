@@ -6,7 +6,7 @@ mod recovery;
 mod seal;
 mod totp;
 
-pub use recovery::{RecoveryCodes, hash_recovery_code};
+pub use recovery::RecoveryCodes;
 pub use seal::{MfaKey, SealedSecret, SecretSealer};
 pub use totp::{TOTP_STEP_SECONDS, TotpSecret};
 

@@ -1,9 +1,10 @@
 //! Recovery codes: ten per set, each 60 random bits written as `xxxx-xxxx-xxxx` in a
-//! 32-letter alphabet without look-alikes; shown once, stored only as SHA-256 of the
-//! normalised code (a fast hash is enough for random input), spent once each.
+//! 32-letter alphabet without look-alikes; shown once, stored only as a keyed hash of the
+//! normalised code (HMAC-SHA-256 under a key derived from `MFA_ENCRYPTION_KEY`, see
+//! [`SecretSealer::recovery_code_hash`]: a copy of the database alone cannot be searched
+//! for them), spent once each.
 
-use gatehouse_domain::normalize_recovery_code;
-use sha2::{Digest, Sha256};
+use super::SecretSealer;
 
 /// Codes per set.
 const CODES_PER_SET: usize = 10;
@@ -29,10 +30,13 @@ impl std::fmt::Debug for RecoveryCodes {
 }
 
 impl RecoveryCodes {
-    /// Ten fresh codes.
-    pub fn generate() -> Self {
+    /// Ten fresh codes, hashed under `keys`' current key.
+    pub fn generate(keys: &SecretSealer) -> Self {
         let codes: Vec<String> = (0..CODES_PER_SET).map(|_| one_code()).collect();
-        let hashes = codes.iter().map(|code| hash_recovery_code(code)).collect();
+        let hashes = codes
+            .iter()
+            .map(|code| keys.recovery_code_hash(code))
+            .collect();
         Self { codes, hashes }
     }
 }
@@ -50,32 +54,36 @@ fn one_code() -> String {
         .join("-")
 }
 
-/// The stored form of a code as typed (case, spaces and `-` do not matter).
-pub fn hash_recovery_code(typed: &str) -> String {
-    Sha256::digest(normalize_recovery_code(typed).as_bytes())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use crate::MfaKey;
+
     #[test]
     fn ten_distinct_codes_stored_only_as_hashes() {
-        let set = RecoveryCodes::generate();
+        let keys = SecretSealer::new(MfaKey::new([1; 32]));
+        let set = RecoveryCodes::generate(&keys);
         assert_eq!(set.codes.len(), 10);
         let distinct: std::collections::HashSet<_> = set.codes.iter().collect();
         assert_eq!(distinct.len(), 10);
         for (code, hash) in set.codes.iter().zip(&set.hashes) {
             assert_eq!(code.len(), 14, "{code}");
-            assert_eq!(hash_recovery_code(code), *hash);
+            assert_eq!(keys.recovery_code_hash(code), *hash);
             assert_eq!(
-                hash_recovery_code(&code.to_uppercase().replace('-', " ")),
+                keys.recovery_code_hash(&code.to_uppercase().replace('-', " ")),
                 *hash
             );
             assert!(!format!("{set:?}").contains(code.as_str()));
         }
+        // Another key, another hash; after a rotation the old key's hash is still found.
+        let other = SecretSealer::new(MfaKey::new([2; 32]));
+        assert_ne!(other.recovery_code_hash(&set.codes[0]), set.hashes[0]);
+        let rotated = other.with_older_key(MfaKey::new([1; 32]));
+        assert!(
+            rotated
+                .recovery_code_hashes(&set.codes[0])
+                .contains(&set.hashes[0])
+        );
     }
 }

@@ -8,7 +8,8 @@ use chacha20poly1305::{
     Key, XChaCha20Poly1305, XNonce,
     aead::{Aead, KeyInit, Payload},
 };
-use gatehouse_domain::UserId;
+use gatehouse_domain::{UserId, normalize_recovery_code};
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 use super::{MfaError, TotpSecret};
@@ -62,6 +63,22 @@ impl MfaKey {
     /// do not survive a restart).
     pub fn random() -> Self {
         Self(rand::random())
+    }
+
+    /// HMAC-SHA-256 of the normalised code under a key derived from this one (never the
+    /// sealing key itself), hex.
+    fn recovery_code_hash(&self, typed: &str) -> String {
+        let mut derive = Sha256::new();
+        derive.update(b"gatehouse recovery codes v1\0");
+        derive.update(self.0);
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&derive.finalize())
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(normalize_recovery_code(typed).as_bytes());
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect()
     }
 
     /// A short public name of the key, stored with each secret it seals: 16 hex digits of
@@ -127,6 +144,21 @@ impl SecretSealer {
             key_id: self.current.id(),
             sealed: STANDARD.encode(blob),
         }
+    }
+
+    /// The stored form of a recovery code as typed (case, spaces and `-` do not matter),
+    /// under the current key.
+    pub fn recovery_code_hash(&self, typed: &str) -> String {
+        self.current.recovery_code_hash(typed)
+    }
+
+    /// The stored forms of a typed recovery code under every held key, current first: a
+    /// code issued before a key rotation is still found.
+    pub fn recovery_code_hashes(&self, typed: &str) -> Vec<String> {
+        std::iter::once(&self.current)
+            .chain(&self.older)
+            .map(|key| key.recovery_code_hash(typed))
+            .collect()
     }
 
     /// Opens `sealed`, stored in `owner`'s row.

@@ -8,6 +8,18 @@ use super::{AppEnv, MIN_SECRET_BYTES, Raw, SettingsError, positive};
 impl Raw {
     /// `MFA_ENCRYPTION_KEY`; in development, without it, a key derived from
     /// `JWT_SECRET_KEY` (stable across restarts) or else a random one (reported).
+    /// `MFA_ENCRYPTION_KEY_PREVIOUS`, when a key rotation is under way.
+    pub(super) fn mfa_previous_key(&self) -> Result<Option<MfaKey>, SettingsError> {
+        self.mfa_encryption_key_previous
+            .as_deref()
+            .filter(|text| !text.trim().is_empty())
+            .map(|text| {
+                MfaKey::from_base64(text)
+                    .map_err(|problem| SettingsError::new("MFA_ENCRYPTION_KEY_PREVIOUS", problem))
+            })
+            .transpose()
+    }
+
     pub(super) fn mfa_key(&self, app_env: AppEnv) -> Result<(MfaKey, bool), SettingsError> {
         match (&self.mfa_encryption_key, &self.jwt_secret_key, app_env) {
             (Some(text), _, _) => MfaKey::from_base64(text)

@@ -89,6 +89,9 @@ pub struct Settings {
     pub hasher: HasherConfig,
     /// `MFA_ENCRYPTION_KEY`: seals TOTP secrets at rest.
     pub mfa_key: MfaKey,
+    /// `MFA_ENCRYPTION_KEY_PREVIOUS`: the key before a rotation, still used to open what
+    /// it sealed (and to find recovery codes hashed under it).
+    pub mfa_previous_key: Option<MfaKey>,
     /// Set when no key was given and nothing to derive one from: a random key for this
     /// run (TOTP set up now stops working at the next start).
     pub mfa_key_generated: bool,
@@ -129,6 +132,7 @@ struct Raw {
     jwt_secret_key: Option<String>,
     jwt_algorithm: String,
     mfa_encryption_key: Option<String>,
+    mfa_encryption_key_previous: Option<String>,
     jwt_private_key_file: Option<String>,
     jwt_public_key_file: Option<String>,
     jwt_issuer: Option<String>,
@@ -369,6 +373,7 @@ impl Raw {
             return Err(SettingsError::new("APP_WORKERS", "must be at least 1"));
         }
         let (mfa_key, mfa_key_generated) = self.mfa_key(app_env)?;
+        let mfa_previous_key = self.mfa_previous_key()?;
         Ok(Settings {
             app_name: self.app_name,
             app_env,
@@ -384,6 +389,7 @@ impl Raw {
             hasher,
             mfa_key,
             mfa_key_generated,
+            mfa_previous_key,
             web: WebOptions {
                 refresh,
                 max_body_bytes: self.max_body_bytes,

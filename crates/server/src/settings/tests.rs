@@ -161,6 +161,11 @@ fn production_requires_an_mfa_key_and_development_derives_one() {
     assert_eq!(first.mfa_key.id(), load(&secret).unwrap().mfa_key.id());
     assert!(!first.mfa_key_generated);
     assert!(load(&[]).unwrap().mfa_key_generated);
+    // A rotation: the previous key is read, and a bad one is named.
+    let rotating = production(&[("MFA_ENCRYPTION_KEY_PREVIOUS", TEST_MFA_KEY)]).unwrap();
+    assert!(rotating.mfa_previous_key.is_some());
+    let err = production(&[("MFA_ENCRYPTION_KEY_PREVIOUS", "c2hvcnQ=")]).unwrap_err();
+    assert_eq!(err.variable, "MFA_ENCRYPTION_KEY_PREVIOUS");
 }
 
 /// Production settings that pass every check, to vary one at a time.

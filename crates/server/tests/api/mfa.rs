@@ -961,3 +961,82 @@ async fn wrong_codes_count_toward_the_back_off_and_verify_spends_the_ip_budget(b
         .await;
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
 }
+
+/// Rotating `MFA_ENCRYPTION_KEY`: with the old key as `MFA_ENCRYPTION_KEY_PREVIOUS`, a TOTP
+/// secret sealed and recovery codes hashed under it keep working after a restart.
+#[tokio::test]
+async fn a_rotated_key_still_opens_what_the_previous_one_sealed() {
+    const OLD: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+    const NEW: &str = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=";
+    let dir = std::env::temp_dir().join(format!(
+        "gatehouse-mfa-rotate-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let database_url = format!("sqlite://{}/app.db?mode=rwc", dir.display());
+    let email = "rotated@example.com";
+    let post = async |server: &crate::process::GatehouseProcess,
+                      path: &str,
+                      token: Option<&str>,
+                      body: Value| {
+        let mut request = server.client.post(server.url(path)).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        (
+            response.status(),
+            response.json::<Value>().await.unwrap_or_default(),
+        )
+    };
+    let (secret, recovery) = {
+        let server =
+            crate::process::GatehouseProcess::start(&database_url, &[("MFA_ENCRYPTION_KEY", OLD)])
+                .await;
+        assert_eq!(server.register(email).await.status(), StatusCode::CREATED);
+        let tokens: Value = server.login(email).await.json().await.unwrap();
+        let access = tokens["access_token"].as_str().unwrap();
+        let (_, setup) = post(&server, "/auth/mfa/totp/setup", Some(access), json!({})).await;
+        let secret = TotpSecret::from_base32(setup["secret"].as_str().unwrap()).unwrap();
+        let (status, codes) = post(
+            &server,
+            "/auth/mfa/totp/confirm",
+            Some(access),
+            json!({"code": secret.code_at(now() - 30)}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        (
+            secret,
+            codes["recovery_codes"][0].as_str().unwrap().to_owned(),
+        )
+    };
+    let server = crate::process::GatehouseProcess::start(
+        &database_url,
+        &[
+            ("MFA_ENCRYPTION_KEY", NEW),
+            ("MFA_ENCRYPTION_KEY_PREVIOUS", OLD),
+        ],
+    )
+    .await;
+    let challenge: Value = server.login(email).await.json().await.unwrap();
+    let (status, body) = post(
+        &server,
+        "/auth/mfa/verify",
+        None,
+        json!({"mfa_token": challenge["mfa_token"], "code": secret.code_at(now())}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let challenge: Value = server.login(email).await.json().await.unwrap();
+    let (status, body) = post(
+        &server,
+        "/auth/mfa/verify",
+        None,
+        json!({"mfa_token": challenge["mfa_token"], "recovery_code": recovery}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -122,7 +122,7 @@ pub async fn totp_confirm(
     let step = parse_totp_code(&typed)
         .and_then(|code| secret.matching_step(&code, unix_seconds(now)))
         .ok_or_else(|| ApiError::BadRequest(INVALID_CODE.into()))?;
-    let codes = RecoveryCodes::generate();
+    let codes = RecoveryCodes::generate(&state.sealer);
     let event = NewAuditEvent::new(
         AuditEventType::TotpEnabled,
         Some(caller.user.id),
@@ -207,7 +207,7 @@ pub async fn renew_recovery_codes(
     if !state.mfa.factors(caller.user.id).await?.any() {
         return Err(ApiError::Conflict("No second factor enabled"));
     }
-    let codes = RecoveryCodes::generate();
+    let codes = RecoveryCodes::generate(&state.sealer);
     let now = Utc::now();
     let event = NewAuditEvent::new(
         AuditEventType::RecoveryCodesRenewed,

@@ -6,7 +6,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{Duration, Utc};
-use gatehouse_auth::{OneTimeToken, SealedSecret, hash_one_time_token, hash_recovery_code};
+use gatehouse_auth::{OneTimeToken, SealedSecret, hash_one_time_token};
 use gatehouse_domain::{
     Assurance, AuditContext, AuditEventType, AuthMethod, NewAuditEvent, SecondFactors, User,
     parse_totp_code,
@@ -108,7 +108,7 @@ pub async fn verify(
         SecondFactorProof::RecoveryCode(typed) => {
             let left = state
                 .mfa
-                .use_recovery_code(user.id, &hash_recovery_code(&typed), now)
+                .use_recovery_code(user.id, &state.sealer.recovery_code_hashes(&typed), now)
                 .await?;
             if let Some(left) = left {
                 let used = event(AuditEventType::RecoveryCodeUsed).with("left", left.to_string());
