@@ -7,8 +7,9 @@ pub mod second_step;
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use gatehouse_auth::{RecoveryCodes, SealedSecret, TotpSecret};
-use gatehouse_domain::{AuditEventType, NewAuditEvent, parse_totp_code};
+use gatehouse_domain::{AuditEventType, NewAuditEvent, UserId, parse_totp_code};
 use gatehouse_mail::SecurityNotice;
+use gatehouse_persistence::StoredTotp;
 
 use crate::{
     error::{ApiError, Problem},
@@ -110,14 +111,7 @@ pub async fn totp_confirm(
         .await?
         .filter(|totp| !totp.confirmed)
         .ok_or_else(no_setup)?;
-    let sealed = SealedSecret {
-        key_id: stored.key_id,
-        sealed: stored.sealed_secret,
-    };
-    let secret = state
-        .sealer
-        .open(caller.user.id, &sealed)
-        .map_err(|e| ApiError::Internal(Box::new(e)))?;
+    let secret = unseal(&state, caller.user.id, stored)?;
     let now = Utc::now();
     let step = parse_totp_code(&typed)
         .and_then(|code| secret.matching_step(&code, unix_seconds(now)))
@@ -232,6 +226,24 @@ fn recovery_codes_answer(codes: RecoveryCodes) -> HttpResponse {
         .json(RecoveryCodesOut {
             recovery_codes: codes.codes,
         })
+}
+
+/// The stored authenticator's secret, opened with whichever held key sealed it. A secret
+/// that does not open is the operator's problem (a key no longer configured), not the
+/// client's: 500, with the cause in the log.
+pub(crate) fn unseal(
+    state: &AppState,
+    owner: UserId,
+    stored: StoredTotp,
+) -> Result<TotpSecret, ApiError> {
+    let sealed = SealedSecret {
+        key_id: stored.key_id,
+        sealed: stored.sealed_secret,
+    };
+    state
+        .sealer
+        .open(owner, &sealed)
+        .map_err(|e| ApiError::Internal(Box::new(e)))
 }
 
 /// Seconds since the epoch (0 before it, which no clock here shows).

@@ -6,7 +6,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{Duration, Utc};
-use gatehouse_auth::{OneTimeToken, SealedSecret, hash_one_time_token};
+use gatehouse_auth::{OneTimeToken, hash_one_time_token};
 use gatehouse_domain::{
     Assurance, AuditContext, AuditEventType, AuthMethod, NewAuditEvent, SecondFactors, User,
     parse_totp_code,
@@ -18,7 +18,7 @@ use crate::{
     extract::{Audit, IpThrottled, JsonBody, TrustedOrigin},
     mfa::{
         dto::{MfaVerifyIn, SecondFactorProof},
-        unix_seconds,
+        unix_seconds, unseal,
     },
     openapi::responses::{DatabaseDown, JsonBodyRefused, PasswordLimited},
     operations::metrics::LoginOutcome,
@@ -160,14 +160,7 @@ async fn totp_accepted(
     let Some(stored) = state.mfa.totp(user.id).await?.filter(|totp| totp.confirmed) else {
         return Ok(false);
     };
-    let sealed = SealedSecret {
-        key_id: stored.key_id,
-        sealed: stored.sealed_secret,
-    };
-    let secret = state
-        .sealer
-        .open(user.id, &sealed)
-        .map_err(|e| ApiError::Internal(Box::new(e)))?;
+    let secret = unseal(state, user.id, stored)?;
     let Some(step) =
         parse_totp_code(typed).and_then(|code| secret.matching_step(&code, unix_seconds(now)))
     else {

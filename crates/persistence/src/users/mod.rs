@@ -1,20 +1,20 @@
 use chrono::{DateTime, Utc};
 use gatehouse_domain::{
-    Conflict, Email, NewAuditEvent, NewUser, PasswordHash, SessionId, User, UserId, UserUpdate,
+    Conflict, Email, NewAuditEvent, NewUser, PasswordHash, SessionId, User, UserId,
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait, sea_query::Expr,
+    EntityTrait, QueryFilter, TransactionTrait,
 };
 
 use crate::{
     RepoError, SessionCache,
     audit::{Recorded, record_event, sessions_ended_by},
     entity::user,
-    one_time_tokens::delete_tokens_of,
     sessions::{revoke_sessions, sessions_of},
 };
+
+mod admin;
 
 /// Reads and writes user accounts.
 #[derive(Debug, Clone)]
@@ -247,139 +247,6 @@ impl UserRepository {
         user::to_domain(updated).map(Some)
     }
 
-    /// A page of accounts, oldest first (`created_at`, then `id`), and the total count.
-    pub async fn list(&self, limit: u64, offset: u64) -> Result<(Vec<User>, u64), RepoError> {
-        let rows = user::Entity::find()
-            .order_by_asc(user::Column::CreatedAt)
-            .order_by_asc(user::Column::Id)
-            .limit(limit)
-            .offset(offset)
-            .all(&self.db)
-            .await?;
-        let total = user::Entity::find().count(&self.db).await?;
-        let users = rows
-            .into_iter()
-            .map(user::to_domain)
-            .collect::<Result<_, _>>()?;
-        Ok((users, total))
-    }
-
-    /// Applies an administrator's change. `None` when the account does not exist.
-    /// [`Conflict::EmailTaken`] for a taken address; [`Conflict::LastSuperuser`] when the
-    /// change would leave no active superuser, decided under locks so that two
-    /// administrators demoting each other at once cannot both succeed. In the same
-    /// transaction, a new password or a deactivation ends every session of the account
-    /// ([`UserUpdate::ends_sessions`]) and a new address removes the links mailed to the
-    /// old one: all of it happens, or none.
-    pub async fn update_as_admin(
-        &self,
-        id: UserId,
-        update: UserUpdate,
-        now: DateTime<Utc>,
-    ) -> Result<Option<User>, RepoError> {
-        self.update_as_admin_recorded(id, update, now, None).await
-    }
-
-    /// [`update_as_admin`](Self::update_as_admin), recording `event` (with the names of the
-    /// fields changed and the number of sessions ended) in the same transaction.
-    pub async fn update_as_admin_recorded(
-        &self,
-        id: UserId,
-        update: UserUpdate,
-        now: DateTime<Utc>,
-        event: Option<&NewAuditEvent>,
-    ) -> Result<Option<User>, RepoError> {
-        let txn = self.db.begin().await?;
-        let Some(current) = locked_for_change(&txn, id).await? else {
-            return Ok(None);
-        };
-        if current.loses_superuser_power(&update) {
-            ensure_another_active_superuser(&txn, id).await?;
-        }
-        let mut row = user::ActiveModel {
-            id: Set(id.as_uuid()),
-            updated_at: Set(now),
-            ..Default::default()
-        };
-        if let Some(email) = &update.email {
-            row.email = Set(email.as_str().to_owned());
-        }
-        if let Some(hash) = &update.password_hash {
-            row.hashed_password = Set(hash.as_str().to_owned());
-        }
-        if let Some(active) = update.is_active {
-            row.is_active = Set(active);
-        }
-        if let Some(superuser) = update.is_superuser {
-            row.is_superuser = Set(superuser);
-        }
-        if let Some(verified) = update.is_verified {
-            row.is_verified = Set(verified);
-        }
-        let updated = row
-            .update(&txn)
-            .await
-            .map_err(|e| RepoError::unique_as(e, Conflict::EmailTaken))?;
-        let ended = if update.ends_sessions() {
-            revoke_sessions(&txn, sessions_of(id, None), now).await?
-        } else {
-            0
-        };
-        if current.changes_address(&update) {
-            delete_tokens_of(&txn, id).await?;
-        }
-        let mut recorded = Vec::new();
-        if let Some(event) = event {
-            let event = event
-                .clone()
-                .with("fields", update.field_names())
-                .with("sessions_ended", ended.to_string());
-            recorded.push(record_event(&txn, &event).await?);
-            if let Some(ending) = sessions_ended_by(&event, ended) {
-                recorded.push(record_event(&txn, &ending).await?);
-            }
-        }
-        let committed = txn.commit().await;
-        self.cache.forget_user(id);
-        committed?;
-        recorded.into_iter().for_each(Recorded::committed);
-        user::to_domain(updated).map(Some)
-    }
-
-    /// Deletes the account (its sessions and tokens go with it) unless it is the last
-    /// active superuser ([`Conflict::LastSuperuser`]). Returns whether it existed.
-    pub async fn delete_as_admin(&self, id: UserId) -> Result<bool, RepoError> {
-        self.delete_as_admin_recorded(id, None).await
-    }
-
-    /// [`delete_as_admin`](Self::delete_as_admin), recording `event` in the same
-    /// transaction.
-    pub async fn delete_as_admin_recorded(
-        &self,
-        id: UserId,
-        event: Option<&NewAuditEvent>,
-    ) -> Result<bool, RepoError> {
-        let txn = self.db.begin().await?;
-        let Some(current) = locked_for_change(&txn, id).await? else {
-            return Ok(false);
-        };
-        if current.is_active_superuser() {
-            ensure_another_active_superuser(&txn, id).await?;
-        }
-        user::Entity::delete_by_id(id.as_uuid()).exec(&txn).await?;
-        let recorded = match event {
-            Some(event) => Some(record_event(&txn, event).await?),
-            None => None,
-        };
-        let committed = txn.commit().await;
-        self.cache.forget_user(id);
-        committed?;
-        if let Some(recorded) = recorded {
-            recorded.committed();
-        }
-        Ok(true)
-    }
-
     /// Writes the set columns of `row` to account `id`; false when no such user exists.
     /// Cached sessions of the account are forgotten whatever the outcome (a failed commit
     /// may still have applied).
@@ -429,55 +296,4 @@ async fn insert(
         created_at,
         updated_at: created_at,
     })
-}
-
-/// Reads the account inside `txn`, locked against concurrent admin changes. Postgres and
-/// MySQL lock the active superusers (in id order, so two such transactions cannot
-/// deadlock) and then the row; SQLite has no row locks, so a no-op write takes its
-/// database-wide write lock first, and racing transactions wait for each other instead
-/// of failing on a lock upgrade.
-async fn locked_for_change(
-    txn: &DatabaseTransaction,
-    id: UserId,
-) -> Result<Option<User>, RepoError> {
-    if txn.get_database_backend() == DbBackend::Sqlite {
-        user::Entity::update_many()
-            .col_expr(user::Column::UpdatedAt, Expr::col(user::Column::UpdatedAt))
-            .filter(user::Column::Id.eq(id.as_uuid()))
-            .exec(txn)
-            .await?;
-    } else {
-        user::Entity::find()
-            .select_only()
-            .column(user::Column::Id)
-            .filter(user::Column::IsSuperuser.eq(true))
-            .filter(user::Column::IsActive.eq(true))
-            .order_by_asc(user::Column::Id)
-            .lock_exclusive()
-            .into_tuple::<uuid::Uuid>()
-            .all(txn)
-            .await?;
-    }
-    user::Entity::find_by_id(id.as_uuid())
-        .lock_exclusive()
-        .one(txn)
-        .await?
-        .map(user::to_domain)
-        .transpose()
-}
-
-async fn ensure_another_active_superuser(
-    txn: &DatabaseTransaction,
-    id: UserId,
-) -> Result<(), RepoError> {
-    let others = user::Entity::find()
-        .filter(user::Column::IsSuperuser.eq(true))
-        .filter(user::Column::IsActive.eq(true))
-        .filter(user::Column::Id.ne(id.as_uuid()))
-        .count(txn)
-        .await?;
-    if others == 0 {
-        return Err(RepoError::Conflict(Conflict::LastSuperuser));
-    }
-    Ok(())
 }
