@@ -119,3 +119,30 @@ pub enum MfaChallenges {
     ExpiresAt,
     UsedAt,
 }
+
+/// The `passkeys` table: each account's registered WebAuthn credentials.
+#[derive(DeriveIden)]
+pub enum Passkeys {
+    Table,
+    Id,
+    UserId,
+    CredentialIdHash,
+    Name,
+    Credential,
+    Version,
+    PossiblyClonedAt,
+    CreatedAt,
+    LastUsedAt,
+}
+
+/// The `passkey_ceremonies` table: registrations and sign-ins begun and not yet finished.
+#[derive(DeriveIden)]
+pub enum PasskeyCeremonies {
+    Table,
+    Id,
+    Purpose,
+    UserId,
+    State,
+    CreatedAt,
+    ExpiresAt,
+}

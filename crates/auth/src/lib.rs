@@ -40,6 +40,8 @@ mod hasher;
 mod jwt;
 mod mfa;
 mod one_time;
+#[cfg(feature = "passkeys")]
+mod passkeys;
 mod verifier;
 
 pub use error::{AuthError, TokenError};
@@ -58,4 +60,9 @@ pub use mfa::{
     MfaError, MfaKey, RecoveryCodes, SealedSecret, SecretSealer, TOTP_STEP_SECONDS, TotpSecret,
 };
 pub use one_time::{OneTimeToken, hash_one_time_token};
+#[cfg(feature = "passkeys")]
+pub use passkeys::{
+    Ceremony, NewPasskey, PasskeyConfig, PasskeyError, PasskeyUse, Passkeys, PresentedCredential,
+    credential_id_hash,
+};
 pub use verifier::{TokenVerifier, VerifierConfig};

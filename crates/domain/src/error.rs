@@ -36,4 +36,7 @@ pub enum Conflict {
     /// The account already has a confirmed TOTP authenticator.
     #[error("TOTP already enabled")]
     TotpAlreadyEnabled,
+    /// The credential is registered already (to this account or another).
+    #[error("passkey already registered")]
+    PasskeyAlreadyRegistered,
 }

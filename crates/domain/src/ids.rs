@@ -53,3 +53,11 @@ uuid_id!(
     /// Identifies one login session (one family of refresh tokens).
     SessionId
 );
+uuid_id!(
+    /// Identifies one registered passkey.
+    PasskeyId
+);
+uuid_id!(
+    /// Identifies one passkey ceremony (the `challenge_id` a client hands back).
+    CeremonyId
+);

@@ -31,6 +31,7 @@ mod ids;
 mod mfa;
 mod network;
 mod one_time;
+mod passkey;
 mod password;
 mod session;
 mod user;
@@ -38,12 +39,13 @@ mod user;
 pub use audit::{AuditContext, AuditEvent, AuditEventType, NewAuditEvent};
 pub use email::Email;
 pub use error::{Conflict, ValidationError};
-pub use ids::{SessionId, UserId};
+pub use ids::{CeremonyId, PasskeyId, SessionId, UserId};
 pub use mfa::{
     Aal, Assurance, AuthMethod, SecondFactors, normalize_recovery_code, parse_totp_code,
 };
 pub use network::ClientNetwork;
 pub use one_time::OneTimePurpose;
+pub use passkey::{CeremonyPurpose, MAX_PASSKEY_NAME_CHARS, PasskeyName, PasskeySummary};
 pub use password::{Password, PasswordHash};
 pub use session::{NewSession, RefreshPolicy, RefreshRotation, RefreshVerdict, Session};
 pub use user::{NewUser, User, UserUpdate};

@@ -82,6 +82,14 @@ impl Assurance {
         }
     }
 
+    /// A passkey alone: it is something one has, unlocked by something one is or knows,
+    /// so `aal2` on its own, `["hwk"]`.
+    pub fn passkey() -> Self {
+        Self {
+            methods: vec![AuthMethod::HardwareKey],
+        }
+    }
+
     /// The level: two different methods, or a hardware key, make `aal2`.
     pub fn aal(&self) -> Aal {
         if self.is_multi_factor() || self.methods.contains(&AuthMethod::HardwareKey) {
@@ -202,6 +210,10 @@ mod tests {
         );
         assert_eq!(Assurance::from_amr(both.amr()), Some(both));
         assert_eq!(Assurance::from_stored("pwd sms"), None);
+        assert_eq!(Assurance::passkey().aal(), Aal::Aal2);
+        assert_eq!(Assurance::passkey().amr(), ["hwk"]);
+        let second_passkey = Assurance::password_and(AuthMethod::HardwareKey);
+        assert_eq!(second_passkey.amr(), ["pwd", "hwk", "mfa"]);
         assert_eq!(Assurance::from_stored(""), None);
     }
 

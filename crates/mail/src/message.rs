@@ -43,6 +43,10 @@ pub enum SecurityNotice {
     SecondFactorAdded,
     /// A second factor was removed (by the owner or an administrator).
     SecondFactorRemoved,
+    /// A passkey was added.
+    PasskeyAdded,
+    /// A passkey was removed by the owner.
+    PasskeyRemoved,
     /// New recovery codes replaced the old ones.
     RecoveryCodesRenewed,
     /// A recovery code was used to log in; this many are left.
@@ -137,6 +141,14 @@ impl Mail {
             SecurityNotice::SecondFactorRemoved => (
                 "a second factor was removed",
                 "A second factor was removed from this account.".to_owned(),
+            ),
+            SecurityNotice::PasskeyAdded => (
+                "a passkey was added",
+                "A passkey was added to this account. It signs in without a password, and as the second step after one.".to_owned(),
+            ),
+            SecurityNotice::PasskeyRemoved => (
+                "a passkey was removed",
+                "A passkey was removed from this account.".to_owned(),
             ),
             SecurityNotice::RecoveryCodesRenewed => (
                 "new recovery codes",

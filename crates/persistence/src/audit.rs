@@ -64,7 +64,7 @@ pub(crate) fn sessions_ended_by(cause: &NewAuditEvent, ended: u64) -> Option<New
     let reason = match cause.event_type {
         AuditEventType::PasswordChanged => "password_change",
         AuditEventType::PasswordReset => "password_reset",
-        AuditEventType::TotpEnabled => "second_factor_added",
+        AuditEventType::TotpEnabled | AuditEventType::PasskeyAdded => "second_factor_added",
         _ => "admin",
     };
     let mut ending = NewAuditEvent {

@@ -16,7 +16,7 @@ use sea_orm::{
 use crate::{
     RepoError, SessionCache,
     audit::{Recorded, record_event, sessions_ended_by},
-    entity::{mfa_challenge, recovery_code, totp_authenticator, user},
+    entity::{mfa_challenge, passkey, passkey_ceremony, recovery_code, totp_authenticator, user},
     sessions::{revoke_sessions, sessions_of},
 };
 
@@ -72,9 +72,13 @@ impl MfaRepository {
             .filter(recovery_code::Column::UsedAt.is_null())
             .count(&self.db)
             .await?;
+        let passkeys = passkey::Entity::find()
+            .filter(passkey::Column::UserId.eq(user_id.as_uuid()))
+            .count(&self.db)
+            .await?;
         Ok(SecondFactors {
             totp: totp > 0,
-            passkeys: 0,
+            passkeys: u32::try_from(passkeys).unwrap_or(u32::MAX),
             recovery_codes_left: u32::try_from(codes).unwrap_or(u32::MAX),
         })
     }
@@ -233,26 +237,24 @@ impl MfaRepository {
         event: &NewAuditEvent,
     ) -> Result<bool, RepoError> {
         let txn = self.db.begin().await?;
+        // A passkey removed at the same moment must see this removal, or codes would stay
+        // with no factor left.
+        take_turns_on_account(&txn, user_id).await?;
         let removed = totp_authenticator::Entity::delete_by_id(user_id.as_uuid())
             .exec(&txn)
             .await?;
         if removed.rows_affected == 0 {
             return Ok(false);
         }
-        // Passkeys do not exist yet: without TOTP, no factor is left for codes to stand in
-        // for.
-        recovery_code::Entity::delete_many()
-            .filter(recovery_code::Column::UserId.eq(user_id.as_uuid()))
-            .exec(&txn)
-            .await?;
+        drop_codes_without_factor(&txn, user_id).await?;
         let recorded = record_event(&txn, event).await?;
         txn.commit().await?;
         recorded.committed();
         Ok(true)
     }
 
-    /// Removes every second factor of the account and its recovery codes, ends all its
-    /// sessions and pending second steps, and records `event` (with the sessions ended),
+    /// Removes every second factor of the account (TOTP, passkeys) and its recovery codes,
+    /// ends all its sessions, pending second steps and passkey ceremonies, and records `event` (with the sessions ended),
     /// in one transaction. Returns how many sessions ended.
     pub async fn reset(
         &self,
@@ -270,6 +272,14 @@ impl MfaRepository {
             .await?;
         mfa_challenge::Entity::delete_many()
             .filter(mfa_challenge::Column::UserId.eq(user_id.as_uuid()))
+            .exec(&txn)
+            .await?;
+        passkey::Entity::delete_many()
+            .filter(passkey::Column::UserId.eq(user_id.as_uuid()))
+            .exec(&txn)
+            .await?;
+        passkey_ceremony::Entity::delete_many()
+            .filter(passkey_ceremony::Column::UserId.eq(user_id.as_uuid()))
             .exec(&txn)
             .await?;
         let ended = revoke_sessions(&txn, sessions_of(user_id, None), now).await?;
@@ -401,7 +411,7 @@ fn step_value(step: u64) -> Result<i64, RepoError> {
 
 /// Two transactions changing one account's factors take turns on its row (SQLite has no
 /// row locks, but its first write takes the database's write lock: the same turn-taking).
-async fn take_turns_on_account(
+pub(crate) async fn take_turns_on_account(
     txn: &DatabaseTransaction,
     user_id: UserId,
 ) -> Result<(), RepoError> {
@@ -409,6 +419,28 @@ async fn take_turns_on_account(
         user::Entity::find_by_id(user_id.as_uuid())
             .lock_exclusive()
             .all(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Recovery codes stand in for a second factor: with no TOTP and no passkey left, they go.
+pub(crate) async fn drop_codes_without_factor(
+    txn: &DatabaseTransaction,
+    user_id: UserId,
+) -> Result<(), RepoError> {
+    let totp = totp_authenticator::Entity::find_by_id(user_id.as_uuid())
+        .filter(totp_authenticator::Column::ConfirmedAt.is_not_null())
+        .count(txn)
+        .await?;
+    let passkeys = passkey::Entity::find()
+        .filter(passkey::Column::UserId.eq(user_id.as_uuid()))
+        .count(txn)
+        .await?;
+    if totp == 0 && passkeys == 0 {
+        recovery_code::Entity::delete_many()
+            .filter(recovery_code::Column::UserId.eq(user_id.as_uuid()))
+            .exec(txn)
             .await?;
     }
     Ok(())
@@ -439,7 +471,7 @@ async fn replace_recovery_codes(
 
 /// Records `event` with the number of sessions it ended and, when it ended any, the
 /// `session.ended` beside it.
-async fn record_with_endings(
+pub(crate) async fn record_with_endings(
     txn: &DatabaseTransaction,
     event: &NewAuditEvent,
     ended: u64,
@@ -451,7 +483,7 @@ async fn record_with_endings(
     }
     debug_assert!(matches!(
         event.event_type,
-        AuditEventType::TotpEnabled | AuditEventType::MfaReset
+        AuditEventType::TotpEnabled | AuditEventType::PasskeyAdded | AuditEventType::MfaReset
     ));
     Ok(recorded)
 }

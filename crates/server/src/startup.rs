@@ -63,6 +63,8 @@ impl Application {
                 gatehouse_auth::SecretSealer::new(settings.mfa_key.clone()),
                 gatehouse_auth::SecretSealer::with_older_key,
             ),
+            gatehouse_auth::Passkeys::new(&settings.passkeys)
+                .context("invalid WEBAUTHN_* settings")?,
             settings.web.clone(),
         )
         .context("cannot set up metrics")?;
@@ -79,6 +81,7 @@ impl Application {
                     audit: state.audit.clone(),
                     audit_retention: settings.audit_retention,
                     mfa: state.mfa.clone(),
+                    passkeys: state.passkeys.clone(),
                 },
                 interval,
             ));
@@ -144,12 +147,14 @@ struct Housekeeping {
     audit: gatehouse_persistence::AuditRepository,
     audit_retention: chrono::Duration,
     mfa: gatehouse_persistence::MfaRepository,
+    passkeys: gatehouse_persistence::PasskeyRepository,
 }
 
 /// At start and then every `interval`: deletes sessions that ended more than the retention
 /// ago, used and expired single-use tokens, failed-login counts untouched for a day, audit
-/// events older than their retention, mail cool-downs that are over, and second steps of
-/// logins that expired or finished (their `mfa_token`s are dead after five minutes).
+/// events older than their retention, mail cool-downs that are over, second steps of
+/// logins that expired or finished (their `mfa_token`s are dead after five minutes), and
+/// passkey ceremonies that expired unfinished.
 /// Every instance may run it; the deletes are idempotent. A failure is logged and tried
 /// again next time.
 async fn housekeeping(work: Housekeeping, interval: std::time::Duration) {
@@ -184,6 +189,10 @@ async fn housekeeping(work: Housekeeping, interval: std::time::Duration) {
                 work.mfa
                     .purge_challenges(now - chrono::Duration::hours(1))
                     .await,
+            ),
+            (
+                "passkey ceremonies",
+                work.passkeys.purge_ceremonies(now).await,
             ),
         ];
         for (what, result) in results {
@@ -327,6 +336,11 @@ fn warn_about_weak_settings(settings: &Settings) {
     }
     if settings.app_env == AppEnv::Production && settings.debug {
         tracing::warn!("APP_DEBUG=true in production logs more than needed");
+    }
+    if settings.app_env == AppEnv::Production && settings.passkeys.rp_id == "localhost" {
+        tracing::warn!(
+            "passkeys work only on localhost: PUBLIC_URL has no domain name; set WEBAUTHN_RP_ID and WEBAUTHN_ORIGINS"
+        );
     }
     if settings.app_env == AppEnv::Production && settings.metrics_addr.is_none() {
         tracing::warn!(

@@ -16,7 +16,7 @@ use actix_web::{
     },
     middleware::ErrorHandlerResponse,
 };
-use gatehouse_auth::{AuthError, TokenError};
+use gatehouse_auth::{AuthError, PasskeyError, TokenError};
 use gatehouse_domain::{Conflict, ValidationError};
 use gatehouse_persistence::RepoError;
 use serde::Serialize;
@@ -325,6 +325,9 @@ impl From<RepoError> for ApiError {
             RepoError::Conflict(Conflict::TotpAlreadyEnabled) => {
                 Self::Conflict("TOTP already enabled")
             }
+            RepoError::Conflict(Conflict::PasskeyAlreadyRegistered) => {
+                Self::Conflict("Passkey already registered")
+            }
             RepoError::Unavailable(_) => Self::Unavailable(Box::new(err)),
             RepoError::Db(_) | RepoError::Corrupt(_) | RepoError::Storage(_) => {
                 Self::Internal(Box::new(err))
@@ -342,6 +345,26 @@ impl From<AuthError> for ApiError {
                 source: Box::new(err),
             },
             other => Self::Internal(Box::new(other)),
+        }
+    }
+}
+
+/// The `detail` of every refused passkey: which check failed is for the log.
+pub const PASSKEY_FAILED: &str = "Passkey verification failed";
+
+impl From<PasskeyError> for ApiError {
+    fn from(err: PasskeyError) -> Self {
+        match err {
+            PasskeyError::Malformed(e) => Self::Validation(vec![FieldError {
+                field: "credential".into(),
+                message: format!("not a PublicKeyCredential as toJSON() writes it: {e}"),
+            }]),
+            PasskeyError::Verification(_) | PasskeyError::CounterWentBack => Self::Unauthorized {
+                detail: PASSKEY_FAILED,
+                token_rejected: false,
+            },
+            PasskeyError::AlreadyRegistered => Self::Conflict("Passkey already registered"),
+            PasskeyError::Config(_) | PasskeyError::Corrupt(_) => Self::Internal(Box::new(err)),
         }
     }
 }

@@ -12,7 +12,9 @@ use crate::{
     error::ApiError,
     keys,
     mfa::{self, second_step},
-    operations, sessions, signin,
+    operations,
+    passkeys::{self, sign_in},
+    sessions, signin,
     signin::refresh,
 };
 
@@ -73,7 +75,40 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/auth/mfa/recovery-codes",
         mfa::renew_recovery_codes,
     ))
+    .service(only(
+        Method::POST,
+        "/auth/mfa/passkey/options",
+        second_step::passkey_options,
+    ))
     .service(only(Method::POST, "/auth/mfa/verify", second_step::verify))
+    .service(only(
+        Method::POST,
+        "/auth/passkeys/register/options",
+        passkeys::register_options,
+    ))
+    .service(only(
+        Method::POST,
+        "/auth/passkeys/register",
+        passkeys::register,
+    ))
+    .service(only(Method::GET, "/auth/passkeys", passkeys::list))
+    .service(only(
+        Method::POST,
+        "/auth/passkeys/login/options",
+        sign_in::login_options,
+    ))
+    .service(only(Method::POST, "/auth/passkeys/login", sign_in::login))
+    // After the fixed paths beside it (`register`, `login`), which `{id}` would match too.
+    .service(
+        web::resource("/auth/passkeys/{id}")
+            .route(web::patch().to(passkeys::rename))
+            .route(web::delete().to(passkeys::remove))
+            .default_service(web::to(|| async {
+                Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
+                    allow: "PATCH, DELETE".into(),
+                })
+            })),
+    )
     .service(only(Method::GET, "/users/me", account::me))
     .service(only(Method::GET, "/auth/activity", account::activity))
     .service(only(Method::GET, "/audit-events", audit::list_audit_events))

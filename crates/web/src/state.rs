@@ -1,9 +1,10 @@
-use gatehouse_auth::{JwtCodec, PasswordHasher, SecretSealer};
+use gatehouse_auth::{JwtCodec, Passkeys, PasswordHasher, SecretSealer};
 use gatehouse_domain::RefreshPolicy;
 use gatehouse_mail::Mailer;
 use gatehouse_persistence::{
     AuditRepository, DatabaseConnection, LoginThrottleRepository, MailCooldownRepository,
-    MfaRepository, OneTimeTokenRepository, SessionCache, SessionRepository, UserRepository,
+    MfaRepository, OneTimeTokenRepository, PasskeyRepository, SessionCache, SessionRepository,
+    UserRepository,
 };
 
 use crate::{
@@ -71,6 +72,10 @@ pub struct AppState {
     pub mfa: MfaRepository,
     /// Seals and opens TOTP secrets (`MFA_ENCRYPTION_KEY`).
     pub sealer: SecretSealer,
+    /// Passkeys and their unfinished ceremonies.
+    pub passkeys: PasskeyRepository,
+    /// The relying party's WebAuthn ceremonies (`WEBAUTHN_RP_ID`, `WEBAUTHN_ORIGINS`).
+    pub webauthn: Passkeys,
     /// Argon2 on its own bounded threads.
     pub hasher: PasswordHasher,
     /// Token issue and verification.
@@ -99,6 +104,7 @@ impl AppState {
         mailer: Mailer,
         ip_limiter: IpRateLimiter,
         sealer: SecretSealer,
+        webauthn: Passkeys,
         options: WebOptions,
     ) -> Result<Self, prometheus::Error> {
         let metrics = Metrics::new(hasher.clone(), session_cache.clone())?;
@@ -119,6 +125,8 @@ impl AppState {
             audit,
             mfa: MfaRepository::new(db.clone()).with_session_cache(session_cache.clone()),
             sealer,
+            passkeys: PasskeyRepository::new(db.clone()).with_session_cache(session_cache.clone()),
+            webauthn,
             users,
             sessions: SessionRepository::new(db.clone()).with_session_cache(session_cache),
             one_time_tokens,

@@ -5,6 +5,8 @@ pub(crate) mod login_throttle;
 pub(crate) mod mail_cooldown;
 pub(crate) mod mfa_challenge;
 pub(crate) mod one_time_token;
+pub(crate) mod passkey;
+pub(crate) mod passkey_ceremony;
 pub(crate) mod recovery_code;
 pub(crate) mod session;
 pub(crate) mod totp_authenticator;

@@ -1,11 +1,68 @@
 //! Token signing and password hashing settings: the JWT key (an HMAC secret, or a key
 //! pair from files) and the argon2 cost, with production's stricter floor.
 
-use gatehouse_auth::{HasherConfig, JwtConfig, MfaKey, SigningAlgorithm, SigningKey};
+use gatehouse_auth::{
+    HasherConfig, JwtConfig, MfaKey, PasskeyConfig, Passkeys, SigningAlgorithm, SigningKey,
+};
 
 use super::{AppEnv, MIN_SECRET_BYTES, Raw, SettingsError, positive};
 
 impl Raw {
+    /// `WEBAUTHN_RP_ID` and `WEBAUTHN_ORIGINS`, by default the host and origin of
+    /// `public_url`. An IP address there (the development default is
+    /// `http://127.0.0.1:8000`) becomes `localhost`: browsers refuse IP addresses as RP
+    /// ids, and `http://localhost` is a secure context, so passkeys work there out of the
+    /// box (and nowhere else until these are set). Checked here, so that a relying party
+    /// that cannot work stops the start.
+    pub(super) fn passkeys(&self, public_url: &str) -> Result<PasskeyConfig, SettingsError> {
+        let given = |value: &Option<String>| {
+            value
+                .as_deref()
+                .map(str::trim)
+                .filter(|text| !text.is_empty())
+                .map(str::to_owned)
+        };
+        let origins: Vec<String> = match given(&self.webauthn_origins) {
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|origin| !origin.is_empty())
+                .map(|origin| {
+                    gatehouse_web::cookies::origin_of(origin)
+                        .filter(|o| o.starts_with("http://") || o.starts_with("https://"))
+                        .ok_or_else(|| {
+                            SettingsError::new(
+                                "WEBAUTHN_ORIGINS",
+                                format!("{origin:?} is not an http(s) origin"),
+                            )
+                        })
+                })
+                .collect::<Result<_, _>>()?,
+            None => gatehouse_web::cookies::origin_of(public_url)
+                .map(|origin| ip_as_localhost(&origin))
+                .into_iter()
+                .collect(),
+        };
+        let rp_id = match given(&self.webauthn_rp_id) {
+            Some(rp_id) => rp_id.to_ascii_lowercase(),
+            None => origins.first().map(|o| host_of(o)).unwrap_or_default(),
+        };
+        let config = PasskeyConfig {
+            rp_id,
+            rp_name: self.app_name.clone(),
+            origins,
+        };
+        Passkeys::new(&config).map_err(|problem| {
+            let variable = if self.webauthn_rp_id.is_some() || self.webauthn_origins.is_none() {
+                "WEBAUTHN_RP_ID"
+            } else {
+                "WEBAUTHN_ORIGINS"
+            };
+            SettingsError::new(variable, problem)
+        })?;
+        Ok(config)
+    }
+
     /// `MFA_ENCRYPTION_KEY`; in development, without it, a key derived from
     /// `JWT_SECRET_KEY` (stable across restarts) or else a random one (reported).
     /// `MFA_ENCRYPTION_KEY_PREVIOUS`, when a key rotation is under way.
@@ -208,3 +265,28 @@ fn is_placeholder(secret: &[u8]) -> bool {
 /// OWASP's minimum argon2id configuration (m = 19 MiB, t = 2).
 const OWASP_MIN_MEMORY_KIB: u32 = 19_456;
 const OWASP_MIN_ITERATIONS: u32 = 2;
+
+/// `http://127.0.0.1:8000` → `http://localhost:8000`; an origin with a name as it is.
+fn ip_as_localhost(origin: &str) -> String {
+    let host = host_of(origin);
+    let is_ip = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+        .is_ok();
+    if is_ip {
+        origin.replacen(&host, "localhost", 1)
+    } else {
+        origin.to_owned()
+    }
+}
+
+/// The host of an origin as `origin_of` writes it (`scheme://host[:port]`).
+fn host_of(origin: &str) -> String {
+    let authority = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+    match authority.rsplit_once(':') {
+        // An IPv6 address's colons are inside its brackets.
+        Some((host, port)) if !port.contains(']') => host.to_owned(),
+        _ => authority.to_owned(),
+    }
+}

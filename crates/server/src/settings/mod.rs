@@ -8,7 +8,7 @@
 use std::{collections::HashMap, fmt, path::Path, time::Duration};
 
 use config::{Config, ConfigError, Environment};
-use gatehouse_auth::{HasherConfig, JwtConfig, MfaKey};
+use gatehouse_auth::{HasherConfig, JwtConfig, MfaKey, PasskeyConfig};
 use gatehouse_mail::MailConfig;
 use gatehouse_persistence::{DatabaseConfig, DatabaseKind};
 use gatehouse_web::{WebOptions, cookies::TokenLocation};
@@ -111,6 +111,9 @@ pub struct Settings {
     pub purge_interval: Option<Duration>,
     /// `METRICS_ADDR`: a separate `host:port` for `/metrics` (then not on the public port).
     pub metrics_addr: Option<String>,
+    /// `WEBAUTHN_RP_ID`, `WEBAUTHN_ORIGINS` (from `PUBLIC_URL` by default): the relying
+    /// party passkeys are made for.
+    pub passkeys: PasskeyConfig,
     /// `SESSION_CACHE_SIZE`: how many sessions the in-process cache holds (Postgres only,
     /// where LISTEN/NOTIFY keeps it in step); 0 turns it off.
     pub session_cache_size: usize,
@@ -133,6 +136,8 @@ struct Raw {
     jwt_algorithm: String,
     mfa_encryption_key: Option<String>,
     mfa_encryption_key_previous: Option<String>,
+    webauthn_rp_id: Option<String>,
+    webauthn_origins: Option<String>,
     jwt_private_key_file: Option<String>,
     jwt_public_key_file: Option<String>,
     jwt_issuer: Option<String>,
@@ -374,6 +379,7 @@ impl Raw {
         }
         let (mfa_key, mfa_key_generated) = self.mfa_key(app_env)?;
         let mfa_previous_key = self.mfa_previous_key()?;
+        let passkeys = self.passkeys(&accounts.public_url)?;
         Ok(Settings {
             app_name: self.app_name,
             app_env,
@@ -402,6 +408,8 @@ impl Raw {
                             .iter()
                             .filter_map(|origin| gatehouse_web::cookies::origin_of(origin)),
                     )
+                    // Pages that sign in with passkeys are pages of this service.
+                    .chain(passkeys.origins.iter().cloned())
                     .collect(),
                 accounts,
                 rate_limits,
@@ -423,6 +431,7 @@ impl Raw {
             purge_interval: (self.purge_interval_min > 0)
                 .then(|| Duration::from_secs(self.purge_interval_min.saturating_mul(60))),
             session_cache_size: self.session_cache_size,
+            passkeys,
         })
     }
 }

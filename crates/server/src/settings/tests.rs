@@ -281,3 +281,77 @@ fn unquoted_values_with_spaces_read_as_python_dotenv_reads_them() {
 fn uuid_like() -> String {
     format!("{:x}", rand::random::<u64>())
 }
+
+#[test]
+fn passkeys_default_to_public_url_and_an_ip_becomes_localhost() {
+    let settings = load(&[]).unwrap();
+    assert_eq!(settings.passkeys.rp_id, "localhost");
+    assert_eq!(settings.passkeys.origins, ["http://localhost:8000"]);
+    assert_eq!(settings.passkeys.rp_name, "AuthX Starter");
+    assert!(
+        settings
+            .web
+            .trusted_origins
+            .contains(&"http://localhost:8000".to_owned())
+    );
+    let named = load(&[("PUBLIC_URL", "https://id.example.com/")]).unwrap();
+    assert_eq!(named.passkeys.rp_id, "id.example.com");
+    assert_eq!(named.passkeys.origins, ["https://id.example.com"]);
+    let v6 = load(&[("PUBLIC_URL", "http://[::1]:9000")]).unwrap();
+    assert_eq!(v6.passkeys.origins, ["http://localhost:9000"]);
+}
+
+#[test]
+fn passkeys_take_an_rp_id_covering_every_origin() {
+    let settings = load(&[
+        ("WEBAUTHN_RP_ID", "Example.com"),
+        (
+            "WEBAUTHN_ORIGINS",
+            "https://id.example.com, https://example.com:8443",
+        ),
+    ])
+    .unwrap();
+    assert_eq!(settings.passkeys.rp_id, "example.com");
+    assert_eq!(
+        settings.passkeys.origins,
+        ["https://id.example.com", "https://example.com:8443"]
+    );
+    for (pairs, variable) in [
+        (
+            vec![
+                ("WEBAUTHN_RP_ID", "example.com"),
+                (
+                    "WEBAUTHN_ORIGINS",
+                    "https://id.example.com,https://evil.com",
+                ),
+            ],
+            "WEBAUTHN_RP_ID",
+        ),
+        (
+            vec![
+                ("PUBLIC_URL", "https://example.com"),
+                ("WEBAUTHN_RP_ID", "other.com"),
+            ],
+            "WEBAUTHN_RP_ID",
+        ),
+        (vec![("WEBAUTHN_RP_ID", "com")], "WEBAUTHN_RP_ID"),
+        (
+            vec![("WEBAUTHN_ORIGINS", "ftp://example.com")],
+            "WEBAUTHN_ORIGINS",
+        ),
+        (
+            vec![(
+                "WEBAUTHN_ORIGINS",
+                "https://a.example.com,https://b.example.org",
+            )],
+            "WEBAUTHN_ORIGINS",
+        ),
+    ] {
+        let err = load(&pairs).unwrap_err();
+        assert_eq!(err.variable, variable, "{pairs:?}: {err}");
+        assert!(
+            err.message.contains("RP id") || err.message.contains("origin"),
+            "{err}"
+        );
+    }
+}

@@ -427,6 +427,39 @@ impl TestApp {
             .unwrap()
     }
 
+    /// `method path` with `token` as Bearer and `body` as JSON.
+    pub async fn bearer(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Response {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// A password login of an account with a second factor: the `mfa_token`.
+    pub async fn first_step(&self, email: &str) -> String {
+        let response = self.login(email, PASSWORD).await;
+        let body = assert_problem(response, 403, Some("Second factor required")).await;
+        body["mfa_token"].as_str().unwrap().to_owned()
+    }
+
+    /// `/auth/mfa/verify` with `mfa_token` and `proof` (a code, a recovery code, or a
+    /// passkey's `challenge_id` and `credential`).
+    pub async fn second_step(&self, mfa_token: &str, proof: Value) -> Response {
+        let mut body = proof;
+        body["mfa_token"] = json!(mfa_token);
+        self.post_json("/auth/mfa/verify", &body).await
+    }
+
     pub async fn register(&self, email: &str, password: &str) -> Response {
         self.post_json(
             "/auth/register",

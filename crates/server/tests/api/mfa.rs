@@ -38,23 +38,6 @@ struct Enrolled {
 }
 
 impl TestApp {
-    async fn bearer(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> reqwest::Response {
-        let mut request = self
-            .client
-            .request(method, self.url(path))
-            .bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        request.send().await.unwrap()
-    }
-
     async fn mfa_status(&self, token: &str) -> Value {
         let response = self
             .bearer(reqwest::Method::GET, "/auth/mfa", token, None)
@@ -102,19 +85,6 @@ impl TestApp {
             recovery_codes,
             enrolling,
         }
-    }
-
-    /// A password login of an account with a second factor: the `mfa_token`.
-    async fn first_step(&self, email: &str) -> String {
-        let response = self.login(email, PASSWORD).await;
-        let body = assert_problem(response, 403, Some("Second factor required")).await;
-        body["mfa_token"].as_str().unwrap().to_owned()
-    }
-
-    async fn second_step(&self, mfa_token: &str, proof: Value) -> reqwest::Response {
-        let mut body = proof;
-        body["mfa_token"] = json!(mfa_token);
-        self.post_json("/auth/mfa/verify", &body).await
     }
 
     /// A full aal2 login with the TOTP code of `at`.

@@ -3,7 +3,13 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::{dto::required, error::ApiError};
+use gatehouse_domain::CeremonyId;
+
+use crate::{
+    dto::required,
+    error::{ApiError, FieldError},
+    passkeys::dto::parse_assertion,
+};
 
 /// `GET /auth/mfa`: what second factors the caller has.
 #[derive(Debug, Serialize, ToSchema)]
@@ -87,6 +93,37 @@ pub struct MfaVerifyIn {
     /// A recovery code (case, spaces and `-` do not matter).
     #[serde(default)]
     pub recovery_code: Option<String>,
+    /// With `credential`: the `challenge_id` of `POST /auth/mfa/passkey/options`.
+    #[serde(default)]
+    pub challenge_id: Option<String>,
+    /// With `challenge_id`: `credential.toJSON()` of what `navigator.credentials.get()`
+    /// returned.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub credential: Option<serde_json::Value>,
+}
+
+/// Body of `POST /auth/mfa/passkey/options`.
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"mfa_token": "…"}))]
+pub struct MfaPasskeyOptionsIn {
+    /// From the 403 `Second factor required` answer.
+    #[serde(default)]
+    #[schema(value_type = String, required = true)]
+    pub mfa_token: Option<String>,
+}
+
+impl std::fmt::Debug for MfaPasskeyOptionsIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MfaPasskeyOptionsIn([REDACTED])")
+    }
+}
+
+impl MfaPasskeyOptionsIn {
+    /// The token, or 422.
+    pub fn token(self) -> Result<String, ApiError> {
+        required("mfa_token", self.mfa_token).map_err(|e| ApiError::Validation(vec![e]))
+    }
 }
 
 impl std::fmt::Debug for MfaVerifyIn {
@@ -101,23 +138,42 @@ pub enum SecondFactorProof {
     Totp(String),
     /// A recovery code as typed.
     RecoveryCode(String),
+    /// A passkey's assertion for a ceremony (`None`: an id that is no id).
+    Passkey {
+        /// The ceremony it answers.
+        challenge: Option<CeremonyId>,
+        /// The credential as the browser wrote it.
+        credential: serde_json::Value,
+    },
 }
 
 impl MfaVerifyIn {
-    /// The token and the proof, or 422: a missing token, or not exactly one of `code`
-    /// and `recovery_code`.
+    /// The token and the proof, or 422: a missing token, or not exactly one of `code`,
+    /// `recovery_code` and a passkey's `challenge_id` with `credential`.
     pub fn parse(self) -> Result<(String, SecondFactorProof), ApiError> {
         let token = required("mfa_token", self.mfa_token);
-        let proof = match (self.code, self.recovery_code) {
-            (Some(code), None) => Ok(SecondFactorProof::Totp(code)),
-            (None, Some(code)) => Ok(SecondFactorProof::RecoveryCode(code)),
-            (None, None) => Err(crate::error::FieldError {
+        let passkey = self.challenge_id.is_some() || self.credential.is_some();
+        let proof = match (self.code, self.recovery_code, passkey) {
+            (Some(code), None, false) => Ok(SecondFactorProof::Totp(code)),
+            (None, Some(code), false) => Ok(SecondFactorProof::RecoveryCode(code)),
+            (None, None, true) => match parse_assertion(self.challenge_id, self.credential) {
+                Ok((challenge, credential)) => Ok(SecondFactorProof::Passkey {
+                    challenge,
+                    credential,
+                }),
+                Err(ApiError::Validation(mut errors)) if !errors.is_empty() => {
+                    Err(errors.remove(0))
+                }
+                Err(other) => return Err(other),
+            },
+            (None, None, false) => Err(FieldError {
                 field: "code".into(),
-                message: "field required (or recovery_code)".into(),
+                message: "field required (or recovery_code, or challenge_id with credential)"
+                    .into(),
             }),
-            (Some(_), Some(_)) => Err(crate::error::FieldError {
-                field: "recovery_code".into(),
-                message: "give code or recovery_code, not both".into(),
+            _ => Err(FieldError {
+                field: "code".into(),
+                message: "give one of code, recovery_code, or challenge_id with credential".into(),
             }),
         };
         match (token, proof) {

@@ -1,27 +1,29 @@
 //! The login's second step. A right password for an account with a second factor opens a
 //! challenge instead of a session: a single-use `mfa_token` (5 minutes; only its hash is
 //! stored) that `POST /auth/mfa/verify` exchanges, with a TOTP or recovery code, for the
-//! login's answer. Wrong codes count toward the account's back-off, and the fifth kills
+//! login's answer; or with a passkey, whose ceremony `POST /auth/mfa/passkey/options`
+//! begins. Wrong codes and refused passkeys count toward the account's back-off, and the fifth kills
 //! the token; a TOTP step is accepted once per account, a recovery code once.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{Duration, Utc};
 use gatehouse_auth::{OneTimeToken, hash_one_time_token};
 use gatehouse_domain::{
-    Assurance, AuditContext, AuditEventType, AuthMethod, NewAuditEvent, SecondFactors, User,
-    parse_totp_code,
+    Assurance, AuditContext, AuditEventType, AuthMethod, CeremonyPurpose, NewAuditEvent,
+    SecondFactors, User, parse_totp_code,
 };
 use gatehouse_mail::SecurityNotice;
 
 use crate::{
-    error::{ApiError, MfaToken, Problem},
+    error::{ApiError, MfaToken, PASSKEY_FAILED, Problem},
     extract::{Audit, IpThrottled, JsonBody, TrustedOrigin},
     mfa::{
-        dto::{MfaVerifyIn, SecondFactorProof},
+        dto::{MfaPasskeyOptionsIn, MfaVerifyIn, SecondFactorProof},
         unix_seconds, unseal,
     },
-    openapi::responses::{DatabaseDown, JsonBodyRefused, PasswordLimited},
+    openapi::responses::{DatabaseDown, JsonBodyRefused, NetworkLimited, PasswordLimited},
     operations::metrics::LoginOutcome,
+    passkeys::{begin, dto::CeremonyOut, sign_in::verify_assertion, take},
     signin::{
         backoff::PasswordAttempt,
         dto::TokenOut,
@@ -58,6 +60,49 @@ pub(crate) async fn challenge(
     })
 }
 
+/// Options for a login's second step with a passkey: the `mfa_token` from the 403 gives
+/// a ceremony that allows that account's passkeys. Then `POST /auth/mfa/verify` with
+/// `challenge_id` and `credential`.
+#[utoipa::path(
+    post,
+    path = "/auth/mfa/passkey/options",
+    tag = "mfa",
+    request_body = MfaPasskeyOptionsIn,
+    responses(
+        (status = 200, description = "For `navigator.credentials.get()`", body = CeremonyOut),
+        JsonBodyRefused,
+        NetworkLimited,
+        DatabaseDown,
+        (status = 401, description = "`Invalid or expired MFA token`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`No passkey registered` (the account's second factor is TOTP only)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing `mfa_token`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn passkey_options(
+    _: IpThrottled,
+    state: web::Data<AppState>,
+    JsonBody(body): JsonBody<MfaPasskeyOptionsIn>,
+) -> Result<HttpResponse, ApiError> {
+    let token = body.token()?;
+    let challenge = state
+        .mfa
+        .live_challenge(&hash_one_time_token(&token), Utc::now(), MAX_WRONG_CODES)
+        .await?
+        .ok_or_else(|| ApiError::invalid_token(INVALID_MFA_TOKEN))?;
+    let stored = state.passkeys.credentials_of(challenge.user_id).await?;
+    if stored.is_empty() {
+        return Err(ApiError::Conflict("No passkey registered"));
+    }
+    let ceremony = state.webauthn.start_second_step(&stored)?;
+    begin(
+        &state,
+        CeremonyPurpose::SecondStep,
+        Some(challenge.user_id),
+        ceremony,
+    )
+    .await
+}
+
 /// Finish a login with its second factor: the `mfa_token` from the 403 and a TOTP code or
 /// a recovery code. Answers as `/auth/login` does, with `aal2` tokens.
 #[utoipa::path(
@@ -70,9 +115,10 @@ pub(crate) async fn challenge(
         JsonBodyRefused,
         PasswordLimited,
         DatabaseDown,
-        (status = 401, description = "`Invalid code` (wrong, replayed or malformed), or `Invalid or expired MFA token` (unknown, used, expired, or dead after 5 wrong codes)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`Invalid or expired challenge` (a passkey's ceremony: unknown, used, expired, or another account's)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`Invalid code` (wrong, replayed or malformed), `Passkey verification failed`, or `Invalid or expired MFA token` (unknown, used, expired, or dead after 5 wrong codes)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`Inactive user`; or, in cookie mode, a browser request from another site", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Missing `mfa_token`, or not exactly one of `code` and `recovery_code`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing `mfa_token`, or not exactly one of `code`, `recovery_code`, and `challenge_id` with `credential`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn verify(
@@ -102,8 +148,30 @@ pub async fn verify(
     let method = match &proof {
         SecondFactorProof::Totp(_) => "totp",
         SecondFactorProof::RecoveryCode(_) => "recovery_code",
+        SecondFactorProof::Passkey { .. } => "passkey",
+    };
+    let second = match &proof {
+        SecondFactorProof::Passkey { .. } => AuthMethod::HardwareKey,
+        _ => AuthMethod::OneTimeCode,
     };
     let accepted = match proof {
+        SecondFactorProof::Passkey {
+            challenge,
+            credential,
+        } => {
+            let ceremony = take(
+                &state,
+                challenge,
+                CeremonyPurpose::SecondStep,
+                Some(user.id),
+            )
+            .await?;
+            match verify_assertion(&state, credential, &ceremony, Some(user.id)).await {
+                Ok(_) => true,
+                Err(ApiError::Unauthorized { .. }) => false,
+                Err(other) => return Err(other),
+            }
+        }
         SecondFactorProof::Totp(typed) => totp_accepted(&state, &user, &typed, now).await?,
         SecondFactorProof::RecoveryCode(typed) => {
             let left = state
@@ -126,7 +194,13 @@ pub async fn verify(
         state.mfa.fail_challenge(challenge.id).await?;
         let failed = event(AuditEventType::MfaFailed).with("method", method);
         state.audit.record(&failed).await?;
-        return Err(ApiError::invalid_token(INVALID_CODE));
+        return Err(match second {
+            AuthMethod::HardwareKey => ApiError::Unauthorized {
+                detail: PASSKEY_FAILED,
+                token_rejected: false,
+            },
+            _ => ApiError::invalid_token(INVALID_CODE),
+        });
     }
     attempt.succeeded().await?;
     // Exactly one request finishes a challenge, however many bring good codes at once.
@@ -143,7 +217,7 @@ pub async fn verify(
     let succeeded = event(AuditEventType::MfaSucceeded).with("method", method);
     state.audit.record(&succeeded).await?;
     state.metrics.record_login(LoginOutcome::Success);
-    let assurance = Assurance::password_and(AuthMethod::OneTimeCode);
+    let assurance = Assurance::password_and(second);
     let session = open_session(&state, &user, assurance, &request, &context).await?;
     let (access, refresh) = issue_tokens(&state, &session, true, 0)?;
     Ok(tokens_response(&state, access, refresh))

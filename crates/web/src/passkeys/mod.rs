@@ -1,0 +1,265 @@
+//! Passkeys (WebAuthn): adding, listing, renaming and removing them here; signing in with
+//! one in [`sign_in`], and as a login's second step in `mfa::second_step`. Every ceremony
+//! is stored (any instance finishes what another began), serves one purpose and account,
+//! lives 5 minutes and is taken once.
+
+pub mod dto;
+pub mod sign_in;
+
+use actix_web::{HttpResponse, http::header, web};
+use chrono::{Duration, Utc};
+use gatehouse_auth::{Ceremony, credential_id_hash};
+use gatehouse_domain::{
+    AuditEventType, CeremonyId, CeremonyPurpose, NewAuditEvent, PasskeyId, UserId,
+};
+use gatehouse_mail::SecurityNotice;
+use gatehouse_persistence::NewStoredPasskey;
+
+use crate::{
+    error::{ApiError, Problem},
+    extract::{Audit, AuthenticatedUser, FreshUser, JsonBody},
+    openapi::responses::{BearerRefused, DatabaseDown, JsonBodyRefused},
+    passkeys::dto::{CeremonyOut, PasskeyOut, PasskeyRegisterIn, PasskeyRenameIn},
+    state::AppState,
+};
+
+/// How long a ceremony may take (the authenticator's own timeout is as long).
+const CEREMONY_TTL: Duration = Duration::minutes(5);
+/// The `detail` for a ceremony that cannot be finished.
+pub(crate) const INVALID_CHALLENGE: &str = "Invalid or expired challenge";
+const NOT_FOUND: &str = "Passkey not found";
+
+/// Options to add a passkey to the caller's account: a discoverable credential with
+/// user verification, none of the caller's passkeys.
+#[utoipa::path(
+    post,
+    path = "/auth/passkeys/register/options",
+    tag = "passkeys",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "For `navigator.credentials.create()`", body = CeremonyOut),
+        BearerRefused,
+        DatabaseDown,
+        (status = 403, description = "`Fresh token required`, `Stronger authentication required` (an account with a second factor needs aal2), or `Inactive user`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn register_options(
+    state: web::Data<AppState>,
+    FreshUser(caller): FreshUser,
+) -> Result<HttpResponse, ApiError> {
+    let existing = state.passkeys.credentials_of(caller.user.id).await?;
+    let ceremony = state.webauthn.start_registration(
+        caller.user.id.as_uuid(),
+        caller.user.email.as_str(),
+        &existing,
+    )?;
+    begin(
+        &state,
+        CeremonyPurpose::Registration,
+        Some(caller.user.id),
+        ceremony,
+    )
+    .await
+}
+
+/// Adds the passkey the browser made from the options. The caller's other sessions that
+/// were opened without a second factor end (they are weaker than the account now needs).
+#[utoipa::path(
+    post,
+    path = "/auth/passkeys/register",
+    tag = "passkeys",
+    security(("bearer" = [])),
+    request_body = PasskeyRegisterIn,
+    responses(
+        (status = 201, description = "Added", body = PasskeyOut),
+        JsonBodyRefused,
+        BearerRefused,
+        DatabaseDown,
+        (status = 400, description = "`Invalid or expired challenge` (unknown, used, expired, or not this account's registration)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`Passkey verification failed` (origin, RP id, challenge, type, user verification…)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`Fresh token required`, `Stronger authentication required`, or `Inactive user`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`Passkey already registered`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing `challenge_id` or `credential`, a credential of the wrong shape, or a bad `name`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn register(
+    state: web::Data<AppState>,
+    FreshUser(caller): FreshUser,
+    Audit(context): Audit,
+    JsonBody(body): JsonBody<PasskeyRegisterIn>,
+) -> Result<HttpResponse, ApiError> {
+    let (challenge, credential, name) = body.parse()?;
+    let user_id = caller.user.id;
+    let ceremony = take(
+        &state,
+        challenge,
+        CeremonyPurpose::Registration,
+        Some(user_id),
+    )
+    .await?;
+    // What the options excluded: the account's credentials when they were made.
+    let held: Vec<String> = state.passkeys.list_credential_hashes(user_id).await?;
+    let new = state
+        .webauthn
+        .finish_registration(credential, &ceremony, |id| {
+            held.contains(&credential_id_hash(id))
+        })
+        .inspect_err(|refused| tracing::debug!(error = %refused, "passkey registration refused"))?;
+    let now = Utc::now();
+    let event = NewAuditEvent::new(AuditEventType::PasskeyAdded, Some(user_id), &context, now)
+        .in_session(caller.session.id);
+    let stored = NewStoredPasskey {
+        credential_id_hash: &credential_id_hash(&new.credential_id),
+        credential: &new.stored,
+        name,
+    };
+    let added = state
+        .passkeys
+        .add(user_id, stored, caller.session.id, now, &event)
+        .await?;
+    state
+        .account_mails
+        .notify(user_id, SecurityNotice::PasskeyAdded);
+    Ok(HttpResponse::Created().json(PasskeyOut::from(added)))
+}
+
+/// The caller's passkeys, oldest first.
+#[utoipa::path(
+    get,
+    path = "/auth/passkeys",
+    tag = "passkeys",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's passkeys", body = [PasskeyOut]),
+        BearerRefused,
+        DatabaseDown,
+    )
+)]
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: AuthenticatedUser,
+) -> Result<HttpResponse, ApiError> {
+    let passkeys = state.passkeys.list(caller.user.id).await?;
+    Ok(HttpResponse::Ok().json(
+        passkeys
+            .into_iter()
+            .map(PasskeyOut::from)
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// Renames one of the caller's passkeys.
+#[utoipa::path(
+    patch,
+    path = "/auth/passkeys/{id}",
+    tag = "passkeys",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The passkey's id")),
+    request_body = PasskeyRenameIn,
+    responses(
+        (status = 200, description = "Renamed", body = PasskeyOut),
+        JsonBodyRefused,
+        BearerRefused,
+        DatabaseDown,
+        (status = 404, description = "`Passkey not found` (none of the caller's)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A bad `id` or `name`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn rename(
+    state: web::Data<AppState>,
+    caller: AuthenticatedUser,
+    id: web::Path<String>,
+    JsonBody(body): JsonBody<PasskeyRenameIn>,
+) -> Result<HttpResponse, ApiError> {
+    let id = passkey_id(&id)?;
+    let name = body.parse()?;
+    let renamed = state
+        .passkeys
+        .rename(caller.user.id, id, &name)
+        .await?
+        .ok_or(ApiError::NotFound(NOT_FOUND))?;
+    Ok(HttpResponse::Ok().json(PasskeyOut::from(renamed)))
+}
+
+/// Removes one of the caller's passkeys; with no second factor left, the recovery codes
+/// go too. Needs a fresh aal2 token.
+#[utoipa::path(
+    delete,
+    path = "/auth/passkeys/{id}",
+    tag = "passkeys",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The passkey's id")),
+    responses(
+        (status = 204, description = "Removed"),
+        BearerRefused,
+        DatabaseDown,
+        (status = 403, description = "`Fresh token required`, `Stronger authentication required`, or `Inactive user`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`Passkey not found` (none of the caller's)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An `id` that is not a UUID", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn remove(
+    state: web::Data<AppState>,
+    FreshUser(caller): FreshUser,
+    Audit(context): Audit,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = passkey_id(&id)?;
+    let event = NewAuditEvent::new(
+        AuditEventType::PasskeyRemoved,
+        Some(caller.user.id),
+        &context,
+        Utc::now(),
+    )
+    .in_session(caller.session.id)
+    .with("passkey_id", id.to_string());
+    if !state.passkeys.remove(caller.user.id, id, &event).await? {
+        return Err(ApiError::NotFound(NOT_FOUND));
+    }
+    state
+        .account_mails
+        .notify(caller.user.id, SecurityNotice::PasskeyRemoved);
+    Ok(HttpResponse::NoContent().finish())
+}
+
+fn passkey_id(raw: &str) -> Result<PasskeyId, ApiError> {
+    PasskeyId::parse(raw).ok_or_else(|| ApiError::field("id", "must be a UUID"))
+}
+
+/// Stores `ceremony` for `purpose` (and `user`) and answers with its options.
+pub(crate) async fn begin(
+    state: &AppState,
+    purpose: CeremonyPurpose,
+    user: Option<UserId>,
+    ceremony: Ceremony,
+) -> Result<HttpResponse, ApiError> {
+    let now = Utc::now();
+    let id = state
+        .passkeys
+        .open_ceremony(purpose, user, &ceremony.state, now + CEREMONY_TTL, now)
+        .await?;
+    let mut options = ceremony.options;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(CeremonyOut {
+            challenge_id: id.as_uuid(),
+            public_key: options["publicKey"].take(),
+        }))
+}
+
+/// The state of ceremony `id`, taken (no one else can finish it now), if it is live and
+/// was begun for `purpose` and `user`; else 400 `Invalid or expired challenge`.
+pub(crate) async fn take(
+    state: &AppState,
+    id: Option<CeremonyId>,
+    purpose: CeremonyPurpose,
+    user: Option<UserId>,
+) -> Result<String, ApiError> {
+    let invalid = || ApiError::BadRequest(INVALID_CHALLENGE.into());
+    let id = id.ok_or_else(invalid)?;
+    state
+        .passkeys
+        .take_ceremony(id, purpose, user, Utc::now())
+        .await?
+        .ok_or_else(invalid)
+}

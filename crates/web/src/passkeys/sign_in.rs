@@ -1,0 +1,163 @@
+//! Signing in with a passkey alone: options for any discoverable credential, then the
+//! assertion, which opens a fresh `aal2` session (`amr` `["hwk"]`). The assertion check
+//! here is shared with the login's second step.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Utc;
+use gatehouse_auth::{PasskeyError, PresentedCredential, credential_id_hash};
+use gatehouse_domain::{Assurance, CeremonyPurpose, UserId};
+use gatehouse_persistence::StoredPasskey;
+use serde_json::Value;
+
+use crate::{
+    error::{ApiError, PASSKEY_FAILED, Problem},
+    extract::{Audit, IpThrottled, JsonBody, TrustedOrigin},
+    openapi::responses::{DatabaseDown, JsonBodyRefused, NetworkLimited},
+    operations::metrics::LoginOutcome,
+    passkeys::{
+        begin,
+        dto::{CeremonyOut, PasskeyLoginIn},
+        take,
+    },
+    signin::{
+        credentials::record_failed_login,
+        dto::TokenOut,
+        tokens::{issue_tokens, open_session, tokens_response},
+    },
+    state::AppState,
+};
+
+/// Options to sign in with any passkey of this site the browser holds (empty
+/// `allowCredentials`, user verification required). Ask with `mediation: "conditional"`
+/// for the autofill list, or without for a "Sign in with a passkey" button.
+#[utoipa::path(
+    post,
+    path = "/auth/passkeys/login/options",
+    tag = "passkeys",
+    responses(
+        (status = 200, description = "For `navigator.credentials.get()`", body = CeremonyOut),
+        NetworkLimited,
+        DatabaseDown,
+    )
+)]
+pub async fn login_options(
+    _: IpThrottled,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let ceremony = state.webauthn.start_discoverable()?;
+    begin(&state, CeremonyPurpose::SignIn, None, ceremony).await
+}
+
+/// Signs in with the passkey the browser chose: a fresh session at `aal2`. Answers as
+/// `/auth/login` does.
+#[utoipa::path(
+    post,
+    path = "/auth/passkeys/login",
+    tag = "passkeys",
+    request_body = PasskeyLoginIn,
+    responses(
+        (status = 200, description = "Signed in", body = TokenOut),
+        JsonBodyRefused,
+        NetworkLimited,
+        DatabaseDown,
+        (status = 400, description = "`Invalid or expired challenge`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`Passkey verification failed`: any failed check, an unknown credential, or a counter that went back", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`Inactive user`, `Email not verified` (with `REQUIRE_VERIFIED_EMAIL`), or, in cookie mode, a browser request from another site", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing `challenge_id` or `credential`, or a credential of the wrong shape", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn login(
+    _: TrustedOrigin,
+    _: IpThrottled,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    Audit(context): Audit,
+    JsonBody(body): JsonBody<PasskeyLoginIn>,
+) -> Result<HttpResponse, ApiError> {
+    let (challenge, credential) = body.parse()?;
+    let ceremony = take(&state, challenge, CeremonyPurpose::SignIn, None).await?;
+    let passkey = match verify_assertion(&state, credential, &ceremony, None).await {
+        Ok(passkey) => passkey,
+        Err(refused) => {
+            state.metrics.record_login(LoginOutcome::InvalidCredentials);
+            return Err(refused);
+        }
+    };
+    let user = state
+        .users
+        .find_by_id(passkey.user_id)
+        .await?
+        .ok_or_else(passkey_failed)?;
+    if !user.is_active {
+        state.metrics.record_login(LoginOutcome::Inactive);
+        record_failed_login(&state, &context, Some(user.id), "inactive").await?;
+        return Err(ApiError::Forbidden("Inactive user"));
+    }
+    if state.options.accounts.require_verified_email && !user.is_verified {
+        state.metrics.record_login(LoginOutcome::Unverified);
+        record_failed_login(&state, &context, Some(user.id), "unverified").await?;
+        return Err(ApiError::Forbidden("Email not verified"));
+    }
+    state.metrics.record_login(LoginOutcome::Success);
+    let session = open_session(&state, &user, Assurance::passkey(), &request, &context).await?;
+    let (access, refresh) = issue_tokens(&state, &session, true, 0)?;
+    Ok(tokens_response(&state, access, refresh))
+}
+
+/// Checks an assertion against the ceremony `ceremony_state` and the stored passkey it
+/// names, which must be `owner`'s (a second step) or, with no owner, the account its user
+/// handle names (a sign-in). Records the use; a counter that went back flags the passkey.
+/// Any refusal is 401 `Passkey verification failed`.
+pub(crate) async fn verify_assertion(
+    state: &AppState,
+    credential: Value,
+    ceremony_state: &str,
+    owner: Option<UserId>,
+) -> Result<StoredPasskey, ApiError> {
+    let presented = PresentedCredential::parse(credential)?;
+    let passkey = state
+        .passkeys
+        .find_by_credential(&credential_id_hash(presented.credential_id()))
+        .await?
+        .ok_or_else(passkey_failed)?;
+    let expected_owner = match owner {
+        Some(owner) => Some(owner.as_uuid()),
+        None => presented.user_handle(),
+    };
+    if expected_owner != Some(passkey.user_id.as_uuid()) {
+        return Err(passkey_failed());
+    }
+    let now = Utc::now();
+    match state
+        .webauthn
+        .finish_authentication(&presented, ceremony_state, &passkey.credential)
+    {
+        Ok(used) => {
+            // Two uses racing with one counter value: the one that stored first wins.
+            if !state
+                .passkeys
+                .record_use(&passkey, used.updated.as_deref(), now)
+                .await?
+            {
+                return Err(passkey_failed());
+            }
+            Ok(passkey)
+        }
+        Err(PasskeyError::CounterWentBack) => {
+            tracing::warn!(passkey = %passkey.id, user = %passkey.user_id, "passkey counter went back: possibly cloned; flagged");
+            state.passkeys.flag_possibly_cloned(passkey.id, now).await?;
+            Err(passkey_failed())
+        }
+        Err(refused) => {
+            tracing::debug!(error = %refused, "passkey assertion refused");
+            Err(refused.into())
+        }
+    }
+}
+
+fn passkey_failed() -> ApiError {
+    ApiError::Unauthorized {
+        detail: PASSKEY_FAILED,
+        token_rejected: false,
+    }
+}
