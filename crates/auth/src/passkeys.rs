@@ -262,6 +262,14 @@ impl Passkeys {
             WebauthnError::CredentialPossibleCompromise => PasskeyError::CounterWentBack,
             other => PasskeyError::Verification(other),
         })?;
+        // A second step's state holds the passkeys as they were when it began, and
+        // webauthn-rs checked the counter against those: check it again against the
+        // passkey as stored now, which another sign-in may have moved since.
+        let counter = result.counter();
+        let stored_counter = stored_counter(stored)?;
+        if (counter > 0 || stored_counter > 0) && counter <= stored_counter {
+            return Err(PasskeyError::CounterWentBack);
+        }
         let changed = passkey.update_credential(&result);
         if changed.is_none() {
             // The ceremony accepted another credential than the one the caller stored.
@@ -311,6 +319,15 @@ fn ceremony_state(state: &str) -> Result<CeremonyState, PasskeyError> {
 
 fn stored_passkey(stored: &str) -> Result<Passkey, PasskeyError> {
     serde_json::from_str(stored).map_err(|e| PasskeyError::Corrupt(format!("passkey: {e}")))
+}
+
+/// The signature counter of a stored passkey, as webauthn-rs serialises it.
+fn stored_counter(stored: &str) -> Result<u32, PasskeyError> {
+    serde_json::from_str::<Value>(stored)
+        .ok()
+        .and_then(|passkey| passkey.pointer("/cred/counter")?.as_u64())
+        .and_then(|counter| u32::try_from(counter).ok())
+        .ok_or_else(|| PasskeyError::Corrupt("passkey without a counter".into()))
 }
 
 fn to_value(value: &impl Serialize) -> Result<Value, PasskeyError> {

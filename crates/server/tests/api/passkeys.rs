@@ -26,6 +26,7 @@ backend_tests!(
     inactive_accounts_and_admin_resets,
     concurrent_finishes_of_one_challenge_let_one_through,
     totp_and_passkeys_together,
+    a_second_step_checks_the_counter_stored_now_not_when_it_began,
 );
 
 /// Where the tests' pages are: `PUBLIC_URL`'s default, with `localhost` for its address.
@@ -920,4 +921,42 @@ async fn totp_and_passkeys_together(backend: Backend) {
         )
         .await;
     assert_problem(response, 409, Some("No passkey registered")).await;
+}
+
+async fn a_second_step_checks_the_counter_stored_now_not_when_it_began(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (email, _, tokens) = app.logged_in_user().await;
+    let mut device = SoftPasskey::new(ORIGIN);
+    app.add_passkey(&tokens.access, &mut device).await;
+    app.signed_in_with(&mut device).await;
+    app.signed_in_with(&mut device).await; // stored counter 2
+    let mfa_token = app.first_step(&email).await;
+    let options: Value = app
+        .post_json(
+            "/auth/mfa/passkey/options",
+            &json!({"mfa_token": mfa_token}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    app.signed_in_with(&mut device).await;
+    let owner = app.signed_in_with(&mut device).await; // stored counter 4
+    // A copy of the key, behind the original but ahead of when the second step began.
+    let cloned = Tweaks {
+        counter: Some(3),
+        ..Tweaks::default()
+    };
+    let credential = device.get_with(&options, &cloned).unwrap();
+    let response = app
+        .second_step(
+            &mfa_token,
+            json!({"challenge_id": options["challenge_id"], "credential": credential}),
+        )
+        .await;
+    assert_problem(response, 401, Some(FAILED)).await;
+    assert_eq!(
+        app.passkeys_of(&owner.access).await[0]["possibly_cloned"],
+        true
+    );
 }
