@@ -213,20 +213,28 @@ impl MfaRepository {
         Ok(Some(self.factors(user_id).await?.recovery_codes_left))
     }
 
-    /// Replaces the account's recovery codes and records `event`, in one transaction.
+    /// Replaces the account's recovery codes and records `event`, in one transaction,
+    /// if the account has a second factor for them to stand in for: false (nothing
+    /// changes) when it has none, also when its last factor is being removed at the same
+    /// moment.
     pub async fn renew_recovery_codes(
         &self,
         user_id: UserId,
         recovery_hashes: &[String],
         now: DateTime<Utc>,
         event: &NewAuditEvent,
-    ) -> Result<(), RepoError> {
+    ) -> Result<bool, RepoError> {
         let txn = self.db.begin().await?;
+        take_turns_on_account(&txn, user_id).await?;
+        // Writing first takes SQLite's write lock before the factors are read.
         replace_recovery_codes(&txn, user_id, recovery_hashes, now).await?;
+        if !has_factor(&txn, user_id).await? {
+            return Ok(false);
+        }
         let recorded = record_event(&txn, event).await?;
         txn.commit().await?;
         recorded.committed();
-        Ok(())
+        Ok(true)
     }
 
     /// Removes the account's authenticator (and, with no other factor left, its recovery
@@ -429,6 +437,17 @@ pub(crate) async fn drop_codes_without_factor(
     txn: &DatabaseTransaction,
     user_id: UserId,
 ) -> Result<(), RepoError> {
+    if !has_factor(txn, user_id).await? {
+        recovery_code::Entity::delete_many()
+            .filter(recovery_code::Column::UserId.eq(user_id.as_uuid()))
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Whether the account has a confirmed TOTP authenticator or a passkey.
+async fn has_factor(txn: &DatabaseTransaction, user_id: UserId) -> Result<bool, RepoError> {
     let totp = totp_authenticator::Entity::find_by_id(user_id.as_uuid())
         .filter(totp_authenticator::Column::ConfirmedAt.is_not_null())
         .count(txn)
@@ -437,13 +456,7 @@ pub(crate) async fn drop_codes_without_factor(
         .filter(passkey::Column::UserId.eq(user_id.as_uuid()))
         .count(txn)
         .await?;
-    if totp == 0 && passkeys == 0 {
-        recovery_code::Entity::delete_many()
-            .filter(recovery_code::Column::UserId.eq(user_id.as_uuid()))
-            .exec(txn)
-            .await?;
-    }
-    Ok(())
+    Ok(totp > 0 || passkeys > 0)
 }
 
 async fn replace_recovery_codes(

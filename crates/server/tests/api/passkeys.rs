@@ -27,6 +27,7 @@ backend_tests!(
     concurrent_finishes_of_one_challenge_let_one_through,
     totp_and_passkeys_together,
     a_second_step_checks_the_counter_stored_now_not_when_it_began,
+    recovery_codes_renewed_while_the_last_factor_goes_do_not_outlive_it,
 );
 
 /// Where the tests' pages are: `PUBLIC_URL`'s default, with `localhost` for its address.
@@ -959,4 +960,41 @@ async fn a_second_step_checks_the_counter_stored_now_not_when_it_began(backend: 
         app.passkeys_of(&owner.access).await[0]["possibly_cloned"],
         true
     );
+}
+
+async fn recovery_codes_renewed_while_the_last_factor_goes_do_not_outlive_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for _ in 0..8 {
+        let (_, _, tokens) = app.logged_in_user().await;
+        let mut device = SoftPasskey::new(ORIGIN);
+        let id = app.add_passkey(&tokens.access, &mut device).await;
+        let strong = app.signed_in_with(&mut device).await;
+        let path = format!("/auth/passkeys/{id}");
+        let (removed, renewed) = tokio::join!(
+            app.bearer(Method::DELETE, &path, &strong.access, None),
+            app.bearer(
+                Method::POST,
+                "/auth/mfa/recovery-codes",
+                &strong.access,
+                None
+            )
+        );
+        assert_eq!(removed.status(), StatusCode::NO_CONTENT);
+        assert!(
+            [StatusCode::OK, StatusCode::CONFLICT].contains(&renewed.status()),
+            "{}",
+            renewed.status()
+        );
+        let status: Value = app
+            .bearer(Method::GET, "/auth/mfa", &strong.access, None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            status,
+            json!({"totp": false, "passkeys": 0, "recovery_codes_left": 0}),
+            "codes left with no factor"
+        );
+    }
 }

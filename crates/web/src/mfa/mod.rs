@@ -198,9 +198,6 @@ pub async fn renew_recovery_codes(
     FreshUser(caller): FreshUser,
     Audit(context): Audit,
 ) -> Result<HttpResponse, ApiError> {
-    if !state.mfa.factors(caller.user.id).await?.any() {
-        return Err(ApiError::Conflict("No second factor enabled"));
-    }
     let codes = RecoveryCodes::generate(&state.sealer);
     let now = Utc::now();
     let event = NewAuditEvent::new(
@@ -210,10 +207,13 @@ pub async fn renew_recovery_codes(
         now,
     )
     .in_session(caller.session.id);
-    state
+    if !state
         .mfa
         .renew_recovery_codes(caller.user.id, &codes.hashes, now, &event)
-        .await?;
+        .await?
+    {
+        return Err(ApiError::Conflict("No second factor enabled"));
+    }
     state
         .account_mails
         .notify(caller.user.id, SecurityNotice::RecoveryCodesRenewed);
