@@ -39,4 +39,7 @@ pub enum Conflict {
     /// The credential is registered already (to this account or another).
     #[error("passkey already registered")]
     PasskeyAlreadyRegistered,
+    /// The account holds as many passkeys as it may.
+    #[error("too many passkeys")]
+    TooManyPasskeys,
 }

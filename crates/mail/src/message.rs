@@ -47,6 +47,9 @@ pub enum SecurityNotice {
     PasskeyAdded,
     /// A passkey was removed by the owner.
     PasskeyRemoved,
+    /// A passkey presented a signature counter behind the stored one: its key may have
+    /// been copied.
+    PasskeyPossiblyCloned,
     /// New recovery codes replaced the old ones.
     RecoveryCodesRenewed,
     /// A recovery code was used to log in; this many are left.
@@ -149,6 +152,10 @@ impl Mail {
             SecurityNotice::PasskeyRemoved => (
                 "a passkey was removed",
                 "A passkey was removed from this account.".to_owned(),
+            ),
+            SecurityNotice::PasskeyPossiblyCloned => (
+                "a passkey may have been copied",
+                "A sign-in with one of this account's passkeys was refused: its authenticator's counter was behind, which happens when its key was copied. The passkey is marked in the account's list; if you did not copy it, remove it and sign out everywhere.".to_owned(),
             ),
             SecurityNotice::RecoveryCodesRenewed => (
                 "new recovery codes",

@@ -65,6 +65,7 @@ pub(crate) fn sessions_ended_by(cause: &NewAuditEvent, ended: u64) -> Option<New
         AuditEventType::PasswordChanged => "password_change",
         AuditEventType::PasswordReset => "password_reset",
         AuditEventType::TotpEnabled | AuditEventType::PasskeyAdded => "second_factor_added",
+        AuditEventType::PasskeyRemoved => "passkey_removed",
         _ => "admin",
     };
     let mut ending = NewAuditEvent {

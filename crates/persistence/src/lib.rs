@@ -38,7 +38,7 @@ pub use login_throttles::{BackoffThresholds, LoginThrottleRepository};
 pub use mail_cooldowns::MailCooldownRepository;
 pub use mfa::{MfaChallenge, MfaRepository, StoredTotp};
 pub use one_time_tokens::{LiveToken, OneTimeTokenRepository};
-pub use passkeys::{NewStoredPasskey, PasskeyRepository, StoredPasskey};
+pub use passkeys::{MAX_PASSKEYS_PER_ACCOUNT, NewStoredPasskey, PasskeyRepository, StoredPasskey};
 pub use sea_orm::DatabaseConnection;
 pub use session_cache::SessionCache;
 pub use sessions::SessionRepository;

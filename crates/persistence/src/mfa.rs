@@ -496,7 +496,10 @@ pub(crate) async fn record_with_endings(
     }
     debug_assert!(matches!(
         event.event_type,
-        AuditEventType::TotpEnabled | AuditEventType::PasskeyAdded | AuditEventType::MfaReset
+        AuditEventType::TotpEnabled
+            | AuditEventType::PasskeyAdded
+            | AuditEventType::PasskeyRemoved
+            | AuditEventType::MfaReset
     ));
     Ok(recorded)
 }

@@ -10,17 +10,21 @@ use gatehouse_domain::{
 };
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
     sea_query::{Expr, ExprTrait},
 };
 
 use crate::{
     RepoError, SessionCache,
-    audit::{Recorded, record_event},
+    audit::Recorded,
     entity::{passkey, passkey_ceremony, session},
     mfa::{drop_codes_without_factor, record_with_endings, take_turns_on_account},
     sessions::{revoke_sessions, sessions_of},
 };
+
+/// How many passkeys one account may hold.
+pub const MAX_PASSKEYS_PER_ACCOUNT: u64 = 20;
 
 /// A stored credential, as an authentication needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,7 +127,8 @@ impl PasskeyRepository {
             }))
     }
 
-    /// Adds a passkey to the account, ends its other sessions that were opened without a
+    /// Adds a passkey to the account (at most [`MAX_PASSKEYS_PER_ACCOUNT`]: each is in
+    /// every ceremony's options, so they are bounded), ends its other sessions that were opened without a
     /// second factor (they are weaker than the account now requires), and records `event`
     /// (with the sessions ended), in one transaction.
     /// [`Conflict::PasskeyAlreadyRegistered`] when the credential is stored already.
@@ -137,16 +142,16 @@ impl PasskeyRepository {
     ) -> Result<PasskeySummary, RepoError> {
         let txn = self.db.begin().await?;
         take_turns_on_account(&txn, user_id).await?;
-        let name = match new.name {
-            Some(name) => name,
-            None => PasskeyName::default_for(
-                passkey::Entity::find()
-                    .filter(passkey::Column::UserId.eq(user_id.as_uuid()))
-                    .all(&txn)
-                    .await?
-                    .len(),
-            ),
-        };
+        let held = passkey::Entity::find()
+            .filter(passkey::Column::UserId.eq(user_id.as_uuid()))
+            .count(&txn)
+            .await?;
+        if held >= MAX_PASSKEYS_PER_ACCOUNT {
+            return Err(RepoError::Conflict(Conflict::TooManyPasskeys));
+        }
+        let name = new
+            .name
+            .unwrap_or_else(|| PasskeyName::default_for(usize::try_from(held).unwrap_or(0)));
         let added = PasskeySummary {
             id: PasskeyId::new(),
             name,
@@ -205,14 +210,18 @@ impl PasskeyRepository {
     }
 
     /// Removes the account's passkey `id` (and, with no second factor left, the recovery
-    /// codes) and records `event`, in one transaction. False when the account has no such
-    /// passkey.
+    /// codes), ends every other session of the account (whoever holds the passkey may
+    /// have signed in with it), and records `event` with the sessions ended, in one
+    /// transaction. `None` when the account has no such passkey, else how many sessions
+    /// ended.
     pub async fn remove(
         &self,
         user_id: UserId,
         id: PasskeyId,
+        keep: SessionId,
+        now: DateTime<Utc>,
         event: &NewAuditEvent,
-    ) -> Result<bool, RepoError> {
+    ) -> Result<Option<u64>, RepoError> {
         let txn = self.db.begin().await?;
         take_turns_on_account(&txn, user_id).await?;
         let removed = passkey::Entity::delete_many()
@@ -221,13 +230,16 @@ impl PasskeyRepository {
             .exec(&txn)
             .await?;
         if removed.rows_affected == 0 {
-            return Ok(false);
+            return Ok(None);
         }
         drop_codes_without_factor(&txn, user_id).await?;
-        let recorded = record_event(&txn, event).await?;
-        txn.commit().await?;
-        recorded.committed();
-        Ok(true)
+        let ended = revoke_sessions(&txn, sessions_of(user_id, Some(keep)), now).await?;
+        let recorded = record_with_endings(&txn, event, ended).await?;
+        let committed = txn.commit().await;
+        self.cache.forget_user(user_id);
+        committed?;
+        recorded.into_iter().for_each(Recorded::committed);
+        Ok(Some(ended))
     }
 
     /// Records a sign-in by `passkey`: when it was used and, if its credential changed

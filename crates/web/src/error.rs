@@ -328,6 +328,9 @@ impl From<RepoError> for ApiError {
             RepoError::Conflict(Conflict::PasskeyAlreadyRegistered) => {
                 Self::Conflict("Passkey already registered")
             }
+            RepoError::Conflict(Conflict::TooManyPasskeys) => {
+                Self::Conflict("Too many passkeys: remove one first")
+            }
             RepoError::Unavailable(_) => Self::Unavailable(Box::new(err)),
             RepoError::Db(_) | RepoError::Corrupt(_) | RepoError::Storage(_) => {
                 Self::Internal(Box::new(err))

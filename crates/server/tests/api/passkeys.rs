@@ -28,6 +28,8 @@ backend_tests!(
     totp_and_passkeys_together,
     a_second_step_checks_the_counter_stored_now_not_when_it_began,
     recovery_codes_renewed_while_the_last_factor_goes_do_not_outlive_it,
+    an_account_holds_at_most_twenty_passkeys,
+    the_options_spend_the_per_ip_budget,
 );
 
 /// Where the tests' pages are: `PUBLIC_URL`'s default, with `localhost` for its address.
@@ -522,6 +524,15 @@ async fn every_failed_check_signs_in_nobody(backend: Backend) {
     assert_problem(response, 422, None).await;
 
     assert_eq!(app.sessions_of_user(&id).await, sessions_before);
+    // Refusals of the owner's credential are in the owner's log (a phishing page's origin
+    // shows up there); the stranger's credential names no account.
+    let failed = app.user_events(&id, AuditEventType::LoginFailed).await;
+    assert!(failed.len() >= refusals.len(), "{failed:?}");
+    assert!(
+        failed
+            .iter()
+            .all(|event| event.details["reason"] == "passkey")
+    );
     // After all that, the passkey still works.
     app.signed_in_with(&mut device).await;
 }
@@ -618,7 +629,7 @@ async fn challenges_serve_one_purpose_one_account_once_for_five_minutes(backend:
 
 async fn a_counter_that_goes_back_is_refused_and_flags_the_passkey(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (_, _, tokens) = app.logged_in_user().await;
+    let (email, id, tokens) = app.logged_in_user().await;
     let mut device = SoftPasskey::new(ORIGIN);
     app.add_passkey(&tokens.access, &mut device).await;
     app.signed_in_with(&mut device).await; // counter 1
@@ -642,6 +653,16 @@ async fn a_counter_that_goes_back_is_refused_and_flags_the_passkey(backend: Back
     }
     let listed = app.passkeys_of(&signed_in.access).await;
     assert_eq!(listed[0]["possibly_cloned"], true);
+    app.wait_for_notice(&email, "a passkey may have been copied")
+        .await;
+    let failed = app.user_events(&id, AuditEventType::LoginFailed).await;
+    assert!(
+        failed
+            .iter()
+            .any(|event| event.details["reason"] == "passkey_possibly_cloned")
+    );
+    // The original, whose counter is ahead, still signs in.
+    app.signed_in_with(&mut device).await;
 }
 
 async fn removal_needs_fresh_aal2_and_codes_go_with_the_last_factor(backend: Backend) {
@@ -691,10 +712,14 @@ async fn removal_needs_fresh_aal2_and_codes_go_with_the_last_factor(backend: Bac
     let (_, _, other) = app.logged_in_user().await;
     let foreign = app.bearer(Method::DELETE, &path, &other.access, None).await;
     assert_problem(foreign, 404, Some("Passkey not found")).await;
+    // Whoever signed in with the passkey elsewhere (a lost phone) is signed out with it.
+    let elsewhere = app.signed_in_with(&mut device).await;
     let removed = app
         .bearer(Method::DELETE, &path, &signed_in.access, None)
         .await;
     assert_eq!(removed.status(), StatusCode::NO_CONTENT);
+    crate::helpers::assert_session_ended(app.me(&elsewhere.access).await).await;
+    assert_eq!(app.me(&signed_in.access).await.status(), StatusCode::OK);
     let again = app
         .bearer(Method::DELETE, &path, &signed_in.access, None)
         .await;
@@ -997,4 +1022,42 @@ async fn recovery_codes_renewed_while_the_last_factor_goes_do_not_outlive_it(bac
             "codes left with no factor"
         );
     }
+}
+
+async fn an_account_holds_at_most_twenty_passkeys(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, _, tokens) = app.logged_in_user().await;
+    let mut device = SoftPasskey::new(ORIGIN);
+    app.add_passkey(&tokens.access, &mut device).await;
+    let strong = app.signed_in_with(&mut device).await;
+    for _ in 1..20 {
+        app.add_passkey(&strong.access, &mut SoftPasskey::new(ORIGIN))
+            .await;
+    }
+    let options = app.passkey_options(&strong.access).await;
+    let credential = SoftPasskey::new(ORIGIN).create(&options).unwrap();
+    let response = app
+        .register_passkey(&strong.access, &options, credential, None)
+        .await;
+    assert_problem(response, 409, Some("Too many passkeys: remove one first")).await;
+    assert_eq!(app.passkeys_of(&strong.access).await.len(), 20);
+}
+
+async fn the_options_spend_the_per_ip_budget(backend: Backend) {
+    let app = crate::helpers::spawn_app_with(
+        backend,
+        &[
+            ("RATE_LIMIT_ENABLED", "true"),
+            ("RATE_LIMIT_LOGIN_PER_MIN", "3"),
+        ],
+    )
+    .await;
+    for _ in 0..3 {
+        app.sign_in_options().await;
+    }
+    let refused = app
+        .post_json("/auth/passkeys/login/options", &json!({}))
+        .await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().contains_key("retry-after"));
 }

@@ -168,8 +168,8 @@ pub async fn verify(
             .await?;
             match verify_assertion(&state, credential, &ceremony, Some(user.id)).await {
                 Ok(_) => true,
-                Err(ApiError::Unauthorized { .. }) => false,
-                Err(other) => return Err(other),
+                Err(refused) if matches!(refused.error, ApiError::Unauthorized { .. }) => false,
+                Err(refused) => return Err(refused.error),
             }
         }
         SecondFactorProof::Totp(typed) => totp_accepted(&state, &user, &typed, now).await?,

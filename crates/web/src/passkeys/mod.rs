@@ -78,7 +78,7 @@ pub async fn register_options(
         (status = 400, description = "`Invalid or expired challenge` (unknown, used, expired, or not this account's registration)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`Passkey verification failed` (origin, RP id, challenge, type, user verification…)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`Fresh token required`, `Stronger authentication required`, or `Inactive user`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`Passkey already registered`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`Passkey already registered`, or `Too many passkeys: remove one first` (20 per account)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing `challenge_id` or `credential`, a credential of the wrong shape, or a bad `name`", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -181,8 +181,9 @@ pub async fn rename(
     Ok(HttpResponse::Ok().json(PasskeyOut::from(renamed)))
 }
 
-/// Removes one of the caller's passkeys; with no second factor left, the recovery codes
-/// go too. Needs a fresh aal2 token.
+/// Removes one of the caller's passkeys and ends the caller's other sessions (whoever
+/// holds the passkey may have signed in with it); with no second factor left, the
+/// recovery codes go too. Needs a fresh aal2 token.
 #[utoipa::path(
     delete,
     path = "/auth/passkeys/{id}",
@@ -205,17 +206,20 @@ pub async fn remove(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = passkey_id(&id)?;
+    let now = Utc::now();
     let event = NewAuditEvent::new(
         AuditEventType::PasskeyRemoved,
         Some(caller.user.id),
         &context,
-        Utc::now(),
+        now,
     )
     .in_session(caller.session.id)
     .with("passkey_id", id.to_string());
-    if !state.passkeys.remove(caller.user.id, id, &event).await? {
-        return Err(ApiError::NotFound(NOT_FOUND));
-    }
+    state
+        .passkeys
+        .remove(caller.user.id, id, caller.session.id, now, &event)
+        .await?
+        .ok_or(ApiError::NotFound(NOT_FOUND))?;
     state
         .account_mails
         .notify(caller.user.id, SecurityNotice::PasskeyRemoved);

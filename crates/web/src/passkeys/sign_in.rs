@@ -6,6 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use gatehouse_auth::{PasskeyError, PresentedCredential, credential_id_hash};
 use gatehouse_domain::{Assurance, CeremonyPurpose, UserId};
+use gatehouse_mail::SecurityNotice;
 use gatehouse_persistence::StoredPasskey;
 use serde_json::Value;
 
@@ -49,7 +50,8 @@ pub async fn login_options(
 }
 
 /// Signs in with the passkey the browser chose: a fresh session at `aal2`. Answers as
-/// `/auth/login` does.
+/// `/auth/login` does. The per-IP budget was spent by the options (an assertion cannot be
+/// guessed, and a sign-in should cost one try, not two).
 #[utoipa::path(
     post,
     path = "/auth/passkeys/login",
@@ -58,7 +60,6 @@ pub async fn login_options(
     responses(
         (status = 200, description = "Signed in", body = TokenOut),
         JsonBodyRefused,
-        NetworkLimited,
         DatabaseDown,
         (status = 400, description = "`Invalid or expired challenge`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`Passkey verification failed`: any failed check, an unknown credential, or a counter that went back", body = Problem, content_type = "application/problem+json"),
@@ -68,7 +69,6 @@ pub async fn login_options(
 )]
 pub async fn login(
     _: TrustedOrigin,
-    _: IpThrottled,
     state: web::Data<AppState>,
     request: HttpRequest,
     Audit(context): Audit,
@@ -80,7 +80,12 @@ pub async fn login(
         Ok(passkey) => passkey,
         Err(refused) => {
             state.metrics.record_login(LoginOutcome::InvalidCredentials);
-            return Err(refused);
+            // A refused assertion for a credential someone holds (a phishing page's
+            // origin, a copied key) is worth its owner's log.
+            if let Some(owner) = refused.owner {
+                record_failed_login(&state, &context, Some(owner), refused.reason).await?;
+            }
+            return Err(refused.error);
         }
     };
     let user = state
@@ -104,53 +109,95 @@ pub async fn login(
     Ok(tokens_response(&state, access, refresh))
 }
 
+/// Why an assertion was refused: the answer, and whose credential it was when one was
+/// found (the caller records it).
+pub(crate) struct Refused {
+    pub(crate) error: ApiError,
+    pub(crate) owner: Option<UserId>,
+    pub(crate) reason: &'static str,
+}
+
+impl From<ApiError> for Refused {
+    fn from(error: ApiError) -> Self {
+        Self {
+            error,
+            owner: None,
+            reason: "passkey",
+        }
+    }
+}
+
+impl Refused {
+    fn of(owner: UserId, error: ApiError) -> Self {
+        Self {
+            error,
+            owner: Some(owner),
+            reason: "passkey",
+        }
+    }
+}
+
 /// Checks an assertion against the ceremony `ceremony_state` and the stored passkey it
 /// names, which must be `owner`'s (a second step) or, with no owner, the account its user
-/// handle names (a sign-in). Records the use; a counter that went back flags the passkey.
-/// Any refusal is 401 `Passkey verification failed`.
+/// handle names (a sign-in). Records the use; a counter that went back flags the passkey
+/// and tells its owner. Any refusal is 401 `Passkey verification failed`.
 pub(crate) async fn verify_assertion(
     state: &AppState,
     credential: Value,
     ceremony_state: &str,
     owner: Option<UserId>,
-) -> Result<StoredPasskey, ApiError> {
-    let presented = PresentedCredential::parse(credential)?;
+) -> Result<StoredPasskey, Refused> {
+    let presented = PresentedCredential::parse(credential).map_err(ApiError::from)?;
     let passkey = state
         .passkeys
         .find_by_credential(&credential_id_hash(presented.credential_id()))
-        .await?
+        .await
+        .map_err(ApiError::from)?
         .ok_or_else(passkey_failed)?;
     let expected_owner = match owner {
         Some(owner) => Some(owner.as_uuid()),
         None => presented.user_handle(),
     };
     if expected_owner != Some(passkey.user_id.as_uuid()) {
-        return Err(passkey_failed());
+        // Not this credential's owner asking: nothing to tell its owner.
+        return Err(passkey_failed().into());
     }
     let now = Utc::now();
+    let refused = |error| Refused::of(passkey.user_id, error);
     match state
         .webauthn
         .finish_authentication(&presented, ceremony_state, &passkey.credential)
     {
         Ok(used) => {
             // Two uses racing with one counter value: the one that stored first wins.
-            if !state
+            let recorded = state
                 .passkeys
                 .record_use(&passkey, used.updated.as_deref(), now)
-                .await?
-            {
-                return Err(passkey_failed());
+                .await
+                .map_err(|e| refused(e.into()))?;
+            if !recorded {
+                return Err(refused(passkey_failed()));
             }
             Ok(passkey)
         }
         Err(PasskeyError::CounterWentBack) => {
             tracing::warn!(passkey = %passkey.id, user = %passkey.user_id, "passkey counter went back: possibly cloned; flagged");
-            state.passkeys.flag_possibly_cloned(passkey.id, now).await?;
-            Err(passkey_failed())
+            state
+                .passkeys
+                .flag_possibly_cloned(passkey.id, now)
+                .await
+                .map_err(|e| refused(e.into()))?;
+            state
+                .account_mails
+                .notify(passkey.user_id, SecurityNotice::PasskeyPossiblyCloned);
+            Err(Refused {
+                reason: "passkey_possibly_cloned",
+                ..refused(passkey_failed())
+            })
         }
-        Err(refused) => {
-            tracing::debug!(error = %refused, "passkey assertion refused");
-            Err(refused.into())
+        Err(error) => {
+            tracing::debug!(%error, "passkey assertion refused");
+            Err(refused(error.into()))
         }
     }
 }
