@@ -496,6 +496,30 @@ async fn every_failed_check_signs_in_nobody(backend: Backend) {
         .passkey_sign_in(&options, stranger.get(&options).unwrap())
         .await;
     assert_problem(response, 401, Some(FAILED)).await;
+    // Another account's credential as this account's second step: its owner's device
+    // signs the challenge, but the step allows only this account's passkeys.
+    let (victim, _) = app.registered_user().await;
+    let victim_login = Tokens::from_json(&app.login(&victim, PASSWORD).await.json().await.unwrap());
+    app.add_passkey(&victim_login.access, &mut SoftPasskey::new(ORIGIN))
+        .await;
+    let mfa_token = app.first_step(&victim).await;
+    let mut options: Value = app
+        .post_json(
+            "/auth/mfa/passkey/options",
+            &json!({"mfa_token": mfa_token}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    options["publicKey"]["allowCredentials"] = json!([]);
+    let response = app
+        .second_step(
+            &mfa_token,
+            json!({"challenge_id": options["challenge_id"], "credential": device.get(&options).unwrap()}),
+        )
+        .await;
+    assert_problem(response, 401, Some(FAILED)).await;
     // A user handle that names another account than the credential's.
     let options = app.sign_in_options().await;
     let mut credential = device.get(&options).unwrap();
