@@ -269,6 +269,7 @@ fn serve(listener: TcpListener, state: AppState, settings: &Settings) -> anyhow:
     let cors_origins = settings.cors_origins.clone();
     let hsts = settings.app_env == AppEnv::Production;
     let public_metrics = settings.metrics_addr.is_none();
+    let ui_enabled = settings.web.ui_enabled;
     let mut server = HttpServer::new(move || {
         // Outermost last: every answer, preflights included, gets the security headers
         // and a request id.
@@ -292,6 +293,11 @@ fn serve(listener: TcpListener, state: AppState, settings: &Settings) -> anyhow:
                 }
             })
             .configure(|cfg| docs.configure(cfg))
+            .configure(|cfg| {
+                if ui_enabled {
+                    gatehouse_web::pages::configure(cfg);
+                }
+            })
             .default_service(web::to(not_found))
     })
     .shutdown_timeout(10);

@@ -187,7 +187,7 @@ fn cookie(
 }
 
 /// 256 random bits, hex: unguessable, and safe in a cookie and a header.
-fn csrf_value() -> String {
+pub(crate) fn csrf_value() -> String {
     rand::random::<[u8; 32]>()
         .iter()
         .map(|byte| format!("{byte:02x}"))

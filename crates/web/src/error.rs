@@ -387,11 +387,15 @@ impl From<TokenError> for ApiError {
 pub fn render_bare_errors<B: MessageBody + 'static>(
     response: ServiceResponse<B>,
 ) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    let is_problem = response
+    // Problem documents, and the pages' own error pages, are answers already.
+    let is_answer = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-    if is_problem {
+        .is_some_and(|value| {
+            value.as_bytes().starts_with(PROBLEM_JSON.as_bytes())
+                || value.as_bytes().starts_with(b"text/html")
+        });
+    if is_answer {
         return Ok(ErrorHandlerResponse::Response(
             response.map_into_left_body(),
         ));

@@ -314,7 +314,22 @@ pub(crate) async fn account_of(
 }
 
 async fn authenticate(state: &AppState, token: &str) -> Result<AuthenticatedUser, ApiError> {
-    let claims = state.jwt.verify_access(token)?;
+    authenticate_claims(state, state.jwt.verify_access(token)?).await
+}
+
+/// The account of an access token used as a handle on its session (the pages' browser
+/// session): expired or not, the session itself must be open.
+pub(crate) async fn authenticate_session_handle(
+    state: &AppState,
+    token: &str,
+) -> Result<AuthenticatedUser, ApiError> {
+    authenticate_claims(state, state.jwt.verify_session_handle(token)?).await
+}
+
+async fn authenticate_claims(
+    state: &AppState,
+    claims: gatehouse_auth::AccessClaims,
+) -> Result<AuthenticatedUser, ApiError> {
     let (session, user) =
         cached_session_and_account(state, claims.session_id, claims.user_id).await?;
     let session = session
@@ -405,7 +420,7 @@ impl FromRequest for TrustedOrigin {
     }
 }
 
-fn from_trusted_origin(request: &HttpRequest, trusted: &[String]) -> bool {
+pub(crate) fn from_trusted_origin(request: &HttpRequest, trusted: &[String]) -> bool {
     let headers = request.headers();
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("");

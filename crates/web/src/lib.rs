@@ -24,6 +24,7 @@ pub mod mfa;
 pub mod middleware;
 pub mod openapi;
 pub mod operations;
+pub mod pages;
 pub mod passkeys;
 pub mod rate_limit;
 pub mod routes;

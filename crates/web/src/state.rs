@@ -35,6 +35,8 @@ pub struct WebOptions {
     /// Origins that may have cookies set from credentials (this server's own and the
     /// `CORS_ORIGINS`), as browsers write them in `Origin`.
     pub trusted_origins: Vec<String>,
+    /// `UI_ENABLED`: serve the pages for browsers.
+    pub ui_enabled: bool,
 }
 
 impl Default for WebOptions {
@@ -47,6 +49,7 @@ impl Default for WebOptions {
             accounts: AccountOptions::default(),
             rate_limits: RateLimitOptions::default(),
             trusted_origins: vec!["http://127.0.0.1:8000".into()],
+            ui_enabled: true,
         }
     }
 }

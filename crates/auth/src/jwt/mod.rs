@@ -55,6 +55,9 @@ impl JwtConfig {
 pub struct JwtCodec {
     config: JwtConfig,
     validation: Validation,
+    /// The same checks but `exp`'s: for a token that names a server-side session whose
+    /// own state decides (see [`JwtCodec::verify_session_handle`]).
+    handle_validation: Validation,
 }
 
 impl JwtCodec {
@@ -67,7 +70,13 @@ impl JwtCodec {
             config.issuer.as_deref(),
             config.audience.as_deref(),
         );
-        let codec = Self { config, validation };
+        let mut handle_validation = validation.clone();
+        handle_validation.validate_exp = false;
+        let codec = Self {
+            config,
+            validation,
+            handle_validation,
+        };
         let probe = codec.issue_access(UserId::new(), SessionId::new(), false, Utc::now())?;
         codec
             .verify_access(&probe.token)
@@ -162,6 +171,19 @@ impl JwtCodec {
     /// Verifies an access token.
     pub fn verify_access(&self, token: &str) -> Result<AccessClaims, TokenError> {
         access_claims(self.decode(token, TokenType::Access)?)
+    }
+
+    /// Verifies an access token as a handle on its session, whether or not it has
+    /// expired: signature, algorithm, type and the other claims as usual. For callers that
+    /// then check the session itself on every request (gatehouse's own pages, whose
+    /// browser session lasts as long as the server-side session does), never for an API.
+    pub fn verify_session_handle(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        access_claims(decode_claims(
+            token,
+            &self.config.key.decoding,
+            &self.handle_validation,
+            TokenType::Access,
+        )?)
     }
 
     /// Verifies a refresh token.

@@ -174,3 +174,32 @@ fn debug_output_never_contains_a_token() {
         .unwrap();
     assert!(!format!("{issued:?}").contains(&issued.token));
 }
+
+#[test]
+fn a_session_handle_may_be_expired_but_nothing_else() {
+    let codec = codec();
+    let (user, session) = (UserId::new(), SessionId::new());
+    let long_ago = Utc::now() - Duration::hours(2);
+    let expired = codec.issue_access(user, session, true, long_ago).unwrap();
+    assert_eq!(
+        codec.verify_access(&expired.token),
+        Err(TokenError::Expired)
+    );
+    let claims = codec.verify_session_handle(&expired.token).unwrap();
+    assert_eq!((claims.user_id, claims.session_id), (user, session));
+    let refresh = codec
+        .issue_refresh(user, session, 0, long_ago, long_ago + Duration::days(1))
+        .unwrap();
+    assert_eq!(
+        codec.verify_session_handle(&refresh.token),
+        Err(TokenError::WrongType)
+    );
+    let other = JwtCodec::new(JwtConfig::new(SigningKey::hs256(
+        b"another-secret-that-is-at-least-32-bytes",
+    )))
+    .unwrap();
+    assert_eq!(
+        other.verify_session_handle(&expired.token),
+        Err(TokenError::Invalid)
+    );
+}

@@ -173,6 +173,7 @@ struct Raw {
     session_cache_size: usize,
     max_body_bytes: usize,
     log_format: String,
+    ui_enabled: bool,
 }
 
 const DEFAULTS: &[(&str, &str)] = &[
@@ -213,6 +214,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("argon2_parallelism", "4"),
     ("max_body_bytes", "65536"),
     ("log_format", "text"),
+    ("ui_enabled", "true"),
 ];
 
 impl Settings {
@@ -413,6 +415,7 @@ impl Raw {
                     .collect(),
                 accounts,
                 rate_limits,
+                ui_enabled: self.ui_enabled,
             },
             log_format,
             cors_origins,

@@ -445,6 +445,31 @@ impl TestApp {
         request.send().await.unwrap()
     }
 
+    /// Turns TOTP on for the account of `access` (a fresh token; aal2 once the account has
+    /// a factor), confirming with the previous step's code so that the current one is
+    /// still unused: the authenticator.
+    pub async fn enrol_totp(&self, access: &str) -> gatehouse_auth::TotpSecret {
+        let setup: Value = self
+            .bearer(reqwest::Method::POST, "/auth/mfa/totp/setup", access, None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let secret =
+            gatehouse_auth::TotpSecret::from_base32(setup["secret"].as_str().unwrap()).unwrap();
+        let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap();
+        let confirmed = self
+            .bearer(
+                reqwest::Method::POST,
+                "/auth/mfa/totp/confirm",
+                access,
+                Some(json!({"code": secret.code_at(now - 30)})),
+            )
+            .await;
+        assert_eq!(confirmed.status(), StatusCode::OK);
+        secret
+    }
+
     /// A password login of an account with a second factor: the `mfa_token`.
     pub async fn first_step(&self, email: &str) -> String {
         let response = self.login(email, PASSWORD).await;

@@ -25,6 +25,7 @@ mod me;
 mod mfa;
 mod operations;
 mod outage;
+mod pages;
 mod passkeys;
 mod process;
 mod rate_limits;

@@ -906,24 +906,7 @@ async fn totp_and_passkeys_together(backend: Backend) {
     let mut device = SoftPasskey::new(ORIGIN);
     app.add_passkey(&tokens.access, &mut device).await;
     let strong = app.signed_in_with(&mut device).await;
-    let setup: Value = app
-        .bearer(Method::POST, "/auth/mfa/totp/setup", &strong.access, None)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let secret =
-        gatehouse_auth::TotpSecret::from_base32(setup["secret"].as_str().unwrap()).unwrap();
-    let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap();
-    let confirmed = app
-        .bearer(
-            Method::POST,
-            "/auth/mfa/totp/confirm",
-            &strong.access,
-            Some(json!({"code": secret.code_at(now)})),
-        )
-        .await;
-    assert_eq!(confirmed.status(), StatusCode::OK);
+    app.enrol_totp(&strong.access).await;
     let response = app.login(&email, PASSWORD).await;
     let body = assert_problem(response, 403, Some("Second factor required")).await;
     assert_eq!(body["methods"], json!(["totp", "passkey", "recovery_code"]));
@@ -946,23 +929,7 @@ async fn totp_and_passkeys_together(backend: Backend) {
 
     // An account whose only factor is TOTP has no passkey to offer.
     let (totp_only, _, plain) = app.logged_in_user().await;
-    let setup: Value = app
-        .bearer(Method::POST, "/auth/mfa/totp/setup", &plain.access, None)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let secret =
-        gatehouse_auth::TotpSecret::from_base32(setup["secret"].as_str().unwrap()).unwrap();
-    let confirmed = app
-        .bearer(
-            Method::POST,
-            "/auth/mfa/totp/confirm",
-            &plain.access,
-            Some(json!({"code": secret.code_at(now)})),
-        )
-        .await;
-    assert_eq!(confirmed.status(), StatusCode::OK);
+    app.enrol_totp(&plain.access).await;
     let mfa_token = app.first_step(&totp_only).await;
     let response = app
         .post_json(

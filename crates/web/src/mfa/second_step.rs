@@ -10,7 +10,7 @@ use chrono::{Duration, Utc};
 use gatehouse_auth::{OneTimeToken, hash_one_time_token};
 use gatehouse_domain::{
     Assurance, AuditContext, AuditEventType, AuthMethod, CeremonyPurpose, NewAuditEvent,
-    SecondFactors, User, parse_totp_code,
+    SecondFactors, Session, User, parse_totp_code,
 };
 use gatehouse_mail::SecurityNotice;
 
@@ -24,11 +24,7 @@ use crate::{
     openapi::responses::{DatabaseDown, JsonBodyRefused, NetworkLimited, PasswordLimited},
     operations::metrics::LoginOutcome,
     passkeys::{begin, dto::CeremonyOut, sign_in::verify_assertion, take},
-    signin::{
-        backoff::PasswordAttempt,
-        dto::TokenOut,
-        tokens::{issue_tokens, open_session, tokens_response},
-    },
+    signin::{backoff::PasswordAttempt, dto::TokenOut, tokens::open_session, tokens_for},
     state::AppState,
 };
 
@@ -129,6 +125,17 @@ pub async fn verify(
     Audit(context): Audit,
     JsonBody(body): JsonBody<MfaVerifyIn>,
 ) -> Result<HttpResponse, ApiError> {
+    let session = finish_second_step(&state, &request, &context, body).await?;
+    tokens_for(&state, &session)
+}
+
+/// Checks the second step's proof against its `mfa_token` and opens the `aal2` session.
+pub(crate) async fn finish_second_step(
+    state: &AppState,
+    request: &HttpRequest,
+    context: &AuditContext,
+    body: MfaVerifyIn,
+) -> Result<Session, ApiError> {
     let (token, proof) = body.parse()?;
     let now = Utc::now();
     let invalid_token = || ApiError::invalid_token(INVALID_MFA_TOKEN);
@@ -143,8 +150,8 @@ pub async fn verify(
         .await?
         .ok_or_else(invalid_token)?;
     // Codes are guessed like passwords: the same back-off holds them back.
-    let attempt = PasswordAttempt::begin(&state, &user.email, &request).await?;
-    let event = |kind| NewAuditEvent::new(kind, Some(user.id), &context, now);
+    let attempt = PasswordAttempt::begin(state, &user.email, request).await?;
+    let event = |kind| NewAuditEvent::new(kind, Some(user.id), context, now);
     let method = match &proof {
         SecondFactorProof::Totp(_) => "totp",
         SecondFactorProof::RecoveryCode(_) => "recovery_code",
@@ -159,20 +166,15 @@ pub async fn verify(
             challenge,
             credential,
         } => {
-            let ceremony = take(
-                &state,
-                challenge,
-                CeremonyPurpose::SecondStep,
-                Some(user.id),
-            )
-            .await?;
-            match verify_assertion(&state, credential, &ceremony, Some(user.id)).await {
+            let ceremony =
+                take(state, challenge, CeremonyPurpose::SecondStep, Some(user.id)).await?;
+            match verify_assertion(state, credential, &ceremony, Some(user.id)).await {
                 Ok(_) => true,
                 Err(refused) if matches!(refused.error, ApiError::Unauthorized { .. }) => false,
                 Err(refused) => return Err(refused.error),
             }
         }
-        SecondFactorProof::Totp(typed) => totp_accepted(&state, &user, &typed, now).await?,
+        SecondFactorProof::Totp(typed) => totp_accepted(state, &user, &typed, now).await?,
         SecondFactorProof::RecoveryCode(typed) => {
             let left = state
                 .mfa
@@ -218,9 +220,7 @@ pub async fn verify(
     state.audit.record(&succeeded).await?;
     state.metrics.record_login(LoginOutcome::Success);
     let assurance = Assurance::password_and(second);
-    let session = open_session(&state, &user, assurance, &request, &context).await?;
-    let (access, refresh) = issue_tokens(&state, &session, true, 0)?;
-    Ok(tokens_response(&state, access, refresh))
+    open_session(state, &user, assurance, request, context).await
 }
 
 /// Whether `typed` is a code of `user`'s TOTP for now (± one step) whose step was not

@@ -48,20 +48,29 @@ pub async fn register(
     Audit(context): Audit,
     JsonBody(body): JsonBody<RegisterIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let Registration { email, password } = body.try_into()?;
+    let user = create_account(&state, &context, body.try_into()?).await?;
+    Ok(HttpResponse::Created().json(UserOut::from(user)))
+}
+
+/// Creates the account (recording `user.registered`) and, when logins need a verified
+/// address, sends the verification mail: the new account could not otherwise ask for it
+/// (request-verify needs a login).
+pub(crate) async fn create_account(
+    state: &AppState,
+    context: &AuditContext,
+    Registration { email, password }: Registration,
+) -> Result<gatehouse_domain::User, ApiError> {
     let password_hash = state.hasher.hash(password).await?;
     let now = Utc::now();
-    let event = NewAuditEvent::new(AuditEventType::UserRegistered, None, &context, now);
+    let event = NewAuditEvent::new(AuditEventType::UserRegistered, None, context, now);
     let user = state
         .users
         .create_recorded(NewUser::new(email, password_hash), now, event)
         .await?;
-    // When logins need a verified address, the new account could not otherwise ask for
-    // the mail (request-verify needs a login).
     if state.options.accounts.require_verified_email {
-        state.account_mails.verify_email(user.id, context);
+        state.account_mails.verify_email(user.id, context.clone());
     }
-    Ok(HttpResponse::Created().json(UserOut::from(user)))
+    Ok(user)
 }
 
 /// Log in with email and password: opens a session and returns a token pair.
@@ -88,7 +97,18 @@ pub async fn login(
     Audit(context): Audit,
     JsonBody(body): JsonBody<LoginIn>,
 ) -> Result<HttpResponse, ApiError> {
-    password_login(&state, &request, &context, body.try_into()?, Grant::Login).await
+    let session =
+        password_login(&state, &request, &context, body.try_into()?, Grant::Login).await?;
+    tokens_for(&state, &session)
+}
+
+/// The login answer for a session just opened: a fresh token pair (and cookies).
+pub(crate) fn tokens_for(
+    state: &AppState,
+    session: &gatehouse_domain::Session,
+) -> Result<HttpResponse, ApiError> {
+    let (access, refresh) = issue_tokens(state, session, true, 0)?;
+    Ok(tokens_response(state, access, refresh))
 }
 
 /// OAuth2 password grant (RFC 6749 §4.3), form-encoded: what Swagger UI's "Authorize"
@@ -118,12 +138,14 @@ pub async fn token(
     Audit(context): Audit,
     web::Form(form): web::Form<TokenForm>,
 ) -> Result<HttpResponse, ApiError> {
-    password_login(&state, &request, &context, form.try_into()?, Grant::Token).await
+    let session =
+        password_login(&state, &request, &context, form.try_into()?, Grant::Token).await?;
+    tokens_for(&state, &session)
 }
 
 /// Which route a password login came through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Grant {
+pub(crate) enum Grant {
     /// `/auth/login`: an account with a second factor gets a challenge.
     Login,
     /// `/auth/token`: one step only (Swagger's Authorize has no second), so an account
@@ -131,14 +153,15 @@ enum Grant {
     Token,
 }
 
-/// Checks the credentials, opens a session and answers with a fresh token pair.
-async fn password_login(
+/// Checks the credentials and opens a session; an account with a second factor gets
+/// [`ApiError::SecondFactorRequired`] (with its challenge) instead.
+pub(crate) async fn password_login(
     state: &AppState,
     request: &HttpRequest,
     context: &AuditContext,
     Login { email, password }: Login,
     grant: Grant,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<gatehouse_domain::Session, ApiError> {
     let attempt = match PasswordAttempt::begin(state, &email, request).await {
         Ok(attempt) => attempt,
         Err(refused) => {
@@ -180,7 +203,5 @@ async fn password_login(
         });
     }
     state.metrics.record_login(LoginOutcome::Success);
-    let session = open_session(state, &user, Assurance::password(), request, context).await?;
-    let (access, refresh) = issue_tokens(state, &session, true, 0)?;
-    Ok(tokens_response(state, access, refresh))
+    open_session(state, &user, Assurance::password(), request, context).await
 }

@@ -1,0 +1,224 @@
+//! `/account`: who is signed in, where, and signing out.
+
+use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
+use askama::Template;
+use chrono::Utc;
+use gatehouse_domain::{AuditEventType, NewAuditEvent, SessionId};
+use serde::Deserialize;
+
+use crate::{
+    cookies::cleared_cookies,
+    extract::Audit,
+    pages::{
+        Frame, PageContext, error_page, new_page_csrf_cookie, page_user, refuse_foreign_form,
+        see_other,
+    },
+    state::AppState,
+};
+
+#[derive(Template)]
+#[template(path = "pages/account.html")]
+struct AccountPage {
+    page: Frame,
+    email: String,
+    verified: bool,
+    sessions: Vec<SessionLine>,
+}
+
+/// One open session as the account page lists it.
+struct SessionLine {
+    id: String,
+    device: String,
+    since: String,
+    ip: Option<String>,
+    current: bool,
+}
+
+/// A form with only its CSRF token (and, for signing out, whether everywhere).
+#[derive(Deserialize)]
+pub struct PlainForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    everywhere: Option<String>,
+}
+
+/// `GET /account`.
+pub async fn account_page(state: web::Data<AppState>, request: HttpRequest) -> HttpResponse {
+    let caller = match page_user(&state, &request).await {
+        Ok(caller) => caller,
+        Err(answer) => return answer,
+    };
+    let sessions = match state
+        .sessions
+        .list_active_for_user(caller.user.id, Utc::now())
+        .await
+    {
+        Ok(sessions) => sessions,
+        Err(error) => return error_page(&state, &request, &error.into()),
+    };
+    let sessions = sessions
+        .into_iter()
+        .map(|session| SessionLine {
+            id: session.id.to_string(),
+            device: session
+                .user_agent
+                .as_deref()
+                .map(describe_agent)
+                .unwrap_or_else(|| "A client".to_owned()),
+            since: session.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            ip: session.ip.clone(),
+            current: session.id == caller.session.id,
+        })
+        .collect();
+    let (page, cookie) = PageContext::new(&state, &request, "Your account").into_parts();
+    PageContext::render(
+        cookie,
+        &state,
+        StatusCode::OK,
+        &AccountPage {
+            page,
+            email: caller.user.email.as_str().to_owned(),
+            verified: caller.user.is_verified,
+            sessions,
+        },
+    )
+}
+
+/// `POST /account/sessions/{id}/end`: ends one of the visitor's other sessions.
+pub async fn end_session(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    Audit(audit): Audit,
+    id: web::Path<String>,
+    web::Form(form): web::Form<PlainForm>,
+) -> HttpResponse {
+    if let Some(refused) = refuse_foreign_form(&state, &request, &form.csrf) {
+        return refused;
+    }
+    let caller = match page_user(&state, &request).await {
+        Ok(caller) => caller,
+        Err(answer) => return answer,
+    };
+    let Some(id) = SessionId::parse(&id) else {
+        return see_other("/account");
+    };
+    let now = Utc::now();
+    let event = NewAuditEvent::new(
+        AuditEventType::SessionEnded,
+        Some(caller.user.id),
+        &audit,
+        now,
+    )
+    .with("reason", "revoked")
+    .in_session(id);
+    match state
+        .sessions
+        .revoke_own_recorded(caller.user.id, id, now, Some(&event))
+        .await
+    {
+        // Someone else's or an unknown id ends nothing, as in the API.
+        Ok(_) => see_other("/account"),
+        Err(error) => error_page(&state, &request, &error.into()),
+    }
+}
+
+/// `POST /logout`: ends this session (or, with `everywhere`, every session of the
+/// account), clears the cookies and goes to the sign-in page.
+pub async fn logout(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    Audit(audit): Audit,
+    web::Form(form): web::Form<PlainForm>,
+) -> HttpResponse {
+    if let Some(refused) = refuse_foreign_form(&state, &request, &form.csrf) {
+        return refused;
+    }
+    // Signed out already (or never in): nothing to end. A failure to tell is shown, not
+    // passed over: the visitor must know whether the sessions ended.
+    let caller = match page_user(&state, &request).await {
+        Ok(caller) => Some(caller),
+        Err(answer) if answer.status().is_server_error() => return answer,
+        Err(_) => None,
+    };
+    if let Some(caller) = caller {
+        let now = Utc::now();
+        let everywhere = form.everywhere.is_some();
+        let reason = if everywhere { "logout_all" } else { "logout" };
+        let event = NewAuditEvent::new(
+            AuditEventType::SessionEnded,
+            Some(caller.user.id),
+            &audit,
+            now,
+        )
+        .with("reason", reason)
+        .in_session(caller.session.id);
+        let ended = if everywhere {
+            state
+                .sessions
+                .revoke_all_recorded(caller.user.id, now, Some(&event))
+                .await
+                .map(drop)
+        } else {
+            state
+                .sessions
+                .revoke_own_recorded(caller.user.id, caller.session.id, now, Some(&event))
+                .await
+                .map(drop)
+        };
+        if let Err(error) = ended {
+            return error_page(&state, &request, &error.into());
+        }
+    }
+    let mut response = HttpResponse::SeeOther();
+    response.insert_header((actix_web::http::header::LOCATION, "/login"));
+    for cookie in cleared_cookies(state.options.cookie_secure) {
+        response.cookie(cookie);
+    }
+    response.cookie(new_page_csrf_cookie(&state));
+    response.finish()
+}
+
+/// A few words for a `User-Agent`: the browser and the system, as far as they show.
+fn describe_agent(agent: &str) -> String {
+    let browser = ["Edg/", "Firefox/", "Chrome/", "Safari/", "curl/"]
+        .iter()
+        .find(|marker| agent.contains(*marker))
+        .map(|marker| match *marker {
+            "Edg/" => "Edge",
+            "Firefox/" => "Firefox",
+            "Chrome/" => "Chrome",
+            "Safari/" => "Safari",
+            _ => "curl",
+        });
+    let system = ["Android", "iPhone", "iPad", "Mac OS X", "Windows", "Linux"]
+        .iter()
+        .find(|marker| agent.contains(*marker))
+        .map(|marker| match *marker {
+            "Mac OS X" => "macOS",
+            "iPhone" | "iPad" => "iOS",
+            other => other,
+        });
+    match (browser, system) {
+        (Some(browser), Some(system)) => format!("{browser} on {system}"),
+        (Some(browser), None) => browser.to_owned(),
+        _ => agent.chars().take(60).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe_agent;
+
+    #[test]
+    fn user_agents_are_described_in_a_few_words() {
+        assert_eq!(
+            describe_agent(
+                "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36"
+            ),
+            "Chrome on Linux"
+        );
+        assert_eq!(describe_agent("curl/8.5.0"), "curl");
+        assert_eq!(describe_agent("reqwest"), "reqwest");
+    }
+}

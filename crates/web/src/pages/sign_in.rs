@@ -1,0 +1,352 @@
+//! `/login` (and its second step) and `/register`: the API's sign-in flows behind forms.
+
+use actix_web::{HttpRequest, HttpResponse, ResponseError, http::StatusCode, web};
+use askama::Template;
+use gatehouse_domain::parse_totp_code;
+use serde::Deserialize;
+
+use crate::{
+    error::ApiError,
+    extract::{Audit, IpThrottled},
+    mfa::{dto::MfaVerifyIn, second_step::finish_second_step},
+    pages::{
+        Frame, MessagePage, PageContext, problem_text, refuse_foreign_form, safe_return_to,
+        signed_in, with_retry_after,
+    },
+    signin::{
+        Grant, create_account,
+        dto::{LoginIn, RegisterIn},
+        password_login,
+        tokens::open_session,
+    },
+    state::AppState,
+};
+
+#[derive(Template)]
+#[template(path = "pages/login.html")]
+struct LoginPage {
+    page: Frame,
+    email: String,
+    return_to: String,
+}
+
+#[derive(Template)]
+#[template(path = "pages/second_step.html")]
+struct SecondStepPage {
+    page: Frame,
+    mfa_token: String,
+    return_to: String,
+}
+
+#[derive(Template)]
+#[template(path = "pages/register.html")]
+struct RegisterPage {
+    page: Frame,
+    email: String,
+    email_error: Option<String>,
+    password_error: Option<String>,
+}
+
+/// `?return_to=` of the sign-in page.
+#[derive(Debug, Deserialize)]
+pub struct ReturnTo {
+    #[serde(default)]
+    return_to: String,
+}
+
+/// The sign-in form's fields (all optional: a missing one is an empty one).
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    return_to: String,
+}
+
+/// The second step's fields.
+#[derive(Deserialize)]
+pub struct SecondStepForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    mfa_token: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    return_to: String,
+}
+
+/// The sign-up form's fields.
+#[derive(Deserialize)]
+pub struct RegisterForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+fn login_form(
+    state: &AppState,
+    context: PageContext,
+    status: StatusCode,
+    email: String,
+    return_to: String,
+) -> HttpResponse {
+    let (page, cookie) = context.into_parts();
+    PageContext::render(
+        cookie,
+        state,
+        status,
+        &LoginPage {
+            page,
+            email,
+            return_to,
+        },
+    )
+}
+
+/// `GET /login`.
+pub async fn login_page(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    query: web::Query<ReturnTo>,
+) -> HttpResponse {
+    let return_to = safe_return_to(&state, &query.return_to);
+    let context = PageContext::new(&state, &request, "Sign in");
+    login_form(&state, context, StatusCode::OK, String::new(), return_to)
+}
+
+/// `POST /login`: the password; then the account page (or `return_to`), or the second
+/// step when the account has a second factor.
+pub async fn login(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    throttled: Result<IpThrottled, ApiError>,
+    Audit(audit): Audit,
+    web::Form(form): web::Form<LoginForm>,
+) -> HttpResponse {
+    if let Some(refused) = refuse_foreign_form(&state, &request, &form.csrf) {
+        return refused;
+    }
+    let return_to = safe_return_to(&state, &form.return_to);
+    let refuse = |error: ApiError| {
+        let context =
+            PageContext::new(&state, &request, "Sign in").with_problem(problem_text(&error));
+        let page = login_form(
+            &state,
+            context,
+            error.status_code(),
+            form.email.clone(),
+            return_to.clone(),
+        );
+        with_retry_after(page, &error)
+    };
+    if let Err(limited) = throttled {
+        return refuse(limited);
+    }
+    let body = LoginIn {
+        email: Some(form.email.clone()),
+        password: Some(form.password.clone()),
+    };
+    let login = match body.try_into() {
+        Ok(login) => login,
+        Err(invalid) => return refuse(invalid),
+    };
+    match password_login(&state, &request, &audit, login, Grant::Login).await {
+        Ok(session) => signed_in(&state, &session, &return_to),
+        Err(ApiError::SecondFactorRequired { mfa_token, .. }) => {
+            let (page, cookie) = PageContext::new(&state, &request, "Second step").into_parts();
+            PageContext::render(
+                cookie,
+                &state,
+                StatusCode::OK,
+                &SecondStepPage {
+                    page,
+                    mfa_token: mfa_token.0,
+                    return_to,
+                },
+            )
+        }
+        Err(error) => refuse(error),
+    }
+}
+
+/// `POST /login/second-step`: a TOTP code or a recovery code (told apart by their shape).
+pub async fn second_step(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    throttled: Result<IpThrottled, ApiError>,
+    Audit(audit): Audit,
+    web::Form(form): web::Form<SecondStepForm>,
+) -> HttpResponse {
+    if let Some(refused) = refuse_foreign_form(&state, &request, &form.csrf) {
+        return refused;
+    }
+    let return_to = safe_return_to(&state, &form.return_to);
+    let again = |error: ApiError| {
+        let (page, cookie) = PageContext::new(&state, &request, "Second step")
+            .with_problem(problem_text(&error))
+            .into_parts();
+        let answer = PageContext::render(
+            cookie,
+            &state,
+            error.status_code(),
+            &SecondStepPage {
+                page,
+                mfa_token: form.mfa_token.clone(),
+                return_to: return_to.clone(),
+            },
+        );
+        with_retry_after(answer, &error)
+    };
+    if let Err(limited) = throttled {
+        return again(limited);
+    }
+    let is_totp = parse_totp_code(&form.code).is_some();
+    let body = MfaVerifyIn {
+        mfa_token: Some(form.mfa_token.clone()),
+        code: is_totp.then(|| form.code.clone()),
+        recovery_code: (!is_totp).then(|| form.code.clone()),
+        challenge_id: None,
+        credential: None,
+    };
+    match finish_second_step(&state, &request, &audit, body).await {
+        Ok(session) => signed_in(&state, &session, &return_to),
+        // A dead `mfa_token` cannot be tried again: back to the password.
+        Err(error @ ApiError::Unauthorized { detail, .. }) if detail.contains("MFA token") => {
+            let context = PageContext::new(&state, &request, "Sign in")
+                .with_problem("Your sign-in expired. Please start again.");
+            login_form(
+                &state,
+                context,
+                error.status_code(),
+                String::new(),
+                return_to.clone(),
+            )
+        }
+        Err(error) => again(error),
+    }
+}
+
+/// `GET /register`.
+pub async fn register_page(state: web::Data<AppState>, request: HttpRequest) -> HttpResponse {
+    let (page, cookie) = PageContext::new(&state, &request, "Create an account").into_parts();
+    PageContext::render(
+        cookie,
+        &state,
+        StatusCode::OK,
+        &RegisterPage {
+            page,
+            email: String::new(),
+            email_error: None,
+            password_error: None,
+        },
+    )
+}
+
+/// `POST /register`: the account, then signed in to the account page (or, when logins
+/// need a verified address, a page saying to check the mail).
+pub async fn register(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    throttled: Result<IpThrottled, ApiError>,
+    Audit(audit): Audit,
+    web::Form(form): web::Form<RegisterForm>,
+) -> HttpResponse {
+    if let Some(refused) = refuse_foreign_form(&state, &request, &form.csrf) {
+        return refused;
+    }
+    let again = |error: ApiError| {
+        let mut email_error = None;
+        let mut password_error = None;
+        let mut context = PageContext::new(&state, &request, "Create an account");
+        match &error {
+            ApiError::Validation(fields) => {
+                for field in fields {
+                    match field.field.as_str() {
+                        "email" => email_error = Some(capitalized(&field.message)),
+                        "password" => password_error = Some(capitalized(&field.message)),
+                        _ => {}
+                    }
+                }
+                context = context.with_problem("Please correct the fields below.");
+            }
+            ApiError::Conflict(detail) => {
+                email_error = Some(format!("{detail}."));
+                context = context.with_problem("Please correct the fields below.");
+            }
+            other => context = context.with_problem(problem_text(other)),
+        }
+        let (page, cookie) = context.into_parts();
+        let answer = PageContext::render(
+            cookie,
+            &state,
+            error.status_code(),
+            &RegisterPage {
+                page,
+                email: form.email.clone(),
+                email_error,
+                password_error,
+            },
+        );
+        with_retry_after(answer, &error)
+    };
+    if let Err(limited) = throttled {
+        return again(limited);
+    }
+    let body = RegisterIn {
+        email: Some(form.email.clone()),
+        password: Some(form.password.clone()),
+    };
+    let user = match body.try_into() {
+        Ok(registration) => match create_account(&state, &audit, registration).await {
+            Ok(user) => user,
+            Err(error) => return again(error),
+        },
+        Err(invalid) => return again(invalid),
+    };
+    if state.options.accounts.require_verified_email {
+        let (page, cookie) = PageContext::new(&state, &request, "Check your mail")
+            .with_notice(format!(
+                "Your account is ready. We sent a link to {} to confirm the address; follow it, then sign in.",
+                user.email.as_str()
+            ))
+            .into_parts();
+        return PageContext::render(
+            cookie,
+            &state,
+            StatusCode::CREATED,
+            &MessagePage {
+                page,
+                link_href: "/login",
+                link_text: "Sign in",
+            },
+        );
+    }
+    match open_session(
+        &state,
+        &user,
+        gatehouse_domain::Assurance::password(),
+        &request,
+        &audit,
+    )
+    .await
+    {
+        Ok(session) => signed_in(&state, &session, super::HOME),
+        Err(error) => super::error_page(&state, &request, &error),
+    }
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect::<String>() + ".",
+        None => String::new(),
+    }
+}
