@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use reqwest::{Method, StatusCode, header};
 
-use crate::helpers::{Backend, PASSWORD, TestApp, Tokens, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, NEW_PASSWORD, PASSWORD, TestApp, Tokens, spawn_app, spawn_app_with};
 
 backend_tests!(
     sign_up_and_sign_in_reach_the_account_page,
@@ -17,6 +17,8 @@ backend_tests!(
     every_field_is_labelled_and_every_page_has_one_heading,
     the_browser_session_outlives_the_access_token_and_signs_out_everywhere,
     limits_and_unreadable_forms_answer_as_pages,
+    forgot_mail_and_reset_page_set_a_new_password,
+    the_verify_link_verifies_only_when_its_button_is_pressed,
 );
 
 /// `PUBLIC_URL`'s default origin.
@@ -547,4 +549,145 @@ async fn limits_and_unreadable_forms_answer_as_pages(backend: Backend) {
             .unwrap()
             .starts_with("text/html")
     );
+}
+
+async fn forgot_mail_and_reset_page_set_a_new_password(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (email, _) = app.registered_user().await;
+    let mut browser = Browser::new(&app);
+    let asked = browser
+        .submit("/forgot-password", "/forgot-password", &[("email", &email)])
+        .await;
+    assert_eq!(asked.status, StatusCode::ACCEPTED);
+    assert!(asked.html.contains("Check your mail"));
+    // An address no account has gets the same page.
+    let unknown = browser
+        .submit(
+            "/forgot-password",
+            "/forgot-password",
+            &[("email", "nobody@example.com")],
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::ACCEPTED);
+    assert_eq!(
+        unknown.html.replace("nobody@example.com", ""),
+        asked.html.replace(&email, "")
+    );
+    let malformed = browser
+        .submit(
+            "/forgot-password",
+            "/forgot-password",
+            &[("email", "not-an-address")],
+        )
+        .await;
+    assert_eq!(malformed.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(malformed.html.contains("id=\"email-error\""));
+
+    let mail = app.wait_for_mails(&email, 1).await.remove(0);
+    let token = crate::helpers::token_in(&mail);
+    let link = format!("/reset-password?token={token}");
+    assert!(
+        mail.replace("=\r\n", "").replace("=\n", "").contains(&link),
+        "{mail}"
+    );
+    // Opening the link (twice: a mail scanner, then the owner) spends nothing.
+    browser.get(&link).await;
+    let page = browser.get(&link).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.html
+            .contains("<label for=\"new_password\">New password</label>")
+    );
+    assert!(page.html.contains(">Set password</button>"));
+    let csrf = page.field("csrf");
+    let weak = browser
+        .post(
+            "/reset-password",
+            &[
+                ("csrf", &csrf),
+                ("token", &token),
+                ("new_password", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(weak.html.contains("id=\"password-error\""));
+    let set = browser
+        .post(
+            "/reset-password",
+            &[
+                ("csrf", &csrf),
+                ("token", &token),
+                ("new_password", NEW_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.html);
+    assert!(set.html.contains("Password set"));
+    let again = browser
+        .post(
+            "/reset-password",
+            &[
+                ("csrf", &csrf),
+                ("token", &token),
+                ("new_password", NEW_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    assert!(again.html.contains("expired or was used"));
+    assert_eq!(
+        app.login(&email, NEW_PASSWORD).await.status(),
+        StatusCode::OK
+    );
+}
+
+async fn the_verify_link_verifies_only_when_its_button_is_pressed(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (email, id) = app.registered_user().await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&email).await;
+    let account = browser.get("/account").await;
+    assert!(account.html.contains("not verified yet"));
+    let csrf = account.field("csrf");
+    let sent = browser
+        .post("/account/verify-mail", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(sent.location(), "/account?sent=verification");
+    assert!(
+        browser
+            .get(sent.location())
+            .await
+            .html
+            .contains("on its way")
+    );
+
+    let mail = app.wait_for_mails(&email, 1).await.remove(0);
+    let token = crate::helpers::token_in(&mail);
+    let mut scanner = Browser::new(&app);
+    let page = scanner.get(&format!("/verify?token={token}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.html.contains(">Verify</button>"));
+    let verified_now = || async {
+        app.users()
+            .find_by_id(crate::helpers::user_id(&id))
+            .await
+            .unwrap()
+            .unwrap()
+            .is_verified
+    };
+    assert!(!verified_now().await, "a GET spends nothing");
+    let csrf = page.field("csrf");
+    let verified = scanner
+        .post("/verify", &[("csrf", &csrf), ("token", &token)])
+        .await;
+    assert_eq!(verified.status, StatusCode::OK);
+    assert!(verified.html.contains("is verified"));
+    assert!(verified_now().await);
+    assert!(browser.get("/account").await.html.contains("verified"));
+    assert!(!browser.get("/account").await.html.contains("not verified"));
+    let bad = scanner
+        .post("/verify", &[("csrf", &csrf), ("token", "nope")])
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }

@@ -3,7 +3,9 @@
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use gatehouse_auth::hash_one_time_token;
-use gatehouse_domain::{AuditEventType, Email, NewAuditEvent, OneTimePurpose, Password};
+use gatehouse_domain::{
+    AuditContext, AuditEventType, Email, NewAuditEvent, OneTimePurpose, Password, User,
+};
 use gatehouse_mail::SecurityNotice;
 use gatehouse_persistence::LiveToken;
 
@@ -70,7 +72,19 @@ pub async fn reset_password(
     JsonBody(body): JsonBody<ResetPasswordIn>,
 ) -> Result<HttpResponse, ApiError> {
     let (token, new_password) = body.fields()?;
-    let live = live_token(&state, OneTimePurpose::PasswordReset, &token).await?;
+    reset_with_token(&state, &context, &token, new_password).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Sets the password of the account a live reset `token` names (the rules checked before
+/// the token is spent), ends its sessions, clears its back-off, and tells its owner.
+pub(crate) async fn reset_with_token(
+    state: &AppState,
+    context: &AuditContext,
+    token: &str,
+    new_password: String,
+) -> Result<(), ApiError> {
+    let live = live_token(state, OneTimePurpose::PasswordReset, token).await?;
     let user = state
         .users
         .find_by_id(live.user_id)
@@ -85,7 +99,7 @@ pub async fn reset_password(
         return Err(invalid_token());
     }
     let hash = state.hasher.hash(password).await?;
-    let event = NewAuditEvent::new(AuditEventType::PasswordReset, Some(user.id), &context, now);
+    let event = NewAuditEvent::new(AuditEventType::PasswordReset, Some(user.id), context, now);
     state
         .users
         .change_password(user.id, &hash, None, now, &event)
@@ -95,7 +109,7 @@ pub async fn reset_password(
     state
         .account_mails
         .notify(user.id, SecurityNotice::PasswordReset);
-    Ok(HttpResponse::NoContent().finish())
+    Ok(())
 }
 
 /// Ask for a mail to confirm the caller's address. 202 with the same body as
@@ -146,7 +160,17 @@ pub async fn verify(
     let token = body
         .token
         .ok_or_else(|| ApiError::field("token", "field required"))?;
-    let live = live_token(&state, OneTimePurpose::VerifyEmail, &token).await?;
+    let user = verify_with_token(&state, &context, &token).await?;
+    Ok(HttpResponse::Ok().json(UserOut::from(user)))
+}
+
+/// Marks as verified the address of the account a live verification `token` names.
+pub(crate) async fn verify_with_token(
+    state: &AppState,
+    context: &AuditContext,
+    token: &str,
+) -> Result<User, ApiError> {
+    let live = live_token(state, OneTimePurpose::VerifyEmail, token).await?;
     let now = Utc::now();
     if !state.one_time_tokens.consume(live, now).await? {
         return Err(invalid_token());
@@ -154,15 +178,14 @@ pub async fn verify(
     let event = NewAuditEvent::new(
         AuditEventType::EmailVerified,
         Some(live.user_id),
-        &context,
+        context,
         now,
     );
-    let user = state
+    state
         .users
         .verify_recorded(live.user_id, now, &event)
         .await?
-        .ok_or_else(invalid_token)?;
-    Ok(HttpResponse::Ok().json(UserOut::from(user)))
+        .ok_or_else(invalid_token)
 }
 
 async fn live_token(

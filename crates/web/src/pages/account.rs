@@ -43,8 +43,19 @@ pub struct PlainForm {
     everywhere: Option<String>,
 }
 
+/// `?sent=` after a mail was asked for.
+#[derive(Deserialize)]
+pub struct AccountQuery {
+    #[serde(default)]
+    sent: Option<String>,
+}
+
 /// `GET /account`.
-pub async fn account_page(state: web::Data<AppState>, request: HttpRequest) -> HttpResponse {
+pub async fn account_page(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    query: web::Query<AccountQuery>,
+) -> HttpResponse {
     let caller = match page_user(&state, &request).await {
         Ok(caller) => caller,
         Err(answer) => return answer,
@@ -71,7 +82,13 @@ pub async fn account_page(state: web::Data<AppState>, request: HttpRequest) -> H
             current: session.id == caller.session.id,
         })
         .collect();
-    let (page, cookie) = PageContext::new(&state, &request, "Your account").into_parts();
+    let mut context = PageContext::new(&state, &request, "Your account");
+    if query.sent.as_deref() == Some("verification") {
+        context = context.with_notice(
+            "A link to confirm your address is on its way (unless one was sent a minute ago).",
+        );
+    }
+    let (page, cookie) = context.into_parts();
     PageContext::render(
         cookie,
         &state,

@@ -1,4 +1,4 @@
-//! Pages for browsers: sign-in, sign-up and the account page, server-rendered from
+//! Pages for browsers: sign-in, sign-up, the mails' links and the account page, server-rendered from
 //! compile-time-checked templates (`templates/pages/`), with one stylesheet embedded in
 //! the binary under a name that carries its hash. They work without JavaScript.
 //!
@@ -9,6 +9,7 @@
 //! framing) and `Cache-Control: no-store`.
 
 pub mod account;
+pub mod by_mail;
 pub mod sign_in;
 
 use std::sync::LazyLock;
@@ -75,6 +76,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(sign_in::register_page))
             .route(web::post().to(sign_in::register)),
     )
+    .service(
+        page("/forgot-password")
+            .route(web::get().to(by_mail::forgot_page))
+            .route(web::post().to(by_mail::forgot)),
+    )
+    .service(
+        page("/reset-password")
+            .route(web::get().to(by_mail::reset_page))
+            .route(web::post().to(by_mail::reset)),
+    )
+    .service(
+        page("/verify")
+            .route(web::get().to(by_mail::verify_page))
+            .route(web::post().to(by_mail::verify)),
+    )
+    .service(page("/account/verify-mail").route(web::post().to(by_mail::send_verification)))
     .service(page("/logout").route(web::post().to(account::logout)))
     .service(page("/account").route(web::get().to(account::account_page)))
     .service(page("/account/sessions/{id}/end").route(web::post().to(account::end_session)))

@@ -1,0 +1,304 @@
+//! `/forgot-password`, and the pages the mails' links open: `/reset-password?token=` and
+//! `/verify?token=`. Opening a link spends nothing (mail scanners fetch links): the
+//! page's button does.
+
+use actix_web::{HttpRequest, HttpResponse, ResponseError, http::StatusCode, web};
+use askama::Template;
+use gatehouse_domain::Email;
+use serde::Deserialize;
+
+use crate::{
+    account::by_mail::{reset_with_token, verify_with_token},
+    error::ApiError,
+    extract::{Audit, IpThrottled},
+    pages::{
+        Frame, MessagePage, PageContext, page_user, problem_text, refuse_foreign_form, see_other,
+        with_retry_after,
+    },
+    state::AppState,
+};
+
+#[derive(Template)]
+#[template(path = "pages/forgot.html")]
+struct ForgotPage {
+    page: Frame,
+    email: String,
+    email_error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/reset.html")]
+struct ResetPage {
+    page: Frame,
+    token: String,
+    password_error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/verify.html")]
+struct VerifyPage {
+    page: Frame,
+    token: String,
+}
+
+/// `?token=` of a mail's link.
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    #[serde(default)]
+    token: String,
+}
+
+/// A form with an email.
+#[derive(Deserialize)]
+pub struct ForgotForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+}
+
+/// A form with a mail's token (and, for a reset, the new password).
+#[derive(Deserialize)]
+pub struct TokenForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    new_password: String,
+}
+
+/// A page saying `text`, with a link on.
+fn message(
+    state: &AppState,
+    request: &HttpRequest,
+    status: StatusCode,
+    title: &'static str,
+    text: Result<String, String>,
+    link: (&'static str, &'static str),
+) -> HttpResponse {
+    let context = PageContext::new(state, request, title);
+    let context = match text {
+        Ok(good) => context.with_notice(good),
+        Err(bad) => context.with_problem(bad),
+    };
+    let (page, cookie) = context.into_parts();
+    PageContext::render(
+        cookie,
+        state,
+        status,
+        &MessagePage {
+            page,
+            link_href: link.0,
+            link_text: link.1,
+        },
+    )
+}
+
+/// The answer for a link that no longer works.
+fn dead_link(state: &AppState, request: &HttpRequest, error: &ApiError) -> HttpResponse {
+    let text = if matches!(error, ApiError::BadRequest(_)) {
+        "This link has expired or was used already. Ask for a new one.".to_owned()
+    } else {
+        problem_text(error)
+    };
+    message(
+        state,
+        request,
+        error.status_code(),
+        "This link does not work",
+        Err(text),
+        ("/forgot-password", "Ask for a new link"),
+    )
+}
+
+/// `GET /forgot-password`.
+pub async fn forgot_page(state: web::Data<AppState>, request: HttpRequest) -> HttpResponse {
+    let (page, cookie) = PageContext::new(&state, &request, "Forgot your password?").into_parts();
+    PageContext::render(
+        cookie,
+        &state,
+        StatusCode::OK,
+        &ForgotPage {
+            page,
+            email: String::new(),
+            email_error: None,
+        },
+    )
+}
+
+/// `POST /forgot-password`: the same answer whether or not an account has the address.
+pub async fn forgot(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    throttled: Result<IpThrottled, ApiError>,
+    Audit(audit): Audit,
+    web::Form(form): web::Form<ForgotForm>,
+) -> HttpResponse {
+    if let Some(refused) = refuse_foreign_form(&state, &request, &form.csrf) {
+        return refused;
+    }
+    let parsed = throttled.and_then(|_| Email::parse(&form.email).map_err(ApiError::from));
+    let email = match parsed {
+        Ok(email) => email,
+        Err(error) => {
+            let email_error = match &error {
+                ApiError::Validation(fields) => fields.first().map(|f| f.message.clone()),
+                _ => None,
+            };
+            let (page, cookie) = PageContext::new(&state, &request, "Forgot your password?")
+                .with_problem(problem_text(&error))
+                .into_parts();
+            let answer = PageContext::render(
+                cookie,
+                &state,
+                error.status_code(),
+                &ForgotPage {
+                    page,
+                    email: form.email.clone(),
+                    email_error,
+                },
+            );
+            return with_retry_after(answer, &error);
+        }
+    };
+    state.account_mails.password_reset(email, audit);
+    message(
+        &state,
+        &request,
+        StatusCode::ACCEPTED,
+        "Check your mail",
+        Ok("If an account has this address, a link to set a new password is on its way. It works once, for a limited time.".to_owned()),
+        ("/login", "Back to sign-in"),
+    )
+}
+
+/// `GET /reset-password?token=`: the form; the token is not looked at yet.
+pub async fn reset_page(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    query: web::Query<TokenQuery>,
+) -> HttpResponse {
+    let (page, cookie) = PageContext::new(&state, &request, "Set a new password").into_parts();
+    PageContext::render(
+        cookie,
+        &state,
+        StatusCode::OK,
+        &ResetPage {
+            page,
+            token: query.into_inner().token,
+            password_error: None,
+        },
+    )
+}
+
+/// `POST /reset-password`: spends the token, sets the password, ends every session.
+pub async fn reset(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    Audit(audit): Audit,
+    web::Form(form): web::Form<TokenForm>,
+) -> HttpResponse {
+    if let Some(refused) = refuse_foreign_form(&state, &request, &form.csrf) {
+        return refused;
+    }
+    match reset_with_token(&state, &audit, &form.token, form.new_password.clone()).await {
+        Ok(()) => message(
+            &state,
+            &request,
+            StatusCode::OK,
+            "Password set",
+            Ok("Your new password is set, and every session of your account has ended.".to_owned()),
+            ("/login", "Sign in"),
+        ),
+        Err(ApiError::Validation(fields)) => {
+            let (page, cookie) = PageContext::new(&state, &request, "Set a new password")
+                .with_problem("Please choose another password.")
+                .into_parts();
+            PageContext::render(
+                cookie,
+                &state,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &ResetPage {
+                    page,
+                    token: form.token.clone(),
+                    password_error: fields.first().map(|field| field.message.clone()),
+                },
+            )
+        }
+        Err(error) => dead_link(&state, &request, &error),
+    }
+}
+
+/// `GET /verify?token=`: the button; the token is not looked at yet.
+pub async fn verify_page(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    query: web::Query<TokenQuery>,
+) -> HttpResponse {
+    let (page, cookie) = PageContext::new(&state, &request, "Confirm your address").into_parts();
+    PageContext::render(
+        cookie,
+        &state,
+        StatusCode::OK,
+        &VerifyPage {
+            page,
+            token: query.into_inner().token,
+        },
+    )
+}
+
+/// `POST /verify`: spends the token; the address is verified.
+pub async fn verify(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    Audit(audit): Audit,
+    web::Form(form): web::Form<TokenForm>,
+) -> HttpResponse {
+    if let Some(refused) = refuse_foreign_form(&state, &request, &form.csrf) {
+        return refused;
+    }
+    match verify_with_token(&state, &audit, &form.token).await {
+        Ok(user) => message(
+            &state,
+            &request,
+            StatusCode::OK,
+            "Address confirmed",
+            Ok(format!("{} is verified.", user.email.as_str())),
+            ("/account", "Go to your account"),
+        ),
+        Err(error) => dead_link(&state, &request, &error),
+    }
+}
+
+/// `POST /account/verify-mail`: the verification mail again, for the signed-in account.
+pub async fn send_verification(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    throttled: Result<IpThrottled, ApiError>,
+    Audit(audit): Audit,
+    web::Form(form): web::Form<ForgotForm>,
+) -> HttpResponse {
+    if let Some(refused) = refuse_foreign_form(&state, &request, &form.csrf) {
+        return refused;
+    }
+    let caller = match page_user(&state, &request).await {
+        Ok(caller) => caller,
+        Err(answer) => return answer,
+    };
+    if let Err(limited) = throttled {
+        let answer = message(
+            &state,
+            &request,
+            limited.status_code(),
+            "Please wait",
+            Err(problem_text(&limited)),
+            ("/account", "Back to your account"),
+        );
+        return with_retry_after(answer, &limited);
+    }
+    if !caller.user.is_verified {
+        state.account_mails.verify_email(caller.user.id, audit);
+    }
+    see_other("/account?sent=verification")
+}
