@@ -232,19 +232,25 @@ impl FromRequest for FreshUser {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
             let caller = authenticated.await?;
-            if caller.0.claims.aal == Aal::Aal2 {
-                return Ok(caller);
-            }
             let state =
                 state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
-            // Only an aal1 token costs this read: does the account have a second factor
-            // that its login skipped (one set up after it)?
-            if state.mfa.factors(caller.0.user.id).await?.any() {
-                return Err(ApiError::Forbidden("Stronger authentication required"));
-            }
+            require_account_assurance(&state, &caller.0).await?;
             Ok(caller)
         })
     }
+}
+
+/// 403 `Stronger authentication required` when the caller's login skipped a second factor
+/// the account has (one set up after it).
+pub(crate) async fn require_account_assurance(
+    state: &AppState,
+    caller: &AuthenticatedUser,
+) -> Result<(), ApiError> {
+    // Only an aal1 token costs this read.
+    if caller.claims.aal != Aal::Aal2 && state.mfa.factors(caller.user.id).await?.any() {
+        return Err(ApiError::Forbidden("Stronger authentication required"));
+    }
+    Ok(())
 }
 
 /// An [`AuthenticatedUser`] who is a superuser: what the admin routes require

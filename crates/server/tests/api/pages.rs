@@ -19,6 +19,7 @@ backend_tests!(
     limits_and_unreadable_forms_answer_as_pages,
     forgot_mail_and_reset_page_set_a_new_password,
     the_verify_link_verifies_only_when_its_button_is_pressed,
+    the_password_changes_from_the_account_page,
 );
 
 /// `PUBLIC_URL`'s default origin.
@@ -690,4 +691,101 @@ async fn the_verify_link_verifies_only_when_its_button_is_pressed(backend: Backe
         .post("/verify", &[("csrf", &csrf), ("token", "nope")])
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+}
+
+async fn the_password_changes_from_the_account_page(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (email, _) = app.registered_user().await;
+    let elsewhere = Tokens::from_json(&app.login(&email, PASSWORD).await.json().await.unwrap());
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&email).await;
+    assert!(
+        browser
+            .get("/account")
+            .await
+            .html
+            .contains("href=\"/account/password\"")
+    );
+    let page = browser.get("/account/password").await;
+    assert!(
+        page.html
+            .contains("<label for=\"current_password\">Current password</label>")
+    );
+    let csrf = page.field("csrf");
+    let wrong = browser
+        .post(
+            "/account/password",
+            &[
+                ("csrf", &csrf),
+                ("current_password", "not-it"),
+                ("new_password", NEW_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.html.contains("id=\"current-error\""));
+    let weak = browser
+        .post(
+            "/account/password",
+            &[
+                ("csrf", &csrf),
+                ("current_password", PASSWORD),
+                ("new_password", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(weak.html.contains("id=\"password-error\""));
+    let changed = browser
+        .post(
+            "/account/password",
+            &[
+                ("csrf", &csrf),
+                ("current_password", PASSWORD),
+                ("new_password", NEW_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(changed.location(), "/account?changed=password");
+    let account = browser.get(changed.location()).await;
+    assert_eq!(account.status, StatusCode::OK, "this session stays");
+    assert!(account.html.contains("Your password is changed"));
+    crate::helpers::assert_session_ended(app.me(&elsewhere.access).await).await;
+    assert_eq!(
+        app.login(&email, NEW_PASSWORD).await.status(),
+        StatusCode::OK
+    );
+    app.wait_for_notice(&email, "your password was changed")
+        .await;
+
+    // An account with a second factor needs a session that used it.
+    let (other, _, tokens) = app.logged_in_user().await;
+    let mut password_only = Browser::new(&app);
+    password_only.sign_in(&other).await;
+    app.enrol_totp(&tokens.access).await;
+    // Enrolling ended the browser's other session; the one that enrolled stays, at aal1.
+    assert_eq!(
+        password_only.get("/account").await.status,
+        StatusCode::SEE_OTHER
+    );
+    password_only
+        .cookies
+        .insert("access_token_cookie".into(), tokens.access.clone());
+    let page = password_only.get("/account/password").await;
+    let csrf = page.field("csrf");
+    let refused = password_only
+        .post(
+            "/account/password",
+            &[
+                ("csrf", &csrf),
+                ("current_password", PASSWORD),
+                ("new_password", NEW_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(refused.html.contains("Stronger authentication required"));
+    // Unchanged: the old password still opens the first step.
+    let first_step = app.login(&other, PASSWORD).await;
+    assert_eq!(first_step.status(), StatusCode::FORBIDDEN);
 }

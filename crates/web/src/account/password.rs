@@ -2,13 +2,13 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
-use gatehouse_domain::{AuditEventType, NewAuditEvent};
+use gatehouse_domain::{AuditContext, AuditEventType, NewAuditEvent};
 use gatehouse_mail::SecurityNotice;
 
 use crate::{
-    account::dto::ChangePasswordIn,
+    account::dto::{ChangePasswordIn, PasswordChange},
     error::{ApiError, Problem},
-    extract::{Audit, FreshUser, IpThrottled, JsonBody},
+    extract::{Audit, AuthenticatedUser, FreshUser, IpThrottled, JsonBody},
     openapi::responses::{DatabaseDown, JsonBodyRefused, PasswordLimited},
     operations::metrics::LoginOutcome,
     signin::{backoff::PasswordAttempt, credentials::password_matches},
@@ -42,9 +42,22 @@ pub async fn change_password(
     JsonBody(body): JsonBody<ChangePasswordIn>,
 ) -> Result<HttpResponse, ApiError> {
     let change = body.parse(&caller.user.email)?;
+    change_password_of(&state, &request, &context, &caller, change).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Checks `change.current` under the account's back-off, sets `change.new`, ends every
+/// other session of the caller, and tells the owner.
+pub(crate) async fn change_password_of(
+    state: &AppState,
+    request: &HttpRequest,
+    context: &AuditContext,
+    caller: &AuthenticatedUser,
+    change: PasswordChange,
+) -> Result<(), ApiError> {
     // A stolen fresh token must not open a way to guess the password faster than login.
-    let attempt = PasswordAttempt::begin(&state, &caller.user.email, &request).await?;
-    if password_matches(&state, &caller.user, change.current)
+    let attempt = PasswordAttempt::begin(state, &caller.user.email, request).await?;
+    if password_matches(state, &caller.user, change.current)
         .await?
         .is_none()
     {
@@ -58,7 +71,7 @@ pub async fn change_password(
     let event = NewAuditEvent::new(
         AuditEventType::PasswordChanged,
         Some(caller.user.id),
-        &context,
+        context,
         now,
     )
     .in_session(caller.session.id);
@@ -69,5 +82,5 @@ pub async fn change_password(
     state
         .account_mails
         .notify(caller.user.id, SecurityNotice::PasswordChanged);
-    Ok(HttpResponse::NoContent().finish())
+    Ok(())
 }

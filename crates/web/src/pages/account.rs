@@ -43,11 +43,13 @@ pub struct PlainForm {
     everywhere: Option<String>,
 }
 
-/// `?sent=` after a mail was asked for.
+/// `?sent=` after a mail was asked for, `?changed=` after a change.
 #[derive(Deserialize)]
 pub struct AccountQuery {
     #[serde(default)]
     sent: Option<String>,
+    #[serde(default)]
+    changed: Option<String>,
 }
 
 /// `GET /account`.
@@ -87,6 +89,10 @@ pub async fn account_page(
         context = context.with_notice(
             "A link to confirm your address is on its way (unless one was sent a minute ago).",
         );
+    }
+    if query.changed.as_deref() == Some("password") {
+        context =
+            context.with_notice("Your password is changed, and your other sessions have ended.");
     }
     let (page, cookie) = context.into_parts();
     PageContext::render(

@@ -10,6 +10,7 @@
 
 pub mod account;
 pub mod by_mail;
+pub mod password;
 pub mod sign_in;
 
 use std::sync::LazyLock;
@@ -92,6 +93,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(by_mail::verify)),
     )
     .service(page("/account/verify-mail").route(web::post().to(by_mail::send_verification)))
+    .service(
+        page("/account/password")
+            .route(web::get().to(password::password_page))
+            .route(web::post().to(password::change_password)),
+    )
     .service(page("/logout").route(web::post().to(account::logout)))
     .service(page("/account").route(web::get().to(account::account_page)))
     .service(page("/account/sessions/{id}/end").route(web::post().to(account::end_session)))
