@@ -20,6 +20,7 @@ backend_tests!(
     forgot_mail_and_reset_page_set_a_new_password,
     the_verify_link_verifies_only_when_its_button_is_pressed,
     the_password_changes_from_the_account_page,
+    an_authenticator_app_is_set_up_and_turned_off_from_the_account_page,
 );
 
 /// `PUBLIC_URL`'s default origin.
@@ -788,4 +789,96 @@ async fn the_password_changes_from_the_account_page(backend: Backend) {
     // Unchanged: the old password still opens the first step.
     let first_step = app.login(&other, PASSWORD).await;
     assert_eq!(first_step.status(), StatusCode::FORBIDDEN);
+}
+
+async fn an_authenticator_app_is_set_up_and_turned_off_from_the_account_page(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (email, _) = app.registered_user().await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&email).await;
+    let account = browser.get("/account").await;
+    assert!(
+        account
+            .html
+            .contains(">Set up an authenticator app</button>")
+    );
+    let csrf = account.field("csrf");
+    let setup = browser.post("/account/totp", &[("csrf", &csrf)]).await;
+    assert_eq!(setup.status, StatusCode::OK);
+    assert!(setup.html.contains("<svg"), "a QR code drawn on the server");
+    assert!(!setup.html.contains("<?xml"));
+    assert_eq!(setup.headers[header::CACHE_CONTROL], "no-store");
+    let key = setup
+        .html
+        .split("<code class=\"secret\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned();
+    let secret = gatehouse_auth::TotpSecret::from_base32(&key).unwrap();
+    let wrong = browser
+        .post(
+            "/account/totp/confirm",
+            &[("csrf", &csrf), ("code", "000000")],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert!(
+        wrong.html.contains("Invalid code") && wrong.html.contains(&key),
+        "the same key again"
+    );
+    let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap();
+    let code = secret.code_at(now - 30);
+    let codes = browser
+        .post("/account/totp/confirm", &[("csrf", &csrf), ("code", &code)])
+        .await;
+    assert_eq!(codes.status, StatusCode::OK, "{}", codes.html);
+    let listed = codes.html.split("<pre class=\"codes\"").nth(1).unwrap();
+    let listed = listed.split("</pre>").next().unwrap();
+    assert_eq!(listed.lines().filter(|line| line.contains('-')).count(), 10);
+    assert!(
+        codes
+            .html
+            .contains("download=\"recovery-codes.txt\" href=\"data:text/plain")
+    );
+
+    // The next sign-in asks for the code.
+    let out = browser.post("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    let step = browser.sign_in(&email).await;
+    assert!(step.html.contains("<label for=\"code\">Code</label>"));
+    let csrf = step.field("csrf");
+    let mfa_token = step.field("mfa_token");
+    let signed_in = browser
+        .post(
+            "/login/second-step",
+            &[
+                ("csrf", &csrf),
+                ("mfa_token", &mfa_token),
+                ("code", &secret.code_at(now)),
+            ],
+        )
+        .await;
+    assert_eq!(signed_in.status, StatusCode::SEE_OTHER);
+    let account = browser.get("/account").await;
+    assert!(
+        account
+            .html
+            .contains("Authenticator app: on · 10 recovery codes left")
+    );
+    let csrf = account.field("csrf");
+    let off = browser
+        .post("/account/totp/disable", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(off.location(), "/account?changed=totp");
+    assert!(
+        browser
+            .get("/account")
+            .await
+            .html
+            .contains(">Set up an authenticator app</button>")
+    );
+    assert_eq!(app.login(&email, PASSWORD).await.status(), StatusCode::OK);
 }

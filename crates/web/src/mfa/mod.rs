@@ -7,7 +7,7 @@ pub mod second_step;
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use gatehouse_auth::{RecoveryCodes, SealedSecret, TotpSecret};
-use gatehouse_domain::{AuditEventType, NewAuditEvent, UserId, parse_totp_code};
+use gatehouse_domain::{AuditContext, AuditEventType, NewAuditEvent, UserId, parse_totp_code};
 use gatehouse_mail::SecurityNotice;
 use gatehouse_persistence::StoredTotp;
 
@@ -64,12 +64,7 @@ pub async fn totp_setup(
     state: web::Data<AppState>,
     FreshUser(caller): FreshUser,
 ) -> Result<HttpResponse, ApiError> {
-    let secret = TotpSecret::generate();
-    let sealed = state.sealer.seal(caller.user.id, &secret);
-    state
-        .mfa
-        .start_totp_setup(caller.user.id, &sealed.key_id, &sealed.sealed, Utc::now())
-        .await?;
+    let secret = begin_totp_setup(&state, caller.user.id).await?;
     let issuer = &state.options.accounts.app_name;
     let mut response = HttpResponse::Ok();
     response.insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"));
@@ -77,6 +72,32 @@ pub async fn totp_setup(
         secret: secret.base32(),
         otpauth_uri: secret.otpauth_uri(issuer, caller.user.email.as_str()),
     }))
+}
+
+/// A new secret for `user`'s authenticator, stored sealed as a setup to confirm
+/// (replacing one not confirmed); 409 when TOTP is on already.
+pub(crate) async fn begin_totp_setup(
+    state: &AppState,
+    user: UserId,
+) -> Result<TotpSecret, ApiError> {
+    let secret = TotpSecret::generate();
+    let sealed = state.sealer.seal(user, &secret);
+    state
+        .mfa
+        .start_totp_setup(user, &sealed.key_id, &sealed.sealed, Utc::now())
+        .await?;
+    Ok(secret)
+}
+
+/// The secret of `user`'s setup in progress, if there is one.
+pub(crate) async fn totp_in_setup(
+    state: &AppState,
+    user: UserId,
+) -> Result<Option<TotpSecret>, ApiError> {
+    match state.mfa.totp(user).await?.filter(|totp| !totp.confirmed) {
+        Some(stored) => Ok(Some(unseal(state, user, stored)?)),
+        None => Ok(None),
+    }
 }
 
 /// Finish setting up TOTP with a code from the app: TOTP is on from now, ten recovery
@@ -103,7 +124,18 @@ pub async fn totp_confirm(
     Audit(context): Audit,
     JsonBody(body): JsonBody<TotpCodeIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let typed = body.code()?;
+    let codes = confirm_totp_setup(&state, &caller, &context, &body.code()?).await?;
+    Ok(recovery_codes_answer(codes))
+}
+
+/// Turns on the setup in progress if `typed` is its current code: the recovery codes,
+/// and every other session of the caller ends.
+pub(crate) async fn confirm_totp_setup(
+    state: &AppState,
+    caller: &AuthenticatedUser,
+    context: &AuditContext,
+    typed: &str,
+) -> Result<RecoveryCodes, ApiError> {
     let no_setup = || ApiError::Conflict("No TOTP setup in progress");
     let stored = state
         .mfa
@@ -111,16 +143,16 @@ pub async fn totp_confirm(
         .await?
         .filter(|totp| !totp.confirmed)
         .ok_or_else(no_setup)?;
-    let secret = unseal(&state, caller.user.id, stored)?;
+    let secret = unseal(state, caller.user.id, stored)?;
     let now = Utc::now();
-    let step = parse_totp_code(&typed)
+    let step = parse_totp_code(typed)
         .and_then(|code| secret.matching_step(&code, unix_seconds(now)))
         .ok_or_else(|| ApiError::BadRequest(INVALID_CODE.into()))?;
     let codes = RecoveryCodes::generate(&state.sealer);
     let event = NewAuditEvent::new(
         AuditEventType::TotpEnabled,
         Some(caller.user.id),
-        &context,
+        context,
         now,
     )
     .in_session(caller.session.id);
@@ -139,7 +171,7 @@ pub async fn totp_confirm(
     state
         .account_mails
         .notify(caller.user.id, SecurityNotice::SecondFactorAdded);
-    Ok(recovery_codes_answer(codes))
+    Ok(codes)
 }
 
 /// Turn TOTP off. Needs a fresh aal2 token; with no other second factor left, the
@@ -162,10 +194,21 @@ pub async fn totp_disable(
     FreshUser(caller): FreshUser,
     Audit(context): Audit,
 ) -> Result<HttpResponse, ApiError> {
+    disable_totp_of(&state, &caller, &context).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Turns the caller's TOTP off (404 `TOTP not enabled` when it is not on) and tells the
+/// owner.
+pub(crate) async fn disable_totp_of(
+    state: &AppState,
+    caller: &AuthenticatedUser,
+    context: &AuditContext,
+) -> Result<(), ApiError> {
     let event = NewAuditEvent::new(
         AuditEventType::TotpDisabled,
         Some(caller.user.id),
-        &context,
+        context,
         Utc::now(),
     )
     .in_session(caller.session.id);
@@ -175,7 +218,7 @@ pub async fn totp_disable(
     state
         .account_mails
         .notify(caller.user.id, SecurityNotice::SecondFactorRemoved);
-    Ok(HttpResponse::NoContent().finish())
+    Ok(())
 }
 
 /// Ten new recovery codes; the old ones stop working. Needs a fresh aal2 token and a

@@ -22,6 +22,8 @@ struct AccountPage {
     page: Frame,
     email: String,
     verified: bool,
+    totp: bool,
+    recovery_codes_left: u32,
     sessions: Vec<SessionLine>,
 }
 
@@ -62,13 +64,14 @@ pub async fn account_page(
         Ok(caller) => caller,
         Err(answer) => return answer,
     };
-    let sessions = match state
+    let listed = state
         .sessions
         .list_active_for_user(caller.user.id, Utc::now())
-        .await
-    {
-        Ok(sessions) => sessions,
-        Err(error) => return error_page(&state, &request, &error.into()),
+        .await;
+    let factors = state.mfa.factors(caller.user.id).await;
+    let (sessions, factors) = match (listed, factors) {
+        (Ok(sessions), Ok(factors)) => (sessions, factors),
+        (Err(error), _) | (_, Err(error)) => return error_page(&state, &request, &error.into()),
     };
     let sessions = sessions
         .into_iter()
@@ -90,9 +93,13 @@ pub async fn account_page(
             "A link to confirm your address is on its way (unless one was sent a minute ago).",
         );
     }
-    if query.changed.as_deref() == Some("password") {
-        context =
-            context.with_notice("Your password is changed, and your other sessions have ended.");
+    match query.changed.as_deref() {
+        Some("password") => {
+            context = context
+                .with_notice("Your password is changed, and your other sessions have ended.");
+        }
+        Some("totp") => context = context.with_notice("The authenticator app is off."),
+        _ => {}
     }
     let (page, cookie) = context.into_parts();
     PageContext::render(
@@ -103,6 +110,8 @@ pub async fn account_page(
             page,
             email: caller.user.email.as_str().to_owned(),
             verified: caller.user.is_verified,
+            totp: factors.totp,
+            recovery_codes_left: factors.recovery_codes_left,
             sessions,
         },
     )

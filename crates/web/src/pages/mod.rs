@@ -11,6 +11,7 @@
 pub mod account;
 pub mod by_mail;
 pub mod password;
+pub mod second_factor;
 pub mod sign_in;
 
 use std::sync::LazyLock;
@@ -93,6 +94,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(by_mail::verify)),
     )
     .service(page("/account/verify-mail").route(web::post().to(by_mail::send_verification)))
+    .service(page("/account/totp").route(web::post().to(second_factor::start)))
+    .service(page("/account/totp/confirm").route(web::post().to(second_factor::confirm)))
+    .service(page("/account/totp/disable").route(web::post().to(second_factor::disable)))
     .service(
         page("/account/password")
             .route(web::get().to(password::password_page))
