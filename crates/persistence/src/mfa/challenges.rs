@@ -1,0 +1,128 @@
+//! Logins waiting for their second step: each known by the hash of its `mfa_token`,
+//! finished once, dead after its last allowed failure.
+
+use chrono::{DateTime, Utc};
+use gatehouse_domain::{NewAuditEvent, UserId};
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, Condition, EntityTrait, QueryFilter, TransactionTrait,
+    sea_query::{Expr, ExprTrait},
+};
+
+use super::{MfaChallenge, MfaRepository};
+use crate::{RepoError, audit::record_event, entity::mfa_challenge};
+
+impl MfaRepository {
+    /// Opens a second step for `user_id`, known by the hash of its `mfa_token`, and
+    /// records `event` (`mfa.challenged`) with it. The account's finished or expired
+    /// challenges are removed on the way.
+    pub async fn open_challenge(
+        &self,
+        user_id: UserId,
+        token_hash: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        event: &NewAuditEvent,
+    ) -> Result<(), RepoError> {
+        use mfa_challenge::Column as C;
+        let txn = self.db.begin().await?;
+        mfa_challenge::Entity::delete_many()
+            .filter(C::UserId.eq(user_id.as_uuid()))
+            .filter(
+                Condition::any()
+                    .add(C::UsedAt.is_not_null())
+                    .add(C::ExpiresAt.lte(now)),
+            )
+            .exec(&txn)
+            .await?;
+        let row = mfa_challenge::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            user_id: Set(user_id.as_uuid()),
+            token_hash: Set(token_hash.to_owned()),
+            failed_attempts: Set(0),
+            created_at: Set(now),
+            expires_at: Set(expires_at),
+            used_at: Set(None),
+        };
+        mfa_challenge::Entity::insert(row)
+            .exec_without_returning(&txn)
+            .await?;
+        let recorded = record_event(&txn, event).await?;
+        txn.commit().await?;
+        recorded.committed();
+        Ok(())
+    }
+
+    /// The challenge with this token hash, if it is unused, unexpired and has failed
+    /// fewer than `max_failures` times.
+    pub async fn live_challenge(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+        max_failures: u32,
+    ) -> Result<Option<MfaChallenge>, RepoError> {
+        use mfa_challenge::Column as C;
+        Ok(mfa_challenge::Entity::find()
+            .filter(C::TokenHash.eq(token_hash))
+            .filter(live(now, max_failures))
+            .one(&self.db)
+            .await?
+            .map(|row| MfaChallenge {
+                id: row.id,
+                user_id: UserId::from_uuid(row.user_id),
+            }))
+    }
+
+    /// Counts one wrong code against the challenge (one `UPDATE`, so concurrent wrong
+    /// codes all count).
+    pub async fn fail_challenge(&self, id: uuid::Uuid) -> Result<(), RepoError> {
+        use mfa_challenge::Column as C;
+        mfa_challenge::Entity::update_many()
+            .col_expr(C::FailedAttempts, Expr::col(C::FailedAttempts).add(1))
+            .filter(C::Id.eq(id))
+            .filter(C::UsedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Finishes the challenge if it is still live: true for exactly one caller.
+    pub async fn finish_challenge(
+        &self,
+        id: uuid::Uuid,
+        now: DateTime<Utc>,
+        max_failures: u32,
+    ) -> Result<bool, RepoError> {
+        use mfa_challenge::Column as C;
+        let result = mfa_challenge::Entity::update_many()
+            .col_expr(C::UsedAt, Expr::value(now))
+            .filter(C::Id.eq(id))
+            .filter(live(now, max_failures))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Deletes challenges that expired or were finished before `before`. Returns how many.
+    pub async fn purge_challenges(&self, before: DateTime<Utc>) -> Result<u64, RepoError> {
+        use mfa_challenge::Column as C;
+        let result = mfa_challenge::Entity::delete_many()
+            .filter(
+                Condition::any()
+                    .add(C::ExpiresAt.lt(before))
+                    .add(C::UsedAt.lt(before)),
+            )
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected)
+    }
+}
+
+/// Unused, unexpired, and not failed too often.
+fn live(now: DateTime<Utc>, max_failures: u32) -> Condition {
+    use mfa_challenge::Column as C;
+    Condition::all()
+        .add(C::UsedAt.is_null())
+        .add(C::ExpiresAt.gt(now))
+        .add(C::FailedAttempts.lt(i64::from(max_failures)))
+}
