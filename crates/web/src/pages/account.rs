@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::{
     cookies::cleared_cookies,
-    extract::Audit,
+    extract::{Audit, AuthenticatedUser},
     pages::{
         Frame, PageContext, error_page, new_page_csrf_cookie, page_user, refuse_foreign_form,
         see_other,
@@ -25,6 +25,19 @@ struct AccountPage {
     totp: bool,
     recovery_codes_left: u32,
     sessions: Vec<SessionLine>,
+    passkeys: Vec<PasskeyLine>,
+}
+
+/// How the page shows a moment.
+const DAY: &str = "%Y-%m-%d %H:%M UTC";
+
+/// One passkey as the account page lists it.
+struct PasskeyLine {
+    id: String,
+    name: String,
+    added: String,
+    last_used: Option<String>,
+    possibly_cloned: bool,
 }
 
 /// One open session as the account page lists it.
@@ -64,14 +77,51 @@ pub async fn account_page(
         Ok(caller) => caller,
         Err(answer) => return answer,
     };
+    let mut context = PageContext::new(&state, &request, TITLE);
+    if query.sent.as_deref() == Some("verification") {
+        context = context.with_notice(
+            "A link to confirm your address is on its way (unless one was sent a minute ago).",
+        );
+    }
+    let notice = match query.changed.as_deref() {
+        Some("password") => Some("Your password is changed, and your other sessions have ended."),
+        Some("totp") => Some("The authenticator app is off."),
+        Some("passkey-added") => Some("Your passkey is added."),
+        Some("passkey-renamed") => Some("Your passkey is renamed."),
+        Some("passkey-removed") => {
+            Some("Your passkey is removed, and your other sessions have ended.")
+        }
+        _ => None,
+    };
+    if let Some(notice) = notice {
+        context = context.with_notice(notice);
+    }
+    account_view(&state, &request, &caller, context, StatusCode::OK).await
+}
+
+/// The account page's title.
+pub(crate) const TITLE: &str = "Your account";
+
+/// The account page of `caller` in `context` (which may tell what a form changed or why
+/// it was refused), answered with `status`.
+pub(crate) async fn account_view(
+    state: &AppState,
+    request: &HttpRequest,
+    caller: &AuthenticatedUser,
+    context: PageContext,
+    status: StatusCode,
+) -> HttpResponse {
     let listed = state
         .sessions
         .list_active_for_user(caller.user.id, Utc::now())
         .await;
     let factors = state.mfa.factors(caller.user.id).await;
-    let (sessions, factors) = match (listed, factors) {
-        (Ok(sessions), Ok(factors)) => (sessions, factors),
-        (Err(error), _) | (_, Err(error)) => return error_page(&state, &request, &error.into()),
+    let passkeys = state.passkeys.list(caller.user.id).await;
+    let (sessions, factors, passkeys) = match (listed, factors, passkeys) {
+        (Ok(sessions), Ok(factors), Ok(passkeys)) => (sessions, factors, passkeys),
+        (Err(error), _, _) | (_, Err(error), _) | (_, _, Err(error)) => {
+            return error_page(state, request, &error.into());
+        }
     };
     let sessions = sessions
         .into_iter()
@@ -82,30 +132,26 @@ pub async fn account_page(
                 .as_deref()
                 .map(describe_agent)
                 .unwrap_or_else(|| "A client".to_owned()),
-            since: session.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            since: session.created_at.format(DAY).to_string(),
             ip: session.ip.clone(),
             current: session.id == caller.session.id,
         })
         .collect();
-    let mut context = PageContext::new(&state, &request, "Your account");
-    if query.sent.as_deref() == Some("verification") {
-        context = context.with_notice(
-            "A link to confirm your address is on its way (unless one was sent a minute ago).",
-        );
-    }
-    match query.changed.as_deref() {
-        Some("password") => {
-            context = context
-                .with_notice("Your password is changed, and your other sessions have ended.");
-        }
-        Some("totp") => context = context.with_notice("The authenticator app is off."),
-        _ => {}
-    }
+    let passkeys = passkeys
+        .into_iter()
+        .map(|passkey| PasskeyLine {
+            id: passkey.id.to_string(),
+            name: passkey.name.as_str().to_owned(),
+            added: passkey.created_at.format(DAY).to_string(),
+            last_used: passkey.last_used_at.map(|at| at.format(DAY).to_string()),
+            possibly_cloned: passkey.possibly_cloned,
+        })
+        .collect();
     let (page, cookie) = context.into_parts();
     PageContext::render(
         cookie,
-        &state,
-        StatusCode::OK,
+        state,
+        status,
         &AccountPage {
             page,
             email: caller.user.email.as_str().to_owned(),
@@ -113,6 +159,7 @@ pub async fn account_page(
             totp: factors.totp,
             recovery_codes_left: factors.recovery_codes_left,
             sessions,
+            passkeys,
         },
     )
 }

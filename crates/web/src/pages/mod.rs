@@ -10,6 +10,7 @@
 
 pub mod account;
 pub mod by_mail;
+pub mod passkeys;
 pub mod password;
 pub mod second_factor;
 pub mod sign_in;
@@ -47,14 +48,20 @@ fn page_csrf_cookie(state: &AppState) -> &'static str {
 pub(crate) const HOME: &str = "/account";
 
 const STYLESHEET: &str = include_str!("../../assets/pages.css");
+/// The pages' only script: passkey ceremonies (everything else works without it).
+const SCRIPT: &str = include_str!("../../assets/passkeys.js");
 
-/// `/assets/pages.<hash>.css`: a new stylesheet gets a new name, so browsers may keep
+/// `/assets/<stem>.<hash>.<extension>`: a new file gets a new name, so browsers may keep
 /// each one for a year.
-static STYLESHEET_PATH: LazyLock<String> = LazyLock::new(|| {
-    let digest = Sha256::digest(STYLESHEET.as_bytes());
+fn hashed_path(stem: &str, extension: &str, content: &str) -> String {
+    let digest = Sha256::digest(content.as_bytes());
     let hash: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
-    format!("/assets/pages.{hash}.css")
-});
+    format!("/assets/{stem}.{hash}.{extension}")
+}
+
+static STYLESHEET_PATH: LazyLock<String> =
+    LazyLock::new(|| hashed_path("pages", "css", STYLESHEET));
+static SCRIPT_PATH: LazyLock<String> = LazyLock::new(|| hashed_path("passkeys", "js", SCRIPT));
 
 /// Mounts the pages (when `UI_ENABLED`). Their bodies and queries that cannot be read
 /// answer as pages, not as the API's JSON (set per resource: the API keeps its own).
@@ -73,6 +80,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(sign_in::login)),
     )
     .service(page("/login/second-step").route(web::post().to(sign_in::second_step)))
+    .service(page("/login/passkey").route(web::post().to(passkeys::sign_in)))
     .service(
         page("/register")
             .route(web::get().to(sign_in::register_page))
@@ -105,18 +113,28 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(page("/logout").route(web::post().to(account::logout)))
     .service(page("/account").route(web::get().to(account::account_page)))
     .service(page("/account/sessions/{id}/end").route(web::post().to(account::end_session)))
-    .service(web::resource("/assets/{name}").route(web::get().to(stylesheet)));
+    .service(page("/account/passkeys").route(web::post().to(passkeys::add)))
+    .service(page("/account/passkeys/options").route(web::post().to(passkeys::options)))
+    .service(page("/account/passkeys/{id}/rename").route(web::post().to(passkeys::rename)))
+    .service(page("/account/passkeys/{id}/remove").route(web::post().to(passkeys::remove)))
+    .service(web::resource("/assets/{name}").route(web::get().to(asset)));
 }
 
-/// The stylesheet, under its current name only.
-async fn stylesheet(name: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    if format!("/assets/{name}") != *STYLESHEET_PATH {
+/// The stylesheet and the script, each under its current name only.
+async fn asset(name: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let path = format!("/assets/{name}");
+    let (content_type, body) = if path == *STYLESHEET_PATH {
+        ("text/css; charset=utf-8", STYLESHEET)
+    } else if path == *SCRIPT_PATH {
+        ("text/javascript; charset=utf-8", SCRIPT)
+    } else {
         return Err(ApiError::NotFound("Not Found"));
-    }
+    };
     Ok(HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, "text/css; charset=utf-8"))
+        .insert_header((header::CONTENT_TYPE, content_type))
         .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))
-        .body(STYLESHEET))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .body(body))
 }
 
 /// What every page shows around its content.
@@ -124,6 +142,7 @@ pub(crate) struct Frame {
     pub(crate) title: &'static str,
     pub(crate) app_name: String,
     pub(crate) stylesheet: &'static str,
+    pub(crate) script: &'static str,
     /// The form token, the page CSRF cookie's value.
     pub(crate) csrf: String,
     /// A good-news line (announced politely).
@@ -154,6 +173,7 @@ impl PageContext {
                 title,
                 app_name: state.options.accounts.app_name.clone(),
                 stylesheet: STYLESHEET_PATH.as_str(),
+                script: SCRIPT_PATH.as_str(),
                 csrf,
                 notice: None,
                 problem: None,
@@ -212,14 +232,18 @@ fn page_headers(response: &mut actix_web::HttpResponseBuilder, state: &AppState)
         .map(String::as_str)
         .collect();
     let policy = format!(
-        "default-src 'none'; style-src 'self'; form-action 'self' {}; frame-ancestors 'none'; \
-         base-uri 'none'",
+        "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; \
+         form-action 'self' {}; frame-ancestors 'none'; base-uri 'none'",
         form_targets.join(" ")
     );
     response
         .insert_header((header::CONTENT_SECURITY_POLICY, policy))
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::X_FRAME_OPTIONS, "DENY"));
+        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+        // Not the API's `no-referrer`: under it browsers post forms with `Origin: null`,
+        // which the origin check must refuse. `strict-origin` still sends no path (nor a
+        // mail link's token) anywhere.
+        .insert_header((header::REFERRER_POLICY, "strict-origin"));
 }
 
 /// Whether a form post is this site's own: the browser says it comes from a trusted

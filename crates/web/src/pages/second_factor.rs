@@ -46,7 +46,7 @@ const TITLE: &str = "Set up an authenticator app";
 
 /// The signed-in caller of a form post that may change factors (a session that used the
 /// account's second factor, if it has one); else the answer.
-async fn caller_for_change(
+pub(crate) async fn caller_for_change(
     state: &AppState,
     request: &HttpRequest,
     csrf: &str,

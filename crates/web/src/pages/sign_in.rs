@@ -10,8 +10,8 @@ use crate::{
     extract::{Audit, IpThrottled},
     mfa::{dto::MfaVerifyIn, second_step::finish_second_step},
     pages::{
-        Frame, MessagePage, PageContext, problem_text, refuse_foreign_form, safe_return_to,
-        signed_in, with_retry_after,
+        Frame, MessagePage, PageContext, passkeys::NOT_A_CREDENTIAL, problem_text,
+        refuse_foreign_form, safe_return_to, signed_in, with_retry_after,
     },
     signin::{
         Grant, create_account,
@@ -36,6 +36,8 @@ struct SecondStepPage {
     page: Frame,
     mfa_token: String,
     return_to: String,
+    /// Whether the account has a passkey to offer.
+    passkey: bool,
 }
 
 #[derive(Template)]
@@ -78,6 +80,14 @@ pub struct SecondStepForm {
     code: String,
     #[serde(default)]
     return_to: String,
+    /// Whether the page offered a passkey (shown again after a refusal).
+    #[serde(default)]
+    passkey: String,
+    /// A passkey's answer (from the script), instead of a code.
+    #[serde(default)]
+    challenge_id: String,
+    #[serde(default)]
+    credential: String,
 }
 
 /// The sign-up form's fields.
@@ -91,7 +101,7 @@ pub struct RegisterForm {
     password: String,
 }
 
-fn login_form(
+pub(crate) fn login_form(
     state: &AppState,
     context: PageContext,
     status: StatusCode,
@@ -160,7 +170,7 @@ pub async fn login(
     };
     match password_login(&state, &request, &audit, login, Grant::Login).await {
         Ok(session) => signed_in(&state, &session, &return_to),
-        Err(ApiError::SecondFactorRequired { mfa_token, .. }) => {
+        Err(ApiError::SecondFactorRequired { mfa_token, methods }) => {
             let (page, cookie) = PageContext::new(&state, &request, "Second step").into_parts();
             PageContext::render(
                 cookie,
@@ -170,6 +180,7 @@ pub async fn login(
                     page,
                     mfa_token: mfa_token.0,
                     return_to,
+                    passkey: methods.contains(&"passkey"),
                 },
             )
         }
@@ -201,6 +212,7 @@ pub async fn second_step(
                 page,
                 mfa_token: form.mfa_token.clone(),
                 return_to: return_to.clone(),
+                passkey: !form.passkey.is_empty(),
             },
         );
         with_retry_after(answer, &error)
@@ -208,13 +220,26 @@ pub async fn second_step(
     if let Err(limited) = throttled {
         return again(limited);
     }
-    let is_totp = parse_totp_code(&form.code).is_some();
-    let body = MfaVerifyIn {
-        mfa_token: Some(form.mfa_token.clone()),
-        code: is_totp.then(|| form.code.clone()),
-        recovery_code: (!is_totp).then(|| form.code.clone()),
-        challenge_id: None,
-        credential: None,
+    let body = if form.credential.is_empty() {
+        let is_totp = parse_totp_code(&form.code).is_some();
+        MfaVerifyIn {
+            mfa_token: Some(form.mfa_token.clone()),
+            code: is_totp.then(|| form.code.clone()),
+            recovery_code: (!is_totp).then(|| form.code.clone()),
+            challenge_id: None,
+            credential: None,
+        }
+    } else {
+        match serde_json::from_str(&form.credential) {
+            Ok(credential) => MfaVerifyIn {
+                mfa_token: Some(form.mfa_token.clone()),
+                code: None,
+                recovery_code: None,
+                challenge_id: Some(form.challenge_id.clone()),
+                credential: Some(credential),
+            },
+            Err(_) => return again(ApiError::field("credential", NOT_A_CREDENTIAL)),
+        }
     };
     match finish_second_step(&state, &request, &audit, body).await {
         Ok(session) => signed_in(&state, &session, &return_to),

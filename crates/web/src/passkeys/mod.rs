@@ -10,7 +10,8 @@ use actix_web::{HttpResponse, http::header, web};
 use chrono::{Duration, Utc};
 use gatehouse_auth::{Ceremony, credential_id_hash};
 use gatehouse_domain::{
-    AuditEventType, CeremonyId, CeremonyPurpose, NewAuditEvent, PasskeyId, UserId,
+    AuditContext, AuditEventType, CeremonyId, CeremonyPurpose, NewAuditEvent, PasskeyId,
+    PasskeyName, PasskeySummary, UserId,
 };
 use gatehouse_mail::SecurityNotice;
 use gatehouse_persistence::NewStoredPasskey;
@@ -47,6 +48,14 @@ pub async fn register_options(
     state: web::Data<AppState>,
     FreshUser(caller): FreshUser,
 ) -> Result<HttpResponse, ApiError> {
+    registration_options(&state, &caller).await
+}
+
+/// Opens a registration ceremony for `caller` (shared with the account page).
+pub(crate) async fn registration_options(
+    state: &AppState,
+    caller: &AuthenticatedUser,
+) -> Result<HttpResponse, ApiError> {
     let existing = state.passkeys.credentials_of(caller.user.id).await?;
     let ceremony = state.webauthn.start_registration(
         caller.user.id.as_uuid(),
@@ -54,7 +63,7 @@ pub async fn register_options(
         &existing,
     )?;
     begin(
-        &state,
+        state,
         CeremonyPurpose::Registration,
         Some(caller.user.id),
         ceremony,
@@ -89,9 +98,23 @@ pub async fn register(
     JsonBody(body): JsonBody<PasskeyRegisterIn>,
 ) -> Result<HttpResponse, ApiError> {
     let (challenge, credential, name) = body.parse()?;
+    let added = add_passkey(&state, &caller, &context, challenge, credential, name).await?;
+    Ok(HttpResponse::Created().json(PasskeyOut::from(added)))
+}
+
+/// Finishes `caller`'s registration ceremony `challenge` with the browser's `credential`
+/// and stores the passkey (shared with the account page).
+pub(crate) async fn add_passkey(
+    state: &AppState,
+    caller: &AuthenticatedUser,
+    context: &AuditContext,
+    challenge: Option<CeremonyId>,
+    credential: serde_json::Value,
+    name: Option<PasskeyName>,
+) -> Result<PasskeySummary, ApiError> {
     let user_id = caller.user.id;
     let ceremony = take(
-        &state,
+        state,
         challenge,
         CeremonyPurpose::Registration,
         Some(user_id),
@@ -106,7 +129,7 @@ pub async fn register(
         })
         .inspect_err(|refused| tracing::debug!(error = %refused, "passkey registration refused"))?;
     let now = Utc::now();
-    let event = NewAuditEvent::new(AuditEventType::PasskeyAdded, Some(user_id), &context, now)
+    let event = NewAuditEvent::new(AuditEventType::PasskeyAdded, Some(user_id), context, now)
         .in_session(caller.session.id);
     let stored = NewStoredPasskey {
         credential_id_hash: &credential_id_hash(&new.credential_id),
@@ -120,7 +143,7 @@ pub async fn register(
     state
         .account_mails
         .notify(user_id, SecurityNotice::PasskeyAdded);
-    Ok(HttpResponse::Created().json(PasskeyOut::from(added)))
+    Ok(added)
 }
 
 /// The caller's passkeys, oldest first.
@@ -206,11 +229,22 @@ pub async fn remove(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = passkey_id(&id)?;
+    remove_passkey(&state, &caller, &context, id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Removes `caller`'s passkey `id` (shared with the account page).
+pub(crate) async fn remove_passkey(
+    state: &AppState,
+    caller: &AuthenticatedUser,
+    context: &AuditContext,
+    id: PasskeyId,
+) -> Result<(), ApiError> {
     let now = Utc::now();
     let event = NewAuditEvent::new(
         AuditEventType::PasskeyRemoved,
         Some(caller.user.id),
-        &context,
+        context,
         now,
     )
     .in_session(caller.session.id)
@@ -223,10 +257,10 @@ pub async fn remove(
     state
         .account_mails
         .notify(caller.user.id, SecurityNotice::PasskeyRemoved);
-    Ok(HttpResponse::NoContent().finish())
+    Ok(())
 }
 
-fn passkey_id(raw: &str) -> Result<PasskeyId, ApiError> {
+pub(crate) fn passkey_id(raw: &str) -> Result<PasskeyId, ApiError> {
     PasskeyId::parse(raw).ok_or_else(|| ApiError::field("id", "must be a UUID"))
 }
 

@@ -5,7 +5,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use gatehouse_auth::{PasskeyError, PresentedCredential, credential_id_hash};
-use gatehouse_domain::{Assurance, CeremonyPurpose, UserId};
+use gatehouse_domain::{Assurance, AuditContext, CeremonyId, CeremonyPurpose, Session, UserId};
 use gatehouse_mail::SecurityNotice;
 use gatehouse_persistence::StoredPasskey;
 use serde_json::Value;
@@ -75,15 +75,29 @@ pub async fn login(
     JsonBody(body): JsonBody<PasskeyLoginIn>,
 ) -> Result<HttpResponse, ApiError> {
     let (challenge, credential) = body.parse()?;
-    let ceremony = take(&state, challenge, CeremonyPurpose::SignIn, None).await?;
-    let passkey = match verify_assertion(&state, credential, &ceremony, None).await {
+    let session = passkey_sign_in(&state, &request, &context, challenge, credential).await?;
+    let (access, refresh) = issue_tokens(&state, &session, true, 0)?;
+    Ok(tokens_response(&state, access, refresh))
+}
+
+/// Finishes sign-in ceremony `challenge` with the browser's `credential`: the session it
+/// opens (shared with the sign-in page).
+pub(crate) async fn passkey_sign_in(
+    state: &AppState,
+    request: &HttpRequest,
+    context: &AuditContext,
+    challenge: Option<CeremonyId>,
+    credential: Value,
+) -> Result<Session, ApiError> {
+    let ceremony = take(state, challenge, CeremonyPurpose::SignIn, None).await?;
+    let passkey = match verify_assertion(state, credential, &ceremony, None).await {
         Ok(passkey) => passkey,
         Err(refused) => {
             state.metrics.record_login(LoginOutcome::InvalidCredentials);
             // A refused assertion for a credential someone holds (a phishing page's
             // origin, a copied key) is worth its owner's log.
             if let Some(owner) = refused.owner {
-                record_failed_login(&state, &context, Some(owner), refused.reason).await?;
+                record_failed_login(state, context, Some(owner), refused.reason).await?;
             }
             return Err(refused.error);
         }
@@ -95,18 +109,16 @@ pub async fn login(
         .ok_or_else(passkey_failed)?;
     if !user.is_active {
         state.metrics.record_login(LoginOutcome::Inactive);
-        record_failed_login(&state, &context, Some(user.id), "inactive").await?;
+        record_failed_login(state, context, Some(user.id), "inactive").await?;
         return Err(ApiError::Forbidden("Inactive user"));
     }
     if state.options.accounts.require_verified_email && !user.is_verified {
         state.metrics.record_login(LoginOutcome::Unverified);
-        record_failed_login(&state, &context, Some(user.id), "unverified").await?;
+        record_failed_login(state, context, Some(user.id), "unverified").await?;
         return Err(ApiError::Forbidden("Email not verified"));
     }
     state.metrics.record_login(LoginOutcome::Success);
-    let session = open_session(&state, &user, Assurance::passkey(), &request, &context).await?;
-    let (access, refresh) = issue_tokens(&state, &session, true, 0)?;
-    Ok(tokens_response(&state, access, refresh))
+    open_session(state, &user, Assurance::passkey(), request, context).await
 }
 
 /// Why an assertion was refused: the answer, and whose credential it was when one was

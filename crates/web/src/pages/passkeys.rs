@@ -1,0 +1,208 @@
+//! Passkeys on the pages: signing in with one ("Sign in with a passkey", and the browser's
+//! autofill), and adding, renaming and removing them on the account page. (As the login's
+//! second step, a passkey goes through `/login/second-step`.) The ceremonies run in the
+//! browser, in `assets/passkeys.js`, the pages' only script: it fetches the options,
+//! asks the authenticator, and posts what it answered in an ordinary form with the page's
+//! CSRF token, so the server side is the same forms as the rest of the pages.
+
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use gatehouse_domain::{AuditContext, CeremonyId, PasskeyName};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::{
+    error::ApiError,
+    extract::{Audit, AuthenticatedUser},
+    pages::{
+        PageContext,
+        account::{TITLE as ACCOUNT_TITLE, account_view},
+        page_user, problem_text, refuse_foreign_form, safe_return_to,
+        second_factor::caller_for_change,
+        see_other,
+        sign_in::login_form,
+        signed_in,
+    },
+    passkeys::{add_passkey, passkey_id, registration_options, remove_passkey, sign_in},
+    state::AppState,
+};
+
+/// What the script posts once the authenticator answered (and the account page's
+/// rename and remove forms): every field optional, a missing one is an empty one.
+#[derive(Deserialize)]
+pub struct PasskeyForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    challenge_id: String,
+    /// The credential as JSON (the browser's `PublicKeyCredential`, binary fields
+    /// base64url).
+    #[serde(default)]
+    credential: String,
+    #[serde(default)]
+    return_to: String,
+    #[serde(default)]
+    name: String,
+}
+
+/// Why a form's credential was refused before any check.
+pub(crate) const NOT_A_CREDENTIAL: &str = "must be a PublicKeyCredential";
+
+/// The challenge and the credential a form carries. A credential that is not JSON is
+/// refused as the API refuses a wrong shape.
+pub(crate) fn ceremony_answer(
+    challenge_id: &str,
+    credential: &str,
+) -> Result<(Option<CeremonyId>, Value), ApiError> {
+    let credential: Value = serde_json::from_str(credential)
+        .map_err(|_| ApiError::field("credential", NOT_A_CREDENTIAL))?;
+    Ok((CeremonyId::parse(challenge_id.trim()), credential))
+}
+
+/// `POST /login/passkey`: the passkey the browser chose signs in (a fresh session at
+/// `aal2`), then `return_to`; a refusal shows the sign-in page saying why.
+pub async fn sign_in(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    Audit(audit): Audit,
+    web::Form(form): web::Form<PasskeyForm>,
+) -> HttpResponse {
+    if let Some(refused) = refuse_foreign_form(&state, &request, &form.csrf) {
+        return refused;
+    }
+    let return_to = safe_return_to(&state, &form.return_to);
+    match passkey_session(&state, &request, &audit, &form).await {
+        Ok(session) => signed_in(&state, &session, &return_to),
+        Err(error) => {
+            let context =
+                PageContext::new(&state, &request, "Sign in").with_problem(problem_text(&error));
+            login_form(
+                &state,
+                context,
+                error.status_code(),
+                String::new(),
+                return_to,
+            )
+        }
+    }
+}
+
+async fn passkey_session(
+    state: &AppState,
+    request: &HttpRequest,
+    audit: &AuditContext,
+    form: &PasskeyForm,
+) -> Result<gatehouse_domain::Session, ApiError> {
+    let (challenge, credential) = ceremony_answer(&form.challenge_id, &form.credential)?;
+    sign_in::passkey_sign_in(state, request, audit, challenge, credential).await
+}
+
+/// `POST /account/passkeys/options` (by the script): options to add a passkey, as JSON;
+/// the same checks as the account page's other changes.
+pub async fn options(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    web::Form(form): web::Form<PasskeyForm>,
+) -> HttpResponse {
+    let caller = match caller_for_change(&state, &request, &form.csrf).await {
+        Ok(caller) => caller,
+        Err(answer) => return answer,
+    };
+    registration_options(&state, &caller)
+        .await
+        .unwrap_or_else(|error| error.error_response())
+}
+
+/// `POST /account/passkeys`: the passkey the browser made is added.
+pub async fn add(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    Audit(audit): Audit,
+    web::Form(form): web::Form<PasskeyForm>,
+) -> HttpResponse {
+    let caller = match caller_for_change(&state, &request, &form.csrf).await {
+        Ok(caller) => caller,
+        Err(answer) => return answer,
+    };
+    let added = async {
+        let (challenge, credential) = ceremony_answer(&form.challenge_id, &form.credential)?;
+        let name = optional_name(&form.name)?;
+        add_passkey(&state, &caller, &audit, challenge, credential, name).await
+    };
+    match added.await {
+        Ok(_) => see_other("/account?changed=passkey-added"),
+        Err(error) => refused(&state, &request, &caller, &error).await,
+    }
+}
+
+/// `POST /account/passkeys/{id}/rename`.
+pub async fn rename(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    id: web::Path<String>,
+    web::Form(form): web::Form<PasskeyForm>,
+) -> HttpResponse {
+    if let Some(refused) = refuse_foreign_form(&state, &request, &form.csrf) {
+        return refused;
+    }
+    let caller = match page_user(&state, &request).await {
+        Ok(caller) => caller,
+        Err(answer) => return answer,
+    };
+    let renamed = async {
+        let id = passkey_id(&id)?;
+        let name = PasskeyName::parse(&form.name)
+            .map_err(|invalid| ApiError::Validation(vec![invalid.into()]))?;
+        state
+            .passkeys
+            .rename(caller.user.id, id, &name)
+            .await?
+            .ok_or(ApiError::NotFound("Passkey not found"))
+    };
+    match renamed.await {
+        Ok(_) => see_other("/account?changed=passkey-renamed"),
+        Err(error) => refused(&state, &request, &caller, &error).await,
+    }
+}
+
+/// `POST /account/passkeys/{id}/remove`: the passkey goes, and the other sessions end.
+pub async fn remove(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    Audit(audit): Audit,
+    id: web::Path<String>,
+    web::Form(form): web::Form<PasskeyForm>,
+) -> HttpResponse {
+    let caller = match caller_for_change(&state, &request, &form.csrf).await {
+        Ok(caller) => caller,
+        Err(answer) => return answer,
+    };
+    let removed = async {
+        let id = passkey_id(&id)?;
+        remove_passkey(&state, &caller, &audit, id).await
+    };
+    match removed.await {
+        Ok(()) => see_other("/account?changed=passkey-removed"),
+        Err(error) => refused(&state, &request, &caller, &error).await,
+    }
+}
+
+/// A blank name is no name (the server numbers it).
+fn optional_name(raw: &str) -> Result<Option<PasskeyName>, ApiError> {
+    if raw.trim().is_empty() {
+        return Ok(None);
+    }
+    PasskeyName::parse(raw)
+        .map(Some)
+        .map_err(|invalid| ApiError::Validation(vec![invalid.into()]))
+}
+
+/// The account page saying why a passkey change was refused.
+async fn refused(
+    state: &AppState,
+    request: &HttpRequest,
+    caller: &AuthenticatedUser,
+    error: &ApiError,
+) -> HttpResponse {
+    let context = PageContext::new(state, request, ACCOUNT_TITLE).with_problem(problem_text(error));
+    account_view(state, request, caller, context, error.status_code()).await
+}
