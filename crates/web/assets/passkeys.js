@@ -87,11 +87,12 @@
   // "Sign in with a passkey", and the browser's autofill of passkeys in the email field.
   const signIn = (form) => {
     const url = "/auth/passkeys/login/options";
+    // A ceremony lives 5 minutes: the autofill's is renewed before it ends.
+    const renewAfterMs = 4 * 60 * 1000;
     let autofill = null;
-    const ask = async (mediation) => {
-      const ceremony = await fetchOptions(url);
-      const controller = new AbortController();
-      if (mediation) autofill = controller;
+    let renewal = null;
+    const ask = async (controller, mediation) => {
+      const ceremony = await fetchOptions(url, { signal: controller.signal });
       const credential = await navigator.credentials.get({
         publicKey: requestOptions(ceremony.publicKey),
         mediation,
@@ -99,18 +100,32 @@
       });
       if (credential) submit(form, ceremony.challenge_id, credential);
     };
-    form.querySelector("[data-passkey-start]").addEventListener("click", () => {
+    const offerAutofill = () => {
+      clearTimeout(renewal);
+      if (autofill) autofill.abort();
+      autofill = new AbortController();
+      ask(autofill, "conditional").catch(() => {}); // A convenience: stays quiet.
+      renewal = setTimeout(offerAutofill, renewAfterMs);
+    };
+    const autofillOffered = PublicKeyCredential.isConditionalMediationAvailable
+      ? PublicKeyCredential.isConditionalMediationAvailable()
+      : Promise.resolve(false);
+    form.querySelector("[data-passkey-start]").addEventListener("click", async () => {
       show(form, "");
-      if (autofill) autofill.abort(); // One request at a time.
-      ask(undefined).catch((error) =>
-        show(form, error.name === "Error" ? error.message : why(error)),
-      );
+      // One request at a time: the button's replaces the autofill's.
+      clearTimeout(renewal);
+      if (autofill) autofill.abort();
+      autofill = null;
+      try {
+        await ask(new AbortController(), undefined);
+      } catch (error) {
+        show(form, error.name === "Error" ? error.message : why(error));
+        if (await autofillOffered) offerAutofill();
+      }
     });
-    if (PublicKeyCredential.isConditionalMediationAvailable) {
-      PublicKeyCredential.isConditionalMediationAvailable().then((available) => {
-        if (available) ask("conditional").catch(() => {}); // Autofill is a convenience.
-      });
-    }
+    autofillOffered.then((available) => {
+      if (available) offerAutofill();
+    });
   };
 
   // The login's second step with a passkey.

@@ -14,6 +14,7 @@ use crate::{
 backend_tests!(
     a_passkey_is_added_signs_in_and_is_removed_through_the_page_forms,
     passkey_forms_refuse_foreign_posts_and_bad_answers,
+    changing_how_one_signs_in_needs_a_recent_sign_in,
 );
 
 /// Where the pages' passkeys live: `PUBLIC_URL`'s default with `localhost`.
@@ -152,11 +153,7 @@ async fn passkey_forms_refuse_foreign_posts_and_bad_answers(backend: Backend) {
     let mut browser = Browser::new(&app);
 
     // No token, or another site: refused before anything is read.
-    for path in [
-        "/login/passkey",
-        "/account/passkeys",
-        "/account/passkeys/options",
-    ] {
+    for path in ["/login/passkey", "/account/passkeys"] {
         let refused = browser.post(path, &[("credential", "{}")]).await;
         assert_eq!(refused.status, StatusCode::FORBIDDEN, "{path}");
         assert!(
@@ -164,6 +161,21 @@ async fn passkey_forms_refuse_foreign_posts_and_bad_answers(backend: Backend) {
             "{path}"
         );
     }
+    // The script's own route answers problem documents, which it shows.
+    let refused = browser
+        .post("/account/passkeys/options", &[("csrf", "forged")])
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(json_of(&refused)["detail"], "This page expired: reload it");
+    let csrf = browser.get("/login").await.field("csrf");
+    let signed_out = browser
+        .post("/account/passkeys/options", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(signed_out.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        json_of(&signed_out)["detail"],
+        "Signed out: reload the page"
+    );
     let csrf = browser.get("/login").await.field("csrf");
     let foreign = browser
         .send(
@@ -293,4 +305,59 @@ async fn passkey_forms_refuse_foreign_posts_and_bad_answers(backend: Backend) {
         signed_in.html
     );
     assert!(other.signed_in());
+}
+
+/// A session left open (a shared computer, a stolen cookie) must not add a way in: adding
+/// or removing a passkey and the authenticator app's changes need a sign-in of the last
+/// 15 minutes (the API's fresh token), else the visitor is asked to sign in again.
+async fn changing_how_one_signs_in_needs_a_recent_sign_in(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (email, _) = app.registered_user().await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&email).await;
+    // The same session, as if signed in 20 minutes ago.
+    let codec = app.codec();
+    let claims = codec
+        .verify_session_handle(&browser.cookies["access_token_cookie"])
+        .unwrap();
+    let earlier = chrono::Utc::now() - chrono::Duration::minutes(20);
+    let stale = codec
+        .issue_access(claims.user_id, claims.session_id, true, earlier)
+        .unwrap();
+    browser
+        .cookies
+        .insert("access_token_cookie".into(), stale.token);
+    let account = browser.get("/account").await;
+    assert_eq!(account.status, StatusCode::OK, "the session itself is open");
+    let csrf = account.field("csrf");
+
+    let options = browser
+        .post("/account/passkeys/options", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(options.status, StatusCode::FORBIDDEN, "{}", options.html);
+    let problem = json_of(&options);
+    assert_eq!(problem["detail"], "Sign in again to change how you sign in");
+    let added = browser
+        .post(
+            "/account/passkeys",
+            &[("csrf", &csrf), ("challenge_id", "x"), ("credential", "{}")],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::FORBIDDEN);
+    assert!(
+        added
+            .html
+            .contains("Sign in again to change how you sign in")
+    );
+    assert!(added.html.contains("/login?return_to=/account"));
+    let totp = browser.post("/account/totp", &[("csrf", &csrf)]).await;
+    assert_eq!(totp.status, StatusCode::FORBIDDEN);
+
+    // Signing in again opens a fresh session, which may.
+    browser.sign_in(&email).await;
+    let csrf = browser.get("/account").await.field("csrf");
+    let options = browser
+        .post("/account/passkeys/options", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(options.status, StatusCode::OK);
 }

@@ -17,7 +17,7 @@ use crate::{
         PageContext,
         account::{TITLE as ACCOUNT_TITLE, account_view},
         page_user, problem_text, refuse_foreign_form, safe_return_to,
-        second_factor::caller_for_change,
+        second_factor::{caller_for_change, may_change_sign_in},
         see_other,
         sign_in::login_form,
         signed_in,
@@ -98,18 +98,27 @@ async fn passkey_session(
 
 /// `POST /account/passkeys/options` (by the script): options to add a passkey, as JSON;
 /// the same checks as the account page's other changes.
+///
+/// The script reads JSON, so every refusal is a problem document here.
 pub async fn options(
     state: web::Data<AppState>,
     request: HttpRequest,
     web::Form(form): web::Form<PasskeyForm>,
 ) -> HttpResponse {
-    let caller = match caller_for_change(&state, &request, &form.csrf).await {
+    if refuse_foreign_form(&state, &request, &form.csrf).is_some() {
+        return ApiError::Forbidden("This page expired: reload it").error_response();
+    }
+    let caller = match page_user(&state, &request).await {
         Ok(caller) => caller,
-        Err(answer) => return answer,
+        // The service's own failure: the script says to try again.
+        Err(answer) if answer.status().is_server_error() => return answer,
+        Err(_) => return ApiError::invalid_token("Signed out: reload the page").error_response(),
     };
-    registration_options(&state, &caller)
-        .await
-        .unwrap_or_else(|error| error.error_response())
+    let opened = async {
+        may_change_sign_in(&state, &caller).await?;
+        registration_options(&state, &caller).await
+    };
+    opened.await.unwrap_or_else(|error| error.error_response())
 }
 
 /// `POST /account/passkeys`: the passkey the browser made is added.

@@ -44,8 +44,11 @@ pub struct CodeForm {
 
 const TITLE: &str = "Set up an authenticator app";
 
-/// The signed-in caller of a form post that may change factors (a session that used the
-/// account's second factor, if it has one); else the answer.
+/// Why a change to how one signs in was refused to a session signed in too long ago.
+pub(crate) const SIGN_IN_AGAIN: &str = "Sign in again to change how you sign in";
+
+/// The signed-in caller of a form post that changes how the account signs in; else the
+/// answer.
 pub(crate) async fn caller_for_change(
     state: &AppState,
     request: &HttpRequest,
@@ -55,10 +58,24 @@ pub(crate) async fn caller_for_change(
         return Err(refused);
     }
     let caller = page_user(state, request).await?;
-    if let Err(error) = require_account_assurance(state, &caller).await {
+    if let Err(error) = may_change_sign_in(state, &caller).await {
         return Err(refusal(state, request, &error));
     }
     Ok(caller)
+}
+
+/// What the API's `FreshUser` requires, for the pages: a sign-in of the last few minutes
+/// (the page session lasts days; its access token's lifetime still tells when it signed
+/// in), which used the account's second factor if it has one. A session left open on a
+/// shared computer, or a stolen cookie, cannot add a way in.
+pub(crate) async fn may_change_sign_in(
+    state: &AppState,
+    caller: &AuthenticatedUser,
+) -> Result<(), ApiError> {
+    if !caller.claims.fresh || caller.claims.expires_at <= chrono::Utc::now() {
+        return Err(ApiError::Forbidden(SIGN_IN_AGAIN));
+    }
+    require_account_assurance(state, caller).await
 }
 
 /// `POST /account/totp`: a new secret, shown as a QR code and as text.
@@ -175,13 +192,19 @@ fn setup_page(
     )
 }
 
-/// The page for a refused change (a session that skipped the account's second factor).
+/// The page for a refused change (a session signed in too long ago, or that skipped the
+/// account's second factor): sign in again, then back to the account page.
 fn refusal(state: &AppState, request: &HttpRequest, error: &ApiError) -> HttpResponse {
+    let text = match error {
+        ApiError::Forbidden(SIGN_IN_AGAIN) => format!("{SIGN_IN_AGAIN}."),
+        other if other.status_code().is_client_error() => format!(
+            "{} Sign in again, with your second factor.",
+            problem_text(other)
+        ),
+        other => problem_text(other),
+    };
     let (page, cookie) = PageContext::new(state, request, "Sign in again")
-        .with_problem(format!(
-            "{} Sign out, then sign in with your second factor.",
-            problem_text(error)
-        ))
+        .with_problem(text)
         .into_parts();
     PageContext::render(
         cookie,
@@ -189,8 +212,8 @@ fn refusal(state: &AppState, request: &HttpRequest, error: &ApiError) -> HttpRes
         error.status_code(),
         &crate::pages::MessagePage {
             page,
-            link_href: "/account",
-            link_text: "Back to your account",
+            link_href: "/login?return_to=/account",
+            link_text: "Sign in again",
         },
     )
 }
