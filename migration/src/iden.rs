@@ -118,6 +118,7 @@ pub enum MfaChallenges {
     CreatedAt,
     ExpiresAt,
     UsedAt,
+    FirstMethod,
 }
 
 /// The `passkeys` table: each account's registered WebAuthn credentials.
@@ -143,6 +144,34 @@ pub enum PasskeyCeremonies {
     Purpose,
     UserId,
     State,
+    CreatedAt,
+    ExpiresAt,
+}
+
+/// The `identities` table: accounts' identities at other OpenID Providers.
+#[derive(DeriveIden)]
+pub enum Identities {
+    Table,
+    Id,
+    UserId,
+    Provider,
+    Issuer,
+    Subject,
+    Email,
+    CreatedAt,
+}
+
+/// The `federated_logins` table: sign-ins (and links) sent to a provider and not back yet.
+#[derive(DeriveIden)]
+pub enum FederatedLogins {
+    Table,
+    Id,
+    Provider,
+    BrowserHash,
+    Nonce,
+    PkceVerifier,
+    ReturnTo,
+    LinkUserId,
     CreatedAt,
     ExpiresAt,
 }

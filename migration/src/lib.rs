@@ -25,6 +25,7 @@ mod m20261130_000010_announce_truncate;
 mod m20261130_000011_create_audit_events;
 mod m20261130_000012_create_second_factors;
 mod m20261201_000013_create_passkeys;
+mod m20261201_000014_create_identities;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000011_create_audit_events::Migration),
             Box::new(m20261130_000012_create_second_factors::Migration),
             Box::new(m20261201_000013_create_passkeys::Migration),
+            Box::new(m20261201_000014_create_identities::Migration),
         ]
     }
 }

@@ -39,6 +39,8 @@ mod error;
 mod hasher;
 mod jwt;
 mod mfa;
+#[cfg(feature = "oidc")]
+mod oidc;
 mod one_time;
 #[cfg(feature = "passkeys")]
 mod passkeys;
@@ -59,6 +61,8 @@ pub use jwt::{
 pub use mfa::{
     MfaError, MfaKey, RecoveryCodes, SealedSecret, SecretSealer, TOTP_STEP_SECONDS, TotpSecret,
 };
+#[cfg(feature = "oidc")]
+pub use oidc::{AuthorizationStart, OidcError, OidcProvider, OidcProviderConfig, VerifiedIdentity};
 pub use one_time::{OneTimeToken, hash_one_time_token};
 #[cfg(feature = "passkeys")]
 pub use passkeys::{

@@ -42,4 +42,7 @@ pub enum Conflict {
     /// The account holds as many passkeys as it may.
     #[error("too many passkeys")]
     TooManyPasskeys,
+    /// The provider's identity is linked to an account already.
+    #[error("identity already linked")]
+    IdentityTaken,
 }

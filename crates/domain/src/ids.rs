@@ -61,3 +61,7 @@ uuid_id!(
     /// Identifies one passkey ceremony (the `challenge_id` a client hands back).
     CeremonyId
 );
+uuid_id!(
+    /// Identifies one identity at another provider, linked to an account.
+    IdentityId
+);

@@ -27,6 +27,7 @@
 mod audit;
 mod email;
 mod error;
+mod federation;
 mod ids;
 mod mfa;
 mod network;
@@ -39,7 +40,8 @@ mod user;
 pub use audit::{AuditContext, AuditEvent, AuditEventType, NewAuditEvent};
 pub use email::Email;
 pub use error::{Conflict, ValidationError};
-pub use ids::{CeremonyId, PasskeyId, SessionId, UserId};
+pub use federation::{Identity, ProviderName};
+pub use ids::{CeremonyId, IdentityId, PasskeyId, SessionId, UserId};
 pub use mfa::{
     Aal, Assurance, AuthMethod, SecondFactors, normalize_recovery_code, parse_totp_code,
 };

@@ -37,6 +37,8 @@ pub enum AuthMethod {
     OneTimeCode,
     /// A hardware-bound key: a passkey (`hwk`).
     HardwareKey,
+    /// Another OpenID Provider vouched (`fed`).
+    Federated,
 }
 
 impl AuthMethod {
@@ -46,6 +48,7 @@ impl AuthMethod {
             Self::Password => "pwd",
             Self::OneTimeCode => "otp",
             Self::HardwareKey => "hwk",
+            Self::Federated => "fed",
         }
     }
 
@@ -54,6 +57,7 @@ impl AuthMethod {
             "pwd" => Some(Self::Password),
             "otp" => Some(Self::OneTimeCode),
             "hwk" => Some(Self::HardwareKey),
+            "fed" => Some(Self::Federated),
             _ => None,
         }
     }
@@ -77,8 +81,22 @@ impl Assurance {
     /// A password and then `second` (a TOTP or recovery code): `aal2`,
     /// `["pwd", "otp", "mfa"]`.
     pub fn password_and(second: AuthMethod) -> Self {
+        Self::first_and(AuthMethod::Password, second)
+    }
+
+    /// `first` (a password, or another provider) and then `second`: `aal2` when they
+    /// differ.
+    pub fn first_and(first: AuthMethod, second: AuthMethod) -> Self {
         Self {
-            methods: vec![AuthMethod::Password, second],
+            methods: vec![first, second],
+        }
+    }
+
+    /// Another OpenID Provider alone: `aal1`, `["fed"]` (what the provider checked is
+    /// its own business).
+    pub fn federated() -> Self {
+        Self {
+            methods: vec![AuthMethod::Federated],
         }
     }
 
@@ -88,6 +106,11 @@ impl Assurance {
         Self {
             methods: vec![AuthMethod::HardwareKey],
         }
+    }
+
+    /// The first method used.
+    pub fn first(&self) -> AuthMethod {
+        self.methods[0]
     }
 
     /// The level: two different methods, or a hardware key, make `aal2`.

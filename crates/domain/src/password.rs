@@ -97,7 +97,21 @@ impl PasswordHash {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// What an account without a password stores (one created by another provider,
+    /// until a reset sets a password): no PHC string, so it matches nothing.
+    pub fn none() -> Self {
+        Self(NO_PASSWORD.to_owned())
+    }
+
+    /// Whether the account has a password.
+    pub fn is_set(&self) -> bool {
+        self.0 != NO_PASSWORD
+    }
 }
+
+/// The stored value of "no password" (as a locked account in `/etc/shadow`).
+const NO_PASSWORD: &str = "!";
 
 impl fmt::Debug for PasswordHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -67,7 +67,8 @@ impl Application {
                 .context("invalid WEBAUTHN_* settings")?,
             settings.web.clone(),
         )
-        .context("cannot set up metrics")?;
+        .context("cannot set up metrics")?
+        .with_providers(oidc_providers(&settings.oidc_providers)?);
         if let Some(interval) = settings.purge_interval {
             tokio::spawn(housekeeping(
                 Housekeeping {
@@ -82,6 +83,7 @@ impl Application {
                     audit_retention: settings.audit_retention,
                     mfa: state.mfa.clone(),
                     passkeys: state.passkeys.clone(),
+                    identities: state.identities.clone(),
                 },
                 interval,
             ));
@@ -148,13 +150,14 @@ struct Housekeeping {
     audit_retention: chrono::Duration,
     mfa: gatehouse_persistence::MfaRepository,
     passkeys: gatehouse_persistence::PasskeyRepository,
+    identities: gatehouse_persistence::IdentityRepository,
 }
 
 /// At start and then every `interval`: deletes sessions that ended more than the retention
 /// ago, used and expired single-use tokens, failed-login counts untouched for a day, audit
 /// events older than their retention, mail cool-downs that are over, second steps of
 /// logins that expired or finished (their `mfa_token`s are dead after five minutes), and
-/// passkey ceremonies that expired unfinished.
+/// passkey ceremonies and sign-ins at other providers that expired unfinished.
 /// Every instance may run it; the deletes are idempotent. A failure is logged and tried
 /// again next time.
 async fn housekeeping(work: Housekeeping, interval: std::time::Duration) {
@@ -194,6 +197,10 @@ async fn housekeeping(work: Housekeeping, interval: std::time::Duration) {
                 "passkey ceremonies",
                 work.passkeys.purge_ceremonies(now).await,
             ),
+            (
+                "sign-ins at other providers",
+                work.identities.purge_logins(now).await,
+            ),
         ];
         for (what, result) in results {
             match result {
@@ -207,6 +214,34 @@ async fn housekeeping(work: Housekeeping, interval: std::time::Duration) {
             }
         }
     }
+}
+
+/// The configured OpenID Providers, sharing one HTTP client that follows no redirects (a
+/// provider's answer redirected to an internal address would be SSRF) and gives up after
+/// ten seconds.
+fn oidc_providers(
+    configs: &[gatehouse_auth::OidcProviderConfig],
+) -> anyhow::Result<gatehouse_web::federation::Providers> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .context("cannot build the HTTP client for OIDC providers")?;
+    let providers = configs
+        .iter()
+        .map(|config| {
+            gatehouse_auth::OidcProvider::new(config.clone(), http.clone())
+                .with_context(|| format!("OIDC provider {}", config.name))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    for provider in &providers {
+        tracing::info!(
+            provider = %provider.config().name,
+            issuer = %provider.config().issuer,
+            "sign-in with another provider enabled"
+        );
+    }
+    Ok(gatehouse_web::federation::Providers::new(providers))
 }
 
 /// Opens the pool and, with `MIGRATE_ON_START`, brings the schema up to date: what every

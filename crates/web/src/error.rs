@@ -331,6 +331,9 @@ impl From<RepoError> for ApiError {
             RepoError::Conflict(Conflict::TooManyPasskeys) => {
                 Self::Conflict("Too many passkeys: remove one first")
             }
+            RepoError::Conflict(Conflict::IdentityTaken) => {
+                Self::Conflict("This identity is linked to another account")
+            }
             RepoError::Unavailable(_) => Self::Unavailable(Box::new(err)),
             RepoError::Db(_) | RepoError::Corrupt(_) | RepoError::Storage(_) => {
                 Self::Internal(Box::new(err))

@@ -19,6 +19,7 @@ pub mod docs;
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod federation;
 pub mod keys;
 pub mod mfa;
 pub mod middleware;

@@ -10,6 +10,7 @@ use crate::{
     account::{self, by_mail, password},
     admin, audit,
     error::ApiError,
+    federation::{self, callback::callback, identities},
     keys,
     mfa::{self, second_step},
     operations,
@@ -109,6 +110,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 })
             })),
     )
+    .service(only(Method::GET, "/auth/providers", federation::providers))
+    .service(only(
+        Method::GET,
+        "/auth/oidc/{name}/start",
+        federation::start,
+    ))
+    .service(only(
+        Method::GET,
+        "/auth/oidc/{name}/link",
+        federation::link,
+    ))
+    .service(only(Method::GET, "/auth/oidc/{name}/callback", callback))
+    .service(only(Method::GET, "/auth/identities", identities::list))
+    .service(only(
+        Method::DELETE,
+        "/auth/identities/{id}",
+        identities::remove,
+    ))
     .service(only(Method::GET, "/users/me", account::me))
     .service(only(Method::GET, "/auth/activity", account::activity))
     .service(only(Method::GET, "/audit-events", audit::list_audit_events))

@@ -2,14 +2,15 @@ use gatehouse_auth::{JwtCodec, Passkeys, PasswordHasher, SecretSealer};
 use gatehouse_domain::RefreshPolicy;
 use gatehouse_mail::Mailer;
 use gatehouse_persistence::{
-    AuditRepository, DatabaseConnection, LoginThrottleRepository, MailCooldownRepository,
-    MfaRepository, OneTimeTokenRepository, PasskeyRepository, SessionCache, SessionRepository,
-    UserRepository,
+    AuditRepository, DatabaseConnection, IdentityRepository, LoginThrottleRepository,
+    MailCooldownRepository, MfaRepository, OneTimeTokenRepository, PasskeyRepository, SessionCache,
+    SessionRepository, UserRepository,
 };
 
 use crate::{
     account::mail_worker::{AccountMails, AccountOptions},
     cookies::TokenLocation,
+    federation::Providers,
     operations::metrics::Metrics,
     rate_limit::{IpRateLimiter, RateLimitOptions},
 };
@@ -79,6 +80,11 @@ pub struct AppState {
     pub passkeys: PasskeyRepository,
     /// The relying party's WebAuthn ceremonies (`WEBAUTHN_RP_ID`, `WEBAUTHN_ORIGINS`).
     pub webauthn: Passkeys,
+    /// Identities at other providers, and sign-ins sent to one.
+    pub identities: IdentityRepository,
+    /// The configured OpenID Providers (`OIDC_PROVIDERS`); none until
+    /// [`with_providers`](Self::with_providers).
+    pub providers: Providers,
     /// Argon2 on its own bounded threads.
     pub hasher: PasswordHasher,
     /// Token issue and verification.
@@ -130,6 +136,8 @@ impl AppState {
             sealer,
             passkeys: PasskeyRepository::new(db.clone()).with_session_cache(session_cache.clone()),
             webauthn,
+            identities: IdentityRepository::new(db.clone()),
+            providers: Providers::default(),
             users,
             sessions: SessionRepository::new(db.clone()).with_session_cache(session_cache),
             one_time_tokens,
@@ -140,5 +148,10 @@ impl AppState {
             options,
             metrics,
         })
+    }
+
+    /// The same state with `providers` to sign in with.
+    pub fn with_providers(self, providers: Providers) -> Self {
+        Self { providers, ..self }
     }
 }

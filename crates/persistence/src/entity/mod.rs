@@ -1,6 +1,8 @@
 //! Table mappings. Private: rows become domain types before they leave the crate.
 
 pub(crate) mod audit_event;
+pub(crate) mod federated_login;
+pub(crate) mod identity;
 pub(crate) mod login_throttle;
 pub(crate) mod mail_cooldown;
 pub(crate) mod mfa_challenge;

@@ -2,7 +2,7 @@
 //! finished once, dead after its last allowed failure.
 
 use chrono::{DateTime, Utc};
-use gatehouse_domain::{NewAuditEvent, UserId};
+use gatehouse_domain::{Assurance, AuthMethod, NewAuditEvent, UserId};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, Condition, EntityTrait, QueryFilter, TransactionTrait,
@@ -13,12 +13,17 @@ use super::{MfaChallenge, MfaRepository};
 use crate::{RepoError, audit::record_event, entity::mfa_challenge};
 
 impl MfaRepository {
-    /// Opens a second step for `user_id`, known by the hash of its `mfa_token`, and
-    /// records `event` (`mfa.challenged`) with it. The account's finished or expired
-    /// challenges are removed on the way.
+    /// Opens a second step for `user_id` after `first`, known by the hash of its
+    /// `mfa_token`, and records `event` (`mfa.challenged`) with it. The account's finished
+    /// or expired challenges are removed on the way.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the challenge's fields, its times and its event"
+    )]
     pub async fn open_challenge(
         &self,
         user_id: UserId,
+        first: AuthMethod,
         token_hash: &str,
         expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
@@ -43,6 +48,7 @@ impl MfaRepository {
             created_at: Set(now),
             expires_at: Set(expires_at),
             used_at: Set(None),
+            first_method: Set(first.as_str().to_owned()),
         };
         mfa_challenge::Entity::insert(row)
             .exec_without_returning(&txn)
@@ -70,6 +76,9 @@ impl MfaRepository {
             .map(|row| MfaChallenge {
                 id: row.id,
                 user_id: UserId::from_uuid(row.user_id),
+                // Only what was stored as a first step: anything else reads as a password.
+                first: Assurance::from_stored(&row.first_method)
+                    .map_or(AuthMethod::Password, |assurance| assurance.first()),
             }))
     }
 

@@ -5,7 +5,9 @@
 //! after its last allowed failure.
 
 use chrono::{DateTime, Utc};
-use gatehouse_domain::{AuditEventType, Conflict, NewAuditEvent, SecondFactors, SessionId, UserId};
+use gatehouse_domain::{
+    AuditEventType, AuthMethod, Conflict, NewAuditEvent, SecondFactors, SessionId, UserId,
+};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
     DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, TransactionTrait,
@@ -39,6 +41,8 @@ pub struct MfaChallenge {
     pub id: uuid::Uuid,
     /// Whose login it is.
     pub user_id: UserId,
+    /// How the login's first step was made (a password, or another provider).
+    pub first: AuthMethod,
 }
 
 /// Reads and changes second factors.

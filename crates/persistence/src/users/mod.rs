@@ -42,7 +42,7 @@ impl UserRepository {
     /// [`RepoError::Conflict`]`(`[`Conflict::EmailTaken`]`)`, decided by the unique index,
     /// so concurrent registrations of one address let exactly one through.
     pub async fn create(&self, new: NewUser, now: DateTime<Utc>) -> Result<User, RepoError> {
-        insert(&self.db, new, true, now).await
+        insert_user(&self.db, new, true, now).await
     }
 
     /// [`create`](Self::create), recording `event` about the new account in the same
@@ -54,7 +54,7 @@ impl UserRepository {
         event: NewAuditEvent,
     ) -> Result<User, RepoError> {
         let txn = self.db.begin().await?;
-        let user = insert(&txn, new, true, now).await?;
+        let user = insert_user(&txn, new, true, now).await?;
         let event = NewAuditEvent {
             user_id: Some(user.id),
             ..event
@@ -73,7 +73,7 @@ impl UserRepository {
         is_active: bool,
         created_at: DateTime<Utc>,
     ) -> Result<User, RepoError> {
-        insert(&self.db, new, is_active, created_at).await
+        insert_user(&self.db, new, is_active, created_at).await
     }
 
     /// The account with this id, if any.
@@ -266,7 +266,7 @@ impl UserRepository {
 }
 
 /// Inserts a new account on `db` (inside or outside a transaction).
-async fn insert(
+pub(crate) async fn insert_user(
     db: &impl ConnectionTrait,
     new: NewUser,
     is_active: bool,

@@ -14,6 +14,7 @@ use gatehouse_persistence::{DatabaseConfig, DatabaseKind};
 use gatehouse_web::{WebOptions, cookies::TokenLocation};
 
 mod auth;
+mod federation;
 mod storage;
 mod web;
 
@@ -114,6 +115,8 @@ pub struct Settings {
     /// `WEBAUTHN_RP_ID`, `WEBAUTHN_ORIGINS` (from `PUBLIC_URL` by default): the relying
     /// party passkeys are made for.
     pub passkeys: PasskeyConfig,
+    /// `OIDC_PROVIDERS` and their `OIDC_<NAME>_*`: other providers to sign in with.
+    pub oidc_providers: Vec<gatehouse_auth::OidcProviderConfig>,
     /// `SESSION_CACHE_SIZE`: how many sessions the in-process cache holds (Postgres only,
     /// where LISTEN/NOTIFY keeps it in step); 0 turns it off.
     pub session_cache_size: usize,
@@ -237,13 +240,17 @@ impl Settings {
                 .set_default(*key, *value)
                 .map_err(|e| SettingsError::new(&key.to_uppercase(), e))?;
         }
+        let federation_values = federation::federation_values(&[&dotenv, &environment]);
         let raw: Raw = builder
             .add_source(layer(dotenv))
             .add_source(layer(environment))
             .build()
             .and_then(Config::try_deserialize)
             .map_err(describe_config_error)?;
-        raw.validate()
+        let mut settings = raw.validate()?;
+        settings.oidc_providers =
+            federation::providers(&federation_values, &settings.web.accounts.public_url)?;
+        Ok(settings)
     }
 }
 
@@ -435,6 +442,7 @@ impl Raw {
                 .then(|| Duration::from_secs(self.purge_interval_min.saturating_mul(60))),
             session_cache_size: self.session_cache_size,
             passkeys,
+            oidc_providers: Vec::new(),
         })
     }
 }

@@ -35,11 +35,13 @@ pub(crate) const MAX_WRONG_CODES: u32 = 5;
 const INVALID_CODE: &str = "Invalid code";
 const INVALID_MFA_TOKEN: &str = "Invalid or expired MFA token";
 
-/// The password was right and `user` has `factors`: opens a challenge, records
-/// `mfa.challenged`, and returns the 403 that carries its token.
+/// The first step (`first`: the password, or another provider) was right and `user` has
+/// `factors`: opens a challenge, records `mfa.challenged`, and returns the 403 that carries
+/// its token.
 pub(crate) async fn challenge(
     state: &AppState,
     user: &User,
+    first: AuthMethod,
     factors: SecondFactors,
     context: &AuditContext,
 ) -> Result<ApiError, ApiError> {
@@ -48,7 +50,14 @@ pub(crate) async fn challenge(
     let event = NewAuditEvent::new(AuditEventType::MfaChallenged, Some(user.id), context, now);
     state
         .mfa
-        .open_challenge(user.id, &token.hash, now + CHALLENGE_TTL, now, &event)
+        .open_challenge(
+            user.id,
+            first,
+            &token.hash,
+            now + CHALLENGE_TTL,
+            now,
+            &event,
+        )
         .await?;
     Ok(ApiError::SecondFactorRequired {
         mfa_token: MfaToken(token.secret),
@@ -219,7 +228,7 @@ pub(crate) async fn finish_second_step(
     let succeeded = event(AuditEventType::MfaSucceeded).with("method", method);
     state.audit.record(&succeeded).await?;
     state.metrics.record_login(LoginOutcome::Success);
-    let assurance = Assurance::password_and(second);
+    let assurance = Assurance::first_and(challenge.first, second);
     open_session(state, &user, assurance, request, context).await
 }
 

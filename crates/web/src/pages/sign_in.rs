@@ -28,6 +28,8 @@ struct LoginPage {
     page: Frame,
     email: String,
     return_to: String,
+    /// A button per provider: (its start address, its label).
+    providers: Vec<(String, String)>,
 }
 
 #[derive(Template)]
@@ -116,6 +118,19 @@ pub(crate) fn login_form(
         &LoginPage {
             page,
             email,
+            providers: state
+                .providers
+                .iter()
+                .map(|provider| {
+                    let config = provider.config();
+                    let start = format!(
+                        "/auth/oidc/{}/start?return_to={}",
+                        config.name,
+                        super::encode(&return_to)
+                    );
+                    (start, config.label.clone())
+                })
+                .collect(),
             return_to,
         },
     )
@@ -170,22 +185,38 @@ pub async fn login(
     };
     match password_login(&state, &request, &audit, login, Grant::Login).await {
         Ok(session) => signed_in(&state, &session, &return_to),
-        Err(ApiError::SecondFactorRequired { mfa_token, methods }) => {
-            let (page, cookie) = PageContext::new(&state, &request, "Second step").into_parts();
-            PageContext::render(
-                cookie,
-                &state,
-                StatusCode::OK,
-                &SecondStepPage {
-                    page,
-                    mfa_token: mfa_token.0,
-                    return_to,
-                    passkey: methods.contains(&"passkey"),
-                },
-            )
-        }
+        Err(ApiError::SecondFactorRequired { mfa_token, methods }) => second_step_page(
+            &state,
+            &request,
+            mfa_token.0,
+            return_to,
+            methods.contains(&"passkey"),
+        ),
         Err(error) => refuse(error),
     }
+}
+
+/// The second step of a sign-in whose first step passed (a password, or another
+/// provider): a code field, and a passkey when the account has one.
+pub(crate) fn second_step_page(
+    state: &AppState,
+    request: &HttpRequest,
+    mfa_token: String,
+    return_to: String,
+    passkey: bool,
+) -> HttpResponse {
+    let (page, cookie) = PageContext::new(state, request, "Second step").into_parts();
+    PageContext::render(
+        cookie,
+        state,
+        StatusCode::OK,
+        &SecondStepPage {
+            page,
+            mfa_token,
+            return_to,
+            passkey,
+        },
+    )
 }
 
 /// `POST /login/second-step`: a TOTP code or a recovery code (told apart by their shape).

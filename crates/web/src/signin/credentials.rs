@@ -65,6 +65,12 @@ pub(crate) async fn password_matches(
     user: &User,
     password: Password,
 ) -> Result<Option<bool>, ApiError> {
+    if !user.password_hash.is_set() {
+        // An account made by another provider has no password until a reset sets one:
+        // nothing matches, in the usual time.
+        state.hasher.verify_against_dummy(password).await?;
+        return Ok(None);
+    }
     match state
         .hasher
         .verify(password.clone(), user.password_hash.clone())

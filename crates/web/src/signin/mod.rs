@@ -5,7 +5,9 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
-use gatehouse_domain::{Assurance, AuditContext, AuditEventType, NewAuditEvent, NewUser};
+use gatehouse_domain::{
+    Assurance, AuditContext, AuditEventType, AuthMethod, NewAuditEvent, NewUser,
+};
 
 use crate::{
     dto::UserOut,
@@ -197,7 +199,14 @@ pub(crate) async fn password_login(
     if factors.any() {
         return Err(match grant {
             Grant::Login => {
-                crate::mfa::second_step::challenge(state, &user, factors, context).await?
+                crate::mfa::second_step::challenge(
+                    state,
+                    &user,
+                    AuthMethod::Password,
+                    factors,
+                    context,
+                )
+                .await?
             }
             Grant::Token => ApiError::Forbidden("Second factor required"),
         });

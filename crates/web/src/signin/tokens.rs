@@ -53,6 +53,19 @@ pub(crate) async fn open_session(
     request: &HttpRequest,
     context: &AuditContext,
 ) -> Result<Session, ApiError> {
+    open_session_via(state, user, assurance, request, context, None).await
+}
+
+/// [`open_session`], recording the provider that vouched (`login.succeeded` with
+/// `provider`) when there is one.
+pub(crate) async fn open_session_via(
+    state: &AppState,
+    user: &User,
+    assurance: Assurance,
+    request: &HttpRequest,
+    context: &AuditContext,
+    provider: Option<&str>,
+) -> Result<Session, ApiError> {
     let now = Utc::now();
     let user_agent = request
         .headers()
@@ -68,7 +81,10 @@ pub(crate) async fn open_session(
         ip: client_ip(request, &state.options.rate_limits.trusted_proxies).map(|ip| ip.to_string()),
         assurance,
     };
-    let event = NewAuditEvent::new(AuditEventType::LoginSucceeded, Some(user.id), context, now);
+    let mut event = NewAuditEvent::new(AuditEventType::LoginSucceeded, Some(user.id), context, now);
+    if let Some(provider) = provider {
+        event = event.with("provider", provider);
+    }
     Ok(state.sessions.create_recorded(session, event).await?)
 }
 

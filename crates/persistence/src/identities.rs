@@ -1,0 +1,309 @@
+//! Identities at other providers, and the sign-ins sent to a provider and not back yet.
+//!
+//! An identity is found by the provider's (`iss`, `sub`), unique across accounts. A
+//! pending sign-in is found by the hash of its `state` and taken by one `DELETE`, so of
+//! two callbacks with the same `state`, one gets it.
+
+use chrono::{DateTime, Utc};
+use gatehouse_domain::{Conflict, Identity, IdentityId, NewAuditEvent, NewUser, User, UserId};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, TransactionTrait,
+};
+
+use crate::{
+    RepoError,
+    audit::record_event,
+    entity::{federated_login, identity, passkey, user},
+    mfa::take_turns_on_account,
+    users::insert_user,
+};
+
+/// An identity to store: the provider's name and what its ID token said.
+#[derive(Debug, Clone, Copy)]
+pub struct NewIdentity<'a> {
+    /// The configured provider's name.
+    pub provider: &'a str,
+    /// `iss`.
+    pub issuer: &'a str,
+    /// `sub`.
+    pub subject: &'a str,
+    /// `email`, if given.
+    pub email: Option<&'a str>,
+}
+
+/// A sign-in sent to a provider: what its callback needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingFederation {
+    /// The configured provider's name.
+    pub provider: String,
+    /// The hash of the cookie of the browser that started it.
+    pub browser_hash: String,
+    /// The `nonce` the ID token must carry.
+    pub nonce: String,
+    /// The PKCE verifier for the code exchange.
+    pub pkce_verifier: String,
+    /// Where to go after.
+    pub return_to: String,
+    /// For a link: the account to link the identity to.
+    pub link_user: Option<UserId>,
+}
+
+/// What removing an identity did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityRemoval {
+    /// Removed.
+    Removed,
+    /// None of the account's.
+    NotFound,
+    /// Refused: the account would have no password, identity or passkey left.
+    LastWayToSignIn,
+}
+
+/// The `identities` and `federated_logins` tables.
+#[derive(Clone)]
+pub struct IdentityRepository {
+    db: DatabaseConnection,
+}
+
+impl IdentityRepository {
+    /// A repository over `db`.
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// The identity (`issuer`, `subject`) and its account, if linked.
+    pub async fn find(&self, issuer: &str, subject: &str) -> Result<Option<Identity>, RepoError> {
+        Ok(identity::Entity::find()
+            .filter(identity::Column::Issuer.eq(issuer))
+            .filter(identity::Column::Subject.eq(subject))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .next()
+            .map(to_domain))
+    }
+
+    /// The account's identities, oldest first.
+    pub async fn list(&self, user_id: UserId) -> Result<Vec<Identity>, RepoError> {
+        Ok(identity::Entity::find()
+            .filter(identity::Column::UserId.eq(user_id.as_uuid()))
+            .order_by_asc(identity::Column::CreatedAt)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_domain)
+            .collect())
+    }
+
+    /// Links `new` to `user_id`, recording `event` with it. An identity linked already
+    /// (to any account) is [`Conflict::IdentityTaken`].
+    pub async fn link(
+        &self,
+        user_id: UserId,
+        new: NewIdentity<'_>,
+        now: DateTime<Utc>,
+        event: &NewAuditEvent,
+    ) -> Result<Identity, RepoError> {
+        let txn = self.db.begin().await?;
+        let linked = insert_identity(&txn, user_id, new, now).await?;
+        let recorded = record_event(&txn, &event.clone().with("provider", new.provider)).await?;
+        txn.commit().await?;
+        recorded.committed();
+        Ok(linked)
+    }
+
+    /// Creates an account for `new_user` (verified when `is_verified`) with the identity
+    /// `new` linked, recording `registered` and `linked`: all or nothing.
+    pub async fn create_account(
+        &self,
+        new_user: NewUser,
+        is_verified: bool,
+        new: NewIdentity<'_>,
+        now: DateTime<Utc>,
+        registered: &NewAuditEvent,
+        linked: &NewAuditEvent,
+    ) -> Result<User, RepoError> {
+        let txn = self.db.begin().await?;
+        let mut created = insert_user(&txn, new_user, true, now).await?;
+        if is_verified {
+            user::Entity::update_many()
+                .col_expr(
+                    user::Column::IsVerified,
+                    sea_orm::sea_query::Expr::value(true),
+                )
+                .filter(user::Column::Id.eq(created.id.as_uuid()))
+                .exec(&txn)
+                .await?;
+            created.is_verified = true;
+        }
+        insert_identity(&txn, created.id, new, now).await?;
+        let mut recorded = Vec::new();
+        for event in [registered, linked] {
+            let event = NewAuditEvent {
+                user_id: Some(created.id),
+                ..event.clone()
+            }
+            .with("provider", new.provider);
+            recorded.push(record_event(&txn, &event).await?);
+        }
+        txn.commit().await?;
+        recorded.into_iter().for_each(|event| event.committed());
+        Ok(created)
+    }
+
+    /// Removes the account's identity `id`, unless it is the last way to sign in (no
+    /// password, no other identity, no passkey), recording `event` with it. Removals of
+    /// one account take turns, so two concurrent removals cannot each leave the other.
+    pub async fn remove(
+        &self,
+        user_id: UserId,
+        id: IdentityId,
+        event: &NewAuditEvent,
+    ) -> Result<IdentityRemoval, RepoError> {
+        let txn = self.db.begin().await?;
+        take_turns_on_account(&txn, user_id).await?;
+        let Some(found) = identity::Entity::find_by_id(id.as_uuid())
+            .filter(identity::Column::UserId.eq(user_id.as_uuid()))
+            .all(&txn)
+            .await?
+            .into_iter()
+            .next()
+        else {
+            return Ok(IdentityRemoval::NotFound);
+        };
+        let has_password = user::Entity::find_by_id(user_id.as_uuid())
+            .all(&txn)
+            .await?
+            .into_iter()
+            .next()
+            .is_some_and(|row| gatehouse_domain::PasswordHash::new(row.hashed_password).is_set());
+        let identities = identity::Entity::find()
+            .filter(identity::Column::UserId.eq(user_id.as_uuid()))
+            .count(&txn)
+            .await?;
+        let passkeys = passkey::Entity::find()
+            .filter(passkey::Column::UserId.eq(user_id.as_uuid()))
+            .count(&txn)
+            .await?;
+        if !has_password && identities <= 1 && passkeys == 0 {
+            return Ok(IdentityRemoval::LastWayToSignIn);
+        }
+        identity::Entity::delete_by_id(found.id).exec(&txn).await?;
+        let recorded = record_event(&txn, &event.clone().with("provider", found.provider)).await?;
+        txn.commit().await?;
+        recorded.committed();
+        Ok(IdentityRemoval::Removed)
+    }
+
+    /// Keeps a sign-in sent to a provider, found by `state_hash`, until `expires_at`.
+    pub async fn open_login(
+        &self,
+        state_hash: &str,
+        pending: &PendingFederation,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        let row = federated_login::ActiveModel {
+            id: Set(state_hash.to_owned()),
+            provider: Set(pending.provider.clone()),
+            browser_hash: Set(pending.browser_hash.clone()),
+            nonce: Set(pending.nonce.clone()),
+            pkce_verifier: Set(pending.pkce_verifier.clone()),
+            return_to: Set(pending.return_to.clone()),
+            link_user_id: Set(pending.link_user.map(|user| user.as_uuid())),
+            created_at: Set(now),
+            expires_at: Set(expires_at),
+        };
+        federated_login::Entity::insert(row)
+            .exec_without_returning(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Takes the unexpired sign-in `state_hash` of `provider`: for exactly one caller.
+    pub async fn take_login(
+        &self,
+        state_hash: &str,
+        provider: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<PendingFederation>, RepoError> {
+        use federated_login::Column as C;
+        let Some(row) = federated_login::Entity::find_by_id(state_hash.to_owned())
+            .filter(C::Provider.eq(provider))
+            .filter(C::ExpiresAt.gt(now))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .next()
+        else {
+            return Ok(None);
+        };
+        let taken = federated_login::Entity::delete_many()
+            .filter(C::Id.eq(state_hash))
+            .filter(C::Provider.eq(provider))
+            .filter(C::ExpiresAt.gt(now))
+            .exec(&self.db)
+            .await?;
+        Ok((taken.rows_affected == 1).then(|| PendingFederation {
+            provider: row.provider,
+            browser_hash: row.browser_hash,
+            nonce: row.nonce,
+            pkce_verifier: row.pkce_verifier,
+            return_to: row.return_to,
+            link_user: row.link_user_id.map(UserId::from_uuid),
+        }))
+    }
+
+    /// Deletes sign-ins that expired before `before`. Returns how many.
+    pub async fn purge_logins(&self, before: DateTime<Utc>) -> Result<u64, RepoError> {
+        let result = federated_login::Entity::delete_many()
+            .filter(federated_login::Column::ExpiresAt.lt(before))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected)
+    }
+}
+
+async fn insert_identity(
+    txn: &impl sea_orm::ConnectionTrait,
+    user_id: UserId,
+    new: NewIdentity<'_>,
+    now: DateTime<Utc>,
+) -> Result<Identity, RepoError> {
+    let id = IdentityId::new();
+    let row = identity::ActiveModel {
+        id: Set(id.as_uuid()),
+        user_id: Set(user_id.as_uuid()),
+        provider: Set(new.provider.to_owned()),
+        issuer: Set(new.issuer.to_owned()),
+        subject: Set(new.subject.to_owned()),
+        email: Set(new.email.map(str::to_owned)),
+        created_at: Set(now),
+    };
+    identity::Entity::insert(row)
+        .exec_without_returning(txn)
+        .await
+        .map_err(|error| RepoError::unique_as(error, Conflict::IdentityTaken))?;
+    Ok(Identity {
+        id,
+        user_id,
+        provider: new.provider.to_owned(),
+        issuer: new.issuer.to_owned(),
+        subject: new.subject.to_owned(),
+        email: new.email.map(str::to_owned),
+        created_at: now,
+    })
+}
+
+fn to_domain(row: identity::Model) -> Identity {
+    Identity {
+        id: IdentityId::from_uuid(row.id),
+        user_id: UserId::from_uuid(row.user_id),
+        provider: row.provider,
+        issuer: row.issuer,
+        subject: row.subject,
+        email: row.email,
+        created_at: row.created_at,
+    }
+}

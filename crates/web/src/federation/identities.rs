@@ -1,0 +1,83 @@
+//! The caller's identities at other providers: listed, and removed unless the account
+//! would be left with no way to sign in.
+
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
+use gatehouse_domain::{AuditEventType, IdentityId, NewAuditEvent};
+use gatehouse_persistence::IdentityRemoval;
+
+use crate::{
+    error::{ApiError, Problem},
+    extract::{Audit, AuthenticatedUser, FreshUser},
+    federation::dto::IdentityOut,
+    openapi::responses::{BearerRefused, DatabaseDown},
+    state::AppState,
+};
+
+/// The `detail` when removing an identity would lock the account out.
+pub const LAST_WAY: &str = "Cannot remove the last way to sign in";
+
+/// The caller's identities at other providers, oldest first.
+#[utoipa::path(
+    get,
+    path = "/auth/identities",
+    tag = "federation",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's identities", body = [IdentityOut]),
+        BearerRefused,
+        DatabaseDown,
+    )
+)]
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: AuthenticatedUser,
+) -> Result<HttpResponse, ApiError> {
+    let identities = state.identities.list(caller.user.id).await?;
+    Ok(HttpResponse::Ok().json(
+        identities
+            .into_iter()
+            .map(IdentityOut::from)
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// Removes one of the caller's identities; refused when the account has no password, no
+/// other identity and no passkey (it could not sign in again).
+#[utoipa::path(
+    delete,
+    path = "/auth/identities/{id}",
+    tag = "federation",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The identity's id")),
+    responses(
+        (status = 204, description = "Removed"),
+        BearerRefused,
+        DatabaseDown,
+        (status = 403, description = "`Fresh token required` or `Stronger authentication required`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`Identity not found` (none of the caller's)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`Cannot remove the last way to sign in`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An `id` that is not a UUID", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn remove(
+    state: web::Data<AppState>,
+    FreshUser(caller): FreshUser,
+    Audit(context): Audit,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = IdentityId::parse(&id).ok_or_else(|| ApiError::field("id", "must be a UUID"))?;
+    let event = NewAuditEvent::new(
+        AuditEventType::IdentityRemoved,
+        Some(caller.user.id),
+        &context,
+        Utc::now(),
+    )
+    .in_session(caller.session.id)
+    .with("identity_id", id.to_string());
+    match state.identities.remove(caller.user.id, id, &event).await? {
+        IdentityRemoval::Removed => Ok(HttpResponse::NoContent().finish()),
+        IdentityRemoval::NotFound => Err(ApiError::NotFound("Identity not found")),
+        IdentityRemoval::LastWayToSignIn => Err(ApiError::Conflict(LAST_WAY)),
+    }
+}

@@ -1,0 +1,230 @@
+//! Signing in with another OpenID Provider: `start` sends the browser to the provider
+//! (with `state`, `nonce` and PKCE), `callback` brings it back and signs in, `link` adds
+//! the identity to the signed-in account ([`callback`]); the caller's identities
+//! ([`identities`]); and the providers the login page offers.
+//!
+//! A sign-in sent to a provider is stored (any instance finishes it), found by the hash
+//! of its `state`, lives 10 minutes, is taken once, and is bound to the browser that
+//! started it by a cookie whose hash it keeps: a `state` (with its code) carried to
+//! another browser finishes nothing.
+
+pub mod callback;
+pub mod dto;
+pub mod identities;
+
+use std::sync::Arc;
+
+use actix_web::{
+    HttpRequest, HttpResponse,
+    cookie::{Cookie, SameSite, time::Duration as CookieDuration},
+    http::header,
+    web,
+};
+use chrono::{Duration, Utc};
+use gatehouse_auth::{OidcError, OidcProvider, OneTimeToken, hash_one_time_token};
+use gatehouse_domain::UserId;
+use gatehouse_persistence::PendingFederation;
+use serde::Deserialize;
+
+use crate::{
+    error::{ApiError, Problem},
+    extract::{FreshUser, IpThrottled, from_trusted_origin},
+    federation::dto::ProviderOut,
+    openapi::responses::{DatabaseDown, NetworkLimited},
+    pages::{page_user, safe_return_to, second_factor::may_change_sign_in},
+    state::AppState,
+};
+
+/// How long a sign-in may stay at the provider.
+const PENDING_TTL: Duration = Duration::minutes(10);
+/// The `detail` for an unknown provider name.
+const UNKNOWN_PROVIDER: &str = "Unknown provider";
+
+/// The configured providers, in `OIDC_PROVIDERS` order.
+#[derive(Clone, Default)]
+pub struct Providers(Arc<Vec<OidcProvider>>);
+
+impl Providers {
+    /// These providers.
+    pub fn new(providers: Vec<OidcProvider>) -> Self {
+        Self(Arc::new(providers))
+    }
+
+    /// The provider named `name`.
+    pub fn find(&self, name: &str) -> Option<&OidcProvider> {
+        self.0
+            .iter()
+            .find(|provider| provider.config().name == name)
+    }
+
+    /// Every provider, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &OidcProvider> {
+        self.0.iter()
+    }
+}
+
+/// `?return_to=` of `start` and `link`.
+#[derive(Debug, Deserialize)]
+pub struct ReturnTo {
+    #[serde(default)]
+    return_to: String,
+}
+
+/// The browser cookie that binds a sign-in to the browser that started it: `__Host-`
+/// prefixed over HTTPS.
+pub(crate) fn binding_cookie_name(state: &AppState) -> &'static str {
+    if state.options.cookie_secure {
+        "__Host-gatehouse_oidc"
+    } else {
+        "gatehouse_oidc"
+    }
+}
+
+/// The providers the login page offers.
+#[utoipa::path(
+    get,
+    path = "/auth/providers",
+    tag = "federation",
+    responses((status = 200, description = "The configured providers, in order", body = [ProviderOut]))
+)]
+pub async fn providers(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(
+        state
+            .providers
+            .iter()
+            .map(|provider| ProviderOut {
+                name: provider.config().name.clone(),
+                label: provider.config().label.clone(),
+            })
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// Sends the browser to the provider to sign in; it comes back to `callback`, then goes to
+/// `return_to` (a path here or a `CORS_ORIGINS` address; else `/account`).
+#[utoipa::path(
+    get,
+    path = "/auth/oidc/{name}/start",
+    tag = "federation",
+    params(
+        ("name" = String, Path, description = "A provider of `OIDC_PROVIDERS`"),
+        ("return_to" = Option<String>, Query, description = "Where to go after signing in"),
+    ),
+    responses(
+        (status = 302, description = "To the provider's authorization endpoint, with `state`, `nonce` and an S256 `code_challenge`; sets the browser-binding cookie"),
+        NetworkLimited,
+        DatabaseDown,
+        (status = 404, description = "`Unknown provider`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The provider could not be reached", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn start(
+    _: IpThrottled,
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    query: web::Query<ReturnTo>,
+) -> Result<HttpResponse, ApiError> {
+    send_to_provider(&state, &name, &query.return_to, None).await
+}
+
+/// As `start`, but the identity is linked to the caller's account instead of signing in
+/// (a fresh sign-in of the last minutes, and its second factor if it has one). From a
+/// page session, the browser must not come from another site.
+#[utoipa::path(
+    get,
+    path = "/auth/oidc/{name}/link",
+    tag = "federation",
+    security(("bearer" = [])),
+    params(
+        ("name" = String, Path, description = "A provider of `OIDC_PROVIDERS`"),
+        ("return_to" = Option<String>, Query, description = "Where to go after linking"),
+    ),
+    responses(
+        (status = 302, description = "To the provider's authorization endpoint"),
+        (status = 401, description = "No valid token or page session", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`Fresh token required`, `Stronger authentication required`, or a request from another site", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`Unknown provider`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn link(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    bearer: Result<FreshUser, ApiError>,
+    name: web::Path<String>,
+    query: web::Query<ReturnTo>,
+) -> Result<HttpResponse, ApiError> {
+    let user = match bearer {
+        Ok(FreshUser(caller)) => caller.user.id,
+        Err(refused) => {
+            // The pages' session, when the browser holds one (a link on the account page).
+            let Ok(caller) = page_user(&state, &request).await else {
+                return Err(refused);
+            };
+            if !from_trusted_origin(&request, &state.options.trusted_origins) {
+                return Err(ApiError::Forbidden("Cross-site request refused"));
+            }
+            may_change_sign_in(&state, &caller).await?;
+            caller.user.id
+        }
+    };
+    send_to_provider(&state, &name, &query.return_to, Some(user)).await
+}
+
+/// Stores the sign-in and answers the redirect to the provider with the binding cookie.
+async fn send_to_provider(
+    state: &AppState,
+    name: &str,
+    return_to: &str,
+    link_user: Option<UserId>,
+) -> Result<HttpResponse, ApiError> {
+    let provider = state
+        .providers
+        .find(name)
+        .ok_or(ApiError::NotFound(UNKNOWN_PROVIDER))?;
+    let started = provider.start().await.map_err(provider_error)?;
+    let browser = OneTimeToken::generate();
+    let now = Utc::now();
+    let pending = PendingFederation {
+        provider: provider.config().name.clone(),
+        browser_hash: browser.hash.clone(),
+        nonce: started.nonce,
+        pkce_verifier: started.pkce_verifier,
+        return_to: safe_return_to(state, return_to),
+        link_user,
+    };
+    state
+        .identities
+        .open_login(
+            &hash_one_time_token(&started.state),
+            &pending,
+            now + PENDING_TTL,
+            now,
+        )
+        .await?;
+    let cookie = Cookie::build(binding_cookie_name(state), browser.secret)
+        .path("/")
+        .http_only(true)
+        .secure(state.options.cookie_secure)
+        // Lax: the provider's redirect back is a top-level GET, which carries it.
+        .same_site(SameSite::Lax)
+        .max_age(CookieDuration::minutes(PENDING_TTL.num_minutes()))
+        .finish();
+    Ok(HttpResponse::Found()
+        .insert_header((header::LOCATION, started.url))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .cookie(cookie)
+        .finish())
+}
+
+/// A provider's failure as an answer: unreachable is the provider's outage (503); a
+/// refused code or ID token is the sign-in's failure (401).
+pub(crate) fn provider_error(error: OidcError) -> ApiError {
+    match error {
+        OidcError::Unreachable(_) => ApiError::Unavailable(Box::new(error)),
+        OidcError::Config(_) => ApiError::Internal(Box::new(error)),
+        OidcError::Exchange(_) | OidcError::IdToken(_) => {
+            tracing::info!(error = %error, "sign-in with a provider refused");
+            ApiError::invalid_token(callback::FAILED)
+        }
+    }
+}
