@@ -22,6 +22,7 @@ backend_tests!(
     the_last_way_to_sign_in_cannot_be_removed,
     a_second_factor_still_applies_and_inactive_accounts_are_refused,
     a_signed_in_account_links_an_identity,
+    the_account_page_links_and_unlinks_providers,
 );
 
 const START: &str = "/auth/oidc/test/start";
@@ -517,4 +518,103 @@ async fn a_signed_in_account_links_an_identity(backend: Backend) {
         .get(&format!("{}{link}", app.address), None)
         .await;
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+}
+
+async fn the_account_page_links_and_unlinks_providers(backend: Backend) {
+    let Some((app, provider)) = app_with_provider(backend, &[]).await else {
+        return;
+    };
+    provider
+        .next_sign_in("jo-sub", "jo@example.com", true)
+        .await;
+    let mut visitor = Visitor::default();
+    visitor.sign_in(&app, START).await;
+    let account = visitor
+        .get(&format!("{}/account", app.address), None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        account.contains("aria-label=\"Unlink Test provider\""),
+        "{account}"
+    );
+    assert!(
+        !account.contains(">Link Test provider</a>"),
+        "linked already"
+    );
+
+    // A second identity at the provider (signed out there first), linked from the page
+    // session (no token).
+    visitor.forget(&provider.issuer);
+    provider
+        .next_sign_in("jo-work-sub", "jo@work.example", false)
+        .await;
+    let link = "/auth/oidc/test/link?return_to=/account%3Fchanged%3Didentity-linked";
+    let callback = visitor.walk_to_callback(&app, link, None).await;
+    let linked = visitor.get(&callback, None).await;
+    assert_eq!(location(&linked), "/account?changed=identity-linked");
+    let subjects: Vec<String> = app
+        .db
+        .query_all_raw(sea_orm::Statement::from_string(
+            app.db.get_database_backend(),
+            "SELECT subject FROM identities".to_owned(),
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.try_get::<String>("", "subject").unwrap())
+        .collect();
+    assert_eq!(subjects.len(), 2, "{subjects:?}");
+
+    // Unlinking: the first goes; the last is refused (no password, no passkey).
+    let page = visitor
+        .get(&format!("{}/account", app.address), None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let ids: Vec<String> = page
+        .split("action=\"/account/identities/")
+        .skip(1)
+        .map(|rest| rest.split('/').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let removed = visitor
+        .post_form(
+            &app,
+            &format!("/account/identities/{}/remove", ids[0]),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(location(&removed), "/account?changed=identity-removed");
+    let refused = visitor
+        .post_form(
+            &app,
+            &format!("/account/identities/{}/remove", ids[1]),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("Cannot remove the last way to sign in")
+    );
+    assert_eq!(count(&app, "identities").await, 1);
+    // Without the form's token: refused.
+    let forged = visitor
+        .post_form(&app, &format!("/account/identities/{}/remove", ids[1]), &[])
+        .await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
 }

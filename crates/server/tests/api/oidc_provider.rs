@@ -179,6 +179,35 @@ impl Visitor {
         response
     }
 
+    /// Posts `form` to `path` on the app from its own pages (its origin in `Origin`).
+    pub async fn post_form(
+        &mut self,
+        app: &TestApp,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Response {
+        let host = host_of(&app.address);
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let jar = self.cookies.get(&host).cloned().unwrap_or_default();
+        let cookies: Vec<String> = jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        client
+            .post(format!("{}{path}", app.address))
+            .header(header::COOKIE, cookies.join("; "))
+            .header(header::ORIGIN, app.address.clone())
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Forgets the cookies of `url`'s host (signs out at the provider, say).
+    pub fn forget(&mut self, url: &str) {
+        self.cookies.remove(&host_of(url));
+    }
+
     /// The cookie `name` this browser holds for the app.
     pub fn cookie(&self, app: &TestApp, name: &str) -> Option<String> {
         self.cookies.get(&host_of(&app.address))?.get(name).cloned()
@@ -205,7 +234,8 @@ impl Visitor {
     /// Follows the provider's redirects from `url` until they lead back to the app.
     pub async fn follow_provider(&mut self, app: &TestApp, mut url: String) -> String {
         for _ in 0..10 {
-            if url.starts_with(&app.address) {
+            // (With the slash: port 3717's address is a prefix of port 37175's.)
+            if url.starts_with(&format!("{}/", app.address)) {
                 return url;
             }
             let answer = self.get(&url, None).await;

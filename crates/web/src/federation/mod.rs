@@ -31,7 +31,10 @@ use crate::{
     extract::{FreshUser, IpThrottled, from_trusted_origin},
     federation::dto::ProviderOut,
     openapi::responses::{DatabaseDown, NetworkLimited},
-    pages::{page_user, safe_return_to, second_factor::may_change_sign_in},
+    pages::{
+        page_user, safe_return_to,
+        second_factor::{may_change_sign_in, refusal},
+    },
     state::AppState,
 };
 
@@ -163,7 +166,10 @@ pub async fn link(
             if !from_trusted_origin(&request, &state.options.trusted_origins) {
                 return Err(ApiError::Forbidden("Cross-site request refused"));
             }
-            may_change_sign_in(&state, &caller).await?;
+            if let Err(error) = may_change_sign_in(&state, &caller).await {
+                // A browser on the account page: the page that says to sign in again.
+                return Ok(refusal(&state, &request, &error));
+            }
             caller.user.id
         }
     };

@@ -26,6 +26,10 @@ struct AccountPage {
     recovery_codes_left: u32,
     sessions: Vec<SessionLine>,
     passkeys: Vec<PasskeyLine>,
+    /// Identities at other providers: (id, the provider's label, the address it gave).
+    identities: Vec<(String, String, Option<String>)>,
+    /// Providers not linked yet: (the link's address, the label).
+    linkable: Vec<(String, String)>,
 }
 
 /// How the page shows a moment.
@@ -91,6 +95,8 @@ pub async fn account_page(
         Some("passkey-removed") => {
             Some("Your passkey is removed, and your other sessions have ended.")
         }
+        Some("identity-linked") => Some("The provider is linked: you can sign in with it."),
+        Some("identity-removed") => Some("The provider is unlinked."),
         _ => None,
     };
     if let Some(notice) = notice {
@@ -117,12 +123,41 @@ pub(crate) async fn account_view(
         .await;
     let factors = state.mfa.factors(caller.user.id).await;
     let passkeys = state.passkeys.list(caller.user.id).await;
-    let (sessions, factors, passkeys) = match (listed, factors, passkeys) {
-        (Ok(sessions), Ok(factors), Ok(passkeys)) => (sessions, factors, passkeys),
-        (Err(error), _, _) | (_, Err(error), _) | (_, _, Err(error)) => {
+    let identities = state.identities.list(caller.user.id).await;
+    let (sessions, factors, passkeys, identities) = match (listed, factors, passkeys, identities) {
+        (Ok(sessions), Ok(factors), Ok(passkeys), Ok(identities)) => {
+            (sessions, factors, passkeys, identities)
+        }
+        (Err(error), ..) | (_, Err(error), ..) | (_, _, Err(error), _) | (.., Err(error)) => {
             return error_page(state, request, &error.into());
         }
     };
+    let label_of = |name: &str| {
+        state
+            .providers
+            .find(name)
+            .map_or_else(|| name.to_owned(), |found| found.config().label.clone())
+    };
+    let linkable = state
+        .providers
+        .iter()
+        .map(|provider| provider.config())
+        .filter(|config| !identities.iter().any(|known| known.provider == config.name))
+        .map(|config| {
+            let href = format!(
+                "/auth/oidc/{}/link?return_to=/account%3Fchanged%3Didentity-linked",
+                config.name
+            );
+            (href, config.label.clone())
+        })
+        .collect();
+    let identities = identities
+        .into_iter()
+        .map(|identity| {
+            let label = label_of(&identity.provider);
+            (identity.id.to_string(), label, identity.email)
+        })
+        .collect();
     let sessions = sessions
         .into_iter()
         .map(|session| SessionLine {
@@ -160,6 +195,8 @@ pub(crate) async fn account_view(
             recovery_codes_left: factors.recovery_codes_left,
             sessions,
             passkeys,
+            identities,
+            linkable,
         },
     )
 }

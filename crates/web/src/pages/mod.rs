@@ -10,6 +10,7 @@
 
 pub mod account;
 pub mod by_mail;
+pub mod identities;
 pub mod passkeys;
 pub mod password;
 pub mod second_factor;
@@ -117,6 +118,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(page("/account/passkeys/options").route(web::post().to(passkeys::options)))
     .service(page("/account/passkeys/{id}/rename").route(web::post().to(passkeys::rename)))
     .service(page("/account/passkeys/{id}/remove").route(web::post().to(passkeys::remove)))
+    .service(page("/account/identities/{id}/remove").route(web::post().to(identities::remove)))
     .service(web::resource("/assets/{name}").route(web::get().to(asset)));
 }
 

@@ -44,6 +44,13 @@ pub struct PasskeyForm {
     name: String,
 }
 
+impl PasskeyForm {
+    /// The form's CSRF token.
+    pub(crate) fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// Why a form's credential was refused before any check.
 pub(crate) const NOT_A_CREDENTIAL: &str = "must be a PublicKeyCredential";
 

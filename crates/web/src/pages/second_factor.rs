@@ -194,7 +194,7 @@ fn setup_page(
 
 /// The page for a refused change (a session signed in too long ago, or that skipped the
 /// account's second factor): sign in again, then back to the account page.
-fn refusal(state: &AppState, request: &HttpRequest, error: &ApiError) -> HttpResponse {
+pub(crate) fn refusal(state: &AppState, request: &HttpRequest, error: &ApiError) -> HttpResponse {
     let text = match error {
         ApiError::Forbidden(SIGN_IN_AGAIN) => format!("{SIGN_IN_AGAIN}."),
         other if other.status_code().is_client_error() => format!(
