@@ -158,6 +158,7 @@ pub enum Identities {
     Issuer,
     Subject,
     Email,
+    Vouched,
     CreatedAt,
 }
 

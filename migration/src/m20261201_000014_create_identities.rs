@@ -1,9 +1,12 @@
-use sea_orm_migration::{prelude::*, schema::*};
+use sea_orm_migration::{prelude::*, schema::*, sea_orm::DbBackend};
 
 use crate::iden::{FederatedLogins, Identities, MfaChallenges, Users};
 
 /// Sign-in with other providers: each account's identities there, found by the issuer
-/// and the subject it gives (unique: one identity, one account), and the sign-ins sent to
+/// and the subject it gives (unique: one identity, one account; compared byte for byte,
+/// also on MySQL, whose default collation would make `Alice` and `alice` one person), and
+/// whether someone vouched for the address the identity came with (its provider, or the
+/// account itself by linking it), and the sign-ins sent to
 /// a provider and not back yet (found by the SHA-256 of their `state`; bound to the
 /// browser that started them by the SHA-256 of a cookie; with the nonce, the PKCE
 /// verifier, where to go after, and the account to link for a link). A login's second
@@ -22,9 +25,10 @@ impl MigrationTrait for Migration {
                     .col(pk_uuid(Identities::Id))
                     .col(uuid(Identities::UserId))
                     .col(string_len(Identities::Provider, 64))
-                    .col(string_len(Identities::Issuer, 255))
-                    .col(string_len(Identities::Subject, 255))
+                    .col(exact_text(manager, Identities::Issuer))
+                    .col(exact_text(manager, Identities::Subject))
                     .col(string_len_null(Identities::Email, 320))
+                    .col(boolean(Identities::Vouched).default(true))
                     .col(timestamp_with_time_zone(Identities::CreatedAt))
                     .foreign_key(
                         ForeignKey::create()
@@ -120,4 +124,17 @@ impl MigrationTrait for Migration {
         }
         Ok(())
     }
+}
+
+/// A `VARCHAR(255)` compared byte for byte: MySQL's default collation ignores case,
+/// accents and trailing spaces, which a provider's `sub` does not.
+fn exact_text(manager: &SchemaManager<'_>, column: Identities) -> ColumnDef {
+    let mut definition = ColumnDef::new(column);
+    definition.string_len(255);
+    if manager.get_database_backend() == DbBackend::MySql {
+        definition.extra("CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL");
+    } else {
+        definition.not_null();
+    }
+    definition
 }

@@ -16,8 +16,8 @@ use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge,
     PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
     core::{
-        CoreAuthenticationFlow, CoreClient, CoreIdTokenClaims, CoreJsonWebKeySet,
-        CoreProviderMetadata,
+        CoreAuthenticationFlow, CoreClient, CoreIdTokenClaims, CoreIdTokenVerifier,
+        CoreJsonWebKeySet, CoreJwsSigningAlgorithm, CoreProviderMetadata,
     },
 };
 use tokio::sync::RwLock;
@@ -29,7 +29,7 @@ const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
 const MAX_TOKEN_AGE: chrono::Duration = chrono::Duration::minutes(10);
 
 /// One provider, as configured.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct OidcProviderConfig {
     /// The name in the routes (`/auth/oidc/{name}/…`) and in identities' `provider`.
     pub name: String,
@@ -45,6 +45,19 @@ pub struct OidcProviderConfig {
     pub scopes: Vec<String>,
     /// Where the provider sends the browser back: `{PUBLIC_URL}/auth/oidc/{name}/callback`.
     pub redirect_url: String,
+}
+
+impl std::fmt::Debug for OidcProviderConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcProviderConfig")
+            .field("name", &self.name)
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[REDACTED]")
+            .field("scopes", &self.scopes)
+            .field("redirect_url", &self.redirect_url)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a sign-in with a provider failed.
@@ -203,7 +216,7 @@ impl OidcProvider {
             .id_token()
             .ok_or_else(|| OidcError::IdToken("no ID token in the answer".into()))?;
         let nonce = Nonce::new(nonce.to_owned());
-        let claims = match id_token.claims(&client.id_token_verifier(), &nonce) {
+        let claims = match id_token.claims(&pinned(client.id_token_verifier()), &nonce) {
             Ok(claims) => claims.clone(),
             Err(openidconnect::ClaimsVerificationError::SignatureVerification(
                 openidconnect::SignatureVerificationError::NoMatchingKey,
@@ -217,7 +230,7 @@ impl OidcProvider {
                     Some(ClientSecret::new(self.config.client_secret.clone())),
                 );
                 id_token
-                    .claims(&client.id_token_verifier(), &nonce)
+                    .claims(&pinned(client.id_token_verifier()), &nonce)
                     .map_err(|error| OidcError::IdToken(error_chain(&error)))?
                     .clone()
             }
@@ -274,6 +287,24 @@ impl OidcProvider {
         found.metadata = found.metadata.clone().set_jwks(keys);
         Ok(found.metadata.clone())
     }
+}
+
+/// The verifier with asymmetric algorithms only: a provider's document may list HS256,
+/// which would make the client secret (known to the provider and to us) a signing key.
+fn pinned(verifier: CoreIdTokenVerifier<'_>) -> CoreIdTokenVerifier<'_> {
+    use CoreJwsSigningAlgorithm as A;
+    verifier.set_allowed_algs([
+        A::RsaSsaPkcs1V15Sha256,
+        A::RsaSsaPkcs1V15Sha384,
+        A::RsaSsaPkcs1V15Sha512,
+        A::RsaSsaPssSha256,
+        A::RsaSsaPssSha384,
+        A::RsaSsaPssSha512,
+        A::EcdsaP256Sha256,
+        A::EcdsaP384Sha384,
+        A::EcdsaP521Sha512,
+        A::EdDsa,
+    ])
 }
 
 /// An error and its sources, on one line (the crate's errors say little at the top).

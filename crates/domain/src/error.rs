@@ -45,4 +45,7 @@ pub enum Conflict {
     /// The provider's identity is linked to an account already.
     #[error("identity already linked")]
     IdentityTaken,
+    /// The change would leave the account no way to sign in.
+    #[error("last way to sign in")]
+    LastWayToSignIn,
 }

@@ -5,17 +5,20 @@
 //! two callbacks with the same `state`, one gets it.
 
 use chrono::{DateTime, Utc};
-use gatehouse_domain::{Conflict, Identity, IdentityId, NewAuditEvent, NewUser, User, UserId};
+use gatehouse_domain::{
+    Conflict, Identity, IdentityId, NewAuditEvent, NewUser, SessionId, User, UserId,
+};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, TransactionTrait,
 };
 
 use crate::{
-    RepoError,
+    RepoError, SessionCache,
     audit::record_event,
-    entity::{federated_login, identity, passkey, user},
+    entity::{federated_login, identity, passkey, recovery_code, totp_authenticator, user},
     mfa::take_turns_on_account,
+    sessions::{revoke_sessions, sessions_of},
     users::insert_user,
 };
 
@@ -30,10 +33,15 @@ pub struct NewIdentity<'a> {
     pub subject: &'a str,
     /// `email`, if given.
     pub email: Option<&'a str>,
+    /// Whether someone vouched for that address: the provider (`email_verified`), or the
+    /// account itself, by linking the identity. An identity that made an account with an
+    /// address nobody vouched for is removed when the mailbox's owner proves it
+    /// ([`IdentityRepository::claim_for_mailbox_owner`]).
+    pub vouched: bool,
 }
 
 /// A sign-in sent to a provider: what its callback needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct PendingFederation {
     /// The configured provider's name.
     pub provider: String,
@@ -47,6 +55,16 @@ pub struct PendingFederation {
     pub return_to: String,
     /// For a link: the account to link the identity to.
     pub link_user: Option<UserId>,
+}
+
+impl std::fmt::Debug for PendingFederation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingFederation")
+            .field("provider", &self.provider)
+            .field("return_to", &self.return_to)
+            .field("link_user", &self.link_user)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What removing an identity did.
@@ -64,12 +82,21 @@ pub enum IdentityRemoval {
 #[derive(Clone)]
 pub struct IdentityRepository {
     db: DatabaseConnection,
+    cache: SessionCache,
 }
 
 impl IdentityRepository {
     /// A repository over `db`.
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self {
+            db,
+            cache: SessionCache::off(),
+        }
+    }
+
+    /// The same repository keeping `cache` in step with the sessions it ends.
+    pub fn with_session_cache(self, cache: SessionCache) -> Self {
+        Self { cache, ..self }
     }
 
     /// The identity (`issuer`, `subject`) and its account, if linked.
@@ -159,6 +186,8 @@ impl IdentityRepository {
         &self,
         user_id: UserId,
         id: IdentityId,
+        keep: SessionId,
+        now: DateTime<Utc>,
         event: &NewAuditEvent,
     ) -> Result<IdentityRemoval, RepoError> {
         let txn = self.db.begin().await?;
@@ -190,10 +219,79 @@ impl IdentityRepository {
             return Ok(IdentityRemoval::LastWayToSignIn);
         }
         identity::Entity::delete_by_id(found.id).exec(&txn).await?;
-        let recorded = record_event(&txn, &event.clone().with("provider", found.provider)).await?;
-        txn.commit().await?;
+        // Whoever holds the identity may have signed in with it: those sessions go too.
+        let ended = revoke_sessions(&txn, sessions_of(user_id, Some(keep)), now).await?;
+        let event = event
+            .clone()
+            .with("provider", found.provider)
+            .with("sessions_ended", ended.to_string());
+        let recorded = record_event(&txn, &event).await?;
+        let ending = NewAuditEvent {
+            event_type: gatehouse_domain::AuditEventType::SessionEnded,
+            session_id: None,
+            details: Default::default(),
+            ..event.clone()
+        }
+        .with("reason", "identity_removed")
+        .with("sessions_ended", ended.to_string());
+        let ending = if ended > 0 {
+            Some(record_event(&txn, &ending).await?)
+        } else {
+            None
+        };
+        let committed = txn.commit().await;
+        self.cache.forget_user(user_id);
+        committed?;
         recorded.committed();
+        ending.into_iter().for_each(|event| event.committed());
         Ok(IdentityRemoval::Removed)
+    }
+
+    /// The owner of the account's mailbox proved it (a password reset, an address
+    /// verification). If an identity made the account with an address nobody vouched for,
+    /// whoever holds it was not the owner: it goes, and with it what it may have attached
+    /// (passkeys, the authenticator app, recovery codes) and every session. Recorded as
+    /// `identity.removed` with the reason. Whether anything went.
+    pub async fn claim_for_mailbox_owner(
+        &self,
+        user_id: UserId,
+        now: DateTime<Utc>,
+        event: &NewAuditEvent,
+    ) -> Result<bool, RepoError> {
+        let txn = self.db.begin().await?;
+        take_turns_on_account(&txn, user_id).await?;
+        let squatters = identity::Entity::delete_many()
+            .filter(identity::Column::UserId.eq(user_id.as_uuid()))
+            .filter(identity::Column::Vouched.eq(false))
+            .exec(&txn)
+            .await?;
+        if squatters.rows_affected == 0 {
+            return Ok(false);
+        }
+        passkey::Entity::delete_many()
+            .filter(passkey::Column::UserId.eq(user_id.as_uuid()))
+            .exec(&txn)
+            .await?;
+        totp_authenticator::Entity::delete_many()
+            .filter(totp_authenticator::Column::UserId.eq(user_id.as_uuid()))
+            .exec(&txn)
+            .await?;
+        recovery_code::Entity::delete_many()
+            .filter(recovery_code::Column::UserId.eq(user_id.as_uuid()))
+            .exec(&txn)
+            .await?;
+        let ended = revoke_sessions(&txn, sessions_of(user_id, None), now).await?;
+        let event = event
+            .clone()
+            .with("reason", "unverified_address_claimed")
+            .with("identities", squatters.rows_affected.to_string())
+            .with("sessions_ended", ended.to_string());
+        let recorded = record_event(&txn, &event).await?;
+        let committed = txn.commit().await;
+        self.cache.forget_user(user_id);
+        committed?;
+        recorded.committed();
+        Ok(true)
     }
 
     /// Keeps a sign-in sent to a provider, found by `state_hash`, until `expires_at`.
@@ -279,6 +377,7 @@ async fn insert_identity(
         issuer: Set(new.issuer.to_owned()),
         subject: Set(new.subject.to_owned()),
         email: Set(new.email.map(str::to_owned)),
+        vouched: Set(new.vouched),
         created_at: Set(now),
     };
     identity::Entity::insert(row)

@@ -18,7 +18,7 @@ use sea_orm::{
 use crate::{
     RepoError, SessionCache,
     audit::Recorded,
-    entity::{passkey, passkey_ceremony, session},
+    entity::{identity, passkey, passkey_ceremony, session, user},
     mfa::{drop_codes_without_factor, record_with_endings, take_turns_on_account},
     sessions::{revoke_sessions, sessions_of},
 };
@@ -224,6 +224,9 @@ impl PasskeyRepository {
     ) -> Result<Option<u64>, RepoError> {
         let txn = self.db.begin().await?;
         take_turns_on_account(&txn, user_id).await?;
+        if is_last_way_in(&txn, user_id).await? {
+            return Err(RepoError::Conflict(Conflict::LastWayToSignIn));
+        }
         let removed = passkey::Entity::delete_many()
             .filter(passkey::Column::Id.eq(id.as_uuid()))
             .filter(passkey::Column::UserId.eq(user_id.as_uuid()))
@@ -350,6 +353,33 @@ impl PasskeyRepository {
             .await?;
         Ok(result.rows_affected)
     }
+}
+
+/// Whether the account's passkeys are its only way in: no password, no identity at
+/// another provider, and one passkey (a reset by mail could still set a password, but an
+/// account should not be left to that by a click).
+async fn is_last_way_in(
+    txn: &sea_orm::DatabaseTransaction,
+    user_id: UserId,
+) -> Result<bool, RepoError> {
+    let has_password = user::Entity::find_by_id(user_id.as_uuid())
+        .all(txn)
+        .await?
+        .into_iter()
+        .next()
+        .is_some_and(|row| gatehouse_domain::PasswordHash::new(row.hashed_password).is_set());
+    if has_password {
+        return Ok(false);
+    }
+    let identities = identity::Entity::find()
+        .filter(identity::Column::UserId.eq(user_id.as_uuid()))
+        .count(txn)
+        .await?;
+    let passkeys = passkey::Entity::find()
+        .filter(passkey::Column::UserId.eq(user_id.as_uuid()))
+        .count(txn)
+        .await?;
+    Ok(identities == 0 && passkeys <= 1)
 }
 
 fn summary(row: passkey::Model) -> PasskeySummary {

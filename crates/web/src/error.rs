@@ -334,6 +334,9 @@ impl From<RepoError> for ApiError {
             RepoError::Conflict(Conflict::IdentityTaken) => {
                 Self::Conflict("This identity is linked to another account")
             }
+            RepoError::Conflict(Conflict::LastWayToSignIn) => {
+                Self::Conflict("Cannot remove the last way to sign in")
+            }
             RepoError::Unavailable(_) => Self::Unavailable(Box::new(err)),
             RepoError::Db(_) | RepoError::Corrupt(_) | RepoError::Storage(_) => {
                 Self::Internal(Box::new(err))

@@ -136,7 +136,8 @@ impl AppState {
             sealer,
             passkeys: PasskeyRepository::new(db.clone()).with_session_cache(session_cache.clone()),
             webauthn,
-            identities: IdentityRepository::new(db.clone()),
+            identities: IdentityRepository::new(db.clone())
+                .with_session_cache(session_cache.clone()),
             providers: Providers::default(),
             users,
             sessions: SessionRepository::new(db.clone()).with_session_cache(session_cache),

@@ -10,6 +10,7 @@ pub struct Model {
     pub issuer: String,
     pub subject: String,
     pub email: Option<String>,
+    pub vouched: bool,
     pub created_at: DateTimeUtc,
 }
 

@@ -25,12 +25,12 @@ backend_tests!(
     the_account_page_links_and_unlinks_providers,
 );
 
-const START: &str = "/auth/oidc/test/start";
+pub(crate) const START: &str = "/auth/oidc/test/start";
 const LINK_FROM_ACCOUNT: &str =
     "An account with this email exists; sign in and link it from your account page";
 
 /// The access token a signed-in browser holds.
-fn access_of(visitor: &Visitor, app: &TestApp) -> String {
+pub(crate) fn access_of(visitor: &Visitor, app: &TestApp) -> String {
     visitor
         .cookie(app, "access_token_cookie")
         .expect("signed in")
@@ -42,7 +42,7 @@ async fn me(app: &TestApp, token: &str) -> Value {
     response.json().await.unwrap()
 }
 
-async fn mark_verified(app: &TestApp, email: &str) {
+pub(crate) async fn mark_verified(app: &TestApp, email: &str) {
     app.db
         .execute_unprepared(&format!(
             "UPDATE users SET is_verified = true WHERE email = '{email}'"
@@ -51,7 +51,7 @@ async fn mark_verified(app: &TestApp, email: &str) {
         .unwrap();
 }
 
-async fn count(app: &TestApp, table: &str) -> i64 {
+pub(crate) async fn count(app: &TestApp, table: &str) -> i64 {
     let row = app
         .db
         .query_one_raw(sea_orm::Statement::from_string(

@@ -21,6 +21,7 @@ mod cli;
 mod connection_resets;
 mod credential_changes;
 mod federation;
+mod federation_attacks;
 mod import_starter;
 mod login;
 mod me;

@@ -144,8 +144,19 @@ pub struct Visitor {
 }
 
 impl Visitor {
-    /// GETs `url` with this browser's cookies for its host, keeping what it sets.
+    /// GETs `url` as a navigation from `site` (what the browser says in `Sec-Fetch-Site`:
+    /// `same-origin` from the app's own pages, `cross-site` from another site's).
+    pub async fn get_from(&mut self, url: &str, site: Option<&str>) -> Response {
+        self.send(url, None, site).await
+    }
+
+    /// GETs `url` with this browser's cookies for its host, keeping what it sets (a
+    /// navigation from the app's own pages).
     pub async fn get(&mut self, url: &str, bearer: Option<&str>) -> Response {
+        self.send(url, bearer, Some("same-origin")).await
+    }
+
+    async fn send(&mut self, url: &str, bearer: Option<&str>, site: Option<&str>) -> Response {
         let host = host_of(url);
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -160,6 +171,9 @@ impl Visitor {
         }
         if let Some(token) = bearer {
             request = request.bearer_auth(token);
+        }
+        if let Some(site) = site {
+            request = request.header("sec-fetch-site", site);
         }
         let response = request.send().await.unwrap();
         let jar = self.cookies.entry(host).or_default();

@@ -38,7 +38,7 @@ const FAILED: &str = "Passkey verification failed";
 const INVALID_CHALLENGE: &str = "Invalid or expired challenge";
 
 impl TestApp {
-    async fn passkey_options(&self, token: &str) -> Value {
+    pub(crate) async fn passkey_options(&self, token: &str) -> Value {
         let response = self
             .bearer(Method::POST, "/auth/passkeys/register/options", token, None)
             .await;
@@ -46,7 +46,7 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
-    async fn register_passkey(
+    pub(crate) async fn register_passkey(
         &self,
         token: &str,
         options: &Value,
@@ -62,7 +62,7 @@ impl TestApp {
     }
 
     /// Adds a new passkey made by `device` to the account of `token`: its id.
-    async fn add_passkey(&self, token: &str, device: &mut SoftPasskey) -> String {
+    pub(crate) async fn add_passkey(&self, token: &str, device: &mut SoftPasskey) -> String {
         let options = self.passkey_options(token).await;
         let credential = device.create(&options).unwrap();
         let response = self
@@ -73,7 +73,7 @@ impl TestApp {
         body["id"].as_str().unwrap().to_owned()
     }
 
-    async fn sign_in_options(&self) -> Value {
+    pub(crate) async fn sign_in_options(&self) -> Value {
         let response = self
             .post_json("/auth/passkeys/login/options", &json!({}))
             .await;
@@ -81,7 +81,11 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
-    async fn passkey_sign_in(&self, options: &Value, credential: Value) -> reqwest::Response {
+    pub(crate) async fn passkey_sign_in(
+        &self,
+        options: &Value,
+        credential: Value,
+    ) -> reqwest::Response {
         self.post_json(
             "/auth/passkeys/login",
             &json!({"challenge_id": options["challenge_id"], "credential": credential}),

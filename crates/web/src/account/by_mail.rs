@@ -104,8 +104,10 @@ pub(crate) async fn reset_with_token(
         .users
         .change_password(user.id, &hash, None, now, &event)
         .await?;
-    // Whoever reads the address's mail owns it: no back-off from anyone's failures stays.
+    // Whoever reads the address's mail owns it: no back-off from anyone's failures stays,
+    // and nothing stays that someone attached by claiming the address unverified.
     state.login_throttles.clear_account(&user.email).await?;
+    claim_for_mailbox_owner(state, context, user.id, now).await?;
     state
         .account_mails
         .notify(user.id, SecurityNotice::PasswordReset);
@@ -181,11 +183,32 @@ pub(crate) async fn verify_with_token(
         context,
         now,
     );
-    state
+    let verified = state
         .users
         .verify_recorded(live.user_id, now, &event)
         .await?
-        .ok_or_else(invalid_token)
+        .ok_or_else(invalid_token)?;
+    claim_for_mailbox_owner(state, context, verified.id, now).await?;
+    Ok(verified)
+}
+
+/// The mailbox's owner proved it: an identity that made the account with an address
+/// nobody vouched for goes, with what it may have attached and every session.
+async fn claim_for_mailbox_owner(
+    state: &AppState,
+    context: &AuditContext,
+    user_id: gatehouse_domain::UserId,
+    now: chrono::DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let event = NewAuditEvent::new(AuditEventType::IdentityRemoved, Some(user_id), context, now);
+    if state
+        .identities
+        .claim_for_mailbox_owner(user_id, now, &event)
+        .await?
+    {
+        tracing::warn!(user = %user_id, "the mailbox's owner claimed an account made with an unverified address");
+    }
+    Ok(())
 }
 
 async fn live_token(

@@ -42,6 +42,10 @@ use crate::{
 /// The `detail` of every failed check of the provider's answer.
 pub(crate) const FAILED: &str = "Sign-in with the provider failed";
 const INVALID_STATE: &str = "Invalid or expired sign-in: start again";
+/// The longest address an identity keeps (the column's width).
+const MAX_EMAIL_BYTES: usize = 320;
+/// The longest `iss` and `sub` kept (the columns' width); longer ones sign nobody in.
+const MAX_CLAIM_BYTES: usize = 255;
 /// The `detail` when an unknown identity's address belongs to an account it may not join.
 pub const LINK_FROM_ACCOUNT: &str =
     "An account with this email exists; sign in and link it from your account page";
@@ -121,6 +125,8 @@ pub async fn callback(
     // The binding has served (or failed): the browser forgets it.
     let mut gone = actix_web::cookie::Cookie::build(binding_cookie_name(&state), "")
         .path("/")
+        // (`__Host-` cookies are replaced only by secure ones.)
+        .secure(state.options.cookie_secure)
         .finish();
     gone.make_removal();
     let _ = answer.add_cookie(&gone);
@@ -151,6 +157,10 @@ async fn complete(
         .finish(code, &pending.nonce, &pending.pkce_verifier, Utc::now())
         .await
         .map_err(provider_error)?;
+    if identity.issuer.len() > MAX_CLAIM_BYTES || identity.subject.len() > MAX_CLAIM_BYTES {
+        tracing::info!(provider = name, "an iss or sub longer than 255 bytes");
+        return Err(ApiError::invalid_token(FAILED));
+    }
     if let Some(user_id) = pending.link_user {
         return link(
             state,
@@ -252,11 +262,12 @@ async fn account_for(
             ApiError::invalid_token(FAILED)
         })?;
     let address = email.as_str().to_owned();
-    let new = NewIdentity {
+    let mut new = NewIdentity {
         provider: name,
         issuer: &identity.issuer,
         subject: &identity.subject,
         email: Some(&address),
+        vouched: identity.email_verified,
     };
     let now = Utc::now();
     let linked = NewAuditEvent::new(AuditEventType::IdentityLinked, None, audit, now);
@@ -266,6 +277,11 @@ async fn account_for(
             record_failed_login(state, audit, Some(existing.id), "identity_not_linked").await?;
             return Err(ApiError::Conflict(LINK_FROM_ACCOUNT));
         }
+        if !existing.is_active {
+            // Refused by the caller; nothing is linked to an account that cannot sign in.
+            return Ok(existing);
+        }
+        new.vouched = true;
         let event = NewAuditEvent {
             user_id: Some(existing.id),
             ..linked
@@ -313,7 +329,13 @@ async fn link(
         provider: &provider.config().name,
         issuer: &identity.issuer,
         subject: &identity.subject,
-        email: identity.email.as_deref(),
+        // An address too long to be one is not kept.
+        email: identity
+            .email
+            .as_deref()
+            .filter(|email| email.len() <= MAX_EMAIL_BYTES),
+        // The account linked it itself.
+        vouched: true,
     };
     let now = Utc::now();
     let event = NewAuditEvent::new(AuditEventType::IdentityLinked, Some(user_id), audit, now);

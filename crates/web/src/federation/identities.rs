@@ -42,8 +42,9 @@ pub async fn list(
     ))
 }
 
-/// Removes one of the caller's identities; refused when the account has no password, no
-/// other identity and no passkey (it could not sign in again).
+/// Removes one of the caller's identities and ends the caller's other sessions (whoever
+/// holds the identity may have signed in with it); refused when the account has no
+/// password, no other identity and no passkey (it could not sign in again).
 #[utoipa::path(
     delete,
     path = "/auth/identities/{id}",
@@ -67,15 +68,20 @@ pub async fn remove(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = IdentityId::parse(&id).ok_or_else(|| ApiError::field("id", "must be a UUID"))?;
+    let now = Utc::now();
     let event = NewAuditEvent::new(
         AuditEventType::IdentityRemoved,
         Some(caller.user.id),
         &context,
-        Utc::now(),
+        now,
     )
     .in_session(caller.session.id)
     .with("identity_id", id.to_string());
-    match state.identities.remove(caller.user.id, id, &event).await? {
+    match state
+        .identities
+        .remove(caller.user.id, id, caller.session.id, now, &event)
+        .await?
+    {
         IdentityRemoval::Removed => Ok(HttpResponse::NoContent().finish()),
         IdentityRemoval::NotFound => Err(ApiError::NotFound("Identity not found")),
         IdentityRemoval::LastWayToSignIn => Err(ApiError::Conflict(LAST_WAY)),

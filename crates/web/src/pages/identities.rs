@@ -36,15 +36,20 @@ pub async fn remove(
     let Some(id) = IdentityId::parse(&id) else {
         return see_other("/account");
     };
+    let now = Utc::now();
     let event = NewAuditEvent::new(
         AuditEventType::IdentityRemoved,
         Some(caller.user.id),
         &audit,
-        Utc::now(),
+        now,
     )
     .in_session(caller.session.id)
     .with("identity_id", id.to_string());
-    let refused = match state.identities.remove(caller.user.id, id, &event).await {
+    let removed = state
+        .identities
+        .remove(caller.user.id, id, caller.session.id, now, &event)
+        .await;
+    let refused = match removed {
         Ok(IdentityRemoval::Removed) => return see_other("/account?changed=identity-removed"),
         // Someone else's or gone already: nothing to say.
         Ok(IdentityRemoval::NotFound) => return see_other("/account"),

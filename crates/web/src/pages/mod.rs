@@ -45,6 +45,8 @@ fn page_csrf_cookie(state: &AppState) -> &'static str {
         "gatehouse_page_csrf"
     }
 }
+/// The longest `return_to` followed.
+const MAX_RETURN_TO_BYTES: usize = 2048;
 /// Where a sign-in lands when it was not sent from elsewhere.
 pub(crate) const HOME: &str = "/account";
 
@@ -382,6 +384,10 @@ pub(crate) fn see_other(location: &str) -> HttpResponse {
 /// origin (this server's, `CORS_ORIGINS`); anything else is the account page.
 pub(crate) fn safe_return_to(state: &AppState, raw: &str) -> String {
     let raw = raw.trim();
+    // Stored with a sign-in at a provider: an address longer than any page's is not one.
+    if raw.len() > MAX_RETURN_TO_BYTES {
+        return HOME.to_owned();
+    }
     let is_local_path = raw.starts_with('/')
         && !raw.starts_with("//")
         && !raw.contains('\\')
