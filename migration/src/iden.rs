@@ -173,6 +173,7 @@ pub enum FederatedLogins {
     PkceVerifier,
     ReturnTo,
     LinkUserId,
+    LinkSessionId,
     CreatedAt,
     ExpiresAt,
 }

@@ -73,6 +73,7 @@ impl MigrationTrait for Migration {
                     .col(string_len(FederatedLogins::PkceVerifier, 128))
                     .col(text(FederatedLogins::ReturnTo))
                     .col(uuid_null(FederatedLogins::LinkUserId))
+                    .col(uuid_null(FederatedLogins::LinkSessionId))
                     .col(timestamp_with_time_zone(FederatedLogins::CreatedAt))
                     .col(timestamp_with_time_zone(FederatedLogins::ExpiresAt))
                     .foreign_key(

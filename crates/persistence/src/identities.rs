@@ -9,8 +9,8 @@ use gatehouse_domain::{
     Conflict, Identity, IdentityId, NewAuditEvent, NewUser, SessionId, User, UserId,
 };
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
 };
 
 use crate::{
@@ -18,6 +18,7 @@ use crate::{
     audit::record_event,
     entity::{federated_login, identity, passkey, recovery_code, totp_authenticator, user},
     mfa::take_turns_on_account,
+    passkeys::has_a_way_in,
     sessions::{revoke_sessions, sessions_of},
     users::insert_user,
 };
@@ -53,8 +54,9 @@ pub struct PendingFederation {
     pub pkce_verifier: String,
     /// Where to go after.
     pub return_to: String,
-    /// For a link: the account to link the identity to.
-    pub link_user: Option<UserId>,
+    /// For a link: the account to link the identity to, and the session that asked
+    /// (the link happens only while it is open).
+    pub link: Option<(UserId, SessionId)>,
 }
 
 impl std::fmt::Debug for PendingFederation {
@@ -62,7 +64,7 @@ impl std::fmt::Debug for PendingFederation {
         f.debug_struct("PendingFederation")
             .field("provider", &self.provider)
             .field("return_to", &self.return_to)
-            .field("link_user", &self.link_user)
+            .field("link", &self.link)
             .finish_non_exhaustive()
     }
 }
@@ -201,24 +203,18 @@ impl IdentityRepository {
         else {
             return Ok(IdentityRemoval::NotFound);
         };
-        let has_password = user::Entity::find_by_id(user_id.as_uuid())
-            .all(&txn)
-            .await?
-            .into_iter()
-            .next()
-            .is_some_and(|row| gatehouse_domain::PasswordHash::new(row.hashed_password).is_set());
-        let identities = identity::Entity::find()
+        let removed = identity::Entity::delete_many()
+            .filter(identity::Column::Id.eq(found.id))
             .filter(identity::Column::UserId.eq(user_id.as_uuid()))
-            .count(&txn)
+            .exec(&txn)
             .await?;
-        let passkeys = passkey::Entity::find()
-            .filter(passkey::Column::UserId.eq(user_id.as_uuid()))
-            .count(&txn)
-            .await?;
-        if !has_password && identities <= 1 && passkeys == 0 {
+        if removed.rows_affected == 0 {
+            return Ok(IdentityRemoval::NotFound);
+        }
+        // Checked after the delete (dropping the transaction undoes it).
+        if !has_a_way_in(&txn, user_id).await? {
             return Ok(IdentityRemoval::LastWayToSignIn);
         }
-        identity::Entity::delete_by_id(found.id).exec(&txn).await?;
         // Whoever holds the identity may have signed in with it: those sessions go too.
         let ended = revoke_sessions(&txn, sessions_of(user_id, Some(keep)), now).await?;
         let event = event
@@ -309,7 +305,8 @@ impl IdentityRepository {
             nonce: Set(pending.nonce.clone()),
             pkce_verifier: Set(pending.pkce_verifier.clone()),
             return_to: Set(pending.return_to.clone()),
-            link_user_id: Set(pending.link_user.map(|user| user.as_uuid())),
+            link_user_id: Set(pending.link.map(|(user, _)| user.as_uuid())),
+            link_session_id: Set(pending.link.map(|(_, session)| session.as_uuid())),
             created_at: Set(now),
             expires_at: Set(expires_at),
         };
@@ -349,7 +346,10 @@ impl IdentityRepository {
             nonce: row.nonce,
             pkce_verifier: row.pkce_verifier,
             return_to: row.return_to,
-            link_user: row.link_user_id.map(UserId::from_uuid),
+            link: row
+                .link_user_id
+                .zip(row.link_session_id)
+                .map(|(user, session)| (UserId::from_uuid(user), SessionId::from_uuid(session))),
         }))
     }
 

@@ -224,9 +224,8 @@ impl PasskeyRepository {
     ) -> Result<Option<u64>, RepoError> {
         let txn = self.db.begin().await?;
         take_turns_on_account(&txn, user_id).await?;
-        if is_last_way_in(&txn, user_id).await? {
-            return Err(RepoError::Conflict(Conflict::LastWayToSignIn));
-        }
+        // Written first, checked after (dropping the transaction undoes it): on SQLite a
+        // transaction that reads before it writes fails when another wrote meanwhile.
         let removed = passkey::Entity::delete_many()
             .filter(passkey::Column::Id.eq(id.as_uuid()))
             .filter(passkey::Column::UserId.eq(user_id.as_uuid()))
@@ -234,6 +233,9 @@ impl PasskeyRepository {
             .await?;
         if removed.rows_affected == 0 {
             return Ok(None);
+        }
+        if !has_a_way_in(&txn, user_id).await? {
+            return Err(RepoError::Conflict(Conflict::LastWayToSignIn));
         }
         drop_codes_without_factor(&txn, user_id).await?;
         let ended = revoke_sessions(&txn, sessions_of(user_id, Some(keep)), now).await?;
@@ -355,10 +357,10 @@ impl PasskeyRepository {
     }
 }
 
-/// Whether the account's passkeys are its only way in: no password, no identity at
-/// another provider, and one passkey (a reset by mail could still set a password, but an
-/// account should not be left to that by a click).
-async fn is_last_way_in(
+/// Whether the account can still sign in: a password, an identity at another provider,
+/// or a passkey (a reset by mail could still set a password, but an account should not
+/// be left to that by a click).
+pub(crate) async fn has_a_way_in(
     txn: &sea_orm::DatabaseTransaction,
     user_id: UserId,
 ) -> Result<bool, RepoError> {
@@ -369,7 +371,7 @@ async fn is_last_way_in(
         .next()
         .is_some_and(|row| gatehouse_domain::PasswordHash::new(row.hashed_password).is_set());
     if has_password {
-        return Ok(false);
+        return Ok(true);
     }
     let identities = identity::Entity::find()
         .filter(identity::Column::UserId.eq(user_id.as_uuid()))
@@ -379,7 +381,7 @@ async fn is_last_way_in(
         .filter(passkey::Column::UserId.eq(user_id.as_uuid()))
         .count(txn)
         .await?;
-    Ok(identities == 0 && passkeys <= 1)
+    Ok(identities > 0 || passkeys > 0)
 }
 
 fn summary(row: passkey::Model) -> PasskeySummary {

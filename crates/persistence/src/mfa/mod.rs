@@ -309,13 +309,21 @@ fn step_value(step: u64) -> Result<i64, RepoError> {
     i64::try_from(step).map_err(|_| RepoError::Corrupt(format!("TOTP step {step}")))
 }
 
-/// Two transactions changing one account's factors take turns on its row (SQLite has no
-/// row locks, but its first write takes the database's write lock: the same turn-taking).
+/// Two transactions changing one account's factors take turns on its row. SQLite has no
+/// row locks: a write that changes nothing takes the database's write lock at once, so
+/// the transaction's reads that follow cannot go stale (a read-then-write transaction
+/// there fails when another wrote in between).
 pub(crate) async fn take_turns_on_account(
     txn: &DatabaseTransaction,
     user_id: UserId,
 ) -> Result<(), RepoError> {
-    if txn.get_database_backend() != DatabaseBackend::Sqlite {
+    if txn.get_database_backend() == DatabaseBackend::Sqlite {
+        user::Entity::update_many()
+            .col_expr(user::Column::Id, Expr::col(user::Column::Id))
+            .filter(user::Column::Id.eq(user_id.as_uuid()))
+            .exec(txn)
+            .await?;
+    } else {
         user::Entity::find_by_id(user_id.as_uuid())
             .lock_exclusive()
             .all(txn)

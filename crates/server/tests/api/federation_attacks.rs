@@ -20,6 +20,7 @@ backend_tests!(
     unlinking_ends_the_other_sessions,
     a_passkey_cannot_be_removed_when_it_is_the_last_way_in,
     oversized_claims_are_refused_not_failed,
+    a_link_dies_with_the_session_that_started_it,
 );
 
 /// Mallory sets the victim's address, unverified, at a provider that does not check, and
@@ -249,4 +250,27 @@ async fn oversized_claims_are_refused_not_failed(backend: Backend) {
         "{}",
         location(&linked)
     );
+}
+
+/// A stolen fresh token starts a link; the owner notices and signs out everywhere before
+/// the thief comes back from the provider: the link must not happen.
+async fn a_link_dies_with_the_session_that_started_it(backend: Backend) {
+    let Some((app, provider)) = app_with_provider(backend, &[]).await else {
+        return;
+    };
+    let (_, _, stolen) = app.logged_in_user().await;
+    provider
+        .next_sign_in("thief-sub", "thief@example.com", true)
+        .await;
+    let mut thief = Visitor::default();
+    let callback = thief
+        .walk_to_callback(&app, "/auth/oidc/test/link", Some(&stolen.access))
+        .await;
+    let ended = app
+        .bearer(Method::POST, "/auth/logout-all", &stolen.access, None)
+        .await;
+    assert_eq!(ended.status(), StatusCode::NO_CONTENT);
+    let refused = thief.get(&callback, None).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(count(&app, "identities").await, 0);
 }

@@ -161,7 +161,18 @@ async fn complete(
         tracing::info!(provider = name, "an iss or sub longer than 255 bytes");
         return Err(ApiError::invalid_token(FAILED));
     }
-    if let Some(user_id) = pending.link_user {
+    if let Some((user_id, session_id)) = pending.link {
+        // Only while the session that asked is open: a stolen token's link dies with the
+        // owner's sign-out.
+        let now = Utc::now();
+        let open = state
+            .sessions
+            .find(session_id)
+            .await?
+            .is_some_and(|session| session.user_id == user_id && session.is_active_at(now));
+        if !open {
+            return Err(ApiError::invalid_token(INVALID_STATE));
+        }
         return link(
             state,
             audit,

@@ -22,7 +22,7 @@ use actix_web::{
 };
 use chrono::{Duration, Utc};
 use gatehouse_auth::{OidcError, OidcProvider, OneTimeToken, hash_one_time_token};
-use gatehouse_domain::UserId;
+use gatehouse_domain::{SessionId, UserId};
 use gatehouse_persistence::PendingFederation;
 use serde::Deserialize;
 
@@ -164,7 +164,7 @@ pub async fn link(
         return Err(ApiError::Forbidden("Cross-site request refused"));
     }
     let user = match bearer {
-        Ok(FreshUser(caller)) => caller.user.id,
+        Ok(FreshUser(caller)) => (caller.user.id, caller.session.id),
         Err(refused) => {
             // The pages' session, when the browser holds one (a link on the account page).
             let Ok(caller) = page_user(&state, &request).await else {
@@ -174,7 +174,7 @@ pub async fn link(
                 // A browser on the account page: the page that says to sign in again.
                 return Ok(refusal(&state, &request, &error));
             }
-            caller.user.id
+            (caller.user.id, caller.session.id)
         }
     };
     send_to_provider(&state, &name, &query.return_to, Some(user)).await
@@ -202,7 +202,7 @@ async fn send_to_provider(
     state: &AppState,
     name: &str,
     return_to: &str,
-    link_user: Option<UserId>,
+    link: Option<(UserId, SessionId)>,
 ) -> Result<HttpResponse, ApiError> {
     let provider = state
         .providers
@@ -217,7 +217,7 @@ async fn send_to_provider(
         nonce: started.nonce,
         pkce_verifier: started.pkce_verifier,
         return_to: safe_return_to(state, return_to),
-        link_user,
+        link,
     };
     state
         .identities
