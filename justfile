@@ -75,6 +75,11 @@ docker-build:
 docker-check:
     bash docker/check.sh
 
+# Build the runtime image from the release binary and run it (and the Compose stack) for
+# real with podman (root; podman, runc, debootstrap)
+image-test:
+    bash docker/test-image.sh
+
 # Start the Compose stack (app + Postgres) in the background
 up:
     {{compose}} up --build -d
