@@ -16,8 +16,8 @@ use sea_orm::{
 use crate::{
     RepoError, SessionCache,
     audit::record_event,
-    entity::{federated_login, identity, passkey, recovery_code, totp_authenticator, user},
-    mfa::take_turns_on_account,
+    entity::{federated_login, identity, user},
+    mfa::{remove_every_factor, take_turns_on_account},
     passkeys::has_a_way_in,
     sessions::{revoke_sessions, sessions_of},
     users::insert_user,
@@ -264,18 +264,7 @@ impl IdentityRepository {
         if squatters.rows_affected == 0 {
             return Ok(false);
         }
-        passkey::Entity::delete_many()
-            .filter(passkey::Column::UserId.eq(user_id.as_uuid()))
-            .exec(&txn)
-            .await?;
-        totp_authenticator::Entity::delete_many()
-            .filter(totp_authenticator::Column::UserId.eq(user_id.as_uuid()))
-            .exec(&txn)
-            .await?;
-        recovery_code::Entity::delete_many()
-            .filter(recovery_code::Column::UserId.eq(user_id.as_uuid()))
-            .exec(&txn)
-            .await?;
+        remove_every_factor(&txn, user_id).await?;
         let ended = revoke_sessions(&txn, sessions_of(user_id, None), now).await?;
         let event = event
             .clone()

@@ -276,25 +276,7 @@ impl MfaRepository {
         event: &NewAuditEvent,
     ) -> Result<u64, RepoError> {
         let txn = self.db.begin().await?;
-        totp_authenticator::Entity::delete_by_id(user_id.as_uuid())
-            .exec(&txn)
-            .await?;
-        recovery_code::Entity::delete_many()
-            .filter(recovery_code::Column::UserId.eq(user_id.as_uuid()))
-            .exec(&txn)
-            .await?;
-        mfa_challenge::Entity::delete_many()
-            .filter(mfa_challenge::Column::UserId.eq(user_id.as_uuid()))
-            .exec(&txn)
-            .await?;
-        passkey::Entity::delete_many()
-            .filter(passkey::Column::UserId.eq(user_id.as_uuid()))
-            .exec(&txn)
-            .await?;
-        passkey_ceremony::Entity::delete_many()
-            .filter(passkey_ceremony::Column::UserId.eq(user_id.as_uuid()))
-            .exec(&txn)
-            .await?;
+        remove_every_factor(&txn, user_id).await?;
         let ended = revoke_sessions(&txn, sessions_of(user_id, None), now).await?;
         let recorded = record_with_endings(&txn, event, ended).await?;
         let committed = txn.commit().await;
@@ -329,6 +311,34 @@ pub(crate) async fn take_turns_on_account(
             .all(txn)
             .await?;
     }
+    Ok(())
+}
+
+/// Removes the account's TOTP, recovery codes, passkeys, pending second steps and passkey
+/// ceremonies (an MFA reset; an account claimed back by its mailbox's owner).
+pub(crate) async fn remove_every_factor(
+    txn: &DatabaseTransaction,
+    user_id: UserId,
+) -> Result<(), RepoError> {
+    totp_authenticator::Entity::delete_by_id(user_id.as_uuid())
+        .exec(txn)
+        .await?;
+    recovery_code::Entity::delete_many()
+        .filter(recovery_code::Column::UserId.eq(user_id.as_uuid()))
+        .exec(txn)
+        .await?;
+    mfa_challenge::Entity::delete_many()
+        .filter(mfa_challenge::Column::UserId.eq(user_id.as_uuid()))
+        .exec(txn)
+        .await?;
+    passkey::Entity::delete_many()
+        .filter(passkey::Column::UserId.eq(user_id.as_uuid()))
+        .exec(txn)
+        .await?;
+    passkey_ceremony::Entity::delete_many()
+        .filter(passkey_ceremony::Column::UserId.eq(user_id.as_uuid()))
+        .exec(txn)
+        .await?;
     Ok(())
 }
 

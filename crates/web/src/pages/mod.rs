@@ -9,14 +9,13 @@
 //! framing) and `Cache-Control: no-store`.
 
 pub mod account;
+mod assets;
 pub mod by_mail;
 pub mod identities;
 pub mod passkeys;
 pub mod password;
 pub mod second_factor;
 pub mod sign_in;
-
-use std::sync::LazyLock;
 
 use actix_web::{
     HttpRequest, HttpResponse, ResponseError,
@@ -25,7 +24,6 @@ use actix_web::{
     web,
 };
 use askama::Template;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::{
@@ -49,22 +47,6 @@ fn page_csrf_cookie(state: &AppState) -> &'static str {
 const MAX_RETURN_TO_BYTES: usize = 2048;
 /// Where a sign-in lands when it was not sent from elsewhere.
 pub(crate) const HOME: &str = "/account";
-
-const STYLESHEET: &str = include_str!("../../assets/pages.css");
-/// The pages' only script: passkey ceremonies (everything else works without it).
-const SCRIPT: &str = include_str!("../../assets/passkeys.js");
-
-/// `/assets/<stem>.<hash>.<extension>`: a new file gets a new name, so browsers may keep
-/// each one for a year.
-fn hashed_path(stem: &str, extension: &str, content: &str) -> String {
-    let digest = Sha256::digest(content.as_bytes());
-    let hash: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
-    format!("/assets/{stem}.{hash}.{extension}")
-}
-
-static STYLESHEET_PATH: LazyLock<String> =
-    LazyLock::new(|| hashed_path("pages", "css", STYLESHEET));
-static SCRIPT_PATH: LazyLock<String> = LazyLock::new(|| hashed_path("passkeys", "js", SCRIPT));
 
 /// Mounts the pages (when `UI_ENABLED`). Their bodies and queries that cannot be read
 /// answer as pages, not as the API's JSON (set per resource: the API keeps its own).
@@ -121,24 +103,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(page("/account/passkeys/{id}/rename").route(web::post().to(passkeys::rename)))
     .service(page("/account/passkeys/{id}/remove").route(web::post().to(passkeys::remove)))
     .service(page("/account/identities/{id}/remove").route(web::post().to(identities::remove)))
-    .service(web::resource("/assets/{name}").route(web::get().to(asset)));
-}
-
-/// The stylesheet and the script, each under its current name only.
-async fn asset(name: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let path = format!("/assets/{name}");
-    let (content_type, body) = if path == *STYLESHEET_PATH {
-        ("text/css; charset=utf-8", STYLESHEET)
-    } else if path == *SCRIPT_PATH {
-        ("text/javascript; charset=utf-8", SCRIPT)
-    } else {
-        return Err(ApiError::NotFound("Not Found"));
-    };
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, content_type))
-        .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .body(body))
+    .service(web::resource("/assets/{name}").route(web::get().to(assets::asset)));
 }
 
 /// What every page shows around its content.
@@ -176,8 +141,8 @@ impl PageContext {
             frame: Frame {
                 title,
                 app_name: state.options.accounts.app_name.clone(),
-                stylesheet: STYLESHEET_PATH.as_str(),
-                script: SCRIPT_PATH.as_str(),
+                stylesheet: assets::STYLESHEET_PATH.as_str(),
+                script: assets::SCRIPT_PATH.as_str(),
                 csrf,
                 notice: None,
                 problem: None,
