@@ -92,6 +92,10 @@ down *ARGS:
 bench SECONDS="10":
     bash bench/load.sh {{SECONDS}}
 
+# At-scale bench on Postgres: 1M users, 2M sessions, the starter's 1M rows imported, purge under load, migrations timed (needs wrk, pgbench; ~12 min)
+bench-scale SECONDS="10":
+    bash bench/scale.sh {{SECONDS}}
+
 # Criterion micro-benchmarks: argon2 and JWT issue/verify
 bench-micro:
     cargo bench -p gatehouse-auth

@@ -43,5 +43,5 @@ pub use one_time_tokens::{LiveToken, OneTimeTokenRepository};
 pub use passkeys::{MAX_PASSKEYS_PER_ACCOUNT, NewStoredPasskey, PasskeyRepository, StoredPasskey};
 pub use sea_orm::DatabaseConnection;
 pub use session_cache::SessionCache;
-pub use sessions::SessionRepository;
-pub use users::UserRepository;
+pub use sessions::{PURGE_BATCH, PurgeReport, SessionRepository};
+pub use users::{ImportOutcome, ImportedAccount, UserRepository};

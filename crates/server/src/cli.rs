@@ -126,8 +126,12 @@ pub enum UsersAction {
 /// Migration actions.
 #[derive(Debug, Subcommand)]
 pub enum MigrateAction {
-    /// Apply every pending migration.
-    Up,
+    /// Apply the pending migrations (every one, or the oldest `--steps`).
+    Up {
+        /// How many to apply; all when omitted.
+        #[arg(long)]
+        steps: Option<u32>,
+    },
     /// Roll back the newest migrations.
     Down {
         /// How many to roll back.

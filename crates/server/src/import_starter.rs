@@ -2,7 +2,8 @@
 //!
 //! The starter's `users` table (SQLAlchemy: integer `id`, `email`, `hashed_password`,
 //! `is_active`, `created_at`) is read in id order, a batch at a time, so memory stays
-//! bounded however large the table. Each account keeps its pwdlib/argon2 hash, so people
+//! bounded however large the table, and each batch goes in with one query and one
+//! multi-row `INSERT` (see `UserRepository::import_many`). Each account keeps its pwdlib/argon2 hash, so people
 //! log in with their old passwords (and are re-hashed at that login when the parameters
 //! differ). Running it again adds nothing: an address already here with the same hash
 //! counts as already present. Rows that cannot come over are skipped and listed; they
@@ -15,9 +16,10 @@ use std::{fmt, io::IsTerminal};
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use gatehouse_auth::{AuthError, PasswordHasher};
-use gatehouse_domain::{Conflict, Email, NewUser, PasswordHash};
+use gatehouse_domain::{Email, NewUser, PasswordHash};
 use gatehouse_persistence::{
-    DatabaseConfig, DatabaseKind, RepoError, UserRepository, connect, redact_url,
+    DatabaseConfig, DatabaseKind, ImportOutcome, ImportedAccount, UserRepository, connect,
+    redact_url,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
@@ -73,6 +75,7 @@ pub async fn run(from: &str, batch_size: u32, settings: &Settings) -> anyhow::Re
     let target = UserRepository::new(prepare_database(settings).await?);
     // Only its cost check is used: nothing is hashed.
     let hasher = PasswordHasher::new(settings.hasher.clone())?;
+    let started = std::time::Instant::now();
     #[allow(clippy::print_stdout, reason = "the command's report")]
     let summary = import(
         &source_db,
@@ -86,7 +89,7 @@ pub async fn run(from: &str, batch_size: u32, settings: &Settings) -> anyhow::Re
     .await?;
     #[allow(clippy::print_stdout, reason = "the command's report")]
     {
-        println!("{summary}");
+        println!("{summary} in {:.1} s", started.elapsed().as_secs_f64());
     }
     Ok(())
 }
@@ -109,69 +112,66 @@ pub async fn import(
         let batch = read_batch(source, after_id, batch_size).await?;
         let Some(last) = batch.last() else { break };
         after_id = last.id;
-        for row in batch {
-            match copy(target, hasher, &row).await? {
-                Copied::Imported => summary.imported += 1,
-                Copied::AlreadyPresent => summary.already_present += 1,
-                Copied::Skipped(reason) => {
+        let mut accounts = Vec::with_capacity(batch.len());
+        let mut checked = Vec::with_capacity(batch.len());
+        for row in &batch {
+            match account_of(hasher, row) {
+                Ok(account) => {
+                    checked.push((row, Some(account.new.password_hash.clone())));
+                    accounts.push(account);
+                }
+                Err(reason) => {
                     summary.skipped += 1;
                     progress.suspend(|| report_skip(&row.email, &reason));
+                    checked.push((row, None));
                 }
             }
-            progress.inc(1);
         }
+        let mut outcomes = target.import_many(accounts).await?.into_iter();
+        for (row, hash) in checked {
+            let Some(hash) = hash else { continue };
+            match outcomes
+                .next()
+                .context("an imported account without an outcome")?
+            {
+                ImportOutcome::Inserted => summary.imported += 1,
+                ImportOutcome::Present(stored) if stored == hash => summary.already_present += 1,
+                ImportOutcome::Present(_) => {
+                    summary.skipped += 1;
+                    progress.suspend(|| {
+                        report_skip(
+                            &row.email,
+                            "email already registered here with another password",
+                        );
+                    });
+                }
+            }
+        }
+        progress.inc(batch.len() as u64);
     }
     progress.finish_and_clear();
     Ok(summary)
 }
 
-enum Copied {
-    Imported,
-    AlreadyPresent,
-    Skipped(String),
-}
-
-async fn copy(
-    target: &UserRepository,
-    hasher: &PasswordHasher,
-    row: &StarterUser,
-) -> anyhow::Result<Copied> {
-    let email = match Email::parse(&row.email) {
-        Ok(email) => email,
-        Err(e) => return Ok(Copied::Skipped(format!("invalid email ({})", e.reason))),
-    };
+/// The account a starter row becomes, or why it cannot come over.
+fn account_of(hasher: &PasswordHasher, row: &StarterUser) -> Result<ImportedAccount, String> {
+    let email = Email::parse(&row.email).map_err(|e| format!("invalid email ({})", e.reason))?;
     if !row.hashed_password.starts_with("$argon2") {
-        return Ok(Copied::Skipped("not an argon2 password hash".into()));
+        return Err("not an argon2 password hash".into());
     }
     let hash = PasswordHash::new(row.hashed_password.clone());
     match hasher.check_stored_cost(&hash) {
         Ok(()) => {}
         Err(AuthError::HashTooCostly(reason)) => {
-            return Ok(Copied::Skipped(format!(
-                "argon2 cost above the limit ({reason})"
-            )));
+            return Err(format!("argon2 cost above the limit ({reason})"));
         }
-        Err(_) => return Ok(Copied::Skipped("unreadable argon2 password hash".into())),
+        Err(_) => return Err("unreadable argon2 password hash".into()),
     }
-    let created_at = row.created_at.unwrap_or_else(Utc::now);
-    match target
-        .create_imported(
-            NewUser::new(email.clone(), hash.clone()),
-            row.is_active,
-            created_at,
-        )
-        .await
-    {
-        Ok(_) => Ok(Copied::Imported),
-        Err(RepoError::Conflict(Conflict::EmailTaken)) => {
-            let existing = target.find_by_email(&email).await?;
-            Ok(match existing {
-                Some(user) if user.password_hash == hash => Copied::AlreadyPresent,
-                _ => Copied::Skipped("email already registered here with another password".into()),
-            })
-        }
-        Err(other) => Err(other.into()),
-    }
+    Ok(ImportedAccount {
+        new: NewUser::new(email, hash),
+        is_active: row.is_active,
+        created_at: row.created_at.unwrap_or_else(Utc::now),
+    })
 }
 
 async fn count(source: &impl ConnectionTrait) -> anyhow::Result<u64> {

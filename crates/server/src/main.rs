@@ -58,15 +58,21 @@ async fn run(command: Option<Command>, settings: Settings) -> anyhow::Result<()>
 
 async fn purge_sessions(settings: &Settings) -> anyhow::Result<()> {
     let db = gatehouse::startup::prepare_database(settings).await?;
-    let purged = gatehouse_persistence::SessionRepository::new(db)
-        .purge(chrono::Utc::now() - settings.session_retention)
+    let report = gatehouse_persistence::SessionRepository::new(db)
+        .purge_in_batches(
+            chrono::Utc::now() - settings.session_retention,
+            gatehouse_persistence::PURGE_BATCH,
+        )
         .await
         .context("cannot purge sessions")?;
     #[allow(clippy::print_stdout, reason = "the command's result")]
     {
         println!(
-            "purged {purged} session(s) that ended more than {} day(s) ago",
-            settings.session_retention.num_days()
+            "purged {} session(s) that ended more than {} day(s) ago, in {} batch(es); longest delete {} ms",
+            report.deleted,
+            settings.session_retention.num_days(),
+            report.batches,
+            report.longest_delete.as_millis()
         );
     }
     Ok(())
@@ -75,7 +81,9 @@ async fn purge_sessions(settings: &Settings) -> anyhow::Result<()> {
 async fn migrate(action: MigrateAction, settings: &Settings) -> anyhow::Result<()> {
     let db = connect_database(settings).await?;
     match action {
-        MigrateAction::Up => Migrator::up(&db, None).await.context("migrate up failed")?,
+        MigrateAction::Up { steps } => Migrator::up(&db, steps)
+            .await
+            .context("migrate up failed")?,
         MigrateAction::Down { steps } => Migrator::down(&db, Some(steps))
             .await
             .context("migrate down failed")?,

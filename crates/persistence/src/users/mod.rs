@@ -15,6 +15,9 @@ use crate::{
 };
 
 mod admin;
+mod import;
+
+pub use import::{ImportOutcome, ImportedAccount};
 
 /// Reads and writes user accounts.
 #[derive(Debug, Clone)]
@@ -63,17 +66,6 @@ impl UserRepository {
         txn.commit().await?;
         recorded.committed();
         Ok(user)
-    }
-
-    /// Inserts an account brought from another system, keeping its active flag and its
-    /// creation time. A taken email is a conflict, as with [`create`](Self::create).
-    pub async fn create_imported(
-        &self,
-        new: NewUser,
-        is_active: bool,
-        created_at: DateTime<Utc>,
-    ) -> Result<User, RepoError> {
-        insert_user(&self.db, new, is_active, created_at).await
     }
 
     /// The account with this id, if any.

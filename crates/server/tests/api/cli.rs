@@ -125,6 +125,9 @@ fn migrate_up_status_down_and_fresh_work_on_sqlite() {
     };
     let before = run(&["migrate", "status"]);
     assert_eq!(before.matches("Pending").count(), migrations, "{before}");
+    run(&["migrate", "up", "--steps", "2"]);
+    let first_two = run(&["migrate", "status"]);
+    assert_eq!(first_two.matches("Applied").count(), 2, "{first_two}");
     run(&["migrate", "up"]);
     let after = run(&["migrate", "status"]);
     assert_eq!(after.matches("Applied").count(), migrations, "{after}");

@@ -23,6 +23,7 @@ backend_tests!(
     a_one_time_token_is_consumed_once_under_races,
     used_and_expired_one_time_tokens_are_purged,
     sessions_that_ended_before_the_retention_are_purged,
+    a_purge_in_small_batches_removes_exactly_the_ended_sessions,
     every_change_that_can_end_a_session_forgets_it_in_the_cache_at_once,
     a_refresh_is_recorded_only_for_the_owner_of_a_live_session_with_an_active_account,
     racing_reset_requests_leave_one_live_token,
@@ -154,6 +155,92 @@ async fn sessions_that_ended_before_the_retention_are_purged(backend: Backend) {
     for kept in [recently_revoked, recently_expired, live] {
         assert!(sessions.find(kept).await.unwrap().is_some());
     }
+}
+
+/// A purge goes a batch at a time (so no statement holds locks for long) and still removes
+/// every ended session and only those, including many that ended at the same instant (the
+/// next batch starts at the last one's time, not after it), and reports its batches.
+async fn a_purge_in_small_batches_removes_exactly_the_ended_sessions(backend: Backend) {
+    let (db, _guard) = migrated_database(backend).await;
+    let owner = user(&db, "many@example.com").await;
+    let sessions = SessionRepository::new(db.clone());
+    let now = Utc::now();
+    let same_instant = now - Duration::days(40);
+    let new_session = |created: chrono::DateTime<Utc>, lifetime: Duration| NewSession {
+        id: SessionId::new(),
+        user_id: owner.id,
+        created_at: created,
+        expires_at: created + lifetime,
+        user_agent: None,
+        ip: None,
+        assurance: gatehouse_domain::Assurance::password(),
+    };
+    let mut ended = Vec::new();
+    for i in 0..7 {
+        // Five expired at one instant, two at their own.
+        let created = if i < 5 {
+            same_instant
+        } else {
+            now - Duration::days(50 + i)
+        };
+        ended.push(
+            sessions
+                .create(new_session(created, Duration::days(1)))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    for i in 0..4 {
+        let id = sessions
+            .create(new_session(now - Duration::days(60), Duration::days(365)))
+            .await
+            .unwrap()
+            .id;
+        sessions
+            .revoke(id, now - Duration::days(35 + i))
+            .await
+            .unwrap();
+        ended.push(id);
+    }
+    let mut kept = Vec::new();
+    for _ in 0..3 {
+        kept.push(
+            sessions
+                .create(new_session(now, Duration::days(7)))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let recently_revoked = sessions
+        .create(new_session(now - Duration::days(60), Duration::days(365)))
+        .await
+        .unwrap()
+        .id;
+    sessions
+        .revoke(recently_revoked, now - Duration::days(2))
+        .await
+        .unwrap();
+    kept.push(recently_revoked);
+
+    let report = sessions
+        .purge_in_batches(now - Duration::days(30), 2)
+        .await
+        .unwrap();
+    assert_eq!(report.deleted, 11, "{report:?}");
+    assert!(report.batches >= 6, "batches of two: {report:?}");
+    for gone in ended {
+        assert!(sessions.find(gone).await.unwrap().is_none());
+    }
+    for stays in kept {
+        assert!(sessions.find(stays).await.unwrap().is_some());
+    }
+    let again = sessions
+        .purge_in_batches(now - Duration::days(30), 2)
+        .await
+        .unwrap();
+    assert_eq!(again.deleted, 0, "{again:?}");
 }
 
 async fn a_one_time_token_is_consumed_once_under_races(backend: Backend) {

@@ -10,6 +10,10 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait},
 };
 
+mod purge;
+
+pub use purge::{PURGE_BATCH, PurgeReport};
+
 use crate::{
     RepoError, SessionCache,
     audit::record_event,
@@ -298,21 +302,6 @@ impl SessionRepository {
             .await;
         self.cache.forget_user(user_id);
         revoked
-    }
-
-    /// Deletes sessions that ended before `ended_before`: expired then, or revoked then.
-    /// Recently ended ones stay a while, for the user's and the operator's records.
-    /// Returns how many were deleted.
-    pub async fn purge(&self, ended_before: DateTime<Utc>) -> Result<u64, RepoError> {
-        let result = session::Entity::delete_many()
-            .filter(
-                Condition::any()
-                    .add(session::Column::ExpiresAt.lt(ended_before))
-                    .add(session::Column::RevokedAt.lt(ended_before)),
-            )
-            .exec(&self.db)
-            .await?;
-        Ok(result.rows_affected)
     }
 
     /// Ends the sessions `which` selects and, when any ended, records `event` (with their
