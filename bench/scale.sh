@@ -40,10 +40,13 @@ for tool in wrk pgbench psql curl; do
   command -v "$tool" >/dev/null || { echo "bench-scale: $tool is not installed" >&2; exit 1; }
 done
 started_at=$(date +%s)
-cargo build --release --locked --bin gatehouse
-cargo build --release --locked -p gatehouse-auth --example mint_tokens
-binary=target/release/gatehouse
-mint=target/release/examples/mint_tokens
+# BENCH_PROFILE=image-test (thin LTO) builds faster for a trial; the README's figures
+# come from release.
+profile=${BENCH_PROFILE:-release}
+cargo build --profile "$profile" --locked --bin gatehouse
+cargo build --profile "$profile" --locked -p gatehouse-auth --example mint_tokens
+binary=target/$profile/gatehouse
+mint=target/$profile/examples/mint_tokens
 work=$(mktemp -d)
 server=
 drop_databases() {
@@ -254,7 +257,7 @@ row "memory per cached session" \
 
 echo
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo); Postgres $(psql -qAt "$pg_admin" -c 'SHOW server_version'); ${duration}s per load run; wrk, the server and Postgres on one machine"
-echo "data: $users users and $sessions sessions made in ${data_ms} ms; whole run $(($(date +%s) - started_at)) s"
+echo "build profile: $profile; data: $users users and $sessions sessions made in ${data_ms} ms; whole run $(($(date +%s) - started_at)) s"
 printf '%-52s %10s %9s %9s %s\n' "" "per s" "p50 ms" "p99 ms" "vs target"
 printf '%s\n' "${rows[@]}"
 echo "each migration (write probe running):"

@@ -27,6 +27,7 @@ mod m20261130_000012_create_second_factors;
 mod m20261201_000013_create_passkeys;
 mod m20261201_000014_create_identities;
 mod m20261201_000015_index_ended_sessions;
+mod m20261201_000016_quiet_purge_of_expired_sessions;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000013_create_passkeys::Migration),
             Box::new(m20261201_000014_create_identities::Migration),
             Box::new(m20261201_000015_index_ended_sessions::Migration),
+            Box::new(m20261201_000016_quiet_purge_of_expired_sessions::Migration),
         ]
     }
 }

@@ -99,8 +99,10 @@ impl SessionRepository {
 
     /// [`find_with_user`](Self::find_with_user) for checking a token: an active session
     /// and its account may come from the [`SessionCache`] (then the session's refresh
-    /// bookkeeping — last use, generations — may be behind; nothing else is). What the
-    /// database answers is cached when the session is active and has an account.
+    /// bookkeeping — last use, generations — may be behind, and the account's password
+    /// hash and the session's user agent and IP are left out: read them from the
+    /// database). What the database answers is cached when the session is active and has
+    /// an account.
     pub async fn find_with_user_cached(
         &self,
         id: SessionId,

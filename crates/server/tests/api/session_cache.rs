@@ -425,6 +425,29 @@ async fn truncating_sessions_or_users_empties_the_cache() {
     }
 }
 
+/// A session deleted by hand while still open is announced (the purge's deletes of
+/// sessions long expired are not: migration 16).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_an_open_session_by_hand_empties_it_from_the_cache() {
+    let Some(app) = postgres_app().await else {
+        return;
+    };
+    let (_, _, tokens) = app.logged_in_user().await;
+    app.assert_cached(&tokens.access).await;
+    let session = app.session_of(&tokens.refresh);
+    sea_orm::ConnectionTrait::execute_unprepared(
+        &app.db,
+        &format!("DELETE FROM sessions WHERE id = '{session}'"),
+    )
+    .await
+    .unwrap();
+    let status = assert_refused_within(ELSEWHERE_WITHIN, || async {
+        app.me(&tokens.access).await.status()
+    })
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
 /// An instance whose link to the database is slow hears everyone's news late, heartbeats
 /// included: it must judge the channel by its own heartbeats' send times, so a logout on
 /// another instance is still refused there within a second.

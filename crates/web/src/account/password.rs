@@ -57,7 +57,14 @@ pub(crate) async fn change_password_of(
 ) -> Result<(), ApiError> {
     // A stolen fresh token must not open a way to guess the password faster than login.
     let attempt = PasswordAttempt::begin(state, &caller.user.email, request).await?;
-    if password_matches(state, &caller.user, change.current)
+    // The caller's account may come from the session cache, which keeps no password
+    // hash: the stored one decides.
+    let stored = state
+        .users
+        .find_by_id(caller.user.id)
+        .await?
+        .ok_or(ApiError::invalid_token("User not found"))?;
+    if password_matches(state, &stored, change.current)
         .await?
         .is_none()
     {
