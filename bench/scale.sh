@@ -32,7 +32,7 @@ pgbench_db=gatehouse_scale_pgbench
 db_url="$pg_server/$db"
 export JWT_SECRET_KEY='benchmark-secret-of-at-least-32-bytes!!'
 # No housekeeping at the servers' start: the purge is measured on its own, below.
-export RATE_LIMIT_ENABLED=false PURGE_INTERVAL_MIN=0 RUST_LOG=${BENCH_RUST_LOG:-warn} APP_PORT=$port DATABASE_URL=$db_url
+export RATE_LIMIT_ENABLED=false PURGE_INTERVAL_MIN=0 RUST_LOG=${BENCH_RUST_LOG:-info} APP_PORT=$port DATABASE_URL=$db_url
 # The starter's own hash format (pwdlib), from the vectors its libraries made.
 starter_hash=$(grep -v '^#' crates/auth/tests/fixtures/argon2-vectors.txt | grep -m1 . | cut -f2)
 
@@ -57,6 +57,8 @@ drop_databases() {
 cleanup() {
   [ -n "$server" ] && kill "$server" 2>/dev/null || true
   rm -f "$work/probe-on"
+  # SCALE_KEEP=1 keeps the databases and the tokens, for profiling by hand.
+  if [ "${SCALE_KEEP:-}" = 1 ]; then echo "kept: $db, tokens in $work/tokens" >&2; return; fi
   drop_databases || true
   rm -rf "$work"
 }
@@ -94,7 +96,7 @@ drop_databases
 psql -q "$pg_admin" -c "CREATE DATABASE $db" -c "CREATE DATABASE $starter_db" \
   -c "CREATE DATABASE $pgbench_db" >/dev/null
 note "schema up to the sessions table, then $users users and $sessions sessions"
-"$binary" migrate up --steps 2 >/dev/null
+"$binary" migrate up --steps 2 >/dev/null 2>&1
 t0=$(date +%s%N)
 # Ids as random-looking as real ones (md5 of a counter); every other session expired 60
 # days ago (past the 30-day retention: the purge's million), the rest open for a week.
@@ -165,7 +167,7 @@ psql -q "$db_url" -c "VACUUM ANALYZE sessions" >/dev/null
 # --- import-starter ---------------------------------------------------------------------------
 note "import-starter of $starter_rows rows"
 t0=$(date +%s%N)
-"$binary" import-starter --from "$pg_server/$starter_db" >"$work/import.log" 2>&1 &
+"$binary" import-starter --from "$pg_server/$starter_db" >"$work/import.log" 2>"$work/import.err" &
 importer=$!
 import_peak=0
 while kill -0 "$importer" 2>/dev/null; do
@@ -176,7 +178,9 @@ done
 wait "$importer"
 import_ms=$(ms_since "$t0")
 import_summary=$(tail -1 "$work/import.log")
-again_summary=$("$binary" import-starter --from "$pg_server/$starter_db" 2>&1 | tail -1)
+again_summary=$("$binary" import-starter --from "$pg_server/$starter_db" 2>/dev/null | tail -1)
+# What autovacuum would otherwise do during the load runs below.
+psql -q "$db_url" -c "VACUUM ANALYZE users" >/dev/null
 row "import-starter, $starter_rows rows" \
   "$(awk -v n="$starter_rows" -v ms="$import_ms" 'BEGIN {printf "%.0f", n * 1000 / ms}')" "" "" \
   "rows/s (target ≥ 20,000); peak RSS $((import_peak / 1024)) MiB; \"$import_summary\"; again: \"$again_summary\""
@@ -219,7 +223,7 @@ row "POST /auth/refresh, $sessions-row table, 16 conn" "$rf_rps" "$rf_p50" "$rf_
 # The purge beside /users/me: the same load as above, starting once the purge is under way.
 ended=$(psql -qAt "$db_url" -c "SELECT count(*) FROM sessions WHERE expires_at < now() - interval '30 days'")
 t0=$(date +%s%N)
-"$binary" sessions purge >"$work/purge.log" 2>&1 &
+"$binary" sessions purge >"$work/purge.log" 2>"$work/purge.err" &
 purger=$!
 sleep 1
 wrk -t2 -c16 -d"${duration}s" --latency -s bench/me_many.lua "$base" >"$work/me-purge"

@@ -187,9 +187,9 @@ async fn count(source: &impl ConnectionTrait) -> anyhow::Result<u64> {
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-/// The next `limit` rows after `after_id`, through the primary key's index: the
-/// comparison is on the column itself (`id::int8 > $1` read the whole table at every
-/// batch). `created_at` is read as seconds since the epoch, which is right whether
+/// The next `limit` rows after `after_id`, through the primary key's index: comparison
+/// and order are on the column itself, not on the output column `id` (its cast), which
+/// made every batch read and sort the rest of the table. `created_at` is read as seconds since the epoch, which is right whether
 /// SQLAlchemy made it with or without a time zone.
 async fn read_batch(
     source: &impl ConnectionTrait,
@@ -202,7 +202,7 @@ async fn read_batch(
             "SELECT id::int8 AS id, email::text AS email, hashed_password::text AS hashed_password, \
              COALESCE(is_active, true) AS is_active, \
              EXTRACT(EPOCH FROM created_at)::float8 AS created_at \
-             FROM users WHERE id > $1 ORDER BY id LIMIT $2",
+             FROM users WHERE users.id > $1 ORDER BY users.id LIMIT $2",
             [after_id.into(), i64::from(limit).into()],
         ))
         .await

@@ -13,7 +13,7 @@ use crate::{RepoError, entity::session};
 /// How many sessions one purge statement deletes. Each `DELETE` holds its row locks (on
 /// SQLite, the database's write lock) only while it runs, so requests beside a purge of a
 /// million sessions wait at most for one batch, never for the whole purge.
-pub const PURGE_BATCH: u64 = 500;
+pub const PURGE_BATCH: u64 = 250;
 
 /// What a purge did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
