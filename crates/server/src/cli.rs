@@ -37,8 +37,9 @@ pub enum Command {
         /// The starter's database, e.g. postgresql+asyncpg://postgres:postgres@localhost:5432/app
         #[arg(long = "from", value_name = "URL")]
         from: String,
-        /// Rows read per query (memory stays bounded by this).
-        #[arg(long, default_value_t = 1000)]
+        /// Rows read per query and written per statement (memory stays bounded by this;
+        /// larger batches mean fewer round trips).
+        #[arg(long, default_value_t = 4000)]
         batch_size: u32,
     },
     /// Session housekeeping.

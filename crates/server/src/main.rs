@@ -68,11 +68,12 @@ async fn purge_sessions(settings: &Settings) -> anyhow::Result<()> {
     #[allow(clippy::print_stdout, reason = "the command's result")]
     {
         println!(
-            "purged {} session(s) that ended more than {} day(s) ago, in {} batch(es); longest delete {} ms",
+            "purged {} session(s) that ended more than {} day(s) ago, in {} batch(es); longest delete {} ms, average {:.1} ms",
             report.deleted,
             settings.session_retention.num_days(),
             report.batches,
-            report.longest_delete.as_millis()
+            report.longest_delete.as_millis(),
+            report.deleting.as_secs_f64() * 1000.0 / report.batches.max(1) as f64
         );
     }
     Ok(())

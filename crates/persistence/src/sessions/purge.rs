@@ -24,6 +24,8 @@ pub struct PurgeReport {
     pub batches: u64,
     /// The longest of them: how long the purge held any lock at once.
     pub longest_delete: Duration,
+    /// All of them together (over `batches`: the typical one).
+    pub deleting: Duration,
 }
 
 impl SessionRepository {
@@ -79,7 +81,9 @@ impl SessionRepository {
                     .exec(&self.db)
                     .await?
                     .rows_affected;
-                report.longest_delete = report.longest_delete.max(started.elapsed());
+                let took = started.elapsed();
+                report.longest_delete = report.longest_delete.max(took);
+                report.deleting += took;
                 report.batches += 1;
                 report.deleted += deleted;
                 // Nothing deleted from a full batch: another instance is purging the same

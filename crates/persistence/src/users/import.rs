@@ -9,6 +9,10 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySele
 use super::{UserRepository, insert_user};
 use crate::{RepoError, entity::user};
 
+/// The most accounts one `INSERT` carries: 8 bound parameters each, within SQLite's limit
+/// of 32,766 a statement (Postgres and MySQL allow 65,535). Larger batches are split.
+const MAX_ROWS_PER_STATEMENT: usize = 4_000;
+
 /// One account brought from another system, with its own active flag and creation time.
 #[derive(Debug, Clone)]
 pub struct ImportedAccount {
@@ -31,13 +35,27 @@ pub enum ImportOutcome {
 }
 
 impl UserRepository {
-    /// Inserts `accounts` in one statement, keeping their flags and creation times, and
-    /// says for each, in order, whether it went in or its address was taken. One query
-    /// finds the addresses already here, one `INSERT` adds the rest: a batch of a thousand
-    /// costs two round trips, not two thousand. Should someone take one of the addresses
+    /// Inserts `accounts`, keeping their flags and creation times, and says for each, in
+    /// order, whether it went in or its address was taken. One query finds the addresses
+    /// already here, one `INSERT` adds the rest (per [`MAX_ROWS_PER_STATEMENT`]): a batch
+    /// of four thousand costs two round trips, not eight thousand. Should someone take one of the addresses
     /// between the two (a registration during the import), the batch falls back to one
     /// insert per account, each conflict decided by the unique index as at registration.
     pub async fn import_many(
+        &self,
+        accounts: Vec<ImportedAccount>,
+    ) -> Result<Vec<ImportOutcome>, RepoError> {
+        let mut outcomes = Vec::with_capacity(accounts.len());
+        let mut accounts = accounts.into_iter().peekable();
+        while accounts.peek().is_some() {
+            let chunk = accounts.by_ref().take(MAX_ROWS_PER_STATEMENT).collect();
+            outcomes.extend(self.import_chunk(chunk).await?);
+        }
+        Ok(outcomes)
+    }
+
+    /// [`import_many`](Self::import_many) of at most [`MAX_ROWS_PER_STATEMENT`] accounts.
+    async fn import_chunk(
         &self,
         accounts: Vec<ImportedAccount>,
     ) -> Result<Vec<ImportOutcome>, RepoError> {

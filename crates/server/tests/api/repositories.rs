@@ -24,6 +24,7 @@ backend_tests!(
     used_and_expired_one_time_tokens_are_purged,
     sessions_that_ended_before_the_retention_are_purged,
     a_purge_in_small_batches_removes_exactly_the_ended_sessions,
+    an_import_larger_than_one_statement_is_split_and_counted,
     every_change_that_can_end_a_session_forgets_it_in_the_cache_at_once,
     a_refresh_is_recorded_only_for_the_owner_of_a_live_session_with_an_active_account,
     racing_reset_requests_leave_one_live_token,
@@ -241,6 +242,56 @@ async fn a_purge_in_small_batches_removes_exactly_the_ended_sessions(backend: Ba
         .await
         .unwrap();
     assert_eq!(again.deleted, 0, "{again:?}");
+}
+
+/// More accounts than one `INSERT` may carry (SQLite's bound-parameter limit) go in as
+/// several statements, each account reported once; a second import finds them all, and
+/// an address already here with another hash is reported with the stored one.
+async fn an_import_larger_than_one_statement_is_split_and_counted(backend: Backend) {
+    use gatehouse_persistence::{ImportOutcome, ImportedAccount};
+    let (db, _guard) = migrated_database(backend).await;
+    let here = user(&db, "bulk-17@example.com").await;
+    let users = UserRepository::new(db.clone());
+    let hash = PasswordHash::new("$argon2id$v=19$m=8,t=1,p=1$b3RoZXJzYWx0$b3RoZXI");
+    let accounts = || {
+        (0..4_500)
+            .map(|n| ImportedAccount {
+                new: NewUser::new(
+                    Email::parse(&format!("bulk-{n}@example.com")).unwrap(),
+                    hash.clone(),
+                ),
+                is_active: n % 2 == 0,
+                created_at: Utc::now() - Duration::days(n),
+            })
+            .collect::<Vec<_>>()
+    };
+    let first = users.import_many(accounts()).await.unwrap();
+    assert_eq!(first.len(), 4_500);
+    assert_eq!(
+        first[17],
+        ImportOutcome::Present(here.password_hash.clone())
+    );
+    let inserted = first
+        .iter()
+        .filter(|outcome| **outcome == ImportOutcome::Inserted)
+        .count();
+    assert_eq!(inserted, 4_499);
+    let again = users.import_many(accounts()).await.unwrap();
+    assert_eq!(again.len(), 4_500);
+    assert_eq!(
+        again
+            .iter()
+            .filter(|outcome| **outcome == ImportOutcome::Present(hash.clone()))
+            .count(),
+        4_499
+    );
+    let last = users
+        .find_by_email(&Email::parse("bulk-4499@example.com").unwrap())
+        .await
+        .unwrap()
+        .expect("imported");
+    assert!(!last.is_active);
+    assert_eq!(last.password_hash, hash);
 }
 
 async fn a_one_time_token_is_consumed_once_under_races(backend: Backend) {
