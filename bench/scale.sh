@@ -78,6 +78,18 @@ wrk_figures() { # file → "rps p50 p99 non-2xx total"
     / requests in / { total = $1 }
     END { printf "%.0f %.2f %.2f %s %s\n", rps, p50, p99, bad + 0, total + 0 }' "$1"
 }
+# CPU time so far (clock ticks): of one process, of every Postgres process, of the whole
+# machine (every core; user, nice, system, irq, softirq, steal).
+ticks_of() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+postgres_ticks() {
+  local sum=0 pid
+  for pid in $(pgrep -x postgres); do sum=$((sum + $(ticks_of "$pid"))); done
+  echo "$sum"
+}
+machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+per_request_us() { # ticks requests → µs
+  awk -v t="$1" -v n="$2" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.0f", t * 1e6 / hz / n}'
+}
 rss_mib() { awk -v k="$2" '$1 == k":" {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 
 start_server() { # log-name [VAR=value ...]
@@ -191,9 +203,11 @@ pgbench -q -i -s $((sessions / 100000)) "$pg_server/$pgbench_db" >/dev/null 2>&1
 printf '\\set aid random(1, %d)\nUPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = :aid;\n' \
   "$sessions" >"$work/update.sql"
 pgbench_tps() { pgbench -n -j 2 -T "$duration" "$@" "$pg_server/$pgbench_db" 2>/dev/null | awk '/^tps/ {printf "%.0f", $3}'; }
+m0=$(machine_ticks)
 ref_select=$(pgbench_tps -S -c 16)
+select_machine_us=$(per_request_us $(($(machine_ticks) - m0)) $((ref_select * duration)))
 ref_update=$(pgbench_tps -f "$work/update.sql" -c 16)
-row "pgbench -S on $sessions rows, 16 conn" "$ref_select" "" "" ""
+row "pgbench -S on $sessions rows, 16 conn" "$ref_select" "" "" "CPU µs/transaction: machine $select_machine_us"
 row "pgbench one-row UPDATE on $sessions rows, 16 conn" "$ref_update" "" "" ""
 
 # --- tokens for sessions that exist -------------------------------------------------------------
@@ -211,10 +225,12 @@ tail -n 18 "$work/tokens/all.txt" | cut -d' ' -f2 | awk -v dir="$work/tokens" '{
 note "GET /users/me over $distinct sessions, refresh, purge"
 start_server main
 wrk -t2 -c16 -d"${duration}s" --latency -s bench/me_many.lua "$base" >/dev/null # warm-up
+s0=$(ticks_of "$server"); p0=$(postgres_ticks); m0=$(machine_ticks)
 wrk -t2 -c16 -d"${duration}s" --latency -s bench/me_many.lua "$base" >"$work/me"
-read -r me_rps me_p50 me_p99 me_bad _ <<<"$(wrk_figures "$work/me")"
+read -r me_rps me_p50 me_p99 me_bad me_total <<<"$(wrk_figures "$work/me")"
+me_cpu="server $(per_request_us $(($(ticks_of "$server") - s0)) "$me_total"), Postgres $(per_request_us $(($(postgres_ticks) - p0)) "$me_total"), machine $(per_request_us $(($(machine_ticks) - m0)) "$me_total")"
 row "GET /users/me, $distinct sessions, 16 conn" "$me_rps" "$me_p50" "$me_p99" \
-  "$(awk -v a="$me_rps" -v b="$ref_select" 'BEGIN {printf "%.0f%% of pgbench -S (target ≥ 50%%)", 100 * a / b}'); non-2xx $me_bad"
+  "$(awk -v a="$me_rps" -v b="$ref_select" 'BEGIN {printf "%.0f%% of pgbench -S (target ≥ 50%%)", 100 * a / b}'); CPU µs/request: $me_cpu; non-2xx $me_bad"
 wrk -t2 -c16 -d"${duration}s" --latency -s bench/refresh.lua "$base/auth/refresh" >"$work/refresh"
 read -r rf_rps rf_p50 rf_p99 rf_bad _ <<<"$(wrk_figures "$work/refresh")"
 row "POST /auth/refresh, $sessions-row table, 16 conn" "$rf_rps" "$rf_p50" "$rf_p99" \
