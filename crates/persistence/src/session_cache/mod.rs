@@ -26,7 +26,6 @@
 //! an epoch, and a fill whose read began in an older epoch is dropped.
 
 use std::{
-    collections::HashMap,
     sync::{
         Arc, Mutex, MutexGuard,
         atomic::{AtomicU64, Ordering},
@@ -34,8 +33,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use chrono::{DateTime, Utc};
-use gatehouse_domain::{Assurance, Email, PasswordHash, Session, SessionId, User, UserId};
+use gatehouse_domain::{Session, SessionId, User, UserId};
+
+mod entries;
+
+use entries::{Entries, Entry};
 
 /// How often each instance sends a heartbeat through the invalidation channel.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(200);
@@ -68,90 +70,6 @@ pub(crate) struct Shared {
     /// Lookups answered from the cache, for the metrics.
     hits: AtomicU64,
     entries: Mutex<Entries>,
-}
-
-#[derive(Default)]
-struct Entries {
-    /// Boxed: the map's spare capacity then costs a pointer per slot, not a whole entry.
-    by_session: HashMap<SessionId, Box<Entry>>,
-    by_user: HashMap<UserId, Vec<SessionId>>,
-}
-
-/// What is kept of a session and its account: what checking a token needs, flat. Not
-/// the password hash (the one flow that checks a password, changing it, reads the stored
-/// hash), nor the session's user agent and IP (shown only in listings, which read the
-/// database): each about 100 bytes a session. Flat, one entry is one allocation of about
-/// 200 bytes, and a cached session stays within 512 bytes with the maps (`just
-/// bench-scale` measures it).
-struct Entry {
-    user_id: UserId,
-    email: Email,
-    created_at: DateTime<Utc>,
-    last_used_at: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
-    revoked_at: Option<DateTime<Utc>>,
-    rotated_at: Option<DateTime<Utc>>,
-    account_created_at: DateTime<Utc>,
-    account_updated_at: DateTime<Utc>,
-    latest_refresh_generation: u32,
-    highest_used_generation: u32,
-    assurance: Assurance,
-    is_active: bool,
-    is_verified: bool,
-    is_superuser: bool,
-    stored_at: Instant,
-}
-
-impl Entry {
-    fn new(session: &Session, user: &User) -> Self {
-        Self {
-            user_id: user.id,
-            email: user.email.clone(),
-            created_at: session.created_at,
-            last_used_at: session.last_used_at,
-            expires_at: session.expires_at,
-            revoked_at: session.revoked_at,
-            rotated_at: session.rotated_at,
-            account_created_at: user.created_at,
-            account_updated_at: user.updated_at,
-            latest_refresh_generation: session.latest_refresh_generation,
-            highest_used_generation: session.highest_used_generation,
-            assurance: session.assurance.clone(),
-            is_active: user.is_active,
-            is_verified: user.is_verified,
-            is_superuser: user.is_superuser,
-            stored_at: Instant::now(),
-        }
-    }
-
-    /// The session `id` and its account as [`SessionCache::lookup`] answers them.
-    fn to_session_and_user(&self, id: SessionId) -> (Session, User) {
-        let session = Session {
-            id,
-            user_id: self.user_id,
-            created_at: self.created_at,
-            last_used_at: self.last_used_at,
-            expires_at: self.expires_at,
-            revoked_at: self.revoked_at,
-            latest_refresh_generation: self.latest_refresh_generation,
-            highest_used_generation: self.highest_used_generation,
-            rotated_at: self.rotated_at,
-            user_agent: None,
-            ip: None,
-            assurance: self.assurance.clone(),
-        };
-        let user = User {
-            id: self.user_id,
-            email: self.email.clone(),
-            password_hash: PasswordHash::none(),
-            is_active: self.is_active,
-            is_verified: self.is_verified,
-            is_superuser: self.is_superuser,
-            created_at: self.account_created_at,
-            updated_at: self.account_updated_at,
-        };
-        (session, user)
-    }
 }
 
 /// The epoch a database read began in: a fill with an outdated ticket is dropped.
@@ -403,49 +321,10 @@ impl Shared {
     }
 }
 
-impl Entries {
-    fn remove(&mut self, id: SessionId) {
-        if let Some(entry) = self.by_session.remove(&id)
-            && let Some(ids) = self.by_user.get_mut(&entry.user_id)
-        {
-            ids.retain(|kept| *kept != id);
-            if ids.is_empty() {
-                self.by_user.remove(&entry.user_id);
-            }
-        }
-    }
-
-    /// Makes room in a full cache by forgetting an eighth of it, whichever entries the
-    /// map lists first (in effect at random). Emptying it all at once, as before, held the
-    /// lock while thousands of entries were freed, and left nothing cached when more
-    /// sessions are in use than the cache holds; at random, a share of them stays.
-    fn evict_some(&mut self, capacity: usize) {
-        let victims: Vec<SessionId> = self
-            .by_session
-            .keys()
-            .take((capacity / 8).max(1))
-            .copied()
-            .collect();
-        for id in victims {
-            self.remove(id);
-        }
-    }
-
-    fn drop_stale(&mut self) {
-        self.by_session
-            .retain(|_, entry| entry.stored_at.elapsed() < ENTRY_TTL);
-        let live = &self.by_session;
-        self.by_user.retain(|_, ids| {
-            ids.retain(|id| live.contains_key(id));
-            !ids.is_empty()
-        });
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use chrono::{Duration as Days, Utc};
-    use gatehouse_domain::Email;
+    use gatehouse_domain::{Email, PasswordHash};
 
     use super::*;
 
