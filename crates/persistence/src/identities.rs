@@ -305,16 +305,20 @@ impl IdentityRepository {
         Ok(())
     }
 
-    /// Takes the unexpired sign-in `state_hash` of `provider`: for exactly one caller.
+    /// Takes the unexpired sign-in `state_hash` of `provider` that the browser with the
+    /// binding `browser_hash` started: for exactly one caller. Another browser's attempt
+    /// takes nothing and leaves it to its owner.
     pub async fn take_login(
         &self,
         state_hash: &str,
         provider: &str,
+        browser_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<PendingFederation>, RepoError> {
         use federated_login::Column as C;
         let Some(row) = federated_login::Entity::find_by_id(state_hash.to_owned())
             .filter(C::Provider.eq(provider))
+            .filter(C::BrowserHash.eq(browser_hash))
             .filter(C::ExpiresAt.gt(now))
             .all(&self.db)
             .await?
@@ -326,6 +330,7 @@ impl IdentityRepository {
         let taken = federated_login::Entity::delete_many()
             .filter(C::Id.eq(state_hash))
             .filter(C::Provider.eq(provider))
+            .filter(C::BrowserHash.eq(browser_hash))
             .filter(C::ExpiresAt.gt(now))
             .exec(&self.db)
             .await?;

@@ -36,7 +36,9 @@ pub use database::{DatabaseConfig, DatabaseKind, connect, connect_lazily, ping, 
 pub use error::RepoError;
 pub use identities::{IdentityRemoval, IdentityRepository, NewIdentity, PendingFederation};
 pub use invalidation::session_cache_for;
-pub use login_throttles::{BackoffThresholds, LoginThrottleRepository};
+pub use login_throttles::{
+    BackoffThresholds, LoginThrottleRepository, Reservation, ReservedAttempt,
+};
 pub use mail_cooldowns::MailCooldownRepository;
 pub use mfa::{MfaChallenge, MfaRepository, StoredTotp};
 pub use one_time_tokens::{LiveToken, OneTimeTokenRepository};

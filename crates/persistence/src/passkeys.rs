@@ -11,7 +11,7 @@ use gatehouse_domain::{
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
+    QuerySelect, TransactionTrait,
     sea_query::{Expr, ExprTrait},
 };
 
@@ -22,6 +22,9 @@ use crate::{
     mfa::{drop_codes_without_factor, record_with_endings, take_turns_on_account},
     sessions::{revoke_sessions, sessions_of},
 };
+
+/// How many ceremonies of one purpose an account may have open at once.
+pub const MAX_OPEN_CEREMONIES: usize = 5;
 
 /// How many passkeys one account may hold.
 pub const MAX_PASSKEYS_PER_ACCOUNT: u64 = 20;
@@ -307,6 +310,30 @@ impl PasskeyRepository {
         passkey_ceremony::Entity::insert(row)
             .exec_without_returning(&self.db)
             .await?;
+        if let Some(user) = user_id {
+            // An account keeps a few open at a time: a new one replaces the oldest, so a
+            // loop of requests cannot fill the table until the hourly purge.
+            use passkey_ceremony::Column as C;
+            let beyond: Vec<uuid::Uuid> = passkey_ceremony::Entity::find()
+                .select_only()
+                .column(C::Id)
+                .filter(C::UserId.eq(user.as_uuid()))
+                .filter(C::Purpose.eq(purpose.as_str()))
+                .order_by_desc(C::CreatedAt)
+                .order_by_desc(C::Id)
+                .into_tuple()
+                .all(&self.db)
+                .await?
+                .into_iter()
+                .skip(MAX_OPEN_CEREMONIES)
+                .collect();
+            if !beyond.is_empty() {
+                passkey_ceremony::Entity::delete_many()
+                    .filter(C::Id.is_in(beyond))
+                    .exec(&self.db)
+                    .await?;
+            }
+        }
         Ok(id)
     }
 

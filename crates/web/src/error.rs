@@ -279,6 +279,11 @@ impl ResponseError for ApiError {
                 let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
                 response.insert_header((header::RETRY_AFTER, seconds.max(1).to_string()));
             }
+            Self::SecondFactorRequired { .. } => {
+                // It carries the `mfa_token`: no cache keeps it.
+                response
+                    .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+            }
             Self::MethodNotAllowed { allow } => {
                 if let Ok(value) = HeaderValue::from_str(allow) {
                     response.insert_header((header::ALLOW, value));

@@ -35,7 +35,9 @@ mod state;
 
 pub use docs::Docs;
 pub use error::{ApiError, render_bare_errors};
-pub use extract::{AnyToken, AuthenticatedUser, FreshUser, JsonBody, RefreshToken, Superuser};
+pub use extract::{
+    AnyToken, AuthenticatedUser, FreshUser, JsonBody, RefreshToken, Superuser, SuperuserChange,
+};
 pub use middleware::{collapse_unknown_methods, request_context};
 pub use openapi::openapi;
 pub use routes::{configure, configure_metrics, not_found};

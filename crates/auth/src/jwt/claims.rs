@@ -41,6 +41,10 @@ pub(crate) struct WireClaims {
     pub(crate) iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) aud: Option<String>,
+    /// `true` on the tokens of a browser session that gatehouse's own pages (or the
+    /// federation callback) opened: only those are page sessions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) page: Option<bool>,
 }
 
 /// A signed token and when it stops being accepted.
@@ -77,6 +81,8 @@ pub struct AccessClaims {
     pub amr: Vec<String>,
     /// `exp`.
     pub expires_at: DateTime<Utc>,
+    /// A handle on a browser session of gatehouse's own pages (claim `page`).
+    pub page_session: bool,
 }
 
 /// A verified refresh token.
@@ -93,6 +99,9 @@ pub struct RefreshClaims {
     pub assurance: Assurance,
     /// `exp`.
     pub expires_at: DateTime<Utc>,
+    /// Of a browser session of gatehouse's own pages (claim `page`): refreshed tokens
+    /// carry it on.
+    pub page_session: bool,
 }
 
 /// The verified claims of an access token, in domain types.
@@ -107,6 +116,7 @@ pub(crate) fn access_claims(claims: WireClaims) -> Result<AccessClaims, TokenErr
         },
         amr: claims.amr.unwrap_or_default(),
         expires_at: timestamp(claims.exp)?,
+        page_session: claims.page == Some(true),
     })
 }
 

@@ -127,7 +127,28 @@ impl JwtCodec {
             TokenType::Access,
             (user_id, session_id, assurance),
             None,
-            Some(fresh),
+            (Some(fresh), false),
+            now,
+            self.config.access_ttl,
+        )
+    }
+
+    /// [`issue_access_at`](Self::issue_access_at) marked as the handle of a browser
+    /// session that gatehouse's own pages opened (claim `page`): the only kind
+    /// [`verify_session_handle`](Self::verify_session_handle) accepts.
+    pub fn issue_page_handle(
+        &self,
+        user_id: UserId,
+        session_id: SessionId,
+        fresh: bool,
+        assurance: &Assurance,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedToken, AuthError> {
+        self.sign(
+            TokenType::Access,
+            (user_id, session_id, assurance),
+            None,
+            (Some(fresh), true),
             now,
             self.config.access_ttl,
         )
@@ -157,12 +178,44 @@ impl JwtCodec {
         assurance: &Assurance,
         now: DateTime<Utc>,
     ) -> Result<IssuedToken, AuthError> {
+        self.refresh_token(
+            user_id,
+            (session_id, session_expires_at),
+            generation,
+            assurance,
+            false,
+            now,
+        )
+    }
+
+    /// [`issue_refresh_at`](Self::issue_refresh_at) for a browser session of gatehouse's
+    /// own pages (claim `page`): its refresh answers with page handles.
+    pub fn issue_page_refresh(
+        &self,
+        user_id: UserId,
+        session: (SessionId, DateTime<Utc>),
+        generation: u32,
+        assurance: &Assurance,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedToken, AuthError> {
+        self.refresh_token(user_id, session, generation, assurance, true, now)
+    }
+
+    fn refresh_token(
+        &self,
+        user_id: UserId,
+        (session_id, session_expires_at): (SessionId, DateTime<Utc>),
+        generation: u32,
+        assurance: &Assurance,
+        page: bool,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedToken, AuthError> {
         let lifetime = (session_expires_at - now).min(self.config.refresh_ttl);
         self.sign(
             TokenType::Refresh,
             (user_id, session_id, assurance),
             Some(generation),
-            None,
+            (None, page),
             now,
             lifetime,
         )
@@ -177,13 +230,19 @@ impl JwtCodec {
     /// expired: signature, algorithm, type and the other claims as usual. For callers that
     /// then check the session itself on every request (gatehouse's own pages, whose
     /// browser session lasts as long as the server-side session does), never for an API.
+    /// Only a handle the pages issued ([`issue_page_handle`](Self::issue_page_handle)) is
+    /// one: an API client's access token, expired or not, opens no page.
     pub fn verify_session_handle(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        access_claims(decode_claims(
+        let claims = access_claims(decode_claims(
             token,
             &self.config.key.decoding,
             &self.handle_validation,
             TokenType::Access,
-        )?)
+        )?)?;
+        if !claims.page_session {
+            return Err(TokenError::Invalid);
+        }
+        Ok(claims)
     }
 
     /// Verifies a refresh token.
@@ -199,6 +258,7 @@ impl JwtCodec {
                     .ok_or(TokenError::Invalid)?,
             },
             expires_at: timestamp(claims.exp)?,
+            page_session: claims.page == Some(true),
         })
     }
 
@@ -220,7 +280,7 @@ impl JwtCodec {
         token_type: TokenType,
         (user_id, session_id, assurance): (UserId, SessionId, &Assurance),
         generation: Option<u32>,
-        fresh: Option<bool>,
+        (fresh, page): (Option<bool>, bool),
         now: DateTime<Utc>,
         lifetime: Duration,
     ) -> Result<IssuedToken, AuthError> {
@@ -239,6 +299,7 @@ impl JwtCodec {
             amr: Some(assurance.amr().into_iter().map(str::to_owned).collect()),
             iss: self.config.issuer.clone(),
             aud: self.config.audience.clone(),
+            page: page.then_some(true),
         };
         let mut header = Header::new(self.config.key.algorithm.jose());
         header.kid = self.config.key.kid().map(str::to_owned);

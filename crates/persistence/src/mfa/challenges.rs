@@ -73,40 +73,50 @@ impl MfaRepository {
             .filter(live(now, max_failures))
             .one(&self.db)
             .await?
-            .map(|row| MfaChallenge {
-                id: row.id,
-                user_id: UserId::from_uuid(row.user_id),
-                // Only what was stored as a first step: anything else reads as a password.
-                first: Assurance::from_stored(&row.first_method)
-                    .map_or(AuthMethod::Password, |assurance| assurance.first()),
-            }))
+            .map(to_challenge))
     }
 
-    /// Counts one wrong code against the challenge (one `UPDATE`, so concurrent wrong
-    /// codes all count).
-    pub async fn fail_challenge(&self, id: uuid::Uuid) -> Result<(), RepoError> {
+    /// Reserves one judged attempt on the live challenge with this token hash, counting it
+    /// as a wrong code before it is judged: one conditional `UPDATE`, so of any number of
+    /// concurrent attempts no more than `max_failures` in all are let through. The
+    /// challenge when the attempt is reserved; `None` when it is unknown, used, expired or
+    /// spent.
+    pub async fn reserve_attempt(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+        max_failures: u32,
+    ) -> Result<Option<MfaChallenge>, RepoError> {
         use mfa_challenge::Column as C;
-        mfa_challenge::Entity::update_many()
+        let reserved = mfa_challenge::Entity::update_many()
             .col_expr(C::FailedAttempts, Expr::col(C::FailedAttempts).add(1))
-            .filter(C::Id.eq(id))
-            .filter(C::UsedAt.is_null())
+            .filter(C::TokenHash.eq(token_hash))
+            .filter(live(now, max_failures))
             .exec(&self.db)
             .await?;
-        Ok(())
+        if reserved.rows_affected != 1 {
+            return Ok(None);
+        }
+        Ok(mfa_challenge::Entity::find()
+            .filter(C::TokenHash.eq(token_hash))
+            .one(&self.db)
+            .await?
+            .map(to_challenge))
     }
 
-    /// Finishes the challenge if it is still live: true for exactly one caller.
+    /// Finishes the challenge whose attempt was reserved and proved right, if nobody
+    /// finished it first and it has not expired: true for exactly one caller.
     pub async fn finish_challenge(
         &self,
         id: uuid::Uuid,
         now: DateTime<Utc>,
-        max_failures: u32,
     ) -> Result<bool, RepoError> {
         use mfa_challenge::Column as C;
         let result = mfa_challenge::Entity::update_many()
             .col_expr(C::UsedAt, Expr::value(now))
             .filter(C::Id.eq(id))
-            .filter(live(now, max_failures))
+            .filter(C::UsedAt.is_null())
+            .filter(C::ExpiresAt.gt(now))
             .exec(&self.db)
             .await?;
         Ok(result.rows_affected == 1)
@@ -124,6 +134,16 @@ impl MfaRepository {
             .exec(&self.db)
             .await?;
         Ok(result.rows_affected)
+    }
+}
+
+fn to_challenge(row: mfa_challenge::Model) -> MfaChallenge {
+    MfaChallenge {
+        id: row.id,
+        user_id: UserId::from_uuid(row.user_id),
+        // Only what was stored as a first step: anything else reads as a password.
+        first: Assurance::from_stored(&row.first_method)
+            .map_or(AuthMethod::Password, |assurance| assurance.first()),
     }
 }
 

@@ -1,16 +1,16 @@
 use chrono::{DateTime, Utc};
 use gatehouse_domain::{
-    Conflict, Email, NewAuditEvent, NewUser, PasswordHash, SessionId, User, UserId,
+    AuditEventType, Conflict, Email, NewAuditEvent, NewUser, PasswordHash, SessionId, User, UserId,
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter, TransactionTrait,
+    EntityTrait, QueryFilter, TransactionTrait, sea_query::Expr,
 };
 
 use crate::{
     RepoError, SessionCache,
     audit::{Recorded, record_event, sessions_ended_by},
-    entity::user,
+    entity::{mfa_challenge, user},
     sessions::{revoke_sessions, sessions_of},
 };
 
@@ -103,6 +103,33 @@ impl UserRepository {
         now: DateTime<Utc>,
         event: &NewAuditEvent,
     ) -> Result<Option<u64>, RepoError> {
+        self.replace_password(id, hash, keep, false, now, event)
+            .await
+    }
+
+    /// A completed password reset: as [`change_password`](Self::change_password) ending
+    /// every session, and the reset proved the mailbox, so the address is marked
+    /// verified (recording `email.verified` when it was not).
+    pub async fn reset_password(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+        now: DateTime<Utc>,
+        event: &NewAuditEvent,
+    ) -> Result<Option<u64>, RepoError> {
+        self.replace_password(id, hash, None, true, now, event)
+            .await
+    }
+
+    async fn replace_password(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+        keep: Option<SessionId>,
+        proves_mailbox: bool,
+        now: DateTime<Utc>,
+        event: &NewAuditEvent,
+    ) -> Result<Option<u64>, RepoError> {
         let txn = self.db.begin().await?;
         let work = async {
             let row = user::ActiveModel {
@@ -116,9 +143,23 @@ impl UserRepository {
                 Err(sea_orm::DbErr::RecordNotUpdated) => return Ok(None),
                 Err(e) => return Err(RepoError::from(e)),
             }
+            // A login waiting for its second step began with the old password: it dies.
+            mfa_challenge::Entity::delete_many()
+                .filter(mfa_challenge::Column::UserId.eq(id.as_uuid()))
+                .exec(&txn)
+                .await?;
             let ended = revoke_sessions(&txn, sessions_of(id, keep), now).await?;
             let event = event.clone().with("sessions_ended", ended.to_string());
             let mut recorded = vec![record_event(&txn, &event).await?];
+            if proves_mailbox && mark_verified(&txn, id, now).await? {
+                let verified = NewAuditEvent {
+                    event_type: AuditEventType::EmailVerified,
+                    details: Default::default(),
+                    ..event.clone()
+                }
+                .with("via", "password_reset");
+                recorded.push(record_event(&txn, &verified).await?);
+            }
             if let Some(ending) = sessions_ended_by(&event, ended) {
                 recorded.push(record_event(&txn, &ending).await?);
             }
@@ -258,6 +299,22 @@ impl UserRepository {
 }
 
 /// Inserts a new account on `db` (inside or outside a transaction).
+/// Marks account `id`'s address verified; whether it was not before.
+async fn mark_verified(
+    db: &impl ConnectionTrait,
+    id: UserId,
+    now: DateTime<Utc>,
+) -> Result<bool, RepoError> {
+    let result = user::Entity::update_many()
+        .col_expr(user::Column::IsVerified, Expr::value(true))
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::Id.eq(id.as_uuid()))
+        .filter(user::Column::IsVerified.eq(false))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
 pub(crate) async fn insert_user(
     db: &impl ConnectionTrait,
     new: NewUser,

@@ -197,14 +197,26 @@ async fn state_is_single_use_and_bound_to_the_browser(backend: Backend) {
     let callback = visitor.walk_to_callback(&app, START, None).await;
 
     // Another browser with the same callback (a link sent to a victim): refused, and the
-    // sign-in is spent.
+    // sign-in is left to the browser that started it.
     let mut other = Visitor::default();
     let stolen = other.get(&callback, None).await;
     assert_eq!(stolen.status(), StatusCode::UNAUTHORIZED);
     assert!(other.cookie(&app, "access_token_cookie").is_none());
-    let owner = visitor.get(&callback, None).await;
-    assert_eq!(owner.status(), StatusCode::UNAUTHORIZED, "single use");
     assert_eq!(count(&app, "users").await, 0);
+    let name = "__Host-gatehouse_oidc";
+    let binding = visitor.cookie(&app, name).expect("the binding cookie");
+    let owner = visitor.get(&callback, None).await;
+    assert_eq!(owner.status(), StatusCode::SEE_OTHER);
+    // Single use: even with its binding cookie, the callback is spent.
+    let replayed = app
+        .client
+        .get(&callback)
+        .header(reqwest::header::COOKIE, format!("{name}={binding}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replayed.status(), StatusCode::UNAUTHORIZED, "single use");
+    assert_eq!(count(&app, "users").await, 1);
 
     // A state changed in the URL, or none.
     provider
@@ -239,7 +251,7 @@ async fn state_is_single_use_and_bound_to_the_browser(backend: Backend) {
         visitor.get(&unknown, None).await.status(),
         StatusCode::NOT_FOUND
     );
-    assert_eq!(count(&app, "users").await, 0);
+    assert_eq!(count(&app, "users").await, 1, "only carol's first sign-in");
 
     // The same callback, used well, then replayed by the same browser.
     let callback = visitor.walk_to_callback(&app, START, None).await;
@@ -473,6 +485,7 @@ async fn a_signed_in_account_links_an_identity(backend: Backend) {
         return;
     };
     let (email, _, tokens) = app.logged_in_user().await;
+    app.verify_address(&email).await;
     // Any address at the provider: a link is the account's own doing.
     provider
         .next_sign_in("ivy-sub", "ivy@work.example", false)
@@ -504,7 +517,8 @@ async fn a_signed_in_account_links_an_identity(backend: Backend) {
     assert_eq!(me(&app, &access_of(&signed, &app)).await["email"], email);
 
     // Another account cannot link it too; a link needs a token.
-    let (_, _, other) = app.logged_in_user().await;
+    let (other_email, _, other) = app.logged_in_user().await;
+    app.verify_address(&other_email).await;
     provider
         .next_sign_in("ivy-sub", "ivy@work.example", false)
         .await;

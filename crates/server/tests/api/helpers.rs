@@ -452,6 +452,7 @@ impl TestApp {
     /// a factor), confirming with the previous step's code so that the current one is
     /// still unused: the authenticator.
     pub async fn enrol_totp(&self, access: &str) -> gatehouse_auth::TotpSecret {
+        self.verify_holder(access).await;
         let setup: Value = self
             .bearer(reqwest::Method::POST, "/auth/mfa/totp/setup", access, None)
             .await
@@ -471,6 +472,37 @@ impl TestApp {
             .await;
         assert_eq!(confirmed.status(), StatusCode::OK);
         secret
+    }
+
+    /// Marks verified the address of the account whose token this is, as its owner's
+    /// click on the verification mail would: only such an account may add a way in.
+    pub async fn verify_holder(&self, token: &str) {
+        let payload = token.split('.').nth(1).expect("a JWT");
+        let claims: Value = serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+                .expect("base64url"),
+        )
+        .expect("JSON claims");
+        let id = user_id(claims["sub"].as_str().expect("sub"));
+        self.users()
+            .set_verified(id, true, chrono::Utc::now())
+            .await
+            .unwrap();
+    }
+
+    /// Marks `email`'s address verified, as its owner's click on the verification mail
+    /// would.
+    pub async fn verify_address(&self, email: &str) {
+        let users = self.users();
+        let user = users
+            .find_by_email(&Email::parse(email).unwrap())
+            .await
+            .unwrap()
+            .expect("the account exists");
+        users
+            .set_verified(user.id, true, chrono::Utc::now())
+            .await
+            .unwrap();
     }
 
     /// A password login of an account with a second factor: the `mfa_token`.
@@ -576,6 +608,28 @@ impl TestApp {
     pub fn codec(&self) -> JwtCodec {
         JwtCodec::new(JwtConfig::new(SigningKey::hs256(TEST_SECRET.as_bytes()))).unwrap()
     }
+}
+
+/// Marks `email`'s address verified in the database at `database_url` (for servers run
+/// as processes).
+pub async fn verify_address_in(database_url: &str, email: &str) {
+    let db = connect(DatabaseConfig {
+        url: database_url.to_owned(),
+        max_connections: 1,
+        acquire_timeout: std::time::Duration::from_secs(5),
+    })
+    .await
+    .unwrap();
+    let users = UserRepository::new(db);
+    let user = users
+        .find_by_email(&Email::parse(email).unwrap())
+        .await
+        .unwrap()
+        .expect("the account exists");
+    users
+        .set_verified(user.id, true, chrono::Utc::now())
+        .await
+        .unwrap();
 }
 
 pub fn user_id(raw: &str) -> UserId {

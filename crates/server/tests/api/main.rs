@@ -22,6 +22,7 @@ mod connection_resets;
 mod credential_changes;
 mod federation;
 mod federation_attacks;
+mod fourth_review;
 mod import_starter;
 mod login;
 mod me;

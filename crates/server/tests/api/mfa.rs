@@ -47,11 +47,13 @@ impl TestApp {
     }
 
     async fn setup_totp(&self, token: &str) -> reqwest::Response {
+        self.verify_holder(token).await;
         self.bearer(reqwest::Method::POST, "/auth/mfa/totp/setup", token, None)
             .await
     }
 
     async fn confirm_totp(&self, token: &str, code: &str) -> reqwest::Response {
+        self.verify_holder(token).await;
         self.bearer(
             reqwest::Method::POST,
             "/auth/mfa/totp/confirm",
@@ -784,6 +786,7 @@ async fn no_factor_secret_is_written_to_the_log() {
         let response = request.send().await.unwrap();
         (response.status(), response.json::<Value>().await.unwrap())
     };
+    crate::helpers::verify_address_in(&database_url, email).await;
     let (_, setup) = post("/auth/mfa/totp/setup", Some(&access), json!({})).await;
     let secret_text = setup["secret"].as_str().unwrap().to_owned();
     let secret = TotpSecret::from_base32(&secret_text).unwrap();
@@ -966,6 +969,7 @@ async fn a_rotated_key_still_opens_what_the_previous_one_sealed() {
         assert_eq!(server.register(email).await.status(), StatusCode::CREATED);
         let tokens: Value = server.login(email).await.json().await.unwrap();
         let access = tokens["access_token"].as_str().unwrap();
+        crate::helpers::verify_address_in(&database_url, email).await;
         let (_, setup) = post(&server, "/auth/mfa/totp/setup", Some(access), json!({})).await;
         let secret = TotpSecret::from_base32(setup["secret"].as_str().unwrap()).unwrap();
         let (status, codes) = post(

@@ -510,7 +510,7 @@ async fn the_browser_session_outlives_the_access_token_and_signs_out_everywhere(
     let an_hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
     let expired = app
         .codec()
-        .issue_access_at(
+        .issue_page_handle(
             claims.user_id,
             claims.session_id,
             true,
@@ -803,9 +803,21 @@ async fn the_password_changes_from_the_account_page(backend: Backend) {
         password_only.get("/account").await.status,
         StatusCode::SEE_OTHER
     );
+    // The enrolling session, as a page session would hold it (an API token is none).
+    let claims = app.codec().verify_access(&tokens.access).unwrap();
+    let handle = app
+        .codec()
+        .issue_page_handle(
+            claims.user_id,
+            claims.session_id,
+            true,
+            &gatehouse_domain::Assurance::password(),
+            chrono::Utc::now(),
+        )
+        .unwrap();
     password_only
         .cookies
-        .insert("access_token_cookie".into(), tokens.access.clone());
+        .insert("access_token_cookie".into(), handle.token);
     let page = password_only.get("/account/password").await;
     let csrf = page.field("csrf");
     let refused = password_only
@@ -828,6 +840,7 @@ async fn the_password_changes_from_the_account_page(backend: Backend) {
 async fn an_authenticator_app_is_set_up_and_turned_off_from_the_account_page(backend: Backend) {
     let app = spawn_app(backend).await;
     let (email, _) = app.registered_user().await;
+    app.verify_address(&email).await;
     let mut browser = Browser::new(&app);
     browser.sign_in(&email).await;
     let account = browser.get("/account").await;

@@ -227,6 +227,7 @@ async fn totp_set_up_then_the_sign_in_asks_for_the_code_in_chromium() {
         return;
     };
     let (email, _) = app.registered_user().await;
+    app.verify_address(&email).await;
     sign_in(&browser, &email, PASSWORD).await;
     browser.wait_for_heading("Your account").await;
     browser.press("Set up an authenticator app").await;
@@ -285,6 +286,7 @@ async fn a_passkey_is_added_and_signs_in_through_chromiums_virtual_authenticator
     };
     let authenticator = browser.add_virtual_authenticator().await;
     let (email, _) = app.registered_user().await;
+    app.verify_address(&email).await;
     sign_in(&browser, &email, PASSWORD).await;
     browser.wait_for_heading("Your account").await;
     browser.fill("Name for a new passkey", "This laptop").await;

@@ -56,6 +56,7 @@ async fn add_on_the_account_page(
 async fn a_passkey_is_added_signs_in_and_is_removed_through_the_page_forms(backend: Backend) {
     let app = spawn_app(backend).await;
     let (email, _) = app.registered_user().await;
+    app.verify_address(&email).await;
     let mut browser = Browser::new(&app);
     browser.sign_in(&email).await;
     let mut device = SoftPasskey::new(ORIGIN);
@@ -150,6 +151,7 @@ async fn a_passkey_is_added_signs_in_and_is_removed_through_the_page_forms(backe
 async fn passkey_forms_refuse_foreign_posts_and_bad_answers(backend: Backend) {
     let app = spawn_app(backend).await;
     let (email, _) = app.registered_user().await;
+    app.verify_address(&email).await;
     let mut browser = Browser::new(&app);
 
     // No token, or another site: refused before anything is read.
@@ -313,6 +315,7 @@ async fn passkey_forms_refuse_foreign_posts_and_bad_answers(backend: Backend) {
 async fn changing_how_one_signs_in_needs_a_recent_sign_in(backend: Backend) {
     let app = spawn_app(backend).await;
     let (email, _) = app.registered_user().await;
+    app.verify_address(&email).await;
     let mut browser = Browser::new(&app);
     browser.sign_in(&email).await;
     // The same session, as if signed in 20 minutes ago.
@@ -322,7 +325,13 @@ async fn changing_how_one_signs_in_needs_a_recent_sign_in(backend: Backend) {
         .unwrap();
     let earlier = chrono::Utc::now() - chrono::Duration::minutes(20);
     let stale = codec
-        .issue_access(claims.user_id, claims.session_id, true, earlier)
+        .issue_page_handle(
+            claims.user_id,
+            claims.session_id,
+            true,
+            &gatehouse_domain::Assurance::password(),
+            earlier,
+        )
         .unwrap();
     browser
         .cookies

@@ -39,6 +39,7 @@ const INVALID_CHALLENGE: &str = "Invalid or expired challenge";
 
 impl TestApp {
     pub(crate) async fn passkey_options(&self, token: &str) -> Value {
+        self.verify_holder(token).await;
         let response = self
             .bearer(Method::POST, "/auth/passkeys/register/options", token, None)
             .await;

@@ -47,17 +47,17 @@ async fn a_failure_count_starts_afresh_after_a_quiet_hour(backend: Backend) {
     let now = Utc::now();
     let long_ago = now - Duration::minutes(61);
     throttles
-        .record_failure(&email, network, thresholds, long_ago)
+        .reserve_attempt(&email, network, thresholds, long_ago)
         .await
         .unwrap();
     throttles
-        .record_failure(&email, network, thresholds, now)
+        .reserve_attempt(&email, network, thresholds, now)
         .await
         .unwrap();
     let blocked = throttles.blocked_until(&email, network, now).await.unwrap();
     assert_eq!(blocked, None, "the hour-old failure still counted");
     throttles
-        .record_failure(&email, network, thresholds, now)
+        .reserve_attempt(&email, network, thresholds, now)
         .await
         .unwrap();
     let blocked = throttles.blocked_until(&email, network, now).await.unwrap();

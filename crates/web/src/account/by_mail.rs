@@ -77,7 +77,8 @@ pub async fn reset_password(
 }
 
 /// Sets the password of the account a live reset `token` names (the rules checked before
-/// the token is spent), ends its sessions, clears its back-off, and tells its owner.
+/// the token is spent), marks its address verified, ends its sessions and pending second
+/// steps, clears its back-off, and tells its owner.
 pub(crate) async fn reset_with_token(
     state: &AppState,
     context: &AuditContext,
@@ -100,9 +101,11 @@ pub(crate) async fn reset_with_token(
     }
     let hash = state.hasher.hash(password).await?;
     let event = NewAuditEvent::new(AuditEventType::PasswordReset, Some(user.id), context, now);
+    // The reset proves the mailbox: the address is verified from now; every session and
+    // every login waiting for its second step end.
     state
         .users
-        .change_password(user.id, &hash, None, now, &event)
+        .reset_password(user.id, &hash, now, &event)
         .await?;
     // Whoever reads the address's mail owns it: no back-off from anyone's failures stays,
     // and nothing stays that someone attached by claiming the address unverified.

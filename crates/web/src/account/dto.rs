@@ -130,20 +130,30 @@ pub struct ActivityOut {
     #[serde(serialize_with = "rfc3339_seconds")]
     #[schema(value_type = String, format = DateTime, example = "2026-11-24T10:00:00Z")]
     pub at: DateTime<Utc>,
-    /// From which address.
+    /// From which address; `null` for what an administrator or the command line did.
     pub ip: Option<String>,
-    /// With which browser or client.
+    /// With which browser or client; `null` for what an administrator or the command
+    /// line did.
     pub user_agent: Option<String>,
 }
 
 impl From<AuditEvent> for ActivityOut {
     fn from(stored: AuditEvent) -> Self {
         let event = stored.event;
+        // Where an administrator (or the command line) acted, their address and browser
+        // are theirs, not the owner's to see.
+        let by_someone_else = event.context.actor_id.is_some()
+            || event.details.get("by").is_some_and(|by| by == "cli");
+        let (ip, user_agent) = if by_someone_else {
+            (None, None)
+        } else {
+            (event.context.ip, event.context.user_agent)
+        };
         Self {
             event_type: event.event_type.as_str(),
             at: event.at,
-            ip: event.context.ip,
-            user_agent: event.context.user_agent,
+            ip,
+            user_agent,
         }
     }
 }

@@ -69,10 +69,10 @@ pub(crate) async fn change_password_of(
         .is_none()
     {
         state.metrics.record_login(LoginOutcome::InvalidCredentials);
-        attempt.failed().await?;
+        attempt.failed();
         return Err(ApiError::invalid_credentials());
     }
-    attempt.succeeded().await?;
+    attempt.completed().await?;
     let hash = state.hasher.hash(change.new).await?;
     let now = Utc::now();
     let event = NewAuditEvent::new(

@@ -10,8 +10,10 @@ use gatehouse_mail::SecurityNotice;
 use crate::{
     dto::UserOut,
     error::{ApiError, Problem},
-    extract::{Audit, AuthenticatedUser, JsonBody, Superuser},
-    openapi::responses::{DatabaseDown, JsonBodyRefused, SuperuserRefused, UnknownUser},
+    extract::{Audit, AuthenticatedUser, JsonBody, Superuser, SuperuserChange},
+    openapi::responses::{
+        DatabaseDown, JsonBodyRefused, SuperuserChangeRefused, SuperuserRefused, UnknownUser,
+    },
     state::AppState,
 };
 
@@ -96,7 +98,7 @@ pub async fn get_user(
     responses(
         (status = 200, description = "The account as changed", body = UserOut),
         JsonBodyRefused,
-        SuperuserRefused,
+        SuperuserChangeRefused,
         UnknownUser,
         DatabaseDown,
         (status = 409, description = "`Email already registered`, or `Cannot remove the last superuser`", body = Problem, content_type = "application/problem+json"),
@@ -105,7 +107,7 @@ pub async fn get_user(
 )]
 pub async fn update_user(
     state: web::Data<AppState>,
-    Superuser(admin): Superuser,
+    SuperuserChange(admin): SuperuserChange,
     Audit(context): Audit,
     id: web::Path<String>,
     JsonBody(body): JsonBody<UserPatchIn>,
@@ -164,7 +166,7 @@ pub async fn update_user(
     params(("id" = uuid::Uuid, Path, description = "Account id")),
     responses(
         (status = 204, description = "Deleted"),
-        SuperuserRefused,
+        SuperuserChangeRefused,
         UnknownUser,
         DatabaseDown,
         (status = 409, description = "`Cannot remove the last superuser`", body = Problem, content_type = "application/problem+json"),
@@ -172,7 +174,7 @@ pub async fn update_user(
 )]
 pub async fn delete_user(
     state: web::Data<AppState>,
-    Superuser(admin): Superuser,
+    SuperuserChange(admin): SuperuserChange,
     Audit(context): Audit,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -203,14 +205,14 @@ pub async fn delete_user(
     params(("id" = uuid::Uuid, Path, description = "Account id")),
     responses(
         (status = 204, description = "The account has no second factor any more; its sessions have ended"),
-        SuperuserRefused,
+        SuperuserChangeRefused,
         UnknownUser,
         DatabaseDown,
     )
 )]
 pub async fn reset_mfa(
     state: web::Data<AppState>,
-    Superuser(admin): Superuser,
+    SuperuserChange(admin): SuperuserChange,
     Audit(context): Audit,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {

@@ -258,6 +258,28 @@ pub(crate) async fn require_account_assurance(
     Ok(())
 }
 
+/// 403 `Email not verified` unless the account's address is verified, as the database
+/// says now (not a cached copy): adding a way in (an authenticator app, a passkey, an
+/// identity) to an address nobody proved could prepare the account for its taker before
+/// its owner signs up.
+pub(crate) async fn require_verified_address(
+    state: &AppState,
+    user_id: UserId,
+) -> Result<(), ApiError> {
+    let verified = state
+        .users
+        .find_by_id(user_id)
+        .await?
+        .is_some_and(|user| user.is_verified);
+    if !verified {
+        return Err(ApiError::Forbidden(EMAIL_NOT_VERIFIED));
+    }
+    Ok(())
+}
+
+/// The `detail` for an account whose address must be verified first.
+pub(crate) const EMAIL_NOT_VERIFIED: &str = "Email not verified";
+
 /// An [`AuthenticatedUser`] who is a superuser: what the admin routes require
 /// (403 `Not enough privileges` otherwise).
 #[derive(Debug, Clone)]
@@ -270,6 +292,30 @@ impl FromRequest for Superuser {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let superuser = |caller: &AuthenticatedUser| caller.user.is_superuser;
         authenticated_and(req, payload, superuser, "Not enough privileges", Self)
+    }
+}
+
+/// A [`Superuser`] changing an account (`PATCH`/`DELETE /users/{id}`,
+/// `DELETE /users/{id}/mfa`): when the administrator's own account has a second factor,
+/// the token's login must have used it (403 `Stronger authentication required`), so a
+/// stolen administrator's password alone changes no one's account.
+#[derive(Debug, Clone)]
+pub struct SuperuserChange(pub AuthenticatedUser);
+
+impl FromRequest for SuperuserChange {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let superuser = Superuser::from_request(req, payload);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let Superuser(admin) = superuser.await?;
+            let state =
+                state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
+            require_account_assurance(&state, &admin).await?;
+            Ok(Self(admin))
+        })
     }
 }
 

@@ -22,11 +22,10 @@ use gatehouse_domain::{
 };
 use gatehouse_persistence::{NewIdentity, PendingFederation};
 use serde::Deserialize;
-use subtle::ConstantTimeEq;
 
 use crate::{
     error::ApiError,
-    extract::Audit,
+    extract::{Audit, require_verified_address},
     federation::{UNKNOWN_PROVIDER, binding_cookie_name, provider_error},
     mfa::second_step::challenge,
     operations::metrics::LoginOutcome,
@@ -227,21 +226,21 @@ async fn take_pending(
 ) -> Result<PendingFederation, ApiError> {
     let invalid = || ApiError::invalid_token(INVALID_STATE);
     let sent_state = query.state.as_deref().ok_or_else(invalid)?;
-    let pending = state
-        .identities
-        .take_login(&hash_one_time_token(sent_state), name, Utc::now())
-        .await?
-        .ok_or_else(invalid)?;
-    let this_browser = request
+    // The browser is checked before the sign-in is spent: a stranger who sees the
+    // callback's address (a log, a screen) cannot void the owner's sign-in with it.
+    let browser = request
         .cookie(binding_cookie_name(state))
-        .is_some_and(|cookie| {
-            let hash = hash_one_time_token(cookie.value());
-            bool::from(hash.as_bytes().ct_eq(pending.browser_hash.as_bytes()))
-        });
-    if !this_browser {
-        return Err(invalid());
-    }
-    Ok(pending)
+        .ok_or_else(invalid)?;
+    state
+        .identities
+        .take_login(
+            &hash_one_time_token(sent_state),
+            name,
+            &hash_one_time_token(browser.value()),
+            Utc::now(),
+        )
+        .await?
+        .ok_or_else(invalid)
 }
 
 /// The account `identity` signs in to: its own, one it may join by a verified address,
@@ -323,6 +322,8 @@ async fn link(
     user_id: UserId,
     return_to: String,
 ) -> Result<Completed, ApiError> {
+    // Verified when the link began; checked again now that it is made.
+    require_verified_address(state, user_id).await?;
     if let Some(known) = state
         .identities
         .find(&identity.issuer, &identity.subject)

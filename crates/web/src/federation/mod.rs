@@ -28,7 +28,7 @@ use serde::Deserialize;
 
 use crate::{
     error::{ApiError, Problem},
-    extract::{FreshUser, IpThrottled},
+    extract::{FreshUser, IpThrottled, require_verified_address},
     federation::dto::ProviderOut,
     openapi::responses::{DatabaseDown, NetworkLimited},
     pages::{
@@ -159,12 +159,24 @@ pub async fn link(
     query: web::Query<ReturnTo>,
 ) -> Result<HttpResponse, ApiError> {
     // A cookie travels with a navigation from any site: another site's link must not link
-    // whatever identity the browser holds at the provider to this account.
-    if !from_this_site(&request, &state.options.trusted_origins) {
+    // whatever identity the browser holds at the provider to this account. A Bearer
+    // header is never sent by a navigation, nor cross-site without CORS: a token that came
+    // from one needs no such check. (A browser adds Basic or Negotiate headers by itself,
+    // so only a Bearer token that was accepted counts; any other header falls to the
+    // check, and a refused Bearer header never falls back to the cookies.)
+    let bearer_header = state.options.token_location.headers && has_bearer_header(&request);
+    let by_header = bearer_header && bearer.is_ok();
+    if !by_header && !from_this_site(&request, &state.options.trusted_origins) {
         return Err(ApiError::Forbidden("Cross-site request refused"));
     }
+    if bearer_header && let Err(refused) = bearer {
+        return Err(refused);
+    }
     let user = match bearer {
-        Ok(FreshUser(caller)) => (caller.user.id, caller.session.id),
+        Ok(FreshUser(caller)) => {
+            require_verified_address(&state, caller.user.id).await?;
+            (caller.user.id, caller.session.id)
+        }
         Err(refused) => {
             // The pages' session, when the browser holds one (a link on the account page).
             let Ok(caller) = page_user(&state, &request).await else {
@@ -174,10 +186,23 @@ pub async fn link(
                 // A browser on the account page: the page that says to sign in again.
                 return Ok(refusal(&state, &request, &error));
             }
+            if let Err(error) = require_verified_address(&state, caller.user.id).await {
+                return Ok(crate::pages::verify_first(&state, &request, &error));
+            }
             (caller.user.id, caller.session.id)
         }
     };
     send_to_provider(&state, &name, &query.return_to, Some(user)).await
+}
+
+/// Whether the request carries an `Authorization: Bearer …` header.
+fn has_bearer_header(request: &HttpRequest) -> bool {
+    request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().split_once(' '))
+        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
 }
 
 /// Whether a request comes from this service's own pages or a trusted origin: its

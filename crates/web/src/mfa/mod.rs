@@ -13,7 +13,7 @@ use gatehouse_persistence::StoredTotp;
 
 use crate::{
     error::{ApiError, Problem},
-    extract::{Audit, AuthenticatedUser, FreshUser, JsonBody},
+    extract::{Audit, AuthenticatedUser, FreshUser, JsonBody, require_verified_address},
     mfa::dto::{MfaStatusOut, RecoveryCodesOut, TotpCodeIn, TotpSetupOut},
     openapi::responses::{BearerRefused, DatabaseDown, JsonBodyRefused},
     state::AppState,
@@ -80,6 +80,7 @@ pub(crate) async fn begin_totp_setup(
     state: &AppState,
     user: UserId,
 ) -> Result<TotpSecret, ApiError> {
+    require_verified_address(state, user).await?;
     let secret = TotpSecret::generate();
     let sealed = state.sealer.seal(user, &secret);
     state
@@ -136,6 +137,7 @@ pub(crate) async fn confirm_totp_setup(
     context: &AuditContext,
     typed: &str,
 ) -> Result<RecoveryCodes, ApiError> {
+    require_verified_address(state, caller.user.id).await?;
     let no_setup = || ApiError::Conflict("No TOTP setup in progress");
     let stored = state
         .mfa

@@ -147,18 +147,28 @@ pub(crate) async fn finish_second_step(
 ) -> Result<Session, ApiError> {
     let (token, proof) = body.parse()?;
     let now = Utc::now();
+    let token_hash = hash_one_time_token(&token);
     let invalid_token = || ApiError::invalid_token(INVALID_MFA_TOKEN);
-    let challenge = state
+    let live = state
         .mfa
-        .live_challenge(&hash_one_time_token(&token), now, MAX_WRONG_CODES)
+        .live_challenge(&token_hash, now, MAX_WRONG_CODES)
         .await?
         .ok_or_else(invalid_token)?;
     let user = state
         .users
-        .find_by_id(challenge.user_id)
+        .find_by_id(live.user_id)
         .await?
         .ok_or_else(invalid_token)?;
-    // Codes are guessed like passwords: the same back-off holds them back.
+    // The challenge counts this code before it is judged: of any number of concurrent
+    // codes, at most its allowed failures are judged; the rest find it dead.
+    let challenge = state
+        .mfa
+        .reserve_attempt(&token_hash, now, MAX_WRONG_CODES)
+        .await?
+        .filter(|reserved| reserved.id == live.id)
+        .ok_or_else(invalid_token)?;
+    // Codes are guessed like passwords: the same back-off holds them back, and counts
+    // this one before it is judged too.
     let attempt = PasswordAttempt::begin(state, &user.email, request).await?;
     let event = |kind| NewAuditEvent::new(kind, Some(user.id), context, now);
     let method = match &proof {
@@ -201,8 +211,7 @@ pub(crate) async fn finish_second_step(
     };
     if !accepted {
         state.metrics.record_login(LoginOutcome::InvalidCredentials);
-        attempt.failed().await?;
-        state.mfa.fail_challenge(challenge.id).await?;
+        attempt.failed();
         let failed = event(AuditEventType::MfaFailed).with("method", method);
         state.audit.record(&failed).await?;
         return Err(match second {
@@ -213,18 +222,16 @@ pub(crate) async fn finish_second_step(
             _ => ApiError::invalid_token(INVALID_CODE),
         });
     }
-    attempt.succeeded().await?;
     // Exactly one request finishes a challenge, however many bring good codes at once.
-    if !state
-        .mfa
-        .finish_challenge(challenge.id, now, MAX_WRONG_CODES)
-        .await?
-    {
+    if !state.mfa.finish_challenge(challenge.id, now).await? {
+        attempt.passed().await?;
         return Err(invalid_token());
     }
     if !user.is_active {
+        attempt.passed().await?;
         return Err(ApiError::Forbidden("Inactive user"));
     }
+    attempt.completed().await?;
     let succeeded = event(AuditEventType::MfaSucceeded).with("method", method);
     state.audit.record(&succeeded).await?;
     state.metrics.record_login(LoginOutcome::Success);

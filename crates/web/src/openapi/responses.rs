@@ -55,6 +55,11 @@ problem_responses! {
         "401" => "Missing, invalid, expired or revoked access token",
         "403" => "`Not enough privileges`, or `Inactive user`",
     }
+    /// What [`SuperuserChange`](crate::extract::SuperuserChange) refuses.
+    SuperuserChangeRefused {
+        "401" => "Missing, invalid, expired or revoked access token",
+        "403" => "`Not enough privileges`, `Stronger authentication required` (the administrator's own account has a second factor the token's login skipped), or `Inactive user`",
+    }
     /// The per-network budget of [`IpThrottled`](crate::extract::IpThrottled).
     NetworkLimited {
         "429" => "Too many requests from this client network; see Retry-After",

@@ -30,7 +30,7 @@ use crate::{
     cookies::{ACCESS_COOKIE, csrf_value, origin_of, token_cookies},
     error::ApiError,
     extract::{AuthenticatedUser, authenticate_session_handle, from_trusted_origin},
-    signin::tokens::issue_tokens,
+    signin::tokens::issue_page_tokens,
     state::AppState,
 };
 
@@ -284,6 +284,31 @@ pub(crate) async fn page_user(
     }
 }
 
+/// The page for a change refused until the account's address is verified: the account
+/// page sends the verification mail.
+pub(crate) fn verify_first(
+    state: &AppState,
+    request: &HttpRequest,
+    error: &ApiError,
+) -> HttpResponse {
+    let (page, cookie) = PageContext::new(state, request, "Verify your email first")
+        .with_problem(format!(
+            "{}: verify your email address before you add a way to sign in.",
+            problem_text(error)
+        ))
+        .into_parts();
+    PageContext::render(
+        cookie,
+        state,
+        error.status_code(),
+        &MessagePage {
+            page,
+            link_href: "/account",
+            link_text: "Back to your account",
+        },
+    )
+}
+
 /// The page for a failure that is not the visitor's (the database is down…).
 pub(crate) fn error_page(
     state: &AppState,
@@ -312,7 +337,7 @@ pub(crate) fn signed_in(
     session: &gatehouse_domain::Session,
     return_to: &str,
 ) -> HttpResponse {
-    let (access, refresh) = match issue_tokens(state, session, true, 0) {
+    let (access, refresh) = match issue_page_tokens(state, session) {
         Ok(pair) => pair,
         Err(error) => {
             tracing::error!(error = %crate::error::error_chain(&error), "tokens not issued");

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::{
     error::ApiError,
-    extract::{Audit, AuthenticatedUser},
+    extract::{Audit, AuthenticatedUser, IpThrottled},
     pages::{
         PageContext,
         account::{TITLE as ACCOUNT_TITLE, account_view},
@@ -108,6 +108,7 @@ async fn passkey_session(
 ///
 /// The script reads JSON, so every refusal is a problem document here.
 pub async fn options(
+    _: IpThrottled,
     state: web::Data<AppState>,
     request: HttpRequest,
     web::Form(form): web::Form<PasskeyForm>,

@@ -8,11 +8,11 @@ use serde::Deserialize;
 
 use crate::{
     error::ApiError,
-    extract::{Audit, AuthenticatedUser, require_account_assurance},
+    extract::{Audit, AuthenticatedUser, EMAIL_NOT_VERIFIED, require_account_assurance},
     mfa::{begin_totp_setup, confirm_totp_setup, disable_totp_of, totp_in_setup},
     pages::{
         Frame, PageContext, encode, error_page, page_user, problem_text, refuse_foreign_form,
-        see_other,
+        see_other, verify_first,
     },
     state::AppState,
 };
@@ -92,6 +92,9 @@ pub async fn start(
         Ok(secret) => setup_page(&state, &request, &caller, &secret, None),
         // On already: the account page says so.
         Err(ApiError::Conflict(_)) => see_other("/account"),
+        Err(error @ ApiError::Forbidden(EMAIL_NOT_VERIFIED)) => {
+            verify_first(&state, &request, &error)
+        }
         Err(error) => error_page(&state, &request, &error),
     }
 }
@@ -130,6 +133,9 @@ pub async fn confirm(
             Err(failure) => error_page(&state, &request, &failure),
         },
         Err(ApiError::Conflict(_)) => see_other("/account"),
+        Err(error @ ApiError::Forbidden(EMAIL_NOT_VERIFIED)) => {
+            verify_first(&state, &request, &error)
+        }
         Err(error) => error_page(&state, &request, &error),
     }
 }

@@ -18,8 +18,10 @@ use gatehouse_persistence::NewStoredPasskey;
 
 use crate::{
     error::{ApiError, Problem},
-    extract::{Audit, AuthenticatedUser, FreshUser, JsonBody},
-    openapi::responses::{BearerRefused, DatabaseDown, JsonBodyRefused},
+    extract::{
+        Audit, AuthenticatedUser, FreshUser, IpThrottled, JsonBody, require_verified_address,
+    },
+    openapi::responses::{BearerRefused, DatabaseDown, JsonBodyRefused, NetworkLimited},
     passkeys::dto::{CeremonyOut, PasskeyOut, PasskeyRegisterIn, PasskeyRenameIn},
     state::AppState,
 };
@@ -40,11 +42,13 @@ const NOT_FOUND: &str = "Passkey not found";
     responses(
         (status = 200, description = "For `navigator.credentials.create()`", body = CeremonyOut),
         BearerRefused,
+        NetworkLimited,
         DatabaseDown,
-        (status = 403, description = "`Fresh token required`, `Stronger authentication required` (an account with a second factor needs aal2), or `Inactive user`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`Fresh token required`, `Stronger authentication required` (an account with a second factor needs aal2), `Email not verified`, or `Inactive user`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn register_options(
+    _: IpThrottled,
     state: web::Data<AppState>,
     FreshUser(caller): FreshUser,
 ) -> Result<HttpResponse, ApiError> {
@@ -56,6 +60,7 @@ pub(crate) async fn registration_options(
     state: &AppState,
     caller: &AuthenticatedUser,
 ) -> Result<HttpResponse, ApiError> {
+    require_verified_address(state, caller.user.id).await?;
     let existing = state.passkeys.credentials_of(caller.user.id).await?;
     let ceremony = state.webauthn.start_registration(
         caller.user.id.as_uuid(),
@@ -113,6 +118,7 @@ pub(crate) async fn add_passkey(
     name: Option<PasskeyName>,
 ) -> Result<PasskeySummary, ApiError> {
     let user_id = caller.user.id;
+    require_verified_address(state, user_id).await?;
     let ceremony = take(
         state,
         challenge,

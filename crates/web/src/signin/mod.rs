@@ -171,11 +171,20 @@ pub(crate) async fn password_login(
             return Err(refused);
         }
     };
-    let user = match check_credentials(state, &email, password).await? {
+    let checked = match check_credentials(state, &email, password).await {
+        Ok(checked) => checked,
+        Err(unjudged) => {
+            // Nothing was judged (the hashing pool was full, the database failed): the
+            // reserved count goes back, so a stranger's flood cannot back the owner off.
+            attempt.passed().await?;
+            return Err(unjudged);
+        }
+    };
+    let user = match checked {
         Ok(user) => user,
         Err(refused) => {
             state.metrics.record_login(LoginOutcome::InvalidCredentials);
-            attempt.failed().await?;
+            attempt.failed();
             let (user_id, reason) = match refused {
                 Refused::UnknownEmail => (None, "unknown_email"),
                 Refused::WrongPassword(id) => (Some(id), "wrong_password"),
@@ -184,19 +193,22 @@ pub(crate) async fn password_login(
             return Err(ApiError::invalid_credentials());
         }
     };
-    attempt.succeeded().await?;
     if !user.is_active {
+        attempt.passed().await?;
         state.metrics.record_login(LoginOutcome::Inactive);
         record_failed_login(state, context, Some(user.id), "inactive").await?;
         return Err(ApiError::Forbidden("Inactive user"));
     }
     if state.options.accounts.require_verified_email && !user.is_verified {
+        attempt.passed().await?;
         state.metrics.record_login(LoginOutcome::Unverified);
         record_failed_login(state, context, Some(user.id), "unverified").await?;
         return Err(ApiError::Forbidden("Email not verified"));
     }
     let factors = state.mfa.factors(user.id).await?;
     if factors.any() {
+        // Not signed in yet: the network's failures stay until the second step is done.
+        attempt.passed().await?;
         return Err(match grant {
             Grant::Login => {
                 crate::mfa::second_step::challenge(
@@ -211,6 +223,7 @@ pub(crate) async fn password_login(
             Grant::Token => ApiError::Forbidden("Second factor required"),
         });
     }
+    attempt.completed().await?;
     state.metrics.record_login(LoginOutcome::Success);
     open_session(state, &user, Assurance::password(), request, context).await
 }

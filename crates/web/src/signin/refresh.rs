@@ -99,10 +99,16 @@ fn refreshed(
     // The session's assurance rides in its (signed) refresh token, so the common path
     // reads no row; refreshing carries it on and never raises it.
     let assurance = &claims.assurance;
-    let access =
+    // A page session refreshed (a page's script in cookie mode) stays one.
+    let access = if claims.page_session {
         state
             .jwt
-            .issue_access_at(claims.user_id, claims.session_id, false, assurance, now)?;
+            .issue_page_handle(claims.user_id, claims.session_id, false, assurance, now)?
+    } else {
+        state
+            .jwt
+            .issue_access_at(claims.user_id, claims.session_id, false, assurance, now)?
+    };
     let refresh = if state.options.refresh.rotation == RefreshRotation::Off {
         IssuedToken {
             token: presented,
@@ -114,13 +120,16 @@ fn refreshed(
             .generation
             .checked_add(1)
             .ok_or(ApiError::invalid_token("Session has ended"))?;
-        state.jwt.issue_refresh_at(
-            claims.user_id,
-            (claims.session_id, claims.expires_at),
-            next,
-            assurance,
-            now,
-        )?
+        let session = (claims.session_id, claims.expires_at);
+        if claims.page_session {
+            state
+                .jwt
+                .issue_page_refresh(claims.user_id, session, next, assurance, now)?
+        } else {
+            state
+                .jwt
+                .issue_refresh_at(claims.user_id, session, next, assurance, now)?
+        }
     };
     Ok(tokens_response(state, access, refresh))
 }

@@ -88,6 +88,28 @@ pub(crate) async fn open_session_via(
     Ok(state.sessions.create_recorded(session, event).await?)
 }
 
+/// A fresh token pair for a browser session of the pages (the federation callback's
+/// too): the access token is the page session's handle, the refresh token carries the
+/// mark on.
+pub(crate) fn issue_page_tokens(
+    state: &AppState,
+    session: &Session,
+) -> Result<(IssuedToken, IssuedToken), ApiError> {
+    let now = Utc::now();
+    let assurance = &session.assurance;
+    let access = state
+        .jwt
+        .issue_page_handle(session.user_id, session.id, true, assurance, now)?;
+    let refresh = state.jwt.issue_page_refresh(
+        session.user_id,
+        (session.id, session.expires_at),
+        0,
+        assurance,
+        now,
+    )?;
+    Ok((access, refresh))
+}
+
 pub(crate) fn issue_tokens(
     state: &AppState,
     session: &Session,

@@ -1,0 +1,597 @@
+//! What the fourth attack review found (issue 28), each as the attacker tried it: an
+//! account prepared before its owner signs up (an identity of the attacker's, a passkey),
+//! second steps and back-offs raced by concurrent guesses, logins waiting for a second step
+//! that outlive a reset, an administrator's address shown to the user, an administrator
+//! without their second factor, and the federation callback voided by a stranger. Each
+//! test failed on the code before its fix.
+
+use futures_util::future::join_all;
+use reqwest::{Method, StatusCode, header};
+use sea_orm::ConnectionTrait;
+use serde_json::{Value, json};
+
+use crate::{
+    federation::{START, access_of, count},
+    helpers::{
+        Backend, NEW_PASSWORD, PASSWORD, TestApp, Tokens, assert_problem, spawn_app,
+        spawn_app_with, token_in,
+    },
+    oidc_provider::{Visitor, app_with_provider},
+    soft_passkey::SoftPasskey,
+};
+
+backend_tests!(
+    an_identity_cannot_be_linked_to_an_address_nobody_proved,
+    a_passkey_cannot_be_added_to_an_address_nobody_proved,
+    a_completed_reset_proves_the_mailbox_and_kills_pending_second_steps,
+    a_password_change_kills_pending_second_steps,
+    concurrent_wrong_codes_on_one_mfa_token_are_judged_at_most_five_times,
+    concurrent_wrong_passwords_are_judged_no_faster_than_one_by_one,
+    a_right_password_before_the_second_step_keeps_the_networks_failures,
+    the_answer_carrying_an_mfa_token_is_not_stored,
+    the_activity_list_hides_an_administrators_address_and_browser,
+    an_administrator_with_a_second_factor_changes_accounts_only_with_it,
+    a_stranger_with_the_callback_address_cannot_void_the_sign_in,
+    a_link_by_bearer_token_needs_no_browser_headers,
+    an_api_clients_access_token_opens_no_page,
+    open_passkey_ceremonies_are_bounded_and_spend_the_network_budget,
+);
+
+/// The victim's address, at the attacker's provider and in the attacker's registration.
+const VICTIM: &str = "victim@example.com";
+
+impl TestApp {
+    /// Resets `email`'s password by its mail, as the mailbox's owner does.
+    async fn reset_by_mail(&self, email: &str) {
+        let asked = self
+            .post_json("/auth/forgot-password", &json!({"email": email}))
+            .await;
+        assert_eq!(asked.status(), StatusCode::ACCEPTED);
+        let mail = self.wait_for_mails(email, 1).await.remove(0);
+        let reset = self
+            .post_json(
+                "/auth/reset-password",
+                &json!({"token": token_in(&mail), "new_password": NEW_PASSWORD}),
+            )
+            .await;
+        assert_eq!(reset.status(), StatusCode::NO_CONTENT);
+    }
+
+    /// An account with TOTP on (its address verified first): the email, the
+    /// authenticator, and the enrolling tokens.
+    async fn with_totp(&self) -> (String, gatehouse_auth::TotpSecret, Tokens) {
+        let (email, _, tokens) = self.logged_in_user().await;
+        let secret = self.enrol_totp(&tokens.access).await;
+        (email, secret, tokens)
+    }
+}
+
+fn now() -> u64 {
+    u64::try_from(chrono::Utc::now().timestamp()).unwrap()
+}
+
+/// Mallory registers the victim's address with a password of his own and, while nobody has
+/// proved the address, links his identity at his provider. Before the fix the link was
+/// made (and kept as vouched), survived the owner's reset and verification, and signed
+/// Mallory in to the owner's account.
+async fn an_identity_cannot_be_linked_to_an_address_nobody_proved(backend: Backend) {
+    let Some((app, provider)) = app_with_provider(backend, &[]).await else {
+        return;
+    };
+    assert_eq!(
+        app.register(VICTIM, PASSWORD).await.status(),
+        StatusCode::CREATED
+    );
+    let mallory = Tokens::from_json(&app.login(VICTIM, PASSWORD).await.json().await.unwrap());
+    provider
+        .next_sign_in("mallory-sub", "mallory@evil.example", true)
+        .await;
+    let link = Visitor::default()
+        .get(
+            &format!("{}/auth/oidc/test/link", app.address),
+            Some(&mallory.access),
+        )
+        .await;
+    assert_problem(link, 403, Some("Email not verified")).await;
+    assert_eq!(count(&app, "identities").await, 0);
+    assert_eq!(count(&app, "federated_logins").await, 0);
+
+    // The owner takes the account back by mail; Mallory's identity is nobody's way in.
+    app.reset_by_mail(VICTIM).await;
+    assert_eq!(
+        app.me(&mallory.access).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "Mallory's session ended with the reset"
+    );
+    provider
+        .next_sign_in("mallory-sub", "mallory@evil.example", true)
+        .await;
+    let mut visitor = Visitor::default();
+    assert_eq!(
+        visitor.sign_in(&app, START).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let me: Value = app
+        .me(&access_of(&visitor, &app))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        me["email"], "mallory@evil.example",
+        "not the victim's account"
+    );
+    // Once the owner proved the address, the owner may link.
+    let owner = Tokens::from_json(&app.login(VICTIM, NEW_PASSWORD).await.json().await.unwrap());
+    let allowed = Visitor::default()
+        .get(
+            &format!("{}/auth/oidc/test/link", app.address),
+            Some(&owner.access),
+        )
+        .await;
+    assert_eq!(allowed.status(), StatusCode::FOUND);
+}
+
+/// The same with a passkey from Mallory's authenticator: before the fix it was added,
+/// kept by the owner's reset, and signed Mallory in.
+async fn a_passkey_cannot_be_added_to_an_address_nobody_proved(backend: Backend) {
+    let app = spawn_app(backend).await;
+    assert_eq!(
+        app.register(VICTIM, PASSWORD).await.status(),
+        StatusCode::CREATED
+    );
+    let mallory = Tokens::from_json(&app.login(VICTIM, PASSWORD).await.json().await.unwrap());
+    let options = app
+        .bearer(
+            Method::POST,
+            "/auth/passkeys/register/options",
+            &mallory.access,
+            None,
+        )
+        .await;
+    assert_problem(options, 403, Some("Email not verified")).await;
+    // Nor an authenticator app.
+    let totp = app
+        .bearer(Method::POST, "/auth/mfa/totp/setup", &mallory.access, None)
+        .await;
+    assert_problem(totp, 403, Some("Email not verified")).await;
+
+    // A passkey ceremony that began while the address was verified cannot be finished
+    // once it is not (an administrator changed the address, say).
+    app.verify_address(VICTIM).await;
+    let port = app.address.rsplit(':').next().unwrap().to_owned();
+    let mut device = SoftPasskey::new(&format!("http://localhost:{port}"));
+    let options: Value = app
+        .bearer(
+            Method::POST,
+            "/auth/passkeys/register/options",
+            &mallory.access,
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let credential = device.create(&options).unwrap();
+    app.users()
+        .set_verified(
+            crate::helpers::user_id(
+                app.me(&mallory.access).await.json::<Value>().await.unwrap()["id"]
+                    .as_str()
+                    .unwrap(),
+            ),
+            false,
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let finished = app
+        .bearer(
+            Method::POST,
+            "/auth/passkeys/register",
+            &mallory.access,
+            Some(json!({"challenge_id": options["challenge_id"], "credential": credential})),
+        )
+        .await;
+    assert_problem(finished, 403, Some("Email not verified")).await;
+    assert_eq!(count(&app, "passkeys").await, 0);
+}
+
+/// A reset proves the mailbox: the address is verified, and a login that was waiting for
+/// its second step (begun with the old password) cannot be finished. Before the fix the
+/// address stayed unverified and the old `mfa_token` with a relayed code gave 200.
+async fn a_completed_reset_proves_the_mailbox_and_kills_pending_second_steps(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (plain, _) = app.registered_user().await;
+    app.reset_by_mail(&plain).await;
+    let tokens = Tokens::from_json(&app.login(&plain, NEW_PASSWORD).await.json().await.unwrap());
+    let me: Value = app.me(&tokens.access).await.json().await.unwrap();
+    assert_eq!(me["is_verified"], true, "the reset proved the address");
+
+    let (email, secret, _) = app.with_totp().await;
+    let pending = app.first_step(&email).await;
+    app.reset_by_mail(&email).await;
+    let relayed = app
+        .second_step(&pending, json!({"code": secret.code_at(now())}))
+        .await;
+    assert_problem(relayed, 401, Some("Invalid or expired MFA token")).await;
+}
+
+/// The same for a password change: a login begun with the old password dies with it.
+async fn a_password_change_kills_pending_second_steps(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (email, secret, _) = app.with_totp().await;
+    let owner = app.first_step(&email).await;
+    let signed_in = app
+        .second_step(&owner, json!({"code": secret.code_at(now())}))
+        .await;
+    assert_eq!(signed_in.status(), StatusCode::OK);
+    let owner = Tokens::from_json(&signed_in.json().await.unwrap());
+    let thief = app.first_step(&email).await;
+    let changed = app
+        .bearer(
+            Method::POST,
+            "/auth/change-password",
+            &owner.access,
+            Some(json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD})),
+        )
+        .await;
+    assert_eq!(changed.status(), StatusCode::NO_CONTENT);
+    let relayed = app
+        .second_step(&thief, json!({"code": secret.code_at(now() + 30)}))
+        .await;
+    assert_problem(relayed, 401, Some("Invalid or expired MFA token")).await;
+}
+
+/// Fifty wrong codes at once on one `mfa_token`: at most five are judged. Before the fix
+/// every one that read the count before the others wrote it was judged (up to all 50).
+async fn concurrent_wrong_codes_on_one_mfa_token_are_judged_at_most_five_times(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (email, secret, _) = app.with_totp().await;
+    let mfa_token = app.first_step(&email).await;
+    // A code of an hour ago: wrong now.
+    let wrong = secret.code_at(now() - 3600);
+    let answers = join_all((0..50).map(|_| async {
+        let response = app.second_step(&mfa_token, json!({"code": wrong})).await;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        (
+            status,
+            body["detail"].as_str().unwrap_or_default().to_owned(),
+        )
+    }))
+    .await;
+    let judged = answers
+        .iter()
+        .filter(|(_, detail)| detail == "Invalid code")
+        .count();
+    assert!(judged <= 5, "{judged} wrong codes were judged");
+    assert!(
+        answers
+            .iter()
+            .all(|(status, detail)| *status == StatusCode::UNAUTHORIZED
+                && (detail == "Invalid code" || detail == "Invalid or expired MFA token")),
+        "{answers:?}"
+    );
+    // And the right code cannot follow them.
+    let late = app
+        .second_step(&mfa_token, json!({"code": secret.code_at(now())}))
+        .await;
+    assert_problem(late, 401, Some("Invalid or expired MFA token")).await;
+}
+
+fn throttled(settings: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+    let mut all = vec![
+        ("RATE_LIMIT_ENABLED", "true"),
+        ("RATE_LIMIT_LOGIN_PER_MIN", "10000"),
+        ("TRUSTED_PROXIES", "127.0.0.1/32, ::1"),
+    ];
+    all.extend_from_slice(settings);
+    all
+}
+
+async fn login_from(app: &TestApp, client: &str, email: &str, password: &str) -> StatusCode {
+    app.client
+        .post(app.url("/auth/login"))
+        .header("X-Forwarded-For", client)
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// Thirty wrong passwords at once from one network: no more are judged than the back-off
+/// lets through one after another (five). Before the fix each read the back-off before
+/// any failure was counted, and all were judged.
+async fn concurrent_wrong_passwords_are_judged_no_faster_than_one_by_one(backend: Backend) {
+    let app = spawn_app_with(
+        backend,
+        &throttled(&[("LOGIN_FAILURES_BEFORE_BACKOFF", "5")]),
+    )
+    .await;
+    let (email, _) = app.registered_user().await;
+    let statuses =
+        join_all((0..30).map(|_| login_from(&app, "198.51.100.7", &email, "not-the-password")))
+            .await;
+    let judged = statuses
+        .iter()
+        .filter(|status| **status == StatusCode::UNAUTHORIZED)
+        .count();
+    assert!(
+        judged <= 5,
+        "{judged} wrong passwords were judged: {statuses:?}"
+    );
+    assert!(
+        statuses
+            .iter()
+            .all(|status| *status == StatusCode::UNAUTHORIZED
+                || *status == StatusCode::TOO_MANY_REQUESTS)
+    );
+}
+
+/// A right password of an account with a second factor is not a sign-in: the network's
+/// failures stay. Before the fix it cleared them, so a thief who knows the password could
+/// guess codes (or passwords of a shared address) without ever meeting the back-off.
+async fn a_right_password_before_the_second_step_keeps_the_networks_failures(backend: Backend) {
+    let app = spawn_app_with(
+        backend,
+        &throttled(&[("LOGIN_FAILURES_BEFORE_BACKOFF", "3")]),
+    )
+    .await;
+    let (email, _, _) = app.with_totp().await;
+    let thief = "203.0.113.9";
+    for _ in 0..2 {
+        assert_eq!(
+            login_from(&app, thief, &email, "not-the-password").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        login_from(&app, thief, &email, PASSWORD).await,
+        StatusCode::FORBIDDEN,
+        "the second step"
+    );
+    // The third failure from this network starts its back-off: all three are counted.
+    assert_eq!(
+        login_from(&app, thief, &email, "not-the-password").await,
+        StatusCode::UNAUTHORIZED
+    );
+    let row = app
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            app.db.get_database_backend(),
+            format!(
+                "SELECT failures, blocked_until FROM login_throttles \
+                 WHERE email = '{email}' AND network = '{thief}'"
+            ),
+        ))
+        .await
+        .unwrap()
+        .expect("the network's count");
+    assert_eq!(row.try_get::<i32>("", "failures").unwrap(), 3);
+    // The owner's network is not held back.
+    assert_eq!(
+        login_from(&app, "192.0.2.10", &email, PASSWORD).await,
+        StatusCode::FORBIDDEN
+    );
+}
+
+/// The 403 that carries an `mfa_token` is a credential in transit: no cache keeps it.
+async fn the_answer_carrying_an_mfa_token_is_not_stored(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (email, _, _) = app.with_totp().await;
+    let response = app.login(&email, PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+}
+
+/// What an administrator did shows in the user's own activity without the
+/// administrator's address and browser. Before the fix they were shown.
+async fn the_activity_list_hides_an_administrators_address_and_browser(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, _, admin) = app.superuser().await;
+    let (_, id, user) = app.logged_in_user().await;
+    let changed = app
+        .client
+        .patch(app.url(&format!("/users/{id}")))
+        .bearer_auth(&admin.access)
+        .header(
+            header::USER_AGENT,
+            "AdminConsole/1.0 (corp-vpn host ops-laptop-17)",
+        )
+        .json(&json!({"is_verified": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::OK);
+    let activity: Value = app
+        .bearer(Method::GET, "/auth/activity", &user.access, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let updated = activity
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|event| event["type"] == "user.updated")
+        .expect("the change is listed");
+    assert_eq!(updated["ip"], Value::Null);
+    assert_eq!(updated["user_agent"], Value::Null);
+    let login = activity
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|event| event["type"] == "login.succeeded")
+        .expect("the user's own login");
+    assert!(login["ip"].is_string(), "the user's own events keep theirs");
+}
+
+/// An administrator whose account has a second factor changes other accounts only from a
+/// login that used it. Before the fix a password-only token (the factor added after the
+/// login) was enough.
+async fn an_administrator_with_a_second_factor_changes_accounts_only_with_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, _, admin) = app.superuser().await;
+    let (_, id, _) = app.logged_in_user().await;
+    app.enrol_totp(&admin.access).await;
+    let path = format!("/users/{id}");
+    let patch = app
+        .bearer(
+            Method::PATCH,
+            &path,
+            &admin.access,
+            Some(json!({"is_active": false})),
+        )
+        .await;
+    assert_problem(patch, 403, Some("Stronger authentication required")).await;
+    let reset = app
+        .bearer(Method::DELETE, &format!("{path}/mfa"), &admin.access, None)
+        .await;
+    assert_problem(reset, 403, Some("Stronger authentication required")).await;
+    let delete = app.bearer(Method::DELETE, &path, &admin.access, None).await;
+    assert_problem(delete, 403, Some("Stronger authentication required")).await;
+    // Reading stays open.
+    let read = app.bearer(Method::GET, &path, &admin.access, None).await;
+    assert_eq!(read.status(), StatusCode::OK);
+}
+
+/// Someone who sees a callback's address (a proxy log, over a shoulder) opens it without
+/// the browser's binding cookie: refused, and the owner's sign-in still completes. Before
+/// the fix the stranger's request spent the `state` and the owner's failed.
+async fn a_stranger_with_the_callback_address_cannot_void_the_sign_in(backend: Backend) {
+    let Some((app, provider)) = app_with_provider(backend, &[]).await else {
+        return;
+    };
+    provider
+        .next_sign_in("olga-sub", "olga@example.com", true)
+        .await;
+    let mut owner = Visitor::default();
+    let callback = owner.walk_to_callback(&app, START, None).await;
+    let stranger = Visitor::default().get(&callback, None).await;
+    assert_eq!(stranger.status(), StatusCode::UNAUTHORIZED);
+    let signed_in = owner.get(&callback, None).await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+}
+
+/// A script links with its Bearer token and sends no browser headers: a Bearer header is
+/// never sent cross-site, so nothing is refused. Before the fix: 403 `Cross-site request
+/// refused`.
+async fn a_link_by_bearer_token_needs_no_browser_headers(backend: Backend) {
+    let Some((app, _provider)) = app_with_provider(backend, &[]).await else {
+        return;
+    };
+    let (email, _, tokens) = app.logged_in_user().await;
+    app.verify_address(&email).await;
+    let link = app
+        .client
+        .get(app.url("/auth/oidc/test/link"))
+        .bearer_auth(&tokens.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(link.status(), StatusCode::FOUND);
+}
+
+/// An API client's access token put in the pages' cookie is no page session, and an
+/// expired one opens nothing. Before the fix any access token was accepted as a handle on
+/// its session, expired or not: `/account` showed, and "Sign out everywhere" worked.
+async fn an_api_clients_access_token_opens_no_page(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, _, tokens) = app.logged_in_user().await;
+    let claims = app.codec().verify_access(&tokens.access).unwrap();
+    let an_hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+    let expired = app
+        .codec()
+        .issue_access_at(
+            claims.user_id,
+            claims.session_id,
+            true,
+            &gatehouse_domain::Assurance::password(),
+            an_hour_ago,
+        )
+        .unwrap()
+        .token;
+    for token in [&tokens.access, &expired] {
+        let page = app
+            .client
+            .get(app.url("/account"))
+            .header(header::COOKIE, format!("access_token_cookie={token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), StatusCode::SEE_OTHER);
+        assert!(
+            page.headers()[header::LOCATION]
+                .to_str()
+                .unwrap()
+                .starts_with("/login"),
+        );
+    }
+}
+
+/// Registration options in a loop: an account keeps at most five open (a new one replaces
+/// the oldest), and every options route spends the network's budget. Before the fix each
+/// request left a row until the hourly purge, and registration options were not limited.
+async fn open_passkey_ceremonies_are_bounded_and_spend_the_network_budget(backend: Backend) {
+    let app = spawn_app(backend.clone()).await;
+    let (email, _, tokens) = app.logged_in_user().await;
+    app.verify_address(&email).await;
+    let mut challenges = Vec::new();
+    for _ in 0..8 {
+        let options: Value = app
+            .bearer(
+                Method::POST,
+                "/auth/passkeys/register/options",
+                &tokens.access,
+                None,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        challenges.push(options["challenge_id"].clone());
+    }
+    assert_eq!(count(&app, "passkey_ceremonies").await, 5);
+    // The oldest was replaced: it cannot be finished.
+    let port = app.address.rsplit(':').next().unwrap().to_owned();
+    let mut device = SoftPasskey::new(&format!("http://localhost:{port}"));
+    let options = json!({"challenge_id": challenges[0], "publicKey": {
+        "challenge": "AAAAAAAAAAAAAAAAAAAAAA", "rp": {"id": "localhost", "name": "x"},
+        "user": {"id": "AAAA", "name": email, "displayName": email},
+        "pubKeyCredParams": [{"type": "public-key", "alg": -7}]}});
+    let credential = device.create(&options).unwrap();
+    let stale = app
+        .bearer(
+            Method::POST,
+            "/auth/passkeys/register",
+            &tokens.access,
+            Some(json!({"challenge_id": challenges[0], "credential": credential})),
+        )
+        .await;
+    assert_problem(stale, 400, Some("Invalid or expired challenge")).await;
+
+    let limited = spawn_app_with(backend, &throttled(&[("RATE_LIMIT_LOGIN_PER_MIN", "5")])).await;
+    let (email, _) = limited.registered_user().await;
+    limited.verify_address(&email).await;
+    let tokens = Tokens::from_json(&limited.login(&email, PASSWORD).await.json().await.unwrap());
+    let mut statuses = Vec::new();
+    for _ in 0..20 {
+        statuses.push(
+            limited
+                .bearer(
+                    Method::POST,
+                    "/auth/passkeys/register/options",
+                    &tokens.access,
+                    None,
+                )
+                .await
+                .status(),
+        );
+    }
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+}
