@@ -180,13 +180,24 @@ fn a_session_handle_may_be_expired_but_nothing_else() {
     let codec = codec();
     let (user, session) = (UserId::new(), SessionId::new());
     let long_ago = Utc::now() - Duration::hours(2);
-    let expired = codec.issue_access(user, session, true, long_ago).unwrap();
+    let expired = codec
+        .issue_page_handle(user, session, true, &Assurance::password(), long_ago)
+        .unwrap();
     assert_eq!(
         codec.verify_access(&expired.token),
         Err(TokenError::Expired)
     );
     let claims = codec.verify_session_handle(&expired.token).unwrap();
     assert_eq!((claims.user_id, claims.session_id), (user, session));
+    assert!(claims.page_session);
+    // An API client's access token is no page session, expired or not.
+    for issued_at in [Utc::now(), long_ago] {
+        let api = codec.issue_access(user, session, true, issued_at).unwrap();
+        assert_eq!(
+            codec.verify_session_handle(&api.token),
+            Err(TokenError::Invalid)
+        );
+    }
     let refresh = codec
         .issue_refresh(user, session, 0, long_ago, long_ago + Duration::days(1))
         .unwrap();

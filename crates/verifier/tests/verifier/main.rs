@@ -26,6 +26,8 @@ pub async fn start_gatehouse(overrides: &[(&str, &str)]) -> String {
     let private = key_file("eddsa-private.pem");
     let public = key_file("eddsa-public.pem");
     let url = format!("sqlite://{}?mode=rwc", database.display());
+    let mail_dir = dir.join(format!("{}-mail", rand_name()));
+    let mail = format!("file:{}", mail_dir.display());
     let mut environment: HashMap<String, String> = [
         ("APP_PORT", "0"),
         ("APP_WORKERS", "1"),
@@ -36,6 +38,7 @@ pub async fn start_gatehouse(overrides: &[(&str, &str)]) -> String {
         ("ARGON2_MEMORY_KIB", "1024"),
         ("ARGON2_ITERATIONS", "1"),
         ("ARGON2_PARALLELISM", "1"),
+        ("MAIL_TRANSPORT", mail.as_str()),
     ]
     .iter()
     .chain(overrides)
@@ -46,7 +49,54 @@ pub async fn start_gatehouse(overrides: &[(&str, &str)]) -> String {
     let application = gatehouse::Application::build(settings).await.unwrap();
     let address = format!("http://127.0.0.1:{}", application.port());
     tokio::spawn(application.run_until_stopped());
+    mail_dirs()
+        .lock()
+        .unwrap()
+        .insert(address.clone(), mail_dir);
     address
+}
+
+/// Where each gatehouse started here writes its mails.
+fn mail_dirs() -> &'static std::sync::Mutex<HashMap<String, PathBuf>> {
+    static DIRS: std::sync::OnceLock<std::sync::Mutex<HashMap<String, PathBuf>>> =
+        std::sync::OnceLock::new();
+    DIRS.get_or_init(Default::default)
+}
+
+/// Verifies the address of `access`'s account as its owner does: asks for the mail, reads
+/// its token, and sends it back (only a verified address may add a second factor).
+async fn verify_by_mail(gatehouse: &str, client: &reqwest::Client, access: &str) {
+    let asked = client
+        .post(format!("{gatehouse}/auth/request-verify"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asked.status().as_u16(), 202);
+    let dir = mail_dirs().lock().unwrap()[gatehouse].clone();
+    let mut token = None;
+    for _ in 0..100 {
+        let mails = std::fs::read_dir(&dir).into_iter().flatten().flatten();
+        token = mails
+            .filter_map(|entry| std::fs::read_to_string(entry.path()).ok())
+            .find_map(|mail| {
+                let text = mail.replace("=\r\n", "").replace("=\n", "");
+                text.lines()
+                    .find_map(|line| line.strip_prefix("Token: "))
+                    .map(|token| token.trim().to_owned())
+            });
+        if token.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let verified = client
+        .post(format!("{gatehouse}/auth/verify"))
+        .json(&serde_json::json!({"token": token.expect("a verification mail")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(verified.status().as_u16(), 200);
 }
 
 /// Registers and logs in a fresh account; returns its id and access token.
@@ -83,6 +133,7 @@ pub async fn access_token(gatehouse: &str) -> (String, String) {
 pub async fn aal1_and_aal2_tokens(gatehouse: &str) -> (String, String) {
     let client = reqwest::Client::new();
     let aal1 = access_token_with(gatehouse, &client).await;
+    verify_by_mail(gatehouse, &client, &aal1.1).await;
     let post = async |path: &str, token: Option<&str>, body: serde_json::Value| {
         let mut request = client.post(format!("{gatehouse}{path}")).json(&body);
         if let Some(token) = token {
