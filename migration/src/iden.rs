@@ -14,6 +14,8 @@ pub enum Users {
     IsSuperuser,
     CreatedAt,
     UpdatedAt,
+    /// The user handle of the account's passkeys (migration 18).
+    PasskeyHandle,
 }
 
 /// The `sessions` table: one row per login.
@@ -46,6 +48,8 @@ pub enum OneTimeTokens {
     CreatedAt,
     ExpiresAt,
     UsedAt,
+    /// What the token is about (migration 17): the way in a "this wasn't me" link undoes.
+    Subject,
 }
 
 /// The `login_throttles` table: failed logins per email, for the back-off.

@@ -28,6 +28,8 @@ mod m20261201_000013_create_passkeys;
 mod m20261201_000014_create_identities;
 mod m20261201_000015_index_ended_sessions;
 mod m20261201_000016_quiet_purge_of_expired_sessions;
+mod m20261206_000017_undo_links;
+mod m20261206_000018_passkey_user_handles;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -52,6 +54,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000014_create_identities::Migration),
             Box::new(m20261201_000015_index_ended_sessions::Migration),
             Box::new(m20261201_000016_quiet_purge_of_expired_sessions::Migration),
+            Box::new(m20261206_000017_undo_links::Migration),
+            Box::new(m20261206_000018_passkey_user_handles::Migration),
         ]
     }
 }

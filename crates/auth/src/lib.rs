@@ -67,6 +67,6 @@ pub use one_time::{OneTimeToken, hash_one_time_token};
 #[cfg(feature = "passkeys")]
 pub use passkeys::{
     Ceremony, NewPasskey, PasskeyConfig, PasskeyError, PasskeyUse, Passkeys, PresentedCredential,
-    credential_id_hash,
+    credential_id_hash, new_user_handle,
 };
 pub use verifier::{TokenVerifier, VerifierConfig};

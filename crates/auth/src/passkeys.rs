@@ -7,6 +7,7 @@
 //! JSON that the browser's `PublicKeyCredential.toJSON()` and
 //! `parseCreationOptionsFromJSON()` / `parseRequestOptionsFromJSON()` use.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use webauthn_rs::prelude::{
@@ -93,6 +94,13 @@ pub struct PasskeyUse {
     pub updated: Option<String>,
 }
 
+/// A new user handle for an account's passkeys: 64 random bytes, base64url. Random, not
+/// the account id, so that authenticators (and whoever reads them) learn nothing of the
+/// account from it.
+pub fn new_user_handle() -> String {
+    base64::Engine::encode(&URL_SAFE_NO_PAD, rand::random::<[u8; 64]>())
+}
+
 /// A credential a browser sent to sign in, parsed once.
 #[derive(Debug, Clone)]
 pub struct PresentedCredential(PublicKeyCredential);
@@ -110,12 +118,16 @@ impl PresentedCredential {
         self.0.get_credential_id()
     }
 
-    /// The account the authenticator holds the credential for, as it says (a discoverable
-    /// credential's user handle); checked against the stored owner by the caller.
-    pub fn user_handle(&self) -> Option<Uuid> {
-        self.0
-            .get_user_unique_id()
-            .and_then(|bytes| Uuid::from_slice(bytes).ok())
+    /// Whether the authenticator holds the credential under the account's user handle
+    /// (a discoverable credential's): `handle`, the account's random one, or — for a
+    /// passkey made before accounts had one — the account id itself.
+    pub fn held_for(&self, handle: Option<&str>, account_id: Uuid) -> bool {
+        let Some(presented) = self.0.get_user_unique_id() else {
+            return false;
+        };
+        presented == account_id.as_bytes()
+            || handle
+                .is_some_and(|handle| base64::Engine::encode(&URL_SAFE_NO_PAD, presented) == handle)
     }
 }
 
@@ -156,12 +168,12 @@ impl Passkeys {
         })
     }
 
-    /// Begins registering a passkey for the account `user_handle`, named `user_name` in
-    /// the authenticator, that is none of `existing` (stored passkeys): a discoverable
-    /// credential with user verification.
+    /// Begins registering a passkey under `user_handle` (base64url; see
+    /// [`new_user_handle`]), named `user_name` in the authenticator, that is none of
+    /// `existing` (stored passkeys): a discoverable credential with user verification.
     pub fn start_registration(
         &self,
-        user_handle: Uuid,
+        user_handle: &str,
         user_name: &str,
         existing: &[String],
     ) -> Result<Ceremony, PasskeyError> {
@@ -171,9 +183,14 @@ impl Passkeys {
             .collect::<Result<Vec<_>, _>>()?;
         let (options, state) = self
             .webauthn
-            .start_passkey_registration(user_handle, user_name, user_name, Some(exclude))
+            // webauthn-rs takes a UUID; the options get the account's own handle below
+            // (a registration's state does not keep it: nothing is checked against it).
+            .start_passkey_registration(Uuid::nil(), user_name, user_name, Some(exclude))
             .map_err(PasskeyError::Verification)?;
         let mut options = to_value(&options)?;
+        if let Some(user) = options.pointer_mut("/publicKey/user") {
+            user["id"] = user_handle.into();
+        }
         // Passwordless sign-in needs the credential to be discoverable: webauthn-rs only
         // prefers it, the contract requires it.
         if let Some(selection) = options.pointer_mut("/publicKey/authenticatorSelection") {
@@ -384,7 +401,7 @@ mod tests {
     fn registration_options_ask_for_a_discoverable_credential_with_verification() {
         let passkeys = Passkeys::new(&config("example.com", &["https://example.com"])).unwrap();
         let ceremony = passkeys
-            .start_registration(Uuid::new_v4(), "you@example.com", &[])
+            .start_registration(&new_user_handle(), "you@example.com", &[])
             .unwrap();
         let selection = &ceremony.options["publicKey"]["authenticatorSelection"];
         assert_eq!(selection["residentKey"], "required");

@@ -46,7 +46,7 @@ pub use mfa::{
     Aal, Assurance, AuthMethod, SecondFactors, normalize_recovery_code, parse_totp_code,
 };
 pub use network::ClientNetwork;
-pub use one_time::OneTimePurpose;
+pub use one_time::{OneTimePurpose, WayIn};
 pub use passkey::{CeremonyPurpose, MAX_PASSKEY_NAME_CHARS, PasskeyName, PasskeySummary};
 pub use password::{Password, PasswordHash};
 pub use session::{NewSession, RefreshPolicy, RefreshRotation, RefreshVerdict, Session};

@@ -47,6 +47,8 @@ pub enum SecurityNotice {
     PasskeyAdded,
     /// A passkey was removed by the owner.
     PasskeyRemoved,
+    /// An identity at another provider was linked (it signs in to this account).
+    IdentityLinked,
     /// A passkey presented a signature counter behind the stored one: its key may have
     /// been copied.
     PasskeyPossiblyCloned,
@@ -153,6 +155,10 @@ impl Mail {
                 "a passkey was removed",
                 "A passkey was removed from this account.".to_owned(),
             ),
+            SecurityNotice::IdentityLinked => (
+                "a sign-in with another provider was linked",
+                "An identity at another provider was linked to this account. It signs in to this account from now on.".to_owned(),
+            ),
             SecurityNotice::PasskeyPossiblyCloned => (
                 "a passkey may have been copied",
                 "A sign-in with one of this account's passkeys was refused: its authenticator's counter was behind, which happens when its key was copied. The passkey is marked in the account's list; if you did not copy it, remove it and sign out everywhere.".to_owned(),
@@ -179,6 +185,27 @@ impl Mail {
             body,
             kind: MailKind::SecurityNotice,
         }
+    }
+
+    /// [`security_notice`](Self::security_notice) of a way in that was added, with the
+    /// link that undoes it when it was not the owner (`{public_url}/not-me?token=…`, and
+    /// the token on a line of its own). Opening the link changes nothing; its page's
+    /// button does.
+    pub fn security_notice_undoable(
+        notice: SecurityNotice,
+        to: Email,
+        app_name: &str,
+        public_url: &str,
+        token: &str,
+        valid_for: &str,
+    ) -> Self {
+        let mut mail = Self::security_notice(notice, to, app_name, public_url);
+        let base = public_url.trim_end_matches('/');
+        let what = mail.body.lines().next().unwrap_or_default().to_owned();
+        mail.body = format!(
+            "{what}\n\nIf this was you, there is nothing to do. If it was not, someone has your password:\nopen this link and press \"Secure my account\". It removes what was added, signs\nout every device and asks you for a new password.\n\n  {base}/not-me?token={token}\n\nor use this token:\n\nToken: {token}\n\nIt is valid for {valid_for} and works once.\n"
+        );
+        mail
     }
 }
 

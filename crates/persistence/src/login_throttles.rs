@@ -125,26 +125,35 @@ impl LoginThrottleRepository {
                 .eq(email.as_str())
                 .and(C::Network.is_in(keys().collect::<Vec<_>>()))
         };
-        self.ensure_rows(email, keys(), now).await?;
-        let txn = self.db.begin().await?;
-        // Take turns on the address's two rows (SQLite: its write lock, by a write that
-        // changes nothing).
-        let rows = if txn.get_database_backend() == DatabaseBackend::Sqlite {
-            login_throttle::Entity::update_many()
-                .col_expr(C::Failures, Expr::col(C::Failures))
-                .filter(these_rows())
-                .exec(&txn)
-                .await?;
-            login_throttle::Entity::find()
-                .filter(these_rows())
-                .all(&txn)
-                .await?
-        } else {
-            login_throttle::Entity::find()
-                .filter(these_rows())
-                .lock_exclusive()
-                .all(&txn)
-                .await?
+        // A row removed between its insert and the turn-taking (a sign-in, a reset, the
+        // purge) is inserted again: every check is counted on both rows.
+        let mut tries = 0;
+        let (txn, rows) = loop {
+            tries += 1;
+            self.ensure_rows(email, keys(), now).await?;
+            let txn = self.db.begin().await?;
+            // Take turns on the address's two rows (SQLite: its write lock, by a write
+            // that changes nothing).
+            let rows = if txn.get_database_backend() == DatabaseBackend::Sqlite {
+                login_throttle::Entity::update_many()
+                    .col_expr(C::Failures, Expr::col(C::Failures))
+                    .filter(these_rows())
+                    .exec(&txn)
+                    .await?;
+                login_throttle::Entity::find()
+                    .filter(these_rows())
+                    .all(&txn)
+                    .await?
+            } else {
+                login_throttle::Entity::find()
+                    .filter(these_rows())
+                    .lock_exclusive()
+                    .all(&txn)
+                    .await?
+            };
+            if rows.len() == counts.len() || tries == 3 {
+                break (txn, rows);
+            }
         };
         if let Some(until) = rows
             .iter()

@@ -1,5 +1,5 @@
 use chrono::{DateTime, Utc};
-use gatehouse_domain::{NewAuditEvent, OneTimePurpose, UserId};
+use gatehouse_domain::{NewAuditEvent, OneTimePurpose, UserId, WayIn};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, DatabaseBackend, DatabaseConnection, EntityTrait,
     IsolationLevel, QueryFilter, QuerySelect, TransactionTrait, sea_query::Expr,
@@ -24,11 +24,13 @@ pub(crate) async fn delete_tokens_of(
 }
 
 /// A stored single-use token that is still good.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveToken {
     id: uuid::Uuid,
     /// Whose it is.
     pub user_id: UserId,
+    /// What it is about, where its purpose needs it (the way in a `not_me` token undoes).
+    pub subject: Option<String>,
 }
 
 /// Single-use tokens, by the hash of their text.
@@ -106,6 +108,7 @@ impl OneTimeTokenRepository {
             created_at: Set(now),
             expires_at: Set(expires_at),
             used_at: Set(None),
+            subject: Set(None),
         };
         one_time_token::Entity::insert(row)
             .exec_without_returning(&transaction)
@@ -118,6 +121,33 @@ impl OneTimeTokenRepository {
         if let Some(recorded) = recorded {
             recorded.committed();
         }
+        Ok(())
+    }
+
+    /// Stores a "this wasn't me" token for `user_id` that undoes `way` (the link in the
+    /// mail that told of it), until `expires_at`. Unlike a reset or verification token it
+    /// does not replace the user's others: each mail's link undoes its own way in.
+    pub async fn issue_not_me(
+        &self,
+        user_id: UserId,
+        way: WayIn,
+        token_hash: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        let row = one_time_token::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            user_id: Set(user_id.as_uuid()),
+            purpose: Set(OneTimePurpose::NotMe.as_str().to_owned()),
+            token_hash: Set(token_hash.to_owned()),
+            created_at: Set(now),
+            expires_at: Set(expires_at),
+            used_at: Set(None),
+            subject: Set(Some(way.subject())),
+        };
+        one_time_token::Entity::insert(row)
+            .exec_without_returning(&self.db)
+            .await?;
         Ok(())
     }
 
@@ -138,12 +168,13 @@ impl OneTimeTokenRepository {
             .map(|row| LiveToken {
                 id: row.id,
                 user_id: UserId::from_uuid(row.user_id),
+                subject: row.subject,
             }))
     }
 
     /// Marks the token used, if nobody did first: one conditional `UPDATE`, so of two
     /// racing requests with the same token exactly one gets `true`.
-    pub async fn consume(&self, token: LiveToken, now: DateTime<Utc>) -> Result<bool, RepoError> {
+    pub async fn consume(&self, token: &LiveToken, now: DateTime<Utc>) -> Result<bool, RepoError> {
         let result = one_time_token::Entity::update_many()
             .col_expr(one_time_token::Column::UsedAt, Expr::value(now))
             .filter(one_time_token::Column::Id.eq(token.id))

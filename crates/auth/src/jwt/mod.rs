@@ -123,14 +123,7 @@ impl JwtCodec {
         assurance: &Assurance,
         now: DateTime<Utc>,
     ) -> Result<IssuedToken, AuthError> {
-        self.sign(
-            TokenType::Access,
-            (user_id, session_id, assurance),
-            None,
-            (Some(fresh), false),
-            now,
-            self.config.access_ttl,
-        )
+        self.access_token((user_id, session_id, assurance), fresh, false, now)
     }
 
     /// [`issue_access_at`](Self::issue_access_at) marked as the handle of a browser
@@ -144,11 +137,21 @@ impl JwtCodec {
         assurance: &Assurance,
         now: DateTime<Utc>,
     ) -> Result<IssuedToken, AuthError> {
+        self.access_token((user_id, session_id, assurance), fresh, true, now)
+    }
+
+    fn access_token(
+        &self,
+        subject: (UserId, SessionId, &Assurance),
+        fresh: bool,
+        page: bool,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedToken, AuthError> {
         self.sign(
             TokenType::Access,
-            (user_id, session_id, assurance),
+            subject,
             None,
-            (Some(fresh), true),
+            (Some(fresh), page),
             now,
             self.config.access_ttl,
         )

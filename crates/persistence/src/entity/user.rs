@@ -16,6 +16,8 @@ pub struct Model {
     pub is_superuser: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The user handle of the account's passkeys (base64url), made with the first one.
+    pub passkey_handle: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -14,7 +14,7 @@ use super::UserRepository;
 use crate::{
     RepoError,
     audit::{Recorded, record_event, sessions_ended_by},
-    entity::user,
+    entity::{mfa_challenge, user},
     one_time_tokens::delete_tokens_of,
     sessions::{revoke_sessions, sessions_of},
 };
@@ -94,6 +94,12 @@ impl UserRepository {
             .await
             .map_err(|e| RepoError::unique_as(e, Conflict::EmailTaken))?;
         let ended = if update.ends_sessions() {
+            // So do logins waiting for their second step (begun with the old password,
+            // or by an account that may no longer sign in).
+            mfa_challenge::Entity::delete_many()
+                .filter(mfa_challenge::Column::UserId.eq(id.as_uuid()))
+                .exec(&txn)
+                .await?;
             revoke_sessions(&txn, sessions_of(id, None), now).await?
         } else {
             0

@@ -87,6 +87,7 @@ impl UserRepository {
             is_superuser: Set(account.new.is_superuser),
             created_at: Set(account.created_at),
             updated_at: Set(account.created_at),
+            ..Default::default()
         });
         match user::Entity::insert_many(rows)
             .exec_without_returning(&self.db)

@@ -16,6 +16,7 @@ use crate::{
 
 mod admin;
 mod import;
+mod not_me;
 
 pub use import::{ImportOutcome, ImportedAccount};
 
@@ -181,23 +182,27 @@ impl UserRepository {
         committed
     }
 
-    /// Replaces the password hash with the same password hashed with current parameters
-    /// (the upgrade at login; sessions stay). Returns whether the account existed.
-    pub async fn set_password_hash(
+    /// Replaces `replacing` (the hash a login's password was just checked against) with
+    /// `hash`, the same password hashed with current parameters (sessions stay) — only
+    /// while the stored hash is still `replacing`: an upgrade that finishes after a reset
+    /// or a change must not write the old password back. Whether it was replaced.
+    pub async fn upgrade_password_hash(
         &self,
         id: UserId,
+        replacing: &PasswordHash,
         hash: &PasswordHash,
         now: DateTime<Utc>,
     ) -> Result<bool, RepoError> {
-        self.update(
-            id,
-            user::ActiveModel {
-                hashed_password: Set(hash.as_str().to_owned()),
-                updated_at: Set(now),
-                ..Default::default()
-            },
-        )
-        .await
+        let result = user::Entity::update_many()
+            .col_expr(user::Column::HashedPassword, Expr::value(hash.as_str()))
+            .col_expr(user::Column::UpdatedAt, Expr::value(now))
+            .filter(user::Column::Id.eq(id.as_uuid()))
+            .filter(user::Column::HashedPassword.eq(replacing.as_str()))
+            .exec(&self.db)
+            .await;
+        // Forgotten whatever happened, as every change to an account.
+        self.cache.forget_user(id);
+        Ok(result?.rows_affected == 1)
     }
 
     /// Deletes the account; its sessions go with it (foreign key cascade). Returns whether
@@ -280,6 +285,33 @@ impl UserRepository {
         user::to_domain(updated).map(Some)
     }
 
+    /// The user handle of the account's passkeys: the stored one, or `candidate` (random,
+    /// made by the caller) stored now if the account has none. Concurrent first passkeys
+    /// agree on one (a conditional `UPDATE`). `None` when the account does not exist.
+    pub async fn passkey_handle(
+        &self,
+        id: UserId,
+        candidate: &str,
+    ) -> Result<Option<String>, RepoError> {
+        user::Entity::update_many()
+            .col_expr(user::Column::PasskeyHandle, Expr::value(candidate))
+            .filter(user::Column::Id.eq(id.as_uuid()))
+            .filter(user::Column::PasskeyHandle.is_null())
+            .exec(&self.db)
+            .await?;
+        self.stored_passkey_handle(id).await
+    }
+
+    /// The user handle of the account's passkeys, if one was made.
+    pub async fn stored_passkey_handle(&self, id: UserId) -> Result<Option<String>, RepoError> {
+        Ok(user::Entity::find_by_id(id.as_uuid())
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .next()
+            .and_then(|row| row.passkey_handle))
+    }
+
     /// Writes the set columns of `row` to account `id`; false when no such user exists.
     /// Cached sessions of the account are forgotten whatever the outcome (a failed commit
     /// may still have applied).
@@ -330,6 +362,7 @@ pub(crate) async fn insert_user(
         is_superuser: Set(new.is_superuser),
         created_at: Set(created_at),
         updated_at: Set(created_at),
+        ..Default::default()
     };
     user::Entity::insert(row)
         .exec_without_returning(db)

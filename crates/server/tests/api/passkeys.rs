@@ -33,7 +33,7 @@ backend_tests!(
 );
 
 /// Where the tests' pages are: `PUBLIC_URL`'s default, with `localhost` for its address.
-const ORIGIN: &str = "http://localhost:8000";
+pub(crate) const ORIGIN: &str = "http://localhost:8000";
 const FAILED: &str = "Passkey verification failed";
 const INVALID_CHALLENGE: &str = "Invalid or expired challenge";
 

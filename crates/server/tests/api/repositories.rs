@@ -322,7 +322,7 @@ async fn a_one_time_token_is_consumed_once_under_races(backend: Backend) {
             .is_none(),
         "a token is good for its purpose only"
     );
-    let attempts = (0..20).map(|_| tokens.consume(live, Utc::now()));
+    let attempts = (0..20).map(|_| tokens.consume(&live, Utc::now()));
     let results = futures_util::future::join_all(attempts).await;
     let wins = results
         .into_iter()
@@ -363,7 +363,7 @@ async fn used_and_expired_one_time_tokens_are_purged(backend: Backend) {
         .await
         .unwrap();
     let used = tokens.find_live(reset, "used", now).await.unwrap().unwrap();
-    assert!(tokens.consume(used, now).await.unwrap());
+    assert!(tokens.consume(&used, now).await.unwrap());
     tokens
         .issue(c.id, reset, "live", now + Duration::minutes(30), now)
         .await
@@ -638,8 +638,8 @@ async fn every_change_that_can_end_a_session_forgets_it_in_the_cache_at_once(bac
         }};
     }
     forgotten_after!(
-        "set_password_hash",
-        users.set_password_hash(owner.id, &hash, now)
+        "upgrade_password_hash",
+        users.upgrade_password_hash(owner.id, &owner.password_hash, &hash, now)
     );
     forgotten_after!("set_active", users.set_active(owner.id, true, now));
     forgotten_after!("set_verified", users.set_verified(owner.id, true, now));

@@ -96,7 +96,7 @@ pub(crate) async fn reset_with_token(
     // corrected with the same mail.
     let password = Password::parse_new(new_password, "new_password", Some(&user.email))?;
     let now = Utc::now();
-    if !state.one_time_tokens.consume(live, now).await? {
+    if !state.one_time_tokens.consume(&live, now).await? {
         return Err(invalid_token());
     }
     let hash = state.hasher.hash(password).await?;
@@ -177,7 +177,7 @@ pub(crate) async fn verify_with_token(
 ) -> Result<User, ApiError> {
     let live = live_token(state, OneTimePurpose::VerifyEmail, token).await?;
     let now = Utc::now();
-    if !state.one_time_tokens.consume(live, now).await? {
+    if !state.one_time_tokens.consume(&live, now).await? {
         return Err(invalid_token());
     }
     let event = NewAuditEvent::new(

@@ -11,7 +11,7 @@
 use chrono::{Duration, Utc};
 use gatehouse_auth::OneTimeToken;
 use gatehouse_domain::{
-    AuditContext, AuditEventType, Email, NewAuditEvent, OneTimePurpose, User, UserId,
+    AuditContext, AuditEventType, Email, NewAuditEvent, OneTimePurpose, User, UserId, WayIn,
 };
 use gatehouse_mail::{Mail, Mailer, SecurityNotice, TokenMail};
 use gatehouse_persistence::{
@@ -21,6 +21,9 @@ use tokio::sync::mpsc;
 
 /// How many account-mail jobs may wait.
 const JOB_QUEUE_CAPACITY: usize = 1024;
+
+/// How long a "this wasn't me" link works.
+pub(crate) const NOT_ME_TTL: Duration = Duration::days(7);
 
 /// What account mails say and how long their tokens live.
 #[derive(Debug, Clone)]
@@ -57,7 +60,7 @@ impl Default for AccountOptions {
 enum Job {
     PasswordReset(Email, AuditContext),
     VerifyEmail(UserId, AuditContext),
-    Notice(UserId, SecurityNotice),
+    Notice(UserId, SecurityNotice, Option<WayIn>),
 }
 
 /// Enqueues account-mail jobs. Cheap to clone.
@@ -102,7 +105,13 @@ impl AccountMails {
     /// A short notice to `user`'s address that `notice` happened. Not held back by the
     /// cool-down: each follows an action that needed the account's credentials.
     pub fn notify(&self, user: UserId, notice: SecurityNotice) {
-        self.submit(Job::Notice(user, notice));
+        self.submit(Job::Notice(user, notice, None));
+    }
+
+    /// Tells `user` that `way` was added to the account, with the "this wasn't me" link
+    /// that undoes it (single use, [`NOT_ME_TTL`]).
+    pub fn notify_added(&self, user: UserId, notice: SecurityNotice, way: WayIn) {
+        self.submit(Job::Notice(user, notice, Some(way)));
     }
 
     fn submit(&self, job: Job) {
@@ -174,15 +183,30 @@ impl Worker {
                 }
                 _ => Ok(()),
             },
-            Job::Notice(id, notice) => {
-                if let Some(user) = self.users.find_by_id(id).await? {
-                    self.mailer.send(Mail::security_notice(
-                        notice,
-                        user.email,
-                        &self.options.app_name,
-                        &self.options.public_url,
-                    ));
-                }
+            Job::Notice(id, notice, way) => {
+                let Some(user) = self.users.find_by_id(id).await? else {
+                    return Ok(());
+                };
+                let (app, url) = (&self.options.app_name, &self.options.public_url);
+                let mail = match way {
+                    None => Mail::security_notice(notice, user.email, app, url),
+                    Some(way) => {
+                        let token = OneTimeToken::generate();
+                        let now = Utc::now();
+                        self.tokens
+                            .issue_not_me(user.id, way, &token.hash, now + NOT_ME_TTL, now)
+                            .await?;
+                        Mail::security_notice_undoable(
+                            notice,
+                            user.email,
+                            app,
+                            url,
+                            &token.secret,
+                            &describe(NOT_ME_TTL),
+                        )
+                    }
+                };
+                self.mailer.send(mail);
                 Ok(())
             }
         }
@@ -204,6 +228,7 @@ impl Worker {
             OneTimePurpose::VerifyEmail => {
                 (self.options.verify_ttl, describe(self.options.verify_ttl))
             }
+            OneTimePurpose::NotMe => (NOT_ME_TTL, describe(NOT_ME_TTL)),
         };
         let now = Utc::now();
         if let Some(cooldown) = self.options.mail_cooldown
@@ -240,7 +265,9 @@ impl Worker {
 /// "30 minutes", "24 hours".
 fn describe(ttl: Duration) -> String {
     let minutes = ttl.num_minutes();
-    if minutes % 60 == 0 && minutes >= 60 {
+    if minutes % (24 * 60) == 0 && minutes >= 24 * 60 {
+        format!("{} days", minutes / (24 * 60))
+    } else if minutes % 60 == 0 && minutes >= 60 {
         format!("{} hours", minutes / 60)
     } else {
         format!("{minutes} minutes")

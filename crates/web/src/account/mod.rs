@@ -17,6 +17,7 @@ use crate::{
 pub mod by_mail;
 pub mod dto;
 pub mod mail_worker;
+pub mod not_me;
 pub mod password;
 
 pub use mail_worker::{AccountMails, AccountOptions};

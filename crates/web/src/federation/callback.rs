@@ -296,7 +296,8 @@ async fn account_for(
             user_id: Some(existing.id),
             ..linked
         };
-        state.identities.link(existing.id, new, now, &event).await?;
+        let identity = state.identities.link(existing.id, new, now, &event).await?;
+        tell_of_link(state, &identity);
         return Ok(existing);
     }
     let registered = NewAuditEvent::new(AuditEventType::UserRegistered, None, audit, now);
@@ -351,6 +352,17 @@ async fn link(
     };
     let now = Utc::now();
     let event = NewAuditEvent::new(AuditEventType::IdentityLinked, Some(user_id), audit, now);
-    state.identities.link(user_id, new, now, &event).await?;
+    let identity = state.identities.link(user_id, new, now, &event).await?;
+    tell_of_link(state, &identity);
     Ok(Completed::Linked(return_to))
+}
+
+/// The account's owner hears of a new identity, with the link that undoes it (an account
+/// made by an identity is told nothing: that identity is how it began).
+fn tell_of_link(state: &AppState, identity: &gatehouse_domain::Identity) {
+    state.account_mails.notify_added(
+        identity.user_id,
+        gatehouse_mail::SecurityNotice::IdentityLinked,
+        gatehouse_domain::WayIn::Identity(identity.id),
+    );
 }

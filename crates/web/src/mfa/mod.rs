@@ -7,7 +7,9 @@ pub mod second_step;
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use gatehouse_auth::{RecoveryCodes, SealedSecret, TotpSecret};
-use gatehouse_domain::{AuditContext, AuditEventType, NewAuditEvent, UserId, parse_totp_code};
+use gatehouse_domain::{
+    AuditContext, AuditEventType, NewAuditEvent, UserId, WayIn, parse_totp_code,
+};
 use gatehouse_mail::SecurityNotice;
 use gatehouse_persistence::StoredTotp;
 
@@ -170,9 +172,11 @@ pub(crate) async fn confirm_totp_setup(
         )
         .await?
         .ok_or_else(no_setup)?;
-    state
-        .account_mails
-        .notify(caller.user.id, SecurityNotice::SecondFactorAdded);
+    state.account_mails.notify_added(
+        caller.user.id,
+        SecurityNotice::SecondFactorAdded,
+        WayIn::Totp,
+    );
     Ok(codes)
 }
 

@@ -159,6 +159,20 @@ pub(crate) async fn finish_second_step(
         .find_by_id(live.user_id)
         .await?
         .ok_or_else(invalid_token)?;
+    // A passkey's ceremony is taken first: one that is gone (used, expired, replaced by a
+    // newer one) is not a guess, and counts against neither the challenge nor the back-off.
+    let ceremony = match &proof {
+        SecondFactorProof::Passkey { challenge, .. } => Some(
+            take(
+                state,
+                *challenge,
+                CeremonyPurpose::SecondStep,
+                Some(user.id),
+            )
+            .await?,
+        ),
+        _ => None,
+    };
     // The challenge counts this code before it is judged: of any number of concurrent
     // codes, at most its allowed failures are judged; the rest find it dead.
     let challenge = state
@@ -181,12 +195,9 @@ pub(crate) async fn finish_second_step(
         _ => AuthMethod::OneTimeCode,
     };
     let accepted = match proof {
-        SecondFactorProof::Passkey {
-            challenge,
-            credential,
-        } => {
-            let ceremony =
-                take(state, challenge, CeremonyPurpose::SecondStep, Some(user.id)).await?;
+        SecondFactorProof::Passkey { credential, .. } => {
+            // Taken above for every passkey proof.
+            let ceremony = ceremony.unwrap_or_default();
             match verify_assertion(state, credential, &ceremony, Some(user.id)).await {
                 Ok(_) => true,
                 Err(refused) if matches!(refused.error, ApiError::Unauthorized { .. }) => false,

@@ -1,6 +1,6 @@
-//! `/forgot-password`, and the pages the mails' links open: `/reset-password?token=` and
-//! `/verify?token=`. Opening a link spends nothing (mail scanners fetch links): the
-//! page's button does.
+//! `/forgot-password`, and the pages the mails' links open: `/reset-password?token=`,
+//! `/verify?token=` and `/not-me?token=`. Opening a link spends nothing (mail scanners
+//! fetch links): the page's button does.
 
 use actix_web::{HttpRequest, HttpResponse, ResponseError, http::StatusCode, web};
 use askama::Template;
@@ -8,7 +8,10 @@ use gatehouse_domain::Email;
 use serde::Deserialize;
 
 use crate::{
-    account::by_mail::{reset_with_token, verify_with_token},
+    account::{
+        by_mail::{reset_with_token, verify_with_token},
+        not_me::{secure_with_link, way_of_link},
+    },
     error::ApiError,
     extract::{Audit, IpThrottled},
     pages::{
@@ -32,6 +35,14 @@ struct ResetPage {
     page: Frame,
     token: String,
     password_error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/not_me.html")]
+struct NotMePage {
+    page: Frame,
+    what: &'static str,
+    token: String,
 }
 
 #[derive(Template)]
@@ -267,6 +278,71 @@ pub async fn verify(
             Ok(format!("{} is verified.", user.email.as_str())),
             ("/account", "Go to your account"),
         ),
+        Err(error) => dead_link(&state, &request, &error),
+    }
+}
+
+/// `GET /not-me?token=`: what was added, and the `Secure my account` button; spends
+/// nothing.
+pub async fn not_me_page(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    query: web::Query<TokenQuery>,
+) -> HttpResponse {
+    let token = query.into_inner().token;
+    let way = match way_of_link(&state, &token).await {
+        Ok(way) => way,
+        Err(error) => return dead_link(&state, &request, &error),
+    };
+    let (page, cookie) = PageContext::new(&state, &request, "Was this you?").into_parts();
+    PageContext::render(
+        cookie,
+        &state,
+        StatusCode::OK,
+        &NotMePage {
+            page,
+            what: way.describe(),
+            token,
+        },
+    )
+}
+
+/// `POST /not-me`: spends the link; the way in goes, every device is signed out, and the
+/// page asks for a new password (the form of a reset, with a fresh token).
+pub async fn not_me(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    Audit(audit): Audit,
+    web::Form(form): web::Form<TokenForm>,
+) -> HttpResponse {
+    if let Some(refused) = refuse_foreign_form(&state, &request, &form.csrf) {
+        return refused;
+    }
+    match secure_with_link(&state, &audit, &form.token).await {
+        Ok((way, reset_token)) => {
+            let (page, cookie) = PageContext::new(&state, &request, "Set a new password")
+                .with_notice(format!(
+                    "Your account is secured: {} was removed and every device is signed out. Choose a new password now.",
+                    way.describe()
+                ))
+                .into_parts();
+            let mut answer = PageContext::render(
+                cookie,
+                &state,
+                StatusCode::OK,
+                &ResetPage {
+                    page,
+                    token: reset_token,
+                    password_error: None,
+                },
+            );
+            // The page carries a reset token.
+            answer.headers_mut().insert(
+                actix_web::http::header::CACHE_CONTROL,
+                actix_web::http::header::HeaderValue::from_static("no-store"),
+            );
+            answer
+        }
         Err(error) => dead_link(&state, &request, &error),
     }
 }

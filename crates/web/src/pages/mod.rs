@@ -86,6 +86,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(by_mail::verify_page))
             .route(web::post().to(by_mail::verify)),
     )
+    .service(
+        page("/not-me")
+            .route(web::get().to(by_mail::not_me_page))
+            .route(web::post().to(by_mail::not_me)),
+    )
     .service(page("/account/verify-mail").route(web::post().to(by_mail::send_verification)))
     .service(page("/account/totp").route(web::post().to(second_factor::start)))
     .service(page("/account/totp/confirm").route(web::post().to(second_factor::confirm)))

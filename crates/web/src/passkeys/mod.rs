@@ -8,10 +8,10 @@ pub mod sign_in;
 
 use actix_web::{HttpResponse, http::header, web};
 use chrono::{Duration, Utc};
-use gatehouse_auth::{Ceremony, credential_id_hash};
+use gatehouse_auth::{Ceremony, credential_id_hash, new_user_handle};
 use gatehouse_domain::{
     AuditContext, AuditEventType, CeremonyId, CeremonyPurpose, NewAuditEvent, PasskeyId,
-    PasskeyName, PasskeySummary, UserId,
+    PasskeyName, PasskeySummary, UserId, WayIn,
 };
 use gatehouse_mail::SecurityNotice;
 use gatehouse_persistence::NewStoredPasskey;
@@ -62,11 +62,15 @@ pub(crate) async fn registration_options(
 ) -> Result<HttpResponse, ApiError> {
     require_verified_address(state, caller.user.id).await?;
     let existing = state.passkeys.credentials_of(caller.user.id).await?;
-    let ceremony = state.webauthn.start_registration(
-        caller.user.id.as_uuid(),
-        caller.user.email.as_str(),
-        &existing,
-    )?;
+    let handle = state
+        .users
+        .passkey_handle(caller.user.id, &new_user_handle())
+        .await?
+        .ok_or(ApiError::invalid_token("User not found"))?;
+    let ceremony =
+        state
+            .webauthn
+            .start_registration(&handle, caller.user.email.as_str(), &existing)?;
     begin(
         state,
         CeremonyPurpose::Registration,
@@ -146,9 +150,11 @@ pub(crate) async fn add_passkey(
         .passkeys
         .add(user_id, stored, caller.session.id, now, &event)
         .await?;
-    state
-        .account_mails
-        .notify(user_id, SecurityNotice::PasskeyAdded);
+    state.account_mails.notify_added(
+        user_id,
+        SecurityNotice::PasskeyAdded,
+        WayIn::Passkey(added.id),
+    );
     Ok(added)
 }
 

@@ -166,11 +166,18 @@ pub(crate) async fn verify_assertion(
         .await
         .map_err(ApiError::from)?
         .ok_or_else(passkey_failed)?;
-    let expected_owner = match owner {
-        Some(owner) => Some(owner.as_uuid()),
-        None => presented.user_handle(),
+    let owners = match owner {
+        Some(owner) => owner == passkey.user_id,
+        None => {
+            let handle = state
+                .users
+                .stored_passkey_handle(passkey.user_id)
+                .await
+                .map_err(ApiError::from)?;
+            presented.held_for(handle.as_deref(), passkey.user_id.as_uuid())
+        }
     };
-    if expected_owner != Some(passkey.user_id.as_uuid()) {
+    if !owners {
         // Not this credential's owner asking: nothing to tell its owner.
         return Err(passkey_failed().into());
     }

@@ -97,7 +97,7 @@ async fn upgrade_hash(state: &AppState, user: &User, password: Password) {
     let result = match state.hasher.hash(password).await {
         Ok(hash) => state
             .users
-            .set_password_hash(user.id, &hash, Utc::now())
+            .upgrade_password_hash(user.id, &user.password_hash, &hash, Utc::now())
             .await
             .map(|_| ())
             .map_err(ApiError::from),

@@ -99,11 +99,20 @@ fn refreshed(
     // The session's assurance rides in its (signed) refresh token, so the common path
     // reads no row; refreshing carries it on and never raises it.
     let assurance = &claims.assurance;
-    // A page session refreshed (a page's script in cookie mode) stays one.
+    // A page session refreshed (a page's script in cookie mode) stays one, and its cookie
+    // lasts as long as the session, as the pages set it.
     let access = if claims.page_session {
-        state
-            .jwt
-            .issue_page_handle(claims.user_id, claims.session_id, false, assurance, now)?
+        let handle = state.jwt.issue_page_handle(
+            claims.user_id,
+            claims.session_id,
+            false,
+            assurance,
+            now,
+        )?;
+        IssuedToken {
+            expires_at: claims.expires_at,
+            ..handle
+        }
     } else {
         state
             .jwt

@@ -95,38 +95,45 @@ pub(crate) fn issue_page_tokens(
     state: &AppState,
     session: &Session,
 ) -> Result<(IssuedToken, IssuedToken), ApiError> {
-    let now = Utc::now();
-    let assurance = &session.assurance;
-    let access = state
-        .jwt
-        .issue_page_handle(session.user_id, session.id, true, assurance, now)?;
-    let refresh = state.jwt.issue_page_refresh(
-        session.user_id,
-        (session.id, session.expires_at),
-        0,
-        assurance,
-        now,
-    )?;
-    Ok((access, refresh))
+    token_pair(state, session, true, 0, true)
 }
 
+/// A token pair for `session`'s API client.
 pub(crate) fn issue_tokens(
     state: &AppState,
     session: &Session,
     fresh: bool,
     generation: u32,
 ) -> Result<(IssuedToken, IssuedToken), ApiError> {
+    token_pair(state, session, fresh, generation, false)
+}
+
+fn token_pair(
+    state: &AppState,
+    session: &Session,
+    fresh: bool,
+    generation: u32,
+    page: bool,
+) -> Result<(IssuedToken, IssuedToken), ApiError> {
     let now = Utc::now();
     let assurance = &session.assurance;
-    let access = state
-        .jwt
-        .issue_access_at(session.user_id, session.id, fresh, assurance, now)?;
-    let refresh = state.jwt.issue_refresh_at(
-        session.user_id,
-        (session.id, session.expires_at),
-        generation,
-        assurance,
-        now,
-    )?;
+    let (user, id, expires) = (session.user_id, session.id, session.expires_at);
+    let (access, refresh) = if page {
+        (
+            state
+                .jwt
+                .issue_page_handle(user, id, fresh, assurance, now)?,
+            state
+                .jwt
+                .issue_page_refresh(user, (id, expires), generation, assurance, now)?,
+        )
+    } else {
+        (
+            state.jwt.issue_access_at(user, id, fresh, assurance, now)?,
+            state
+                .jwt
+                .issue_refresh_at(user, (id, expires), generation, assurance, now)?,
+        )
+    };
     Ok((access, refresh))
 }
