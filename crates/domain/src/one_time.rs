@@ -28,8 +28,9 @@ impl OneTimePurpose {
 /// A way to sign in that was added to an account, as a "this wasn't me" link names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WayIn {
-    /// The authenticator app (TOTP).
-    Totp,
+    /// The authenticator app (TOTP) confirmed at this second (Unix time): that one, not a
+    /// later one that replaced it.
+    Totp(i64),
     /// A passkey.
     Passkey(PasskeyId),
     /// An identity at another provider.
@@ -40,7 +41,7 @@ impl WayIn {
     /// The stored form: `totp`, `passkey:<id>`, `identity:<id>`.
     pub fn subject(self) -> String {
         match self {
-            Self::Totp => "totp".to_owned(),
+            Self::Totp(confirmed_at) => format!("totp:{confirmed_at}"),
             Self::Passkey(id) => format!("passkey:{id}"),
             Self::Identity(id) => format!("identity:{id}"),
         }
@@ -49,7 +50,7 @@ impl WayIn {
     /// The way in a stored subject names; `None` for anything else.
     pub fn parse(subject: &str) -> Option<Self> {
         match subject.split_once(':') {
-            None if subject == "totp" => Some(Self::Totp),
+            Some(("totp", at)) => at.parse().ok().map(Self::Totp),
             Some(("passkey", id)) => PasskeyId::parse(id).map(Self::Passkey),
             Some(("identity", id)) => IdentityId::parse(id).map(Self::Identity),
             _ => None,
@@ -59,7 +60,7 @@ impl WayIn {
     /// How the pages and mails call it.
     pub fn describe(self) -> &'static str {
         match self {
-            Self::Totp => "an authenticator app",
+            Self::Totp(_) => "an authenticator app",
             Self::Passkey(_) => "a passkey",
             Self::Identity(_) => "a sign-in with another provider",
         }
@@ -73,7 +74,7 @@ mod tests {
     #[test]
     fn a_way_in_reads_back_as_it_was_stored() {
         for way in [
-            WayIn::Totp,
+            WayIn::Totp(1_796_000_000),
             WayIn::Passkey(PasskeyId::new()),
             WayIn::Identity(IdentityId::new()),
         ] {

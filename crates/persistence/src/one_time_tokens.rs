@@ -26,7 +26,7 @@ pub(crate) async fn delete_tokens_of(
 /// A stored single-use token that is still good.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveToken {
-    id: uuid::Uuid,
+    pub(crate) id: uuid::Uuid,
     /// Whose it is.
     pub user_id: UserId,
     /// What it is about, where its purpose needs it (the way in a `not_me` token undoes).

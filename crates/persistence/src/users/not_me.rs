@@ -1,41 +1,80 @@
 //! "This wasn't me": the owner of an account's mailbox undoes a way in that was added to
-//! the account (the security mail's link), as one step.
+//! the account (the security mail's link) and sets a new password, as one step.
 
-use chrono::{DateTime, Utc};
-use gatehouse_domain::{AuditEventType, NewAuditEvent, PasswordHash, UserId, WayIn};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use chrono::{DateTime, Duration, Utc};
+use gatehouse_domain::{AuditEventType, NewAuditEvent, PasswordHash, WayIn};
+use sea_orm::{
+    ColumnTrait, EntityTrait, QueryFilter, TransactionTrait,
+    sea_query::{Condition, Expr},
+};
 
 use super::UserRepository;
 use crate::{
-    RepoError,
+    LiveToken, RepoError,
     audit::record_event,
-    entity::{identity, mfa_challenge, passkey, totp_authenticator, user},
+    entity::{
+        identity, mfa_challenge, one_time_token, passkey, recovery_code, totp_authenticator, user,
+    },
     mfa::{drop_codes_without_factor, take_turns_on_account},
     sessions::{revoke_sessions, sessions_of},
 };
 
 impl UserRepository {
-    /// In one transaction: `way` goes (with the recovery codes, when no second factor is
-    /// left), the password is cleared (whoever added `way` had it; the owner sets a new
-    /// one), every session and every login waiting for its second step ends, and the
-    /// removal is recorded as `event` (`totp.disabled`, `passkey.removed` or
-    /// `identity.removed`, with the reason) beside `session.ended`. Whether `way` was still
-    /// there (the rest happens either way).
+    /// In one transaction: spends `link` (a live "this wasn't me" token of `user_id`), and
+    /// removes `way` — that passkey or identity, or the authenticator app confirmed at that
+    /// second (not a later one); the recovery codes go with it (they were made with it), or
+    /// as ever when no second factor is left —, sets the password to `new_hash` (whoever
+    /// added `way` knew the old one), ends every session and every login waiting for its
+    /// second step, and records `event` (`totp.disabled`, `passkey.removed` or
+    /// `identity.removed`, with the reason) beside `session.ended`. `None` when the link
+    /// was spent meanwhile (nothing changes); else whether `way` was still there (the rest
+    /// happens either way: the owner said someone else had the password).
     pub async fn undo_way_in(
         &self,
-        user_id: UserId,
+        link: &LiveToken,
         way: WayIn,
+        new_hash: &PasswordHash,
         now: DateTime<Utc>,
         event: &NewAuditEvent,
-    ) -> Result<bool, RepoError> {
+    ) -> Result<Option<bool>, RepoError> {
+        let user_id = link.user_id;
+        let owner = user_id.as_uuid();
         let txn = self.db.begin().await?;
         take_turns_on_account(&txn, user_id).await?;
-        let owner = user_id.as_uuid();
+        let spent = one_time_token::Entity::update_many()
+            .col_expr(one_time_token::Column::UsedAt, Expr::value(now))
+            .filter(one_time_token::Column::Id.eq(link.id))
+            .filter(one_time_token::Column::UsedAt.is_null())
+            .filter(one_time_token::Column::ExpiresAt.gt(now))
+            .exec(&txn)
+            .await?;
+        if spent.rows_affected != 1 {
+            return Ok(None);
+        }
         let removed = match way {
-            WayIn::Totp => {
-                totp_authenticator::Entity::delete_by_id(owner)
+            WayIn::Totp(confirmed_at) => {
+                // The second it was confirmed in (MySQL keeps whole seconds, rounded: the
+                // next one too). A later authenticator is not this link's to remove.
+                let at = DateTime::from_timestamp(confirmed_at, 0).unwrap_or(now);
+                let removed = totp_authenticator::Entity::delete_many()
+                    .filter(totp_authenticator::Column::UserId.eq(owner))
+                    .filter(
+                        Condition::all()
+                            .add(totp_authenticator::Column::ConfirmedAt.gte(at))
+                            .add(
+                                totp_authenticator::Column::ConfirmedAt
+                                    .lt(at + Duration::seconds(2)),
+                            ),
+                    )
                     .exec(&txn)
-                    .await?
+                    .await?;
+                if removed.rows_affected > 0 {
+                    recovery_code::Entity::delete_many()
+                        .filter(recovery_code::Column::UserId.eq(owner))
+                        .exec(&txn)
+                        .await?;
+                }
+                removed
             }
             WayIn::Passkey(id) => {
                 passkey::Entity::delete_many()
@@ -56,14 +95,8 @@ impl UserRepository {
             > 0;
         drop_codes_without_factor(&txn, user_id).await?;
         user::Entity::update_many()
-            .col_expr(
-                user::Column::HashedPassword,
-                sea_orm::sea_query::Expr::value(PasswordHash::none().as_str()),
-            )
-            .col_expr(
-                user::Column::UpdatedAt,
-                sea_orm::sea_query::Expr::value(now),
-            )
+            .col_expr(user::Column::HashedPassword, Expr::value(new_hash.as_str()))
+            .col_expr(user::Column::UpdatedAt, Expr::value(now))
             .filter(user::Column::Id.eq(owner))
             .exec(&txn)
             .await?;
@@ -76,7 +109,7 @@ impl UserRepository {
             .clone()
             .with("reason", "not_me")
             .with("removed", removed.to_string())
-            .with("password", "cleared")
+            .with("password", "replaced")
             .with("sessions_ended", ended.to_string());
         let mut recorded = vec![record_event(&txn, &event).await?];
         if ended > 0 {
@@ -94,6 +127,6 @@ impl UserRepository {
         self.cache.forget_user(user_id);
         committed?;
         recorded.into_iter().for_each(|event| event.committed());
-        Ok(removed)
+        Ok(Some(removed))
     }
 }

@@ -193,17 +193,25 @@ impl Worker {
                     Some(way) => {
                         let token = OneTimeToken::generate();
                         let now = Utc::now();
-                        self.tokens
+                        match self
+                            .tokens
                             .issue_not_me(user.id, way, &token.hash, now + NOT_ME_TTL, now)
-                            .await?;
-                        Mail::security_notice_undoable(
-                            notice,
-                            user.email,
-                            app,
-                            url,
-                            &token.secret,
-                            &describe(NOT_ME_TTL),
-                        )
+                            .await
+                        {
+                            Ok(()) => Mail::security_notice_undoable(
+                                notice,
+                                user.email,
+                                app,
+                                url,
+                                &token.secret,
+                                &describe(NOT_ME_TTL),
+                            ),
+                            // The owner hears of it all the same, without the link.
+                            Err(error) => {
+                                tracing::warn!(error = %crate::error::error_chain(&error), user = %user.id, "not-me link not stored; the notice goes without it");
+                                Mail::security_notice(notice, user.email, app, url)
+                            }
+                        }
                     }
                 };
                 self.mailer.send(mail);

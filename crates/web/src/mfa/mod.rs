@@ -175,7 +175,7 @@ pub(crate) async fn confirm_totp_setup(
     state.account_mails.notify_added(
         caller.user.id,
         SecurityNotice::SecondFactorAdded,
-        WayIn::Totp,
+        WayIn::Totp(now.timestamp()),
     );
     Ok(codes)
 }

@@ -4,7 +4,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, ResponseError, http::StatusCode, web};
 use askama::Template;
-use gatehouse_domain::Email;
+use gatehouse_domain::{Email, WayIn};
 use serde::Deserialize;
 
 use crate::{
@@ -43,6 +43,7 @@ struct NotMePage {
     page: Frame,
     what: &'static str,
     token: String,
+    password_error: Option<String>,
 }
 
 #[derive(Template)]
@@ -282,66 +283,111 @@ pub async fn verify(
     }
 }
 
-/// `GET /not-me?token=`: what was added, and the `Secure my account` button; spends
-/// nothing.
+/// `GET /not-me?token=`: what was added, a `New password` field and the `Secure my
+/// account` button; spends nothing.
 pub async fn not_me_page(
     state: web::Data<AppState>,
     request: HttpRequest,
     query: web::Query<TokenQuery>,
 ) -> HttpResponse {
     let token = query.into_inner().token;
-    let way = match way_of_link(&state, &token).await {
-        Ok(way) => way,
-        Err(error) => return dead_link(&state, &request, &error),
+    match way_of_link(&state, &token).await {
+        Ok(way) => not_me_form(&state, &request, way, token, None),
+        Err(error) => dead_link(&state, &request, &error),
+    }
+}
+
+fn not_me_form(
+    state: &AppState,
+    request: &HttpRequest,
+    way: WayIn,
+    token: String,
+    password_error: Option<String>,
+) -> HttpResponse {
+    let mut context = PageContext::new(state, request, "Was this you?");
+    let status = if password_error.is_some() {
+        context = context.with_problem("Please choose another password.");
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
     };
-    let (page, cookie) = PageContext::new(&state, &request, "Was this you?").into_parts();
+    let (page, cookie) = context.into_parts();
     PageContext::render(
         cookie,
-        &state,
-        StatusCode::OK,
+        state,
+        status,
         &NotMePage {
             page,
             what: way.describe(),
             token,
+            password_error,
         },
     )
 }
 
-/// `POST /not-me`: spends the link; the way in goes, every device is signed out, and the
-/// page asks for a new password (the form of a reset, with a fresh token).
+/// `POST /not-me`: spends the link; the way in goes, the new password replaces the old,
+/// every device is signed out. The page says what was done and what ways in remain.
 pub async fn not_me(
     state: web::Data<AppState>,
     request: HttpRequest,
+    throttled: Result<IpThrottled, ApiError>,
     Audit(audit): Audit,
     web::Form(form): web::Form<TokenForm>,
 ) -> HttpResponse {
     if let Some(refused) = refuse_foreign_form(&state, &request, &form.csrf) {
         return refused;
     }
-    match secure_with_link(&state, &audit, &form.token).await {
-        Ok((way, reset_token)) => {
-            let (page, cookie) = PageContext::new(&state, &request, "Set a new password")
-                .with_notice(format!(
-                    "Your account is secured: {} was removed and every device is signed out. Choose a new password now.",
-                    way.describe()
-                ))
-                .into_parts();
-            let mut answer = PageContext::render(
-                cookie,
+    let secured = match throttled {
+        Ok(_) => secure_with_link(&state, &audit, &form.token, form.new_password.clone()).await,
+        Err(limited) => Err(limited),
+    };
+    match secured {
+        Ok(secured) => {
+            let what = secured.way.describe();
+            let done = if secured.removed {
+                format!("Your account is secured: {what} was removed")
+            } else {
+                format!("Your account is secured: {what} had been removed already")
+            };
+            let remaining = if secured.remaining.is_empty() {
+                "Your password is now the only way to sign in.".to_owned()
+            } else {
+                format!(
+                    "Still on your account: {}. If any of them is not yours, sign in and remove it from your account page.",
+                    secured.remaining.join(", ")
+                )
+            };
+            message(
                 &state,
+                &request,
                 StatusCode::OK,
-                &ResetPage {
-                    page,
-                    token: reset_token,
-                    password_error: None,
-                },
+                "Account secured",
+                Ok(format!(
+                    "{done}, your new password is set, and every device is signed out. {remaining}"
+                )),
+                ("/login", "Sign in"),
+            )
+        }
+        Err(ApiError::Validation(fields)) => match way_of_link(&state, &form.token).await {
+            Ok(way) => not_me_form(
+                &state,
+                &request,
+                way,
+                form.token.clone(),
+                fields.first().map(|field| field.message.clone()),
+            ),
+            Err(error) => dead_link(&state, &request, &error),
+        },
+        Err(error @ ApiError::TooManyRequests { .. }) => {
+            let answer = message(
+                &state,
+                &request,
+                error.status_code(),
+                "Please wait",
+                Err(problem_text(&error)),
+                ("/login", "Back to sign-in"),
             );
-            // The page carries a reset token.
-            answer.headers_mut().insert(
-                actix_web::http::header::CACHE_CONTROL,
-                actix_web::http::header::HeaderValue::from_static("no-store"),
-            );
-            answer
+            with_retry_after(answer, &error)
         }
         Err(error) => dead_link(&state, &request, &error),
     }
