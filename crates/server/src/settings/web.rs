@@ -118,6 +118,8 @@ impl Raw {
             mail_cooldown: self
                 .rate_limit_enabled
                 .then(|| chrono::Duration::minutes(1)),
+            // The "this wasn't me" link opens a page: no pages, no link.
+            not_me_links: self.ui_enabled,
         })
     }
 

@@ -45,6 +45,7 @@ backend_tests!(
     a_second_steps_ceremony_that_is_gone_counts_against_nothing,
     each_way_in_a_thief_added_has_its_link_and_the_page_says_what_remains,
     an_old_link_does_not_remove_a_later_authenticator,
+    without_the_pages_the_notice_carries_no_link_to_them,
 );
 
 /// The victim's address, at the attacker's provider and in the attacker's registration.
@@ -1033,4 +1034,17 @@ async fn an_old_link_does_not_remove_a_later_authenticator(backend: Backend) {
     );
     assert!(page.html.contains("an authenticator app"));
     assert_eq!(count(&app, "totp_authenticators").await, 1);
+}
+
+/// With the pages off (`UI_ENABLED=false`) the link's page does not exist: the notice of
+/// a way in added says so without a link that would answer 404.
+async fn without_the_pages_the_notice_carries_no_link_to_them(backend: Backend) {
+    let app = spawn_app_with(backend, &[("UI_ENABLED", "false")]).await;
+    let (owner, _, tokens) = app.logged_in_user().await;
+    app.enrol_totp(&tokens.access).await;
+    let notice = app
+        .wait_for_notice(&owner, "a second factor was added")
+        .await;
+    assert!(!notice.contains("/not-me"), "{notice}");
+    assert!(notice.contains("/forgot-password"), "{notice}");
 }

@@ -40,6 +40,9 @@ pub struct AccountOptions {
     pub require_verified_email: bool,
     /// At most one mail per address within this time (`None`: no limit).
     pub mail_cooldown: Option<Duration>,
+    /// Whether the notices of a way in added carry the "this wasn't me" link (its page is
+    /// one of the pages: off with them).
+    pub not_me_links: bool,
 }
 
 impl Default for AccountOptions {
@@ -51,6 +54,7 @@ impl Default for AccountOptions {
             verify_ttl: Duration::hours(24),
             require_verified_email: false,
             mail_cooldown: Some(Duration::minutes(1)),
+            not_me_links: true,
         }
     }
 }
@@ -188,6 +192,7 @@ impl Worker {
                     return Ok(());
                 };
                 let (app, url) = (&self.options.app_name, &self.options.public_url);
+                let way = way.filter(|_| self.options.not_me_links);
                 let mail = match way {
                     None => Mail::security_notice(notice, user.email, app, url),
                     Some(way) => {
