@@ -145,7 +145,7 @@ pub async fn start(
     responses(
         (status = 302, description = "To the provider's authorization endpoint"),
         (status = 401, description = "No valid token or page session", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`Fresh token required`, `Stronger authentication required`, or `Cross-site request refused` (an `Origin` that is not trusted, or a navigation whose `Sec-Fetch-Site` is not `same-origin`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`Fresh token required`, `Stronger authentication required`, `Email not verified` (only a verified address may link an identity), or `Cross-site request refused` (from the cookie session: an `Origin` that is not trusted, or a navigation whose `Sec-Fetch-Site` is not `same-origin`; a Bearer header needs neither)", body = Problem, content_type = "application/problem+json"),
         NetworkLimited,
         (status = 404, description = "`Unknown provider`", body = Problem, content_type = "application/problem+json"),
     )

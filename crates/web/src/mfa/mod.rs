@@ -58,7 +58,7 @@ pub async fn status(
         (status = 200, description = "The secret, as text and as an otpauth URI", body = TotpSetupOut),
         BearerRefused,
         DatabaseDown,
-        (status = 403, description = "`Fresh token required`, `Stronger authentication required` (an account with a second factor needs aal2), or `Inactive user`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`Fresh token required`, `Stronger authentication required` (an account with a second factor needs aal2), `Email not verified` (only a verified address may add a way in), or `Inactive user`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`TOTP already enabled`", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -117,6 +117,7 @@ pub(crate) async fn totp_in_setup(
         BearerRefused,
         DatabaseDown,
         (status = 400, description = "`Invalid code`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`Email not verified` (only a verified address may add a way in), or `Inactive user`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`No TOTP setup in progress`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing `code`", body = Problem, content_type = "application/problem+json"),
     )

@@ -95,7 +95,7 @@ pub(crate) async fn registration_options(
         DatabaseDown,
         (status = 400, description = "`Invalid or expired challenge` (unknown, used, expired, or not this account's registration)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`Passkey verification failed` (origin, RP id, challenge, type, user verification…)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`Fresh token required`, `Stronger authentication required`, or `Inactive user`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`Fresh token required`, `Stronger authentication required`, `Email not verified`, or `Inactive user`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`Passkey already registered`, or `Too many passkeys: remove one first` (20 per account)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Missing `challenge_id` or `credential`, a credential of the wrong shape, or a bad `name`", body = Problem, content_type = "application/problem+json"),
     )
