@@ -83,7 +83,8 @@ mod tests {
         }
         for bad in [
             "",
-            "totp:1",
+            "totp",
+            "totp:x",
             "passkey:",
             "passkey:nope",
             "identity",
