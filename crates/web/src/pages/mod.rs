@@ -12,10 +12,13 @@ pub mod account;
 mod assets;
 pub mod by_mail;
 pub mod identities;
+mod message;
 pub mod passkeys;
 pub mod password;
 pub mod second_factor;
 pub mod sign_in;
+
+pub(crate) use message::{MessagePage, error_page, verify_first};
 
 use actix_web::{
     HttpRequest, HttpResponse, ResponseError,
@@ -252,15 +255,6 @@ pub(crate) fn refuse_foreign_form(
     ))
 }
 
-/// A page with a message and a link on.
-#[derive(Template)]
-#[template(path = "pages/message.html")]
-pub(crate) struct MessagePage {
-    pub(crate) page: Frame,
-    pub(crate) link_href: &'static str,
-    pub(crate) link_text: &'static str,
-}
-
 /// The signed-in account of a page request; else the answer: to the sign-in page, which
 /// comes back here (to a page; after a refused form, to the account page). The browser
 /// session lasts as long as the server-side session: its access token is a handle on the
@@ -287,53 +281,6 @@ pub(crate) async fn page_user(
         }
         Err(_) => Err(back_here()),
     }
-}
-
-/// The page for a change refused until the account's address is verified: the account
-/// page sends the verification mail.
-pub(crate) fn verify_first(
-    state: &AppState,
-    request: &HttpRequest,
-    error: &ApiError,
-) -> HttpResponse {
-    let (page, cookie) = PageContext::new(state, request, "Verify your email first")
-        .with_problem(format!(
-            "{}: verify your email address before you add a way to sign in.",
-            problem_text(error)
-        ))
-        .into_parts();
-    PageContext::render(
-        cookie,
-        state,
-        error.status_code(),
-        &MessagePage {
-            page,
-            link_href: "/account",
-            link_text: "Back to your account",
-        },
-    )
-}
-
-/// The page for a failure that is not the visitor's (the database is down…).
-pub(crate) fn error_page(
-    state: &AppState,
-    request: &HttpRequest,
-    error: &ApiError,
-) -> HttpResponse {
-    tracing::error!(error = %crate::error::error_chain(error), "page failed");
-    let (page, cookie) = PageContext::new(state, request, "Something went wrong")
-        .with_problem("The service could not answer just now. Please try again in a moment.")
-        .into_parts();
-    PageContext::render(
-        cookie,
-        state,
-        error.status_code(),
-        &MessagePage {
-            page,
-            link_href: "/account",
-            link_text: "Try again",
-        },
-    )
 }
 
 /// Signs the browser in with `session`'s fresh tokens and sends it to `return_to`.
