@@ -16,7 +16,8 @@ use actix_web::{
     },
     middleware::ErrorHandlerResponse,
 };
-use gatehouse_auth::{AuthError, PasskeyError, TokenError};
+use gatehouse_app::{AppError, SignInError};
+use gatehouse_auth::{AuthError, OidcError, PasskeyError, TokenError};
 use gatehouse_domain::{Conflict, ValidationError};
 use gatehouse_persistence::RepoError;
 use serde::Serialize;
@@ -295,24 +296,7 @@ impl ResponseError for ApiError {
     }
 }
 
-/// `error: cause: cause…` on one line, for logs and fatal errors. A cause whose text the
-/// previous message already includes is skipped (database errors tend to repeat their
-/// source in their own message).
-pub fn error_chain(err: &(dyn StdError + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut previous = text.clone();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let message = cause.to_string();
-        if !previous.contains(&message) {
-            text.push_str(": ");
-            text.push_str(&message);
-        }
-        previous = message;
-        source = cause.source();
-    }
-    text.replace('\n', " ")
-}
+pub use gatehouse_app::error_chain;
 
 impl From<ValidationError> for ApiError {
     fn from(err: ValidationError) -> Self {
@@ -390,6 +374,75 @@ impl From<TokenError> for ApiError {
             TokenError::WrongType => "Wrong token type",
             TokenError::Invalid | TokenError::UnknownKey => "Invalid token",
         })
+    }
+}
+
+/// The `detail` of a sign-in whose provider refused, or whose code or ID token failed.
+pub const PROVIDER_FAILED: &str = "Sign-in with the provider failed";
+/// The `detail` when an unknown identity's address belongs to an account it may not join.
+pub const LINK_FROM_ACCOUNT: &str =
+    "An account with this email exists; sign in and link it from your account page";
+/// The `detail` for a passkey ceremony that cannot be finished.
+pub const INVALID_CHALLENGE: &str = "Invalid or expired challenge";
+/// The `detail` for a second step whose `mfa_token` is gone.
+pub const INVALID_MFA_TOKEN: &str = "Invalid or expired MFA token";
+
+impl From<SignInError> for ApiError {
+    fn from(refused: SignInError) -> Self {
+        match refused {
+            SignInError::BackedOff { retry_after } => Self::rate_limited(retry_after),
+            SignInError::InvalidCredentials => Self::invalid_credentials(),
+            SignInError::Inactive => Self::Forbidden("Inactive user"),
+            SignInError::Unverified => Self::Forbidden("Email not verified"),
+            SignInError::SecondStepUnsupported => Self::Forbidden("Second factor required"),
+            SignInError::InvalidMfaToken => Self::invalid_token(INVALID_MFA_TOKEN),
+            SignInError::InvalidCode => Self::invalid_token("Invalid code"),
+            SignInError::PasskeyFailed => Self::Unauthorized {
+                detail: PASSKEY_FAILED,
+                token_rejected: false,
+            },
+            SignInError::InvalidCeremony => Self::BadRequest(INVALID_CHALLENGE.into()),
+            SignInError::MalformedCredential(reason) => Self::field(
+                "credential",
+                format!("not a PublicKeyCredential as toJSON() writes it: {reason}"),
+            ),
+            SignInError::AccountGone => Self::invalid_token("User not found"),
+            SignInError::UnknownProvider => Self::NotFound("Unknown provider"),
+            SignInError::InvalidSignIn => {
+                Self::invalid_token("Invalid or expired sign-in: start again")
+            }
+            SignInError::ProviderFailed => Self::invalid_token(PROVIDER_FAILED),
+            SignInError::AddressTaken => Self::Conflict(LINK_FROM_ACCOUNT),
+            SignInError::IdentityTaken => {
+                Self::Conflict("This identity is linked to another account")
+            }
+            SignInError::Failed(failed) => failed.into(),
+        }
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(failed: AppError) -> Self {
+        match failed {
+            AppError::Repo(error) => error.into(),
+            AppError::Auth(error) => error.into(),
+            AppError::Passkey(error) => error.into(),
+            AppError::Provider(error) => error.into(),
+            AppError::Sealed(error) => Self::Internal(Box::new(error)),
+        }
+    }
+}
+
+impl From<OidcError> for ApiError {
+    fn from(error: OidcError) -> Self {
+        match error {
+            OidcError::Unreachable(_) => Self::Unavailable(Box::new(error)),
+            OidcError::Config(_) => Self::Internal(Box::new(error)),
+            OidcError::Exchange(_) | OidcError::IdToken(_) => {
+                tracing::info!(error = %error, "sign-in with a provider refused");
+                Self::invalid_token(PROVIDER_FAILED)
+            }
+        }
     }
 }
 

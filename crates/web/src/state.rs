@@ -1,17 +1,12 @@
+use gatehouse_app::{AccountOptions, LoginCounter, Providers, Services};
 use gatehouse_auth::{JwtCodec, Passkeys, PasswordHasher, SecretSealer};
 use gatehouse_domain::RefreshPolicy;
 use gatehouse_mail::Mailer;
-use gatehouse_persistence::{
-    AuditRepository, DatabaseConnection, IdentityRepository, LoginThrottleRepository,
-    MailCooldownRepository, MfaRepository, OneTimeTokenRepository, PasskeyRepository, SessionCache,
-    SessionRepository, UserRepository,
-};
+use gatehouse_persistence::{BackoffThresholds, DatabaseConnection, SessionCache};
 
 use crate::{
-    account::mail_worker::{AccountMails, AccountOptions},
     cookies::TokenLocation,
-    federation::Providers,
-    operations::metrics::Metrics,
+    operations::metrics::{Metrics, NAMESPACE},
     rate_limit::{IpRateLimiter, RateLimitOptions},
 };
 
@@ -55,52 +50,34 @@ impl Default for WebOptions {
     }
 }
 
-/// What handlers share: repositories, hasher, token codec and options.
+/// What handlers share: the flows' [`Services`] (reached through `Deref`: `state.users`
+/// is the services' repository) and what only HTTP needs — the per-IP limiter, the HTTP
+/// settings and the metrics registry.
 #[derive(Clone)]
 pub struct AppState {
-    /// Accounts.
-    pub users: UserRepository,
-    /// Login sessions.
-    pub sessions: SessionRepository,
-    /// Single-use tokens of reset and verification mails.
-    pub one_time_tokens: OneTimeTokenRepository,
-    /// Prepares and sends account mails off the request path.
-    pub account_mails: AccountMails,
+    /// What the flows stand on.
+    pub services: Services,
     /// The per-IP budget of the credential routes.
     pub ip_limiter: IpRateLimiter,
-    /// Failed logins per address, for the back-off.
-    pub login_throttles: LoginThrottleRepository,
-    /// The audit log.
-    pub audit: AuditRepository,
-    /// Second factors and logins waiting for their second step.
-    pub mfa: MfaRepository,
-    /// Seals and opens TOTP secrets (`MFA_ENCRYPTION_KEY`).
-    pub sealer: SecretSealer,
-    /// Passkeys and their unfinished ceremonies.
-    pub passkeys: PasskeyRepository,
-    /// The relying party's WebAuthn ceremonies (`WEBAUTHN_RP_ID`, `WEBAUTHN_ORIGINS`).
-    pub webauthn: Passkeys,
-    /// Identities at other providers, and sign-ins sent to one.
-    pub identities: IdentityRepository,
-    /// The configured OpenID Providers (`OIDC_PROVIDERS`); none until
-    /// [`with_providers`](Self::with_providers).
-    pub providers: Providers,
-    /// Argon2 on its own bounded threads.
-    pub hasher: PasswordHasher,
-    /// Token issue and verification.
-    pub jwt: JwtCodec,
-    /// The pool, for readiness checks.
-    pub db: DatabaseConnection,
     /// HTTP-level settings.
     pub options: WebOptions,
     /// Prometheus registry and counters.
     pub metrics: Metrics,
 }
 
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.services
+    }
+}
+
 impl AppState {
-    /// Wires repositories over `db` (sharing `session_cache`, which they keep in step with
-    /// their changes) with the hasher, codec, mailer, rate limiter, options and metrics, and
-    /// starts the account-mail task (so: call it inside a Tokio runtime).
+    /// Wires the flows' services over `db` (sharing `session_cache`, which the
+    /// repositories keep in step with their changes) with the hasher, codec, mailer, rate
+    /// limiter, options and metrics, and starts the account-mail task (so: call it inside a
+    /// Tokio runtime).
     #[allow(
         clippy::too_many_arguments,
         reason = "one value per service the state wires together"
@@ -116,36 +93,28 @@ impl AppState {
         webauthn: Passkeys,
         options: WebOptions,
     ) -> Result<Self, prometheus::Error> {
-        let metrics = Metrics::new(hasher.clone(), session_cache.clone())?;
-        let users = UserRepository::new(db.clone()).with_session_cache(session_cache.clone());
-        let one_time_tokens = OneTimeTokenRepository::new(db.clone());
-        let audit = AuditRepository::new(db.clone());
-        let account_mails = AccountMails::start(
-            users.clone(),
-            one_time_tokens.clone(),
-            MailCooldownRepository::new(db.clone()),
-            audit.clone(),
-            mailer,
-            options.accounts.clone(),
-        );
-        Ok(Self {
-            ip_limiter,
-            login_throttles: LoginThrottleRepository::new(db.clone()),
-            audit,
-            mfa: MfaRepository::new(db.clone()).with_session_cache(session_cache.clone()),
-            sealer,
-            passkeys: PasskeyRepository::new(db.clone()).with_session_cache(session_cache.clone()),
-            webauthn,
-            identities: IdentityRepository::new(db.clone())
-                .with_session_cache(session_cache.clone()),
-            providers: Providers::default(),
-            users,
-            sessions: SessionRepository::new(db.clone()).with_session_cache(session_cache),
-            one_time_tokens,
-            account_mails,
+        let logins = LoginCounter::new(NAMESPACE)?;
+        let metrics = Metrics::new(hasher.clone(), session_cache.clone(), &logins)?;
+        let limits = &options.rate_limits;
+        let backoff = limits.enabled.then_some(BackoffThresholds {
+            per_network: limits.failures_before_backoff,
+            account_wide: limits.failures_account_wide,
+        });
+        let services = Services::new(
+            db,
+            session_cache,
             hasher,
             jwt,
-            db,
+            mailer,
+            sealer,
+            webauthn,
+            options.accounts.clone(),
+            backoff,
+            logins,
+        );
+        Ok(Self {
+            services,
+            ip_limiter,
             options,
             metrics,
         })
@@ -153,6 +122,9 @@ impl AppState {
 
     /// The same state with `providers` to sign in with.
     pub fn with_providers(self, providers: Providers) -> Self {
-        Self { providers, ..self }
+        Self {
+            services: self.services.with_providers(providers),
+            ..self
+        }
     }
 }

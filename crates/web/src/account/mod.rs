@@ -1,6 +1,6 @@
 //! The caller's own account: reading it, changing its password, and what goes by mail —
 //! forgotten passwords and address verification with single-use tokens, prepared off the
-//! request path by the [`mail_worker`].
+//! request path by the account-mail worker (`gatehouse_app::mails`).
 
 use actix_web::{HttpResponse, web};
 use gatehouse_persistence::AuditFilter;
@@ -16,11 +16,10 @@ use crate::{
 
 pub mod by_mail;
 pub mod dto;
-pub mod mail_worker;
 pub mod not_me;
 pub mod password;
 
-pub use mail_worker::{AccountMails, AccountOptions};
+pub use gatehouse_app::{AccountMails, AccountOptions};
 
 /// The authenticated user.
 #[utoipa::path(

@@ -1,17 +1,13 @@
 //! Changing a password while logged in.
 
-use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::Utc;
-use gatehouse_domain::{AuditContext, AuditEventType, NewAuditEvent};
-use gatehouse_mail::SecurityNotice;
+use actix_web::{HttpResponse, web};
+use gatehouse_app::{Client, account};
 
 use crate::{
     account::dto::{ChangePasswordIn, PasswordChange},
     error::{ApiError, Problem},
-    extract::{Audit, AuthenticatedUser, FreshUser, IpThrottled, JsonBody},
+    extract::{AuthenticatedUser, ClientContext, FreshUser, IpThrottled, JsonBody},
     openapi::responses::{DatabaseDown, JsonBodyRefused, PasswordLimited},
-    operations::metrics::LoginOutcome,
-    signin::{backoff::PasswordAttempt, credentials::password_matches},
     state::AppState,
 };
 
@@ -36,58 +32,23 @@ use crate::{
 pub async fn change_password(
     _: IpThrottled,
     state: web::Data<AppState>,
-    request: HttpRequest,
-    Audit(context): Audit,
+    ClientContext(client): ClientContext,
     FreshUser(caller): FreshUser,
     JsonBody(body): JsonBody<ChangePasswordIn>,
 ) -> Result<HttpResponse, ApiError> {
     let change = body.parse(&caller.user.email)?;
-    change_password_of(&state, &request, &context, &caller, change).await?;
+    change_password_of(&state, &client, &caller, change).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Checks `change.current` under the account's back-off, sets `change.new`, ends every
-/// other session of the caller, and tells the owner.
+/// Changes the caller's password (the flow's rules: `gatehouse_app::account`).
 pub(crate) async fn change_password_of(
     state: &AppState,
-    request: &HttpRequest,
-    context: &AuditContext,
+    client: &Client,
     caller: &AuthenticatedUser,
     change: PasswordChange,
 ) -> Result<(), ApiError> {
-    // A stolen fresh token must not open a way to guess the password faster than login.
-    let attempt = PasswordAttempt::begin(state, &caller.user.email, request).await?;
-    // The caller's account may come from the session cache, which keeps no password
-    // hash: the stored one decides.
-    let stored = state
-        .users
-        .find_by_id(caller.user.id)
-        .await?
-        .ok_or(ApiError::invalid_token("User not found"))?;
-    if password_matches(state, &stored, change.current)
-        .await?
-        .is_none()
-    {
-        state.metrics.record_login(LoginOutcome::InvalidCredentials);
-        attempt.failed();
-        return Err(ApiError::invalid_credentials());
-    }
-    attempt.completed().await?;
-    let hash = state.hasher.hash(change.new).await?;
-    let now = Utc::now();
-    let event = NewAuditEvent::new(
-        AuditEventType::PasswordChanged,
-        Some(caller.user.id),
-        context,
-        now,
-    )
-    .in_session(caller.session.id);
-    state
-        .users
-        .change_password(caller.user.id, &hash, Some(caller.session.id), now, &event)
-        .await?;
-    state
-        .account_mails
-        .notify(caller.user.id, SecurityNotice::PasswordChanged);
-    Ok(())
+    let PasswordChange { current, new } = change;
+    let (user, session) = (&caller.user, caller.session.id);
+    Ok(account::change_password(state, client, user, session, current, new).await?)
 }

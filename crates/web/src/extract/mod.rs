@@ -29,6 +29,7 @@ use actix_web::{
     web::{self, BytesMut},
 };
 use futures_util::{StreamExt, future::LocalBoxFuture};
+use gatehouse_app::Client;
 use gatehouse_auth::AccessClaims;
 use gatehouse_domain::{
     AuditContext, AuditEventType, NewAuditEvent, Session, SessionId, User, UserId,
@@ -350,6 +351,31 @@ impl FromRequest for Audit {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         std::future::ready(Ok(Self(audit_context(req))))
+    }
+}
+
+/// The client a flow serves ([`Client`]): what audit events record of the request, and
+/// the client's network (the unit of the password back-off), behind `TRUSTED_PROXIES`.
+pub struct ClientContext(pub Client);
+
+impl FromRequest for ClientContext {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(Ok(Self(client_of(req))))
+    }
+}
+
+/// What [`ClientContext`] extracts.
+pub(crate) fn client_of(req: &HttpRequest) -> Client {
+    let proxies = req
+        .app_data::<web::Data<AppState>>()
+        .map(|state| state.options.rate_limits.trusted_proxies.as_slice())
+        .unwrap_or_default();
+    Client {
+        audit: audit_context(req),
+        network: crate::rate_limit::client_network(req, proxies),
     }
 }
 

@@ -12,7 +12,7 @@ pub mod callback;
 pub mod dto;
 pub mod identities;
 
-use std::sync::Arc;
+pub use gatehouse_app::Providers;
 
 use actix_web::{
     HttpRequest, HttpResponse,
@@ -21,7 +21,7 @@ use actix_web::{
     web,
 };
 use chrono::{Duration, Utc};
-use gatehouse_auth::{OidcError, OidcProvider, OneTimeToken, hash_one_time_token};
+use gatehouse_auth::{OneTimeToken, hash_one_time_token};
 use gatehouse_domain::{SessionId, UserId};
 use gatehouse_persistence::PendingFederation;
 use serde::Deserialize;
@@ -42,29 +42,6 @@ use crate::{
 const PENDING_TTL: Duration = Duration::minutes(10);
 /// The `detail` for an unknown provider name.
 const UNKNOWN_PROVIDER: &str = "Unknown provider";
-
-/// The configured providers, in `OIDC_PROVIDERS` order.
-#[derive(Clone, Default)]
-pub struct Providers(Arc<Vec<OidcProvider>>);
-
-impl Providers {
-    /// These providers.
-    pub fn new(providers: Vec<OidcProvider>) -> Self {
-        Self(Arc::new(providers))
-    }
-
-    /// The provider named `name`.
-    pub fn find(&self, name: &str) -> Option<&OidcProvider> {
-        self.0
-            .iter()
-            .find(|provider| provider.config().name == name)
-    }
-
-    /// Every provider, in order.
-    pub fn iter(&self) -> impl Iterator<Item = &OidcProvider> {
-        self.0.iter()
-    }
-}
 
 /// `?return_to=` of `start` and `link`.
 #[derive(Debug, Deserialize)]
@@ -233,7 +210,7 @@ async fn send_to_provider(
         .providers
         .find(name)
         .ok_or(ApiError::NotFound(UNKNOWN_PROVIDER))?;
-    let started = provider.start().await.map_err(provider_error)?;
+    let started = provider.start().await.map_err(ApiError::from)?;
     let browser = OneTimeToken::generate();
     let now = Utc::now();
     let pending = PendingFederation {
@@ -266,17 +243,4 @@ async fn send_to_provider(
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .cookie(cookie)
         .finish())
-}
-
-/// A provider's failure as an answer: unreachable is the provider's outage (503); a
-/// refused code or ID token is the sign-in's failure (401).
-pub(crate) fn provider_error(error: OidcError) -> ApiError {
-    match error {
-        OidcError::Unreachable(_) => ApiError::Unavailable(Box::new(error)),
-        OidcError::Config(_) => ApiError::Internal(Box::new(error)),
-        OidcError::Exchange(_) | OidcError::IdToken(_) => {
-            tracing::info!(error = %error, "sign-in with a provider refused");
-            ApiError::invalid_token(callback::FAILED)
-        }
-    }
 }

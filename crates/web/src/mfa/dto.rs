@@ -3,8 +3,6 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use gatehouse_domain::CeremonyId;
-
 use crate::{
     dto::required,
     error::{ApiError, FieldError},
@@ -132,20 +130,7 @@ impl std::fmt::Debug for MfaVerifyIn {
     }
 }
 
-/// What the second step was given.
-pub enum SecondFactorProof {
-    /// A TOTP code as typed.
-    Totp(String),
-    /// A recovery code as typed.
-    RecoveryCode(String),
-    /// A passkey's assertion for a ceremony (`None`: an id that is no id).
-    Passkey {
-        /// The ceremony it answers.
-        challenge: Option<CeremonyId>,
-        /// The credential as the browser wrote it.
-        credential: serde_json::Value,
-    },
-}
+pub use gatehouse_app::signin::SecondFactorProof;
 
 impl MfaVerifyIn {
     /// The token and the proof, or 422: a missing token, or not exactly one of `code`,

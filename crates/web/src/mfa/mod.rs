@@ -6,12 +6,13 @@ pub mod second_step;
 
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
-use gatehouse_auth::{RecoveryCodes, SealedSecret, TotpSecret};
+use gatehouse_auth::{RecoveryCodes, TotpSecret};
 use gatehouse_domain::{
     AuditContext, AuditEventType, NewAuditEvent, UserId, WayIn, parse_totp_code,
 };
 use gatehouse_mail::SecurityNotice;
-use gatehouse_persistence::StoredTotp;
+
+use gatehouse_app::signin::second_step::{unix_seconds, unseal};
 
 use crate::{
     error::{ApiError, Problem},
@@ -276,27 +277,4 @@ fn recovery_codes_answer(codes: RecoveryCodes) -> HttpResponse {
         .json(RecoveryCodesOut {
             recovery_codes: codes.codes,
         })
-}
-
-/// The stored authenticator's secret, opened with whichever held key sealed it. A secret
-/// that does not open is the operator's problem (a key no longer configured), not the
-/// client's: 500, with the cause in the log.
-pub(crate) fn unseal(
-    state: &AppState,
-    owner: UserId,
-    stored: StoredTotp,
-) -> Result<TotpSecret, ApiError> {
-    let sealed = SealedSecret {
-        key_id: stored.key_id,
-        sealed: stored.sealed_secret,
-    };
-    state
-        .sealer
-        .open(owner, &sealed)
-        .map_err(|e| ApiError::Internal(Box::new(e)))
-}
-
-/// Seconds since the epoch (0 before it, which no clock here shows).
-pub(crate) fn unix_seconds(at: chrono::DateTime<Utc>) -> u64 {
-    u64::try_from(at.timestamp()).unwrap_or_default()
 }

@@ -5,6 +5,7 @@
 //! routes are labelled by pattern, unmatched paths by one mask.
 
 use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
+use gatehouse_app::LoginCounter;
 use gatehouse_auth::PasswordHasher;
 use gatehouse_persistence::{SessionCache, recorded_audit_events};
 use prometheus::{
@@ -18,51 +19,24 @@ use crate::error::ApiError;
 pub(crate) const TEXT_FORMAT: &str = prometheus::TEXT_FORMAT;
 
 /// Metric names start with this.
-const NAMESPACE: &str = "gatehouse";
-
-/// How a login attempt ended, as the `outcome` label spells it.
-#[derive(Debug, Clone, Copy)]
-pub enum LoginOutcome {
-    /// Tokens issued.
-    Success,
-    /// Unknown email or wrong password.
-    InvalidCredentials,
-    /// Right password, deactivated account.
-    Inactive,
-    /// Right password, unverified address while verification is required.
-    Unverified,
-    /// Refused during the account's back-off.
-    Throttled,
-}
-
-impl LoginOutcome {
-    fn label(self) -> &'static str {
-        match self {
-            Self::Success => "success",
-            Self::InvalidCredentials => "invalid_credentials",
-            Self::Inactive => "inactive",
-            Self::Unverified => "unverified",
-            Self::Throttled => "throttled",
-        }
-    }
-}
+pub(crate) const NAMESPACE: &str = "gatehouse";
 
 /// The registry and the application's own metrics. Cheap to clone.
 #[derive(Clone)]
 pub struct Metrics {
     http: PrometheusMetrics,
-    logins: IntCounterVec,
 }
 
 impl Metrics {
-    /// Builds the registry with the HTTP, login and hashing-queue metrics.
-    pub fn new(hasher: PasswordHasher, cache: SessionCache) -> Result<Self, prometheus::Error> {
+    /// Builds the registry with the HTTP, login and hashing-queue metrics; `logins` is the
+    /// flows' counter of sign-in outcomes.
+    pub fn new(
+        hasher: PasswordHasher,
+        cache: SessionCache,
+        logins: &LoginCounter,
+    ) -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
-        let logins = IntCounterVec::new(
-            Opts::new("logins_total", "Login attempts by outcome").namespace(NAMESPACE),
-            &["outcome"],
-        )?;
-        registry.register(Box::new(logins.clone()))?;
+        registry.register(logins.collector())?;
         registry.register(Box::new(HashingQueue::new(hasher)?))?;
         registry.register(Box::new(SessionCacheMetrics::new(cache)?))?;
         registry.register(Box::new(AuditEventCounts::new()?))?;
@@ -71,27 +45,12 @@ impl Metrics {
             .mask_unmatched_patterns("UNMATCHED")
             .build()
             .map_err(|e| prometheus::Error::Msg(e.to_string()))?;
-        // Every outcome is exported from the start, at zero.
-        for outcome in [
-            LoginOutcome::Success,
-            LoginOutcome::InvalidCredentials,
-            LoginOutcome::Inactive,
-            LoginOutcome::Unverified,
-            LoginOutcome::Throttled,
-        ] {
-            logins.with_label_values(&[outcome.label()]);
-        }
-        Ok(Self { http, logins })
+        Ok(Self { http })
     }
 
     /// The middleware that records every request; wrap the whole app with it.
     pub fn middleware(&self) -> PrometheusMetrics {
         self.http.clone()
-    }
-
-    /// Counts one login attempt.
-    pub fn record_login(&self, outcome: LoginOutcome) {
-        self.logins.with_label_values(&[outcome.label()]).inc();
     }
 
     pub(crate) fn render(&self) -> Result<String, ApiError> {

@@ -6,23 +6,23 @@
 //! CSRF token, so the server side is the same forms as the rest of the pages.
 
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
-use gatehouse_domain::{AuditContext, CeremonyId, PasskeyName};
+use gatehouse_app::{Client, SignIn, signin::passkey_sign_in};
+use gatehouse_domain::{CeremonyId, PasskeyName};
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::{
     error::ApiError,
-    extract::{Audit, AuthenticatedUser, IpThrottled},
+    extract::{Audit, AuthenticatedUser, ClientContext, IpThrottled},
     pages::{
         PageContext,
         account::{TITLE as ACCOUNT_TITLE, account_view},
         page_user, problem_text, refuse_foreign_form, safe_return_to,
         second_factor::{caller_for_change, may_change_sign_in},
         see_other,
-        sign_in::login_form,
-        signed_in,
+        sign_in::{login_form, sign_in_answer},
     },
-    passkeys::{add_passkey, passkey_id, registration_options, remove_passkey, sign_in},
+    passkeys::{add_passkey, passkey_id, registration_options, remove_passkey},
     state::AppState,
 };
 
@@ -70,15 +70,15 @@ pub(crate) fn ceremony_answer(
 pub async fn sign_in(
     state: web::Data<AppState>,
     request: HttpRequest,
-    Audit(audit): Audit,
+    ClientContext(client): ClientContext,
     web::Form(form): web::Form<PasskeyForm>,
 ) -> HttpResponse {
     if let Some(refused) = refuse_foreign_form(&state, &request, &form.csrf) {
         return refused;
     }
     let return_to = safe_return_to(&state, &form.return_to);
-    match passkey_session(&state, &request, &audit, &form).await {
-        Ok(session) => signed_in(&state, &session, &return_to),
+    match passkey_session(&state, &client, &form).await {
+        Ok(outcome) => sign_in_answer(&state, &request, outcome, return_to),
         Err(error) => {
             let context =
                 PageContext::new(&state, &request, "Sign in").with_problem(problem_text(&error));
@@ -95,12 +95,11 @@ pub async fn sign_in(
 
 async fn passkey_session(
     state: &AppState,
-    request: &HttpRequest,
-    audit: &AuditContext,
+    client: &Client,
     form: &PasskeyForm,
-) -> Result<gatehouse_domain::Session, ApiError> {
+) -> Result<SignIn, ApiError> {
     let (challenge, credential) = ceremony_answer(&form.challenge_id, &form.credential)?;
-    sign_in::passkey_sign_in(state, request, audit, challenge, credential).await
+    Ok(passkey_sign_in(state, client, challenge, credential).await?)
 }
 
 /// `POST /account/passkeys/options` (by the script): options to add a passkey, as JSON;

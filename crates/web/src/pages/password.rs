@@ -7,7 +7,7 @@ use serde::Deserialize;
 use crate::{
     account::{dto::ChangePasswordIn, password::change_password_of},
     error::ApiError,
-    extract::{Audit, IpThrottled, require_account_assurance},
+    extract::{ClientContext, IpThrottled, require_account_assurance},
     pages::{
         Frame, PageContext, page_user, problem_text, refuse_foreign_form, see_other,
         with_retry_after,
@@ -64,7 +64,7 @@ pub async fn change_password(
     state: web::Data<AppState>,
     request: HttpRequest,
     throttled: Result<IpThrottled, ApiError>,
-    Audit(audit): Audit,
+    ClientContext(client): ClientContext,
     web::Form(form): web::Form<PasswordForm>,
 ) -> HttpResponse {
     if let Some(refused) = refuse_foreign_form(&state, &request, &form.csrf) {
@@ -82,7 +82,7 @@ pub async fn change_password(
             new_password: Some(form.new_password.clone()),
         };
         let change = body.parse(&caller.user.email)?;
-        change_password_of(&state, &request, &audit, &caller, change).await
+        change_password_of(&state, &client, &caller, change).await
     }
     .await;
     let error = match changed {

@@ -2,23 +2,24 @@
 
 use actix_web::{HttpRequest, HttpResponse, ResponseError, http::StatusCode, web};
 use askama::Template;
+use gatehouse_app::{
+    SignIn, SignInError,
+    signin::{
+        Grant, finish_second_step, open_session, password_sign_in, register as create_account,
+    },
+};
 use gatehouse_domain::parse_totp_code;
 use serde::Deserialize;
 
 use crate::{
     error::ApiError,
-    extract::{Audit, IpThrottled},
-    mfa::{dto::MfaVerifyIn, second_step::finish_second_step},
+    extract::{ClientContext, IpThrottled},
+    mfa::dto::MfaVerifyIn,
     pages::{
         Frame, MessagePage, PageContext, passkeys::NOT_A_CREDENTIAL, problem_text,
         refuse_foreign_form, safe_return_to, signed_in, with_retry_after,
     },
-    signin::{
-        Grant, create_account,
-        dto::{LoginIn, RegisterIn},
-        password_login,
-        tokens::open_session,
-    },
+    signin::dto::{Login, LoginIn, RegisterIn, Registration},
     state::AppState,
 };
 
@@ -153,7 +154,7 @@ pub async fn login(
     state: web::Data<AppState>,
     request: HttpRequest,
     throttled: Result<IpThrottled, ApiError>,
-    Audit(audit): Audit,
+    ClientContext(client): ClientContext,
     web::Form(form): web::Form<LoginForm>,
 ) -> HttpResponse {
     if let Some(refused) = refuse_foreign_form(&state, &request, &form.csrf) {
@@ -179,20 +180,30 @@ pub async fn login(
         email: Some(form.email.clone()),
         password: Some(form.password.clone()),
     };
-    let login = match body.try_into() {
+    let Login { email, password } = match body.try_into() {
         Ok(login) => login,
         Err(invalid) => return refuse(invalid),
     };
-    match password_login(&state, &request, &audit, login, Grant::Login).await {
-        Ok(session) => signed_in(&state, &session, &return_to),
-        Err(ApiError::SecondFactorRequired { mfa_token, methods }) => second_step_page(
-            &state,
-            &request,
-            mfa_token.0,
-            return_to,
-            methods.contains(&"passkey"),
-        ),
-        Err(error) => refuse(error),
+    match password_sign_in(&state, &client, &email, password, Grant::Login).await {
+        Ok(outcome) => sign_in_answer(&state, &request, outcome, return_to),
+        Err(refused) => refuse(refused.into()),
+    }
+}
+
+/// The pages' answer to a sign-in: signed in (the browser session, then `return_to`), or
+/// the second step still to take.
+pub(crate) fn sign_in_answer(
+    state: &AppState,
+    request: &HttpRequest,
+    outcome: SignIn,
+    return_to: String,
+) -> HttpResponse {
+    match outcome {
+        SignIn::Session(session) => signed_in(state, &session, &return_to),
+        SignIn::SecondStep(step) => {
+            let passkey = step.offers_passkey();
+            second_step_page(state, request, step.mfa_token, return_to, passkey)
+        }
     }
 }
 
@@ -224,7 +235,7 @@ pub async fn second_step(
     state: web::Data<AppState>,
     request: HttpRequest,
     throttled: Result<IpThrottled, ApiError>,
-    Audit(audit): Audit,
+    ClientContext(client): ClientContext,
     web::Form(form): web::Form<SecondStepForm>,
 ) -> HttpResponse {
     if let Some(refused) = refuse_foreign_form(&state, &request, &form.csrf) {
@@ -272,21 +283,20 @@ pub async fn second_step(
             Err(_) => return again(ApiError::field("credential", NOT_A_CREDENTIAL)),
         }
     };
-    match finish_second_step(&state, &request, &audit, body).await {
-        Ok(session) => signed_in(&state, &session, &return_to),
+    let (token, proof) = match body.parse() {
+        Ok(parsed) => parsed,
+        Err(invalid) => return again(invalid),
+    };
+    match finish_second_step(&state, &client, &token, proof).await {
+        Ok(outcome) => sign_in_answer(&state, &request, outcome, return_to),
         // A dead `mfa_token` cannot be tried again: back to the password.
-        Err(error @ ApiError::Unauthorized { detail, .. }) if detail.contains("MFA token") => {
+        Err(SignInError::InvalidMfaToken) => {
             let context = PageContext::new(&state, &request, "Sign in")
                 .with_problem("Your sign-in expired. Please start again.");
-            login_form(
-                &state,
-                context,
-                error.status_code(),
-                String::new(),
-                return_to.clone(),
-            )
+            let status = ApiError::from(SignInError::InvalidMfaToken).status_code();
+            login_form(&state, context, status, String::new(), return_to.clone())
         }
-        Err(error) => again(error),
+        Err(refused) => again(refused.into()),
     }
 }
 
@@ -312,7 +322,7 @@ pub async fn register(
     state: web::Data<AppState>,
     request: HttpRequest,
     throttled: Result<IpThrottled, ApiError>,
-    Audit(audit): Audit,
+    ClientContext(client): ClientContext,
     web::Form(form): web::Form<RegisterForm>,
 ) -> HttpResponse {
     if let Some(refused) = refuse_foreign_form(&state, &request, &form.csrf) {
@@ -361,10 +371,12 @@ pub async fn register(
         password: Some(form.password.clone()),
     };
     let user = match body.try_into() {
-        Ok(registration) => match create_account(&state, &audit, registration).await {
-            Ok(user) => user,
-            Err(error) => return again(error),
-        },
+        Ok(Registration { email, password }) => {
+            match create_account(&state, &client, email, password).await {
+                Ok(user) => user,
+                Err(error) => return again(error.into()),
+            }
+        }
         Err(invalid) => return again(invalid),
     };
     if state.options.accounts.require_verified_email {
@@ -385,17 +397,10 @@ pub async fn register(
             },
         );
     }
-    match open_session(
-        &state,
-        &user,
-        gatehouse_domain::Assurance::password(),
-        &request,
-        &audit,
-    )
-    .await
-    {
+    let assurance = gatehouse_domain::Assurance::password();
+    match open_session(&state, &client, &user, assurance, None).await {
         Ok(session) => signed_in(&state, &session, super::HOME),
-        Err(error) => super::error_page(&state, &request, &error),
+        Err(error) => super::error_page(&state, &request, &error.into()),
     }
 }
 

@@ -7,7 +7,8 @@ pub mod dto;
 pub mod sign_in;
 
 use actix_web::{HttpResponse, http::header, web};
-use chrono::{Duration, Utc};
+use chrono::Utc;
+use gatehouse_app::passkeys::{open_ceremony, take_ceremony};
 use gatehouse_auth::{Ceremony, credential_id_hash, new_user_handle};
 use gatehouse_domain::{
     AuditContext, AuditEventType, CeremonyId, CeremonyPurpose, NewAuditEvent, PasskeyId,
@@ -26,10 +27,6 @@ use crate::{
     state::AppState,
 };
 
-/// How long a ceremony may take (the authenticator's own timeout is as long).
-const CEREMONY_TTL: Duration = Duration::minutes(5);
-/// The `detail` for a ceremony that cannot be finished.
-pub(crate) const INVALID_CHALLENGE: &str = "Invalid or expired challenge";
 const NOT_FOUND: &str = "Passkey not found";
 
 /// Options to add a passkey to the caller's account: a discoverable credential with
@@ -123,7 +120,7 @@ pub(crate) async fn add_passkey(
 ) -> Result<PasskeySummary, ApiError> {
     let user_id = caller.user.id;
     require_verified_address(state, user_id).await?;
-    let ceremony = take(
+    let ceremony = take_ceremony(
         state,
         challenge,
         CeremonyPurpose::Registration,
@@ -276,40 +273,18 @@ pub(crate) fn passkey_id(raw: &str) -> Result<PasskeyId, ApiError> {
     PasskeyId::parse(raw).ok_or_else(|| ApiError::field("id", "must be a UUID"))
 }
 
-/// Stores `ceremony` for `purpose` (and `user`) and answers with its options.
+/// Stores `ceremony` and answers its options: the browser's next step.
 pub(crate) async fn begin(
     state: &AppState,
     purpose: CeremonyPurpose,
     user: Option<UserId>,
     ceremony: Ceremony,
 ) -> Result<HttpResponse, ApiError> {
-    let now = Utc::now();
-    let id = state
-        .passkeys
-        .open_ceremony(purpose, user, &ceremony.state, now + CEREMONY_TTL, now)
-        .await?;
-    let mut options = ceremony.options;
+    let (id, mut options) = open_ceremony(state, purpose, user, ceremony).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(CeremonyOut {
             challenge_id: id.as_uuid(),
             public_key: options["publicKey"].take(),
         }))
-}
-
-/// The state of ceremony `id`, taken (no one else can finish it now), if it is live and
-/// was begun for `purpose` and `user`; else 400 `Invalid or expired challenge`.
-pub(crate) async fn take(
-    state: &AppState,
-    id: Option<CeremonyId>,
-    purpose: CeremonyPurpose,
-    user: Option<UserId>,
-) -> Result<String, ApiError> {
-    let invalid = || ApiError::BadRequest(INVALID_CHALLENGE.into());
-    let id = id.ok_or_else(invalid)?;
-    state
-        .passkeys
-        .take_ceremony(id, purpose, user, Utc::now())
-        .await?
-        .ok_or_else(invalid)
 }

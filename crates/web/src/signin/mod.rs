@@ -1,33 +1,27 @@
-//! Sign-in and tokens: registering, logging in (JSON or the OAuth2 password grant) and
-//! refreshing. Credentials are checked in [`credentials`] under the per-account
-//! [`backoff`]; a login opens a session and answers with [`tokens`]; [`refresh`] holds the
-//! refresh flow.
+//! Sign-in and tokens over HTTP: registering, logging in (JSON or the OAuth2 password
+//! grant) and refreshing. The flows are `gatehouse_app::signin`'s; a login answers with
+//! [`tokens`]; [`refresh`] holds the refresh flow.
 
-use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::Utc;
-use gatehouse_domain::{
-    Assurance, AuditContext, AuditEventType, AuthMethod, NewAuditEvent, NewUser,
+use actix_web::{HttpResponse, web};
+use gatehouse_app::{
+    SignIn,
+    signin::{Grant, password_sign_in},
 };
 
 use crate::{
     dto::UserOut,
     error::{ApiError, Problem},
-    extract::{Audit, IpThrottled, JsonBody, TrustedOrigin},
+    extract::{ClientContext, IpThrottled, JsonBody, TrustedOrigin},
     openapi::responses::{DatabaseDown, JsonBodyRefused, NetworkLimited, PasswordLimited},
-    operations::metrics::LoginOutcome,
     state::AppState,
 };
 
-pub(crate) mod backoff;
-pub(crate) mod credentials;
 pub mod dto;
 pub mod refresh;
 pub(crate) mod tokens;
 
-use backoff::PasswordAttempt;
-use credentials::{Refused, check_credentials, record_failed_login};
 use dto::{Login, LoginIn, RegisterIn, Registration, TokenForm, TokenOut};
-use tokens::{issue_tokens, open_session, tokens_response};
+pub(crate) use tokens::tokens_for;
 
 /// Create an account.
 #[utoipa::path(
@@ -47,32 +41,12 @@ use tokens::{issue_tokens, open_session, tokens_response};
 pub async fn register(
     _: IpThrottled,
     state: web::Data<AppState>,
-    Audit(context): Audit,
+    ClientContext(client): ClientContext,
     JsonBody(body): JsonBody<RegisterIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = create_account(&state, &context, body.try_into()?).await?;
+    let Registration { email, password } = body.try_into()?;
+    let user = gatehouse_app::signin::register(&state, &client, email, password).await?;
     Ok(HttpResponse::Created().json(UserOut::from(user)))
-}
-
-/// Creates the account (recording `user.registered`) and, when logins need a verified
-/// address, sends the verification mail: the new account could not otherwise ask for it
-/// (request-verify needs a login).
-pub(crate) async fn create_account(
-    state: &AppState,
-    context: &AuditContext,
-    Registration { email, password }: Registration,
-) -> Result<gatehouse_domain::User, ApiError> {
-    let password_hash = state.hasher.hash(password).await?;
-    let now = Utc::now();
-    let event = NewAuditEvent::new(AuditEventType::UserRegistered, None, context, now);
-    let user = state
-        .users
-        .create_recorded(NewUser::new(email, password_hash), now, event)
-        .await?;
-    if state.options.accounts.require_verified_email {
-        state.account_mails.verify_email(user.id, context.clone());
-    }
-    Ok(user)
 }
 
 /// Log in with email and password: opens a session and returns a token pair.
@@ -95,22 +69,14 @@ pub async fn login(
     _: TrustedOrigin,
     _: IpThrottled,
     state: web::Data<AppState>,
-    request: HttpRequest,
-    Audit(context): Audit,
+    ClientContext(client): ClientContext,
     JsonBody(body): JsonBody<LoginIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let session =
-        password_login(&state, &request, &context, body.try_into()?, Grant::Login).await?;
-    tokens_for(&state, &session)
-}
-
-/// The login answer for a session just opened: a fresh token pair (and cookies).
-pub(crate) fn tokens_for(
-    state: &AppState,
-    session: &gatehouse_domain::Session,
-) -> Result<HttpResponse, ApiError> {
-    let (access, refresh) = issue_tokens(state, session, true, 0)?;
-    Ok(tokens_response(state, access, refresh))
+    let Login { email, password } = body.try_into()?;
+    signed_in(
+        &state,
+        password_sign_in(&state, &client, &email, password, Grant::Login).await?,
+    )
 }
 
 /// OAuth2 password grant (RFC 6749 §4.3), form-encoded: what Swagger UI's "Authorize"
@@ -136,94 +102,24 @@ pub async fn token(
     _: TrustedOrigin,
     _: IpThrottled,
     state: web::Data<AppState>,
-    request: HttpRequest,
-    Audit(context): Audit,
+    ClientContext(client): ClientContext,
     web::Form(form): web::Form<TokenForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let session =
-        password_login(&state, &request, &context, form.try_into()?, Grant::Token).await?;
-    tokens_for(&state, &session)
+    let Login { email, password } = form.try_into()?;
+    signed_in(
+        &state,
+        password_sign_in(&state, &client, &email, password, Grant::Token).await?,
+    )
 }
 
-/// Which route a password login came through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Grant {
-    /// `/auth/login`: an account with a second factor gets a challenge.
-    Login,
-    /// `/auth/token`: one step only (Swagger's Authorize has no second), so an account
-    /// with a second factor is refused.
-    Token,
-}
-
-/// Checks the credentials and opens a session; an account with a second factor gets
-/// [`ApiError::SecondFactorRequired`] (with its challenge) instead.
-pub(crate) async fn password_login(
-    state: &AppState,
-    request: &HttpRequest,
-    context: &AuditContext,
-    Login { email, password }: Login,
-    grant: Grant,
-) -> Result<gatehouse_domain::Session, ApiError> {
-    let attempt = match PasswordAttempt::begin(state, &email, request).await {
-        Ok(attempt) => attempt,
-        Err(refused) => {
-            record_failed_login(state, context, None, "backoff").await?;
-            return Err(refused);
-        }
-    };
-    let checked = match check_credentials(state, &email, password).await {
-        Ok(checked) => checked,
-        Err(unjudged) => {
-            // Nothing was judged (the hashing pool was full, the database failed): the
-            // reserved count goes back, so a stranger's flood cannot back the owner off.
-            attempt.passed().await?;
-            return Err(unjudged);
-        }
-    };
-    let user = match checked {
-        Ok(user) => user,
-        Err(refused) => {
-            state.metrics.record_login(LoginOutcome::InvalidCredentials);
-            attempt.failed();
-            let (user_id, reason) = match refused {
-                Refused::UnknownEmail => (None, "unknown_email"),
-                Refused::WrongPassword(id) => (Some(id), "wrong_password"),
-            };
-            record_failed_login(state, context, user_id, reason).await?;
-            return Err(ApiError::invalid_credentials());
-        }
-    };
-    if !user.is_active {
-        attempt.passed().await?;
-        state.metrics.record_login(LoginOutcome::Inactive);
-        record_failed_login(state, context, Some(user.id), "inactive").await?;
-        return Err(ApiError::Forbidden("Inactive user"));
+/// The JSON API's answer to a sign-in: the token pair of the session it opened, or 403
+/// `Second factor required` carrying the challenge's `mfa_token`.
+pub(crate) fn signed_in(state: &AppState, outcome: SignIn) -> Result<HttpResponse, ApiError> {
+    match outcome {
+        SignIn::Session(session) => tokens_for(state, &session),
+        SignIn::SecondStep(step) => Err(ApiError::SecondFactorRequired {
+            mfa_token: crate::error::MfaToken(step.mfa_token),
+            methods: step.methods,
+        }),
     }
-    if state.options.accounts.require_verified_email && !user.is_verified {
-        attempt.passed().await?;
-        state.metrics.record_login(LoginOutcome::Unverified);
-        record_failed_login(state, context, Some(user.id), "unverified").await?;
-        return Err(ApiError::Forbidden("Email not verified"));
-    }
-    let factors = state.mfa.factors(user.id).await?;
-    if factors.any() {
-        // Not signed in yet: the network's failures stay until the second step is done.
-        attempt.passed().await?;
-        return Err(match grant {
-            Grant::Login => {
-                crate::mfa::second_step::challenge(
-                    state,
-                    &user,
-                    AuthMethod::Password,
-                    factors,
-                    context,
-                )
-                .await?
-            }
-            Grant::Token => ApiError::Forbidden("Second factor required"),
-        });
-    }
-    attempt.completed().await?;
-    state.metrics.record_login(LoginOutcome::Success);
-    open_session(state, &user, Assurance::password(), request, context).await
 }

@@ -1,20 +1,12 @@
 //! What a successful sign-in or refresh answers: a session, a token pair, and (in cookie
 //! mode) the cookies.
 
-use actix_web::{HttpRequest, HttpResponse, http::header};
+use actix_web::{HttpResponse, http::header};
 use chrono::Utc;
 use gatehouse_auth::IssuedToken;
-use gatehouse_domain::{
-    Assurance, AuditContext, AuditEventType, NewAuditEvent, NewSession, Session, SessionId, User,
-};
+use gatehouse_domain::Session;
 
-use crate::{
-    cookies::token_cookies, error::ApiError, rate_limit::client_ip, signin::dto::TokenOut,
-    state::AppState,
-};
-
-/// Longest `User-Agent` kept with a session.
-const USER_AGENT_MAX_CHARS: usize = 512;
+use crate::{cookies::token_cookies, error::ApiError, signin::dto::TokenOut, state::AppState};
 
 /// A 200 answer carrying tokens, never to be stored by caches (RFC 6749 §5.1); in cookie
 /// mode it also sets the token and CSRF cookies, and in cookies-only mode the body carries
@@ -45,47 +37,10 @@ pub(crate) fn tokens_response(
     }
 }
 
-/// Opens a session for `user` and records its `login.succeeded`, in one transaction.
-pub(crate) async fn open_session(
-    state: &AppState,
-    user: &User,
-    assurance: Assurance,
-    request: &HttpRequest,
-    context: &AuditContext,
-) -> Result<Session, ApiError> {
-    open_session_via(state, user, assurance, request, context, None).await
-}
-
-/// [`open_session`], recording the provider that vouched (`login.succeeded` with
-/// `provider`) when there is one.
-pub(crate) async fn open_session_via(
-    state: &AppState,
-    user: &User,
-    assurance: Assurance,
-    request: &HttpRequest,
-    context: &AuditContext,
-    provider: Option<&str>,
-) -> Result<Session, ApiError> {
-    let now = Utc::now();
-    let user_agent = request
-        .headers()
-        .get(header::USER_AGENT)
-        .and_then(|value| value.to_str().ok())
-        .map(|agent| agent.chars().take(USER_AGENT_MAX_CHARS).collect());
-    let session = NewSession {
-        id: SessionId::new(),
-        user_id: user.id,
-        created_at: now,
-        expires_at: now + state.jwt.refresh_ttl(),
-        user_agent,
-        ip: client_ip(request, &state.options.rate_limits.trusted_proxies).map(|ip| ip.to_string()),
-        assurance,
-    };
-    let mut event = NewAuditEvent::new(AuditEventType::LoginSucceeded, Some(user.id), context, now);
-    if let Some(provider) = provider {
-        event = event.with("provider", provider);
-    }
-    Ok(state.sessions.create_recorded(session, event).await?)
+/// The login answer for a session just opened: a fresh token pair (and cookies).
+pub(crate) fn tokens_for(state: &AppState, session: &Session) -> Result<HttpResponse, ApiError> {
+    let (access, refresh) = issue_tokens(state, session, true, 0)?;
+    Ok(tokens_response(state, access, refresh))
 }
 
 /// A fresh token pair for a browser session of the pages (the federation callback's

@@ -1,5 +1,6 @@
 //! The per-account back-off around every password check (login, `/auth/token`,
-//! change-password), stored in the database so every instance sees it.
+//! change-password, and a second step's codes), stored in the database so every instance
+//! sees it.
 //!
 //! Failures are counted per (email, client network) — an IPv4 address or an IPv6 /64 — so
 //! someone who only knows an address holds back their own network, not its owner; and per
@@ -7,75 +8,66 @@
 //! networks still meets a back-off. A back-off refuses even the right password: guessing
 //! on during it cannot find it.
 
-use actix_web::HttpRequest;
 use chrono::Utc;
 use gatehouse_domain::Email;
-use gatehouse_persistence::{BackoffThresholds, Reservation, ReservedAttempt};
+use gatehouse_persistence::{Reservation, ReservedAttempt};
 
-use crate::{
-    error::ApiError, operations::metrics::LoginOutcome, rate_limit::client_network, state::AppState,
-};
+use crate::{AppError, Client, LoginOutcome, Services, SignInError};
 
-/// One password check for `email` from the request's network, reserved before it is
+/// One password check for `email` from the client's network, reserved before it is
 /// judged: counted as a failure from the start, so concurrent checks cannot all slip in
 /// before the first failure is counted. Does nothing when rate limits are off.
-pub(crate) struct PasswordAttempt<'a> {
-    state: &'a AppState,
+pub struct PasswordAttempt<'a> {
+    services: &'a Services,
     email: &'a Email,
     /// `None` when rate limits are off.
     reserved: Option<ReservedAttempt>,
 }
 
 impl<'a> PasswordAttempt<'a> {
-    /// Reserves the check, counting it toward both back-offs; refuses (429 with
-    /// `Retry-After`) while `email` is backed off for this network.
-    pub(crate) async fn begin(
-        state: &'a AppState,
+    /// Reserves the check, counting it toward both back-offs; refuses
+    /// ([`SignInError::BackedOff`]) while `email` is backed off for this network.
+    pub async fn begin(
+        services: &'a Services,
         email: &'a Email,
-        request: &HttpRequest,
-    ) -> Result<Self, ApiError> {
-        let options = &state.options.rate_limits;
-        if !options.enabled {
+        client: &Client,
+    ) -> Result<Self, SignInError> {
+        let Some(thresholds) = services.policy.backoff else {
             return Ok(Self {
-                state,
+                services,
                 email,
                 reserved: None,
             });
-        }
-        let now = Utc::now();
-        let thresholds = BackoffThresholds {
-            per_network: options.failures_before_backoff,
-            account_wide: options.failures_account_wide,
         };
-        let network = client_network(request, &options.trusted_proxies);
-        match state
+        let now = Utc::now();
+        match services
             .login_throttles
-            .reserve_attempt(email, network, thresholds, now)
+            .reserve_attempt(email, client.network, thresholds, now)
             .await?
         {
             Reservation::Reserved(reserved) => Ok(Self {
-                state,
+                services,
                 email,
                 reserved: Some(reserved),
             }),
             Reservation::BackedOff(until) => {
-                state.metrics.record_login(LoginOutcome::Throttled);
-                Err(ApiError::rate_limited(
-                    (until - now).to_std().unwrap_or_default(),
-                ))
+                services.logins.record(LoginOutcome::Throttled);
+                Err(SignInError::BackedOff {
+                    retry_after: (until - now).to_std().unwrap_or_default(),
+                })
             }
         }
     }
 
     /// The password (or code) was wrong: it was counted when the check was reserved.
-    pub(crate) fn failed(self) {}
+    pub fn failed(self) {}
 
     /// The password was right but nobody is signed in yet (a second step follows, or the
     /// account is refused): the check's count is given back; the network's earlier
     /// failures stay until a sign-in completes.
-    pub(crate) async fn passed(self) -> Result<(), ApiError> {
+    pub async fn passed(self) -> Result<(), AppError> {
         if let Some(reserved) = self.reserved {
-            self.state
+            self.services
                 .login_throttles
                 .withdraw(self.email, reserved)
                 .await?;
@@ -85,9 +77,9 @@ impl<'a> PasswordAttempt<'a> {
 
     /// The check completed a sign-in (or proved the password of a signed-in caller): this
     /// network starts afresh.
-    pub(crate) async fn completed(self) -> Result<(), ApiError> {
+    pub async fn completed(self) -> Result<(), AppError> {
         if let Some(reserved) = self.reserved {
-            self.state
+            self.services
                 .login_throttles
                 .signed_in(self.email, reserved)
                 .await?;

@@ -1,0 +1,25 @@
+//! Gatehouse's use cases, between the HTTP layer and the repositories: every way in (a
+//! password, its second step, a passkey, another provider) and what an account does by
+//! mail. A flow takes the [`Client`] it serves, not an HTTP request, and answers with a
+//! domain outcome ([`SignIn`]) or a typed refusal ([`SignInError`]); the JSON API and the
+//! pages only translate, so a rule cannot differ between them.
+//!
+//! Settings come by value ([`Services::new`]); nothing here reads the environment.
+
+pub mod account;
+mod client;
+mod error;
+pub mod federation;
+mod logins;
+pub mod mails;
+pub mod passkeys;
+mod services;
+pub mod signin;
+
+pub use client::Client;
+pub use error::{AppError, error_chain};
+pub use federation::Providers;
+pub use logins::{LoginCounter, LoginOutcome};
+pub use mails::{AccountMails, AccountOptions};
+pub use services::{Services, SignInPolicy};
+pub use signin::{SecondStep, SignIn, SignInError};

@@ -1,0 +1,124 @@
+//! What the flows stand on: the repositories, the hasher, the token codec, the sealer,
+//! the WebAuthn relying party, the providers, the account mails and the login counter.
+
+use gatehouse_auth::{JwtCodec, Passkeys, PasswordHasher, SecretSealer};
+use gatehouse_mail::Mailer;
+use gatehouse_persistence::{
+    AuditRepository, BackoffThresholds, DatabaseConnection, IdentityRepository,
+    LoginThrottleRepository, MailCooldownRepository, MfaRepository, OneTimeTokenRepository,
+    PasskeyRepository, SessionCache, SessionRepository, UserRepository,
+};
+
+use crate::{AccountMails, AccountOptions, LoginCounter, Providers};
+
+/// The rules every way in follows.
+#[derive(Debug, Clone)]
+pub struct SignInPolicy {
+    /// Whether an account whose address is not verified is refused (`Email not verified`).
+    pub require_verified_email: bool,
+    /// The per-account back-off's thresholds; `None` when rate limits are off.
+    pub backoff: Option<BackoffThresholds>,
+}
+
+/// What every flow shares. Cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    /// Accounts.
+    pub users: UserRepository,
+    /// Login sessions.
+    pub sessions: SessionRepository,
+    /// Single-use tokens of reset and verification mails.
+    pub one_time_tokens: OneTimeTokenRepository,
+    /// Prepares and sends account mails off the request path.
+    pub account_mails: AccountMails,
+    /// Failed logins per address, for the back-off.
+    pub login_throttles: LoginThrottleRepository,
+    /// The audit log.
+    pub audit: AuditRepository,
+    /// Second factors and logins waiting for their second step.
+    pub mfa: MfaRepository,
+    /// Seals and opens TOTP secrets (`MFA_ENCRYPTION_KEY`).
+    pub sealer: SecretSealer,
+    /// Passkeys and their unfinished ceremonies.
+    pub passkeys: PasskeyRepository,
+    /// The relying party's WebAuthn ceremonies (`WEBAUTHN_RP_ID`, `WEBAUTHN_ORIGINS`).
+    pub webauthn: Passkeys,
+    /// Identities at other providers, and sign-ins sent to one.
+    pub identities: IdentityRepository,
+    /// The configured OpenID Providers (`OIDC_PROVIDERS`); none until
+    /// [`with_providers`](Self::with_providers).
+    pub providers: Providers,
+    /// Argon2 on its own bounded threads.
+    pub hasher: PasswordHasher,
+    /// Token issue and verification.
+    pub jwt: JwtCodec,
+    /// The pool, for readiness checks.
+    pub db: DatabaseConnection,
+    /// Sign-in outcomes, counted.
+    pub logins: LoginCounter,
+    /// The rules every way in follows.
+    pub policy: SignInPolicy,
+}
+
+impl Services {
+    /// Wires repositories over `db` (sharing `session_cache`, which they keep in step with
+    /// their changes) with the hasher, codec, mailer and sealer, and starts the
+    /// account-mail task (so: call it inside a Tokio runtime).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one value per service the flows stand on"
+    )]
+    pub fn new(
+        db: DatabaseConnection,
+        session_cache: SessionCache,
+        hasher: PasswordHasher,
+        jwt: JwtCodec,
+        mailer: Mailer,
+        sealer: SecretSealer,
+        webauthn: Passkeys,
+        accounts: AccountOptions,
+        backoff: Option<BackoffThresholds>,
+        logins: LoginCounter,
+    ) -> Self {
+        let users = UserRepository::new(db.clone()).with_session_cache(session_cache.clone());
+        let one_time_tokens = OneTimeTokenRepository::new(db.clone());
+        let audit = AuditRepository::new(db.clone());
+        let policy = SignInPolicy {
+            require_verified_email: accounts.require_verified_email,
+            backoff,
+        };
+        let account_mails = AccountMails::start(
+            users.clone(),
+            one_time_tokens.clone(),
+            MailCooldownRepository::new(db.clone()),
+            audit.clone(),
+            mailer,
+            accounts,
+        );
+        Self {
+            login_throttles: LoginThrottleRepository::new(db.clone()),
+            audit,
+            mfa: MfaRepository::new(db.clone()).with_session_cache(session_cache.clone()),
+            sealer,
+            passkeys: PasskeyRepository::new(db.clone()).with_session_cache(session_cache.clone()),
+            webauthn,
+            identities: IdentityRepository::new(db.clone())
+                .with_session_cache(session_cache.clone()),
+            providers: Providers::default(),
+            users,
+            sessions: SessionRepository::new(db.clone()).with_session_cache(session_cache),
+            one_time_tokens,
+            account_mails,
+            hasher,
+            jwt,
+            db,
+            logins,
+            policy,
+        }
+    }
+
+    /// The same services with `providers` to sign in with.
+    pub fn with_providers(self, providers: Providers) -> Self {
+        Self { providers, ..self }
+    }
+}
