@@ -143,7 +143,7 @@ pub async fn verify_assertion(
 }
 
 /// What the client learns of a passkey library's refusal.
-fn assertion_refusal(error: PasskeyError) -> SignInError {
+pub(crate) fn assertion_refusal(error: PasskeyError) -> SignInError {
     match error {
         PasskeyError::Malformed(reason) => SignInError::MalformedCredential(reason.to_string()),
         PasskeyError::Verification(_) | PasskeyError::CounterWentBack => SignInError::PasskeyFailed,

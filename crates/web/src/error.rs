@@ -16,7 +16,7 @@ use actix_web::{
     },
     middleware::ErrorHandlerResponse,
 };
-use gatehouse_app::{AppError, SignInError};
+use gatehouse_app::{AppError, SignInError, account::AccountError};
 use gatehouse_auth::{AuthError, OidcError, PasskeyError, TokenError};
 use gatehouse_domain::{Conflict, ValidationError};
 use gatehouse_persistence::RepoError;
@@ -323,9 +323,7 @@ impl From<RepoError> for ApiError {
             RepoError::Conflict(Conflict::IdentityTaken) => {
                 Self::Conflict("This identity is linked to another account")
             }
-            RepoError::Conflict(Conflict::LastWayToSignIn) => {
-                Self::Conflict("Cannot remove the last way to sign in")
-            }
+            RepoError::Conflict(Conflict::LastWayToSignIn) => Self::Conflict(LAST_WAY),
             RepoError::Unavailable(_) => Self::Unavailable(Box::new(err)),
             RepoError::Db(_) | RepoError::Corrupt(_) | RepoError::Storage(_) => {
                 Self::Internal(Box::new(err))
@@ -417,6 +415,28 @@ impl From<SignInError> for ApiError {
                 Self::Conflict("This identity is linked to another account")
             }
             SignInError::Failed(failed) => failed.into(),
+        }
+    }
+}
+
+/// The `detail` when a change would leave the account no way to sign in.
+pub const LAST_WAY: &str = "Cannot remove the last way to sign in";
+
+impl From<AccountError> for ApiError {
+    fn from(refused: AccountError) -> Self {
+        match refused {
+            AccountError::Unverified => Self::Forbidden("Email not verified"),
+            AccountError::AccountGone => Self::invalid_token("User not found"),
+            AccountError::PasskeyNotFound => Self::NotFound("Passkey not found"),
+            AccountError::IdentityNotFound => Self::NotFound("Identity not found"),
+            AccountError::TotpAlreadyEnabled => Self::Conflict("TOTP already enabled"),
+            AccountError::TotpNotEnabled => Self::NotFound("TOTP not enabled"),
+            AccountError::NoTotpSetup => Self::Conflict("No TOTP setup in progress"),
+            AccountError::InvalidCode => Self::BadRequest("Invalid code".into()),
+            AccountError::NoSecondFactor => Self::Conflict("No second factor enabled"),
+            AccountError::LastWayToSignIn => Self::Conflict(LAST_WAY),
+            AccountError::Passkey(refused) => refused.into(),
+            AccountError::Failed(failed) => failed.into(),
         }
     }
 }

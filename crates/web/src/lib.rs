@@ -30,6 +30,7 @@ pub mod passkeys;
 pub mod rate_limit;
 pub mod routes;
 pub mod sessions;
+pub mod shared_responses;
 pub mod signin;
 mod state;
 

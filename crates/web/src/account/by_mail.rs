@@ -14,7 +14,7 @@ use crate::{
     dto::UserOut,
     error::{ApiError, Problem},
     extract::{Audit, AuthenticatedUser, JsonBody},
-    openapi::responses::{BearerRefused, DatabaseDown, JsonBodyRefused, NetworkLimited},
+    shared_responses::{BearerRefused, DatabaseDown, JsonBodyRefused, NetworkLimited},
     state::AppState,
 };
 

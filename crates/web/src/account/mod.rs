@@ -10,7 +10,7 @@ use crate::{
     dto::UserOut,
     error::{ApiError, Problem},
     extract::AuthenticatedUser,
-    openapi::responses::{BearerRefused, DatabaseDown},
+    shared_responses::{BearerRefused, DatabaseDown},
     state::AppState,
 };
 

@@ -7,7 +7,7 @@ use crate::{
     account::dto::{ChangePasswordIn, PasswordChange},
     error::{ApiError, Problem},
     extract::{AuthenticatedUser, ClientContext, FreshUser, IpThrottled, JsonBody},
-    openapi::responses::{DatabaseDown, JsonBodyRefused, PasswordLimited},
+    shared_responses::{DatabaseDown, JsonBodyRefused, PasswordLimited},
     state::AppState,
 };
 
@@ -49,6 +49,5 @@ pub(crate) async fn change_password_of(
     change: PasswordChange,
 ) -> Result<(), ApiError> {
     let PasswordChange { current, new } = change;
-    let (user, session) = (&caller.user, caller.session.id);
-    Ok(account::change_password(state, client, user, session, current, new).await?)
+    Ok(account::change_password(state, client, caller.caller(), current, new).await?)
 }

@@ -11,7 +11,7 @@ use crate::{
     dto::UserOut,
     error::{ApiError, Problem},
     extract::{Audit, AuthenticatedUser, JsonBody, Superuser, SuperuserChange},
-    openapi::responses::{
+    shared_responses::{
         DatabaseDown, JsonBodyRefused, SuperuserChangeRefused, SuperuserRefused, UnknownUser,
     },
     state::AppState,

@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use crate::{
     error::ApiError,
     extract::Superuser,
-    openapi::responses::{DatabaseDown, SuperuserRefused},
+    shared_responses::{DatabaseDown, SuperuserRefused},
     state::AppState,
 };
 

@@ -17,10 +17,10 @@ mod requirements;
 
 pub use origin::TrustedOrigin;
 pub(crate) use origin::from_trusted_origin;
-pub(crate) use requirements::{
-    EMAIL_NOT_VERIFIED, require_account_assurance, require_verified_address,
-};
 pub use requirements::{FreshUser, Superuser, SuperuserChange};
+pub(crate) use requirements::{
+    SIGN_IN_AGAIN, fresh_sign_in, require_account_assurance, require_verified_address,
+};
 
 use actix_web::{
     FromRequest, HttpMessage, HttpRequest,
@@ -29,7 +29,7 @@ use actix_web::{
     web::{self, BytesMut},
 };
 use futures_util::{StreamExt, future::LocalBoxFuture};
-use gatehouse_app::Client;
+use gatehouse_app::{Client, account::Caller};
 use gatehouse_auth::AccessClaims;
 use gatehouse_domain::{
     AuditContext, AuditEventType, NewAuditEvent, Session, SessionId, User, UserId,
@@ -209,6 +209,16 @@ pub struct AuthenticatedUser {
     pub session: Session,
     /// The verified claims.
     pub claims: AccessClaims,
+}
+
+impl AuthenticatedUser {
+    /// The caller as the account flows take it: the account and the acting session.
+    pub(crate) fn caller(&self) -> Caller<'_> {
+        Caller {
+            user: &self.user,
+            session: self.session.id,
+        }
+    }
 }
 
 impl FromRequest for AuthenticatedUser {

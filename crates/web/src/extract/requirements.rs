@@ -22,17 +22,36 @@ impl FromRequest for FreshUser {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let fresh = |caller: &AuthenticatedUser| caller.claims.fresh;
-        let authenticated = authenticated_and(req, payload, fresh, "Fresh token required", Self);
+        let authenticated = AuthenticatedUser::from_request(req, payload);
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
             let caller = authenticated.await?;
             let state =
                 state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
-            require_account_assurance(&state, &caller.0).await?;
-            Ok(caller)
+            fresh_sign_in(&state, &caller, "Fresh token required").await?;
+            Ok(Self(caller))
         })
     }
+}
+
+/// Why the pages refuse a change to how one signs in from a sign-in too old for it.
+pub(crate) const SIGN_IN_AGAIN: &str = "Sign in again to change how you sign in";
+
+/// The one freshness rule, for the API's [`FreshUser`] and the pages' changes to how one
+/// signs in: the caller's token came straight from a sign-in (not a refresh) and is
+/// within its lifetime (a page session lasts days; its handle's lifetime still tells when
+/// it signed in), and, for an account with a second factor, that sign-in used it. Else
+/// 403 with `stale` (or `Stronger authentication required`). A session left open on a
+/// shared computer, or a stolen cookie or refresh token, cannot change the account.
+pub(crate) async fn fresh_sign_in(
+    state: &AppState,
+    caller: &AuthenticatedUser,
+    stale: &'static str,
+) -> Result<(), ApiError> {
+    if !caller.claims.fresh || caller.claims.expires_at <= chrono::Utc::now() {
+        return Err(ApiError::Forbidden(stale));
+    }
+    require_account_assurance(state, caller).await
 }
 
 /// 403 `Stronger authentication required` when the caller's login skipped a second factor
@@ -56,19 +75,8 @@ pub(crate) async fn require_verified_address(
     state: &AppState,
     user_id: UserId,
 ) -> Result<(), ApiError> {
-    let verified = state
-        .users
-        .find_by_id(user_id)
-        .await?
-        .is_some_and(|user| user.is_verified);
-    if !verified {
-        return Err(ApiError::Forbidden(EMAIL_NOT_VERIFIED));
-    }
-    Ok(())
+    Ok(gatehouse_app::account::require_verified_address(state, user_id).await?)
 }
-
-/// The `detail` for an account whose address must be verified first.
-pub(crate) const EMAIL_NOT_VERIFIED: &str = "Email not verified";
 
 /// An [`AuthenticatedUser`] who is a superuser: what the admin routes require
 /// (403 `Not enough privileges` otherwise).

@@ -2,20 +2,16 @@
 //! would be left with no way to sign in.
 
 use actix_web::{HttpResponse, web};
-use chrono::Utc;
-use gatehouse_domain::{AuditEventType, IdentityId, NewAuditEvent};
-use gatehouse_persistence::IdentityRemoval;
+use gatehouse_app::account::unlink_identity;
+use gatehouse_domain::IdentityId;
 
 use crate::{
     error::{ApiError, Problem},
-    extract::{Audit, AuthenticatedUser, FreshUser},
+    extract::{AuthenticatedUser, ClientContext, FreshUser},
     federation::dto::IdentityOut,
-    openapi::responses::{BearerRefused, DatabaseDown},
+    shared_responses::{BearerRefused, DatabaseDown},
     state::AppState,
 };
-
-/// The `detail` when removing an identity would lock the account out.
-pub const LAST_WAY: &str = "Cannot remove the last way to sign in";
 
 /// The caller's identities at other providers, oldest first.
 #[utoipa::path(
@@ -64,26 +60,10 @@ pub async fn list(
 pub async fn remove(
     state: web::Data<AppState>,
     FreshUser(caller): FreshUser,
-    Audit(context): Audit,
+    ClientContext(client): ClientContext,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = IdentityId::parse(&id).ok_or_else(|| ApiError::field("id", "must be a UUID"))?;
-    let now = Utc::now();
-    let event = NewAuditEvent::new(
-        AuditEventType::IdentityRemoved,
-        Some(caller.user.id),
-        &context,
-        now,
-    )
-    .in_session(caller.session.id)
-    .with("identity_id", id.to_string());
-    match state
-        .identities
-        .remove(caller.user.id, id, caller.session.id, now, &event)
-        .await?
-    {
-        IdentityRemoval::Removed => Ok(HttpResponse::NoContent().finish()),
-        IdentityRemoval::NotFound => Err(ApiError::NotFound("Identity not found")),
-        IdentityRemoval::LastWayToSignIn => Err(ApiError::Conflict(LAST_WAY)),
-    }
+    unlink_identity(&state, &client, caller.caller(), id).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -28,13 +28,10 @@ use serde::Deserialize;
 
 use crate::{
     error::{ApiError, Problem},
-    extract::{FreshUser, IpThrottled, require_verified_address},
+    extract::{FreshUser, IpThrottled, SIGN_IN_AGAIN, fresh_sign_in, require_verified_address},
     federation::dto::ProviderOut,
-    openapi::responses::{DatabaseDown, NetworkLimited},
-    pages::{
-        page_user, safe_return_to,
-        second_factor::{may_change_sign_in, refusal},
-    },
+    pages::{page_user, safe_return_to, second_factor::refusal},
+    shared_responses::{DatabaseDown, NetworkLimited},
     state::AppState,
 };
 
@@ -159,7 +156,7 @@ pub async fn link(
             let Ok(caller) = page_user(&state, &request).await else {
                 return Err(refused);
             };
-            if let Err(error) = may_change_sign_in(&state, &caller).await {
+            if let Err(error) = fresh_sign_in(&state, &caller, SIGN_IN_AGAIN).await {
                 // A browser on the account page: the page that says to sign in again.
                 return Ok(refusal(&state, &request, &error));
             }

@@ -5,24 +5,16 @@ pub mod dto;
 pub mod second_step;
 
 use actix_web::{HttpResponse, web};
-use chrono::Utc;
-use gatehouse_auth::{RecoveryCodes, TotpSecret};
-use gatehouse_domain::{
-    AuditContext, AuditEventType, NewAuditEvent, UserId, WayIn, parse_totp_code,
-};
-use gatehouse_mail::SecurityNotice;
-
-use gatehouse_app::signin::second_step::{unix_seconds, unseal};
+use gatehouse_app::account::totp;
+use gatehouse_auth::RecoveryCodes;
 
 use crate::{
     error::{ApiError, Problem},
-    extract::{Audit, AuthenticatedUser, FreshUser, JsonBody, require_verified_address},
+    extract::{AuthenticatedUser, ClientContext, FreshUser, JsonBody},
     mfa::dto::{MfaStatusOut, RecoveryCodesOut, TotpCodeIn, TotpSetupOut},
-    openapi::responses::{BearerRefused, DatabaseDown, JsonBodyRefused},
+    shared_responses::{BearerRefused, DatabaseDown, JsonBodyRefused},
     state::AppState,
 };
-
-const INVALID_CODE: &str = "Invalid code";
 
 /// What second factors the caller has.
 #[utoipa::path(
@@ -67,7 +59,7 @@ pub async fn totp_setup(
     state: web::Data<AppState>,
     FreshUser(caller): FreshUser,
 ) -> Result<HttpResponse, ApiError> {
-    let secret = begin_totp_setup(&state, caller.user.id).await?;
+    let secret = totp::begin_totp_setup(&state, caller.user.id).await?;
     let issuer = &state.options.accounts.app_name;
     let mut response = HttpResponse::Ok();
     response.insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"));
@@ -75,33 +67,6 @@ pub async fn totp_setup(
         secret: secret.base32(),
         otpauth_uri: secret.otpauth_uri(issuer, caller.user.email.as_str()),
     }))
-}
-
-/// A new secret for `user`'s authenticator, stored sealed as a setup to confirm
-/// (replacing one not confirmed); 409 when TOTP is on already.
-pub(crate) async fn begin_totp_setup(
-    state: &AppState,
-    user: UserId,
-) -> Result<TotpSecret, ApiError> {
-    require_verified_address(state, user).await?;
-    let secret = TotpSecret::generate();
-    let sealed = state.sealer.seal(user, &secret);
-    state
-        .mfa
-        .start_totp_setup(user, &sealed.key_id, &sealed.sealed, Utc::now())
-        .await?;
-    Ok(secret)
-}
-
-/// The secret of `user`'s setup in progress, if there is one.
-pub(crate) async fn totp_in_setup(
-    state: &AppState,
-    user: UserId,
-) -> Result<Option<TotpSecret>, ApiError> {
-    match state.mfa.totp(user).await?.filter(|totp| !totp.confirmed) {
-        Some(stored) => Ok(Some(unseal(state, user, stored)?)),
-        None => Ok(None),
-    }
 }
 
 /// Finish setting up TOTP with a code from the app: TOTP is on from now, ten recovery
@@ -126,60 +91,12 @@ pub(crate) async fn totp_in_setup(
 pub async fn totp_confirm(
     state: web::Data<AppState>,
     caller: AuthenticatedUser,
-    Audit(context): Audit,
+    ClientContext(client): ClientContext,
     JsonBody(body): JsonBody<TotpCodeIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let codes = confirm_totp_setup(&state, &caller, &context, &body.code()?).await?;
+    let typed = body.code()?;
+    let codes = totp::confirm_totp_setup(&state, &client, caller.caller(), &typed).await?;
     Ok(recovery_codes_answer(codes))
-}
-
-/// Turns on the setup in progress if `typed` is its current code: the recovery codes,
-/// and every other session of the caller ends.
-pub(crate) async fn confirm_totp_setup(
-    state: &AppState,
-    caller: &AuthenticatedUser,
-    context: &AuditContext,
-    typed: &str,
-) -> Result<RecoveryCodes, ApiError> {
-    require_verified_address(state, caller.user.id).await?;
-    let no_setup = || ApiError::Conflict("No TOTP setup in progress");
-    let stored = state
-        .mfa
-        .totp(caller.user.id)
-        .await?
-        .filter(|totp| !totp.confirmed)
-        .ok_or_else(no_setup)?;
-    let secret = unseal(state, caller.user.id, stored)?;
-    let now = Utc::now();
-    let step = parse_totp_code(typed)
-        .and_then(|code| secret.matching_step(&code, unix_seconds(now)))
-        .ok_or_else(|| ApiError::BadRequest(INVALID_CODE.into()))?;
-    let codes = RecoveryCodes::generate(&state.sealer);
-    let event = NewAuditEvent::new(
-        AuditEventType::TotpEnabled,
-        Some(caller.user.id),
-        context,
-        now,
-    )
-    .in_session(caller.session.id);
-    state
-        .mfa
-        .confirm_totp(
-            caller.user.id,
-            step,
-            &codes.hashes,
-            caller.session.id,
-            now,
-            &event,
-        )
-        .await?
-        .ok_or_else(no_setup)?;
-    state.account_mails.notify_added(
-        caller.user.id,
-        SecurityNotice::SecondFactorAdded,
-        WayIn::Totp(now.timestamp()),
-    );
-    Ok(codes)
 }
 
 /// Turn TOTP off. Needs a fresh aal2 token; with no other second factor left, the
@@ -200,33 +117,10 @@ pub(crate) async fn confirm_totp_setup(
 pub async fn totp_disable(
     state: web::Data<AppState>,
     FreshUser(caller): FreshUser,
-    Audit(context): Audit,
+    ClientContext(client): ClientContext,
 ) -> Result<HttpResponse, ApiError> {
-    disable_totp_of(&state, &caller, &context).await?;
+    totp::disable_totp(&state, &client, caller.caller()).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// Turns the caller's TOTP off (404 `TOTP not enabled` when it is not on) and tells the
-/// owner.
-pub(crate) async fn disable_totp_of(
-    state: &AppState,
-    caller: &AuthenticatedUser,
-    context: &AuditContext,
-) -> Result<(), ApiError> {
-    let event = NewAuditEvent::new(
-        AuditEventType::TotpDisabled,
-        Some(caller.user.id),
-        context,
-        Utc::now(),
-    )
-    .in_session(caller.session.id);
-    if !state.mfa.disable_totp(caller.user.id, &event).await? {
-        return Err(ApiError::NotFound("TOTP not enabled"));
-    }
-    state
-        .account_mails
-        .notify(caller.user.id, SecurityNotice::SecondFactorRemoved);
-    Ok(())
 }
 
 /// Ten new recovery codes; the old ones stop working. Needs a fresh aal2 token and a
@@ -247,27 +141,9 @@ pub(crate) async fn disable_totp_of(
 pub async fn renew_recovery_codes(
     state: web::Data<AppState>,
     FreshUser(caller): FreshUser,
-    Audit(context): Audit,
+    ClientContext(client): ClientContext,
 ) -> Result<HttpResponse, ApiError> {
-    let codes = RecoveryCodes::generate(&state.sealer);
-    let now = Utc::now();
-    let event = NewAuditEvent::new(
-        AuditEventType::RecoveryCodesRenewed,
-        Some(caller.user.id),
-        &context,
-        now,
-    )
-    .in_session(caller.session.id);
-    if !state
-        .mfa
-        .renew_recovery_codes(caller.user.id, &codes.hashes, now, &event)
-        .await?
-    {
-        return Err(ApiError::Conflict("No second factor enabled"));
-    }
-    state
-        .account_mails
-        .notify(caller.user.id, SecurityNotice::RecoveryCodesRenewed);
+    let codes = totp::renew_recovery_codes(&state, &client, caller.caller()).await?;
     Ok(recovery_codes_answer(codes))
 }
 

@@ -12,8 +12,8 @@ use crate::{
     error::{ApiError, INVALID_MFA_TOKEN, Problem},
     extract::{ClientContext, IpThrottled, JsonBody, TrustedOrigin},
     mfa::dto::{MfaPasskeyOptionsIn, MfaVerifyIn},
-    openapi::responses::{DatabaseDown, JsonBodyRefused, NetworkLimited, PasswordLimited},
     passkeys::{begin, dto::CeremonyOut},
+    shared_responses::{DatabaseDown, JsonBodyRefused, NetworkLimited, PasswordLimited},
     signin::{dto::TokenOut, signed_in},
     state::AppState,
 };

@@ -1,7 +1,5 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
-pub mod responses;
-
 use utoipa::{
     Modify, OpenApi,
     openapi::security::{

@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::{error::ApiError, openapi::responses::DatabaseDown, state::AppState};
+use crate::{error::ApiError, shared_responses::DatabaseDown, state::AppState};
 
 /// Liveness and readiness answers.
 #[derive(Debug, Serialize, ToSchema)]

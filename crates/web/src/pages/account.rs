@@ -10,7 +10,7 @@ use crate::{
     cookies::cleared_cookies,
     extract::{Audit, AuthenticatedUser},
     pages::{
-        Frame, PageContext, error_page, new_page_csrf_cookie, page_user, refuse_foreign_form,
+        Frame, PageContext, PageForm, csrf_field, error_page, new_page_csrf_cookie, page_user,
         see_other,
     },
     state::AppState,
@@ -61,6 +61,8 @@ pub struct PlainForm {
     #[serde(default)]
     everywhere: Option<String>,
 }
+
+csrf_field!(PlainForm);
 
 /// `?sent=` after a mail was asked for, `?changed=` after a change.
 #[derive(Deserialize)]
@@ -207,11 +209,8 @@ pub async fn end_session(
     request: HttpRequest,
     Audit(audit): Audit,
     id: web::Path<String>,
-    web::Form(form): web::Form<PlainForm>,
+    _: PageForm<PlainForm>,
 ) -> HttpResponse {
-    if let Some(refused) = refuse_foreign_form(&state, &request, &form.csrf) {
-        return refused;
-    }
     let caller = match page_user(&state, &request).await {
         Ok(caller) => caller,
         Err(answer) => return answer,
@@ -245,11 +244,8 @@ pub async fn logout(
     state: web::Data<AppState>,
     request: HttpRequest,
     Audit(audit): Audit,
-    web::Form(form): web::Form<PlainForm>,
+    PageForm(form): PageForm<PlainForm>,
 ) -> HttpResponse {
-    if let Some(refused) = refuse_foreign_form(&state, &request, &form.csrf) {
-        return refused;
-    }
     // Signed out already (or never in): nothing to end. A failure to tell is shown, not
     // passed over: the visitor must know whether the sessions ended.
     let caller = match page_user(&state, &request).await {

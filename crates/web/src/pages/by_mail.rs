@@ -15,7 +15,7 @@ use crate::{
     error::ApiError,
     extract::{Audit, IpThrottled},
     pages::{
-        Frame, MessagePage, PageContext, page_user, problem_text, refuse_foreign_form, see_other,
+        Frame, MessagePage, PageContext, PageForm, csrf_field, page_user, problem_text, see_other,
         with_retry_after,
     },
     state::AppState,
@@ -79,6 +79,8 @@ pub struct TokenForm {
     #[serde(default)]
     new_password: String,
 }
+
+csrf_field!(ForgotForm, TokenForm);
 
 /// A page saying `text`, with a link on.
 fn message(
@@ -145,11 +147,8 @@ pub async fn forgot(
     request: HttpRequest,
     throttled: Result<IpThrottled, ApiError>,
     Audit(audit): Audit,
-    web::Form(form): web::Form<ForgotForm>,
+    PageForm(form): PageForm<ForgotForm>,
 ) -> HttpResponse {
-    if let Some(refused) = refuse_foreign_form(&state, &request, &form.csrf) {
-        return refused;
-    }
     let parsed = throttled.and_then(|_| Email::parse(&form.email).map_err(ApiError::from));
     let email = match parsed {
         Ok(email) => email,
@@ -209,11 +208,8 @@ pub async fn reset(
     state: web::Data<AppState>,
     request: HttpRequest,
     Audit(audit): Audit,
-    web::Form(form): web::Form<TokenForm>,
+    PageForm(form): PageForm<TokenForm>,
 ) -> HttpResponse {
-    if let Some(refused) = refuse_foreign_form(&state, &request, &form.csrf) {
-        return refused;
-    }
     match reset_with_token(&state, &audit, &form.token, form.new_password.clone()).await {
         Ok(()) => message(
             &state,
@@ -265,11 +261,8 @@ pub async fn verify(
     state: web::Data<AppState>,
     request: HttpRequest,
     Audit(audit): Audit,
-    web::Form(form): web::Form<TokenForm>,
+    PageForm(form): PageForm<TokenForm>,
 ) -> HttpResponse {
-    if let Some(refused) = refuse_foreign_form(&state, &request, &form.csrf) {
-        return refused;
-    }
     match verify_with_token(&state, &audit, &form.token).await {
         Ok(user) => message(
             &state,
@@ -332,11 +325,8 @@ pub async fn not_me(
     request: HttpRequest,
     throttled: Result<IpThrottled, ApiError>,
     Audit(audit): Audit,
-    web::Form(form): web::Form<TokenForm>,
+    PageForm(form): PageForm<TokenForm>,
 ) -> HttpResponse {
-    if let Some(refused) = refuse_foreign_form(&state, &request, &form.csrf) {
-        return refused;
-    }
     let secured = match throttled {
         Ok(_) => secure_with_link(&state, &audit, &form.token, form.new_password.clone()).await,
         Err(limited) => Err(limited),
@@ -399,11 +389,8 @@ pub async fn send_verification(
     request: HttpRequest,
     throttled: Result<IpThrottled, ApiError>,
     Audit(audit): Audit,
-    web::Form(form): web::Form<ForgotForm>,
+    _: PageForm<ForgotForm>,
 ) -> HttpResponse {
-    if let Some(refused) = refuse_foreign_form(&state, &request, &form.csrf) {
-        return refused;
-    }
     let caller = match page_user(&state, &request).await {
         Ok(caller) => caller,
         Err(answer) => return answer,

@@ -2,16 +2,14 @@
 //! `/auth/oidc/{name}/link`, which sends the browser to the provider).
 
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
-use chrono::Utc;
-use gatehouse_domain::{AuditEventType, IdentityId, NewAuditEvent};
-use gatehouse_persistence::IdentityRemoval;
+use gatehouse_app::account::{AccountError, unlink_identity};
+use gatehouse_domain::IdentityId;
 
 use crate::{
     error::ApiError,
-    extract::Audit,
-    federation::identities::LAST_WAY,
+    extract::ClientContext,
     pages::{
-        PageContext,
+        PageContext, PageForm,
         account::{TITLE, account_view},
         passkeys::PasskeyForm,
         second_factor::caller_for_change,
@@ -25,36 +23,22 @@ use crate::{
 pub async fn remove(
     state: web::Data<AppState>,
     request: HttpRequest,
-    Audit(audit): Audit,
+    ClientContext(client): ClientContext,
     id: web::Path<String>,
-    web::Form(form): web::Form<PasskeyForm>,
+    _: PageForm<PasskeyForm>,
 ) -> HttpResponse {
-    let caller = match caller_for_change(&state, &request, form.csrf()).await {
+    let caller = match caller_for_change(&state, &request).await {
         Ok(caller) => caller,
         Err(answer) => return answer,
     };
     let Some(id) = IdentityId::parse(&id) else {
         return see_other("/account");
     };
-    let now = Utc::now();
-    let event = NewAuditEvent::new(
-        AuditEventType::IdentityRemoved,
-        Some(caller.user.id),
-        &audit,
-        now,
-    )
-    .in_session(caller.session.id)
-    .with("identity_id", id.to_string());
-    let removed = state
-        .identities
-        .remove(caller.user.id, id, caller.session.id, now, &event)
-        .await;
-    let refused = match removed {
-        Ok(IdentityRemoval::Removed) => return see_other("/account?changed=identity-removed"),
+    let refused = match unlink_identity(&state, &client, caller.caller(), id).await {
+        Ok(()) => return see_other("/account?changed=identity-removed"),
         // Someone else's or gone already: nothing to say.
-        Ok(IdentityRemoval::NotFound) => return see_other("/account"),
-        Ok(IdentityRemoval::LastWayToSignIn) => ApiError::Conflict(LAST_WAY),
-        Err(error) => ApiError::from(error),
+        Err(AccountError::IdentityNotFound) => return see_other("/account"),
+        Err(refused) => ApiError::from(refused),
     };
     let context = PageContext::new(&state, &request, TITLE).with_problem(format!(
         "{}: set a password (Forgot your password?) or add a passkey first.",

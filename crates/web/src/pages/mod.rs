@@ -11,6 +11,7 @@
 pub mod account;
 mod assets;
 pub mod by_mail;
+pub(crate) mod form;
 pub mod identities;
 mod message;
 pub mod passkeys;
@@ -18,6 +19,7 @@ pub mod password;
 pub mod second_factor;
 pub mod sign_in;
 
+pub(crate) use form::{CsrfField, PageForm, csrf_field, refuse_foreign_form};
 pub(crate) use message::{MessagePage, error_page, verify_first};
 
 use actix_web::{
@@ -27,19 +29,18 @@ use actix_web::{
     web,
 };
 use askama::Template;
-use subtle::ConstantTimeEq;
 
 use crate::{
     cookies::{ACCESS_COOKIE, csrf_value, origin_of, token_cookies},
     error::ApiError,
-    extract::{AuthenticatedUser, authenticate_session_handle, from_trusted_origin},
+    extract::{AuthenticatedUser, authenticate_session_handle},
     signin::tokens::issue_page_tokens,
     state::AppState,
 };
 
 /// The page forms' CSRF cookie: its value is repeated in each form's `csrf` field. Over
 /// HTTPS its name has the `__Host-` prefix, so a sibling subdomain cannot set it.
-fn page_csrf_cookie(state: &AppState) -> &'static str {
+pub(crate) fn page_csrf_cookie(state: &AppState) -> &'static str {
     if state.options.cookie_secure {
         "__Host-gatehouse_page_csrf"
     } else {
@@ -221,38 +222,6 @@ fn page_headers(response: &mut actix_web::HttpResponseBuilder, state: &AppState)
         // which the origin check must refuse. `strict-origin` still sends no path (nor a
         // mail link's token) anywhere.
         .insert_header((header::REFERRER_POLICY, "strict-origin"));
-}
-
-/// Whether a form post is this site's own: the browser says it comes from a trusted
-/// origin, and its `csrf` field matches the page cookie. `None` when it is, else the 403
-/// page to answer.
-pub(crate) fn refuse_foreign_form(
-    state: &AppState,
-    request: &HttpRequest,
-    presented: &str,
-) -> Option<HttpResponse> {
-    let cookie_matches = request
-        .cookie(page_csrf_cookie(state))
-        .is_some_and(|cookie| {
-            !presented.is_empty()
-                && bool::from(cookie.value().as_bytes().ct_eq(presented.as_bytes()))
-        });
-    if cookie_matches && from_trusted_origin(request, &state.options.trusted_origins) {
-        return None;
-    }
-    let context = PageContext::new(state, request, "Please try again")
-        .with_problem("This form expired or did not come from this site. Go back, reload the page and send it again.");
-    let (page, cookie) = context.into_parts();
-    Some(PageContext::render(
-        cookie,
-        state,
-        StatusCode::FORBIDDEN,
-        &MessagePage {
-            page,
-            link_href: "/login",
-            link_text: "Back to sign-in",
-        },
-    ))
 }
 
 /// The signed-in account of a page request; else the answer: to the sign-in page, which

@@ -6,23 +6,28 @@
 //! CSRF token, so the server side is the same forms as the rest of the pages.
 
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
-use gatehouse_app::{Client, SignIn, signin::passkey_sign_in};
-use gatehouse_domain::{CeremonyId, PasskeyName};
+use gatehouse_app::{
+    Client, SignIn,
+    account::passkeys::{add_passkey, remove_passkey, rename_passkey},
+    signin::passkey_sign_in,
+};
+use gatehouse_domain::PasskeyName;
 use serde::Deserialize;
-use serde_json::Value;
 
 use crate::{
     error::ApiError,
-    extract::{Audit, AuthenticatedUser, ClientContext, IpThrottled},
+    extract::{AuthenticatedUser, ClientContext, IpThrottled, SIGN_IN_AGAIN, fresh_sign_in},
     pages::{
-        PageContext,
+        CsrfField, PageContext, PageForm,
         account::{TITLE as ACCOUNT_TITLE, account_view},
+        csrf_field,
+        form::ceremony_answer,
         page_user, problem_text, refuse_foreign_form, safe_return_to,
-        second_factor::{caller_for_change, may_change_sign_in},
+        second_factor::caller_for_change,
         see_other,
         sign_in::{login_form, sign_in_answer},
     },
-    passkeys::{add_passkey, passkey_id, registration_options, remove_passkey},
+    passkeys::{passkey_id, registration_options},
     state::AppState,
 };
 
@@ -44,26 +49,7 @@ pub struct PasskeyForm {
     name: String,
 }
 
-impl PasskeyForm {
-    /// The form's CSRF token.
-    pub(crate) fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
-/// Why a form's credential was refused before any check.
-pub(crate) const NOT_A_CREDENTIAL: &str = "must be a PublicKeyCredential";
-
-/// The challenge and the credential a form carries. A credential that is not JSON is
-/// refused as the API refuses a wrong shape.
-pub(crate) fn ceremony_answer(
-    challenge_id: &str,
-    credential: &str,
-) -> Result<(Option<CeremonyId>, Value), ApiError> {
-    let credential: Value = serde_json::from_str(credential)
-        .map_err(|_| ApiError::field("credential", NOT_A_CREDENTIAL))?;
-    Ok((CeremonyId::parse(challenge_id.trim()), credential))
-}
+csrf_field!(PasskeyForm);
 
 /// `POST /login/passkey`: the passkey the browser chose signs in (a fresh session at
 /// `aal2`), then `return_to`; a refusal shows the sign-in page saying why.
@@ -71,11 +57,8 @@ pub async fn sign_in(
     state: web::Data<AppState>,
     request: HttpRequest,
     ClientContext(client): ClientContext,
-    web::Form(form): web::Form<PasskeyForm>,
+    PageForm(form): PageForm<PasskeyForm>,
 ) -> HttpResponse {
-    if let Some(refused) = refuse_foreign_form(&state, &request, &form.csrf) {
-        return refused;
-    }
     let return_to = safe_return_to(&state, &form.return_to);
     match passkey_session(&state, &client, &form).await {
         Ok(outcome) => sign_in_answer(&state, &request, outcome, return_to),
@@ -112,7 +95,7 @@ pub async fn options(
     request: HttpRequest,
     web::Form(form): web::Form<PasskeyForm>,
 ) -> HttpResponse {
-    if refuse_foreign_form(&state, &request, &form.csrf).is_some() {
+    if refuse_foreign_form(&state, &request, form.csrf()).is_some() {
         return ApiError::Forbidden("This page expired: reload it").error_response();
     }
     let caller = match page_user(&state, &request).await {
@@ -122,7 +105,7 @@ pub async fn options(
         Err(_) => return ApiError::invalid_token("Signed out: reload the page").error_response(),
     };
     let opened = async {
-        may_change_sign_in(&state, &caller).await?;
+        fresh_sign_in(&state, &caller, SIGN_IN_AGAIN).await?;
         registration_options(&state, &caller).await
     };
     opened.await.unwrap_or_else(|error| error.error_response())
@@ -132,17 +115,18 @@ pub async fn options(
 pub async fn add(
     state: web::Data<AppState>,
     request: HttpRequest,
-    Audit(audit): Audit,
-    web::Form(form): web::Form<PasskeyForm>,
+    ClientContext(client): ClientContext,
+    PageForm(form): PageForm<PasskeyForm>,
 ) -> HttpResponse {
-    let caller = match caller_for_change(&state, &request, &form.csrf).await {
+    let caller = match caller_for_change(&state, &request).await {
         Ok(caller) => caller,
         Err(answer) => return answer,
     };
     let added = async {
         let (challenge, credential) = ceremony_answer(&form.challenge_id, &form.credential)?;
         let name = optional_name(&form.name)?;
-        add_passkey(&state, &caller, &audit, challenge, credential, name).await
+        let you = caller.caller();
+        Ok::<_, ApiError>(add_passkey(&state, &client, you, challenge, credential, name).await?)
     };
     match added.await {
         Ok(_) => see_other("/account?changed=passkey-added"),
@@ -155,11 +139,8 @@ pub async fn rename(
     state: web::Data<AppState>,
     request: HttpRequest,
     id: web::Path<String>,
-    web::Form(form): web::Form<PasskeyForm>,
+    PageForm(form): PageForm<PasskeyForm>,
 ) -> HttpResponse {
-    if let Some(refused) = refuse_foreign_form(&state, &request, &form.csrf) {
-        return refused;
-    }
     let caller = match page_user(&state, &request).await {
         Ok(caller) => caller,
         Err(answer) => return answer,
@@ -168,11 +149,7 @@ pub async fn rename(
         let id = passkey_id(&id)?;
         let name = PasskeyName::parse(&form.name)
             .map_err(|invalid| ApiError::Validation(vec![invalid.into()]))?;
-        state
-            .passkeys
-            .rename(caller.user.id, id, &name)
-            .await?
-            .ok_or(ApiError::NotFound("Passkey not found"))
+        Ok::<_, ApiError>(rename_passkey(&state, caller.user.id, id, &name).await?)
     };
     match renamed.await {
         Ok(_) => see_other("/account?changed=passkey-renamed"),
@@ -184,17 +161,17 @@ pub async fn rename(
 pub async fn remove(
     state: web::Data<AppState>,
     request: HttpRequest,
-    Audit(audit): Audit,
+    ClientContext(client): ClientContext,
     id: web::Path<String>,
-    web::Form(form): web::Form<PasskeyForm>,
+    _: PageForm<PasskeyForm>,
 ) -> HttpResponse {
-    let caller = match caller_for_change(&state, &request, &form.csrf).await {
+    let caller = match caller_for_change(&state, &request).await {
         Ok(caller) => caller,
         Err(answer) => return answer,
     };
     let removed = async {
         let id = passkey_id(&id)?;
-        remove_passkey(&state, &caller, &audit, id).await
+        Ok::<_, ApiError>(remove_passkey(&state, &client, caller.caller(), id).await?)
     };
     match removed.await {
         Ok(()) => see_other("/account?changed=passkey-removed"),

@@ -9,7 +9,7 @@ use crate::{
     error::ApiError,
     extract::{ClientContext, IpThrottled, require_account_assurance},
     pages::{
-        Frame, PageContext, page_user, problem_text, refuse_foreign_form, see_other,
+        Frame, PageContext, PageForm, csrf_field, page_user, problem_text, see_other,
         with_retry_after,
     },
     state::AppState,
@@ -34,6 +34,8 @@ pub struct PasswordForm {
     #[serde(default)]
     new_password: String,
 }
+
+csrf_field!(PasswordForm);
 
 const TITLE: &str = "Change your password";
 
@@ -65,11 +67,8 @@ pub async fn change_password(
     request: HttpRequest,
     throttled: Result<IpThrottled, ApiError>,
     ClientContext(client): ClientContext,
-    web::Form(form): web::Form<PasswordForm>,
+    PageForm(form): PageForm<PasswordForm>,
 ) -> HttpResponse {
-    if let Some(refused) = refuse_foreign_form(&state, &request, &form.csrf) {
-        return refused;
-    }
     let caller = match page_user(&state, &request).await {
         Ok(caller) => caller,
         Err(answer) => return answer,

@@ -3,15 +3,15 @@
 
 use actix_web::{HttpRequest, HttpResponse, ResponseError, http::StatusCode, web};
 use askama::Template;
+use gatehouse_app::account::{AccountError, totp};
 use gatehouse_auth::TotpSecret;
 use serde::Deserialize;
 
 use crate::{
     error::ApiError,
-    extract::{Audit, AuthenticatedUser, EMAIL_NOT_VERIFIED, require_account_assurance},
-    mfa::{begin_totp_setup, confirm_totp_setup, disable_totp_of, totp_in_setup},
+    extract::{AuthenticatedUser, ClientContext, SIGN_IN_AGAIN, fresh_sign_in},
     pages::{
-        Frame, PageContext, encode, error_page, page_user, problem_text, refuse_foreign_form,
+        Frame, PageContext, PageForm, csrf_field, encode, error_page, page_user, problem_text,
         see_other, verify_first,
     },
     state::AppState,
@@ -42,60 +42,39 @@ pub struct CodeForm {
     code: String,
 }
 
-const TITLE: &str = "Set up an authenticator app";
+csrf_field!(CodeForm);
 
-/// Why a change to how one signs in was refused to a session signed in too long ago.
-pub(crate) const SIGN_IN_AGAIN: &str = "Sign in again to change how you sign in";
+const TITLE: &str = "Set up an authenticator app";
 
 /// The signed-in caller of a form post that changes how the account signs in; else the
 /// answer.
 pub(crate) async fn caller_for_change(
     state: &AppState,
     request: &HttpRequest,
-    csrf: &str,
 ) -> Result<AuthenticatedUser, HttpResponse> {
-    if let Some(refused) = refuse_foreign_form(state, request, csrf) {
-        return Err(refused);
-    }
     let caller = page_user(state, request).await?;
-    if let Err(error) = may_change_sign_in(state, &caller).await {
+    if let Err(error) = fresh_sign_in(state, &caller, SIGN_IN_AGAIN).await {
         return Err(refusal(state, request, &error));
     }
     Ok(caller)
-}
-
-/// What the API's `FreshUser` requires, for the pages: a sign-in of the last few minutes
-/// (the page session lasts days; its access token's lifetime still tells when it signed
-/// in), which used the account's second factor if it has one. A session left open on a
-/// shared computer, or a stolen cookie, cannot add a way in.
-pub(crate) async fn may_change_sign_in(
-    state: &AppState,
-    caller: &AuthenticatedUser,
-) -> Result<(), ApiError> {
-    if !caller.claims.fresh || caller.claims.expires_at <= chrono::Utc::now() {
-        return Err(ApiError::Forbidden(SIGN_IN_AGAIN));
-    }
-    require_account_assurance(state, caller).await
 }
 
 /// `POST /account/totp`: a new secret, shown as a QR code and as text.
 pub async fn start(
     state: web::Data<AppState>,
     request: HttpRequest,
-    web::Form(form): web::Form<CodeForm>,
+    _: PageForm<CodeForm>,
 ) -> HttpResponse {
-    let caller = match caller_for_change(&state, &request, &form.csrf).await {
+    let caller = match caller_for_change(&state, &request).await {
         Ok(caller) => caller,
         Err(answer) => return answer,
     };
-    match begin_totp_setup(&state, caller.user.id).await {
+    match totp::begin_totp_setup(&state, caller.user.id).await {
         Ok(secret) => setup_page(&state, &request, &caller, &secret, None),
         // On already: the account page says so.
-        Err(ApiError::Conflict(_)) => see_other("/account"),
-        Err(error @ ApiError::Forbidden(EMAIL_NOT_VERIFIED)) => {
-            verify_first(&state, &request, &error)
-        }
-        Err(error) => error_page(&state, &request, &error),
+        Err(AccountError::TotpAlreadyEnabled) => see_other("/account"),
+        Err(refused @ AccountError::Unverified) => verify_first(&state, &request, &refused.into()),
+        Err(refused) => error_page(&state, &request, &refused.into()),
     }
 }
 
@@ -103,14 +82,14 @@ pub async fn start(
 pub async fn confirm(
     state: web::Data<AppState>,
     request: HttpRequest,
-    Audit(audit): Audit,
-    web::Form(form): web::Form<CodeForm>,
+    ClientContext(client): ClientContext,
+    PageForm(form): PageForm<CodeForm>,
 ) -> HttpResponse {
-    let caller = match caller_for_change(&state, &request, &form.csrf).await {
+    let caller = match caller_for_change(&state, &request).await {
         Ok(caller) => caller,
         Err(answer) => return answer,
     };
-    match confirm_totp_setup(&state, &caller, &audit, &form.code).await {
+    match totp::confirm_totp_setup(&state, &client, caller.caller(), &form.code).await {
         Ok(codes) => {
             let text = codes.codes.join("\n") + "\n";
             let download_href = format!("data:text/plain;charset=utf-8,{}", encode(&text));
@@ -127,16 +106,17 @@ pub async fn confirm(
                 },
             )
         }
-        Err(error @ ApiError::BadRequest(_)) => match totp_in_setup(&state, caller.user.id).await {
-            Ok(Some(secret)) => setup_page(&state, &request, &caller, &secret, Some(&error)),
-            Ok(None) => see_other("/account"),
-            Err(failure) => error_page(&state, &request, &failure),
-        },
-        Err(ApiError::Conflict(_)) => see_other("/account"),
-        Err(error @ ApiError::Forbidden(EMAIL_NOT_VERIFIED)) => {
-            verify_first(&state, &request, &error)
+        Err(refused @ AccountError::InvalidCode) => {
+            let error = ApiError::from(refused);
+            match totp::totp_in_setup(&state, caller.user.id).await {
+                Ok(Some(secret)) => setup_page(&state, &request, &caller, &secret, Some(&error)),
+                Ok(None) => see_other("/account"),
+                Err(failure) => error_page(&state, &request, &failure.into()),
+            }
         }
-        Err(error) => error_page(&state, &request, &error),
+        Err(AccountError::NoTotpSetup) => see_other("/account"),
+        Err(refused @ AccountError::Unverified) => verify_first(&state, &request, &refused.into()),
+        Err(refused) => error_page(&state, &request, &refused.into()),
     }
 }
 
@@ -144,16 +124,16 @@ pub async fn confirm(
 pub async fn disable(
     state: web::Data<AppState>,
     request: HttpRequest,
-    Audit(audit): Audit,
-    web::Form(form): web::Form<CodeForm>,
+    ClientContext(client): ClientContext,
+    _: PageForm<CodeForm>,
 ) -> HttpResponse {
-    let caller = match caller_for_change(&state, &request, &form.csrf).await {
+    let caller = match caller_for_change(&state, &request).await {
         Ok(caller) => caller,
         Err(answer) => return answer,
     };
-    match disable_totp_of(&state, &caller, &audit).await {
-        Ok(()) | Err(ApiError::NotFound(_)) => see_other("/account?changed=totp"),
-        Err(error) => error_page(&state, &request, &error),
+    match totp::disable_totp(&state, &client, caller.caller()).await {
+        Ok(()) | Err(AccountError::TotpNotEnabled) => see_other("/account?changed=totp"),
+        Err(refused) => error_page(&state, &request, &refused.into()),
     }
 }
 

@@ -16,8 +16,8 @@ use crate::{
     extract::{ClientContext, IpThrottled},
     mfa::dto::MfaVerifyIn,
     pages::{
-        Frame, MessagePage, PageContext, passkeys::NOT_A_CREDENTIAL, problem_text,
-        refuse_foreign_form, safe_return_to, signed_in, with_retry_after,
+        Frame, MessagePage, PageContext, PageForm, csrf_field, form::NOT_A_CREDENTIAL,
+        problem_text, safe_return_to, signed_in, with_retry_after,
     },
     signin::dto::{Login, LoginIn, RegisterIn, Registration},
     state::AppState,
@@ -104,6 +104,8 @@ pub struct RegisterForm {
     password: String,
 }
 
+csrf_field!(LoginForm, SecondStepForm, RegisterForm);
+
 pub(crate) fn login_form(
     state: &AppState,
     context: PageContext,
@@ -155,11 +157,8 @@ pub async fn login(
     request: HttpRequest,
     throttled: Result<IpThrottled, ApiError>,
     ClientContext(client): ClientContext,
-    web::Form(form): web::Form<LoginForm>,
+    PageForm(form): PageForm<LoginForm>,
 ) -> HttpResponse {
-    if let Some(refused) = refuse_foreign_form(&state, &request, &form.csrf) {
-        return refused;
-    }
     let return_to = safe_return_to(&state, &form.return_to);
     let refuse = |error: ApiError| {
         let context =
@@ -236,11 +235,8 @@ pub async fn second_step(
     request: HttpRequest,
     throttled: Result<IpThrottled, ApiError>,
     ClientContext(client): ClientContext,
-    web::Form(form): web::Form<SecondStepForm>,
+    PageForm(form): PageForm<SecondStepForm>,
 ) -> HttpResponse {
-    if let Some(refused) = refuse_foreign_form(&state, &request, &form.csrf) {
-        return refused;
-    }
     let return_to = safe_return_to(&state, &form.return_to);
     let again = |error: ApiError| {
         let (page, cookie) = PageContext::new(&state, &request, "Second step")
@@ -323,11 +319,8 @@ pub async fn register(
     request: HttpRequest,
     throttled: Result<IpThrottled, ApiError>,
     ClientContext(client): ClientContext,
-    web::Form(form): web::Form<RegisterForm>,
+    PageForm(form): PageForm<RegisterForm>,
 ) -> HttpResponse {
-    if let Some(refused) = refuse_foreign_form(&state, &request, &form.csrf) {
-        return refused;
-    }
     let again = |error: ApiError| {
         let mut email_error = None;
         let mut password_error = None;

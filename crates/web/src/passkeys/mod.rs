@@ -7,27 +7,20 @@ pub mod dto;
 pub mod sign_in;
 
 use actix_web::{HttpResponse, http::header, web};
-use chrono::Utc;
-use gatehouse_app::passkeys::{open_ceremony, take_ceremony};
-use gatehouse_auth::{Ceremony, credential_id_hash, new_user_handle};
-use gatehouse_domain::{
-    AuditContext, AuditEventType, CeremonyId, CeremonyPurpose, NewAuditEvent, PasskeyId,
-    PasskeyName, PasskeySummary, UserId, WayIn,
+use gatehouse_app::{
+    account::passkeys::{add_passkey, begin_registration, remove_passkey, rename_passkey},
+    passkeys::open_ceremony,
 };
-use gatehouse_mail::SecurityNotice;
-use gatehouse_persistence::NewStoredPasskey;
+use gatehouse_auth::Ceremony;
+use gatehouse_domain::{CeremonyId, CeremonyPurpose, PasskeyId, UserId};
 
 use crate::{
     error::{ApiError, Problem},
-    extract::{
-        Audit, AuthenticatedUser, FreshUser, IpThrottled, JsonBody, require_verified_address,
-    },
-    openapi::responses::{BearerRefused, DatabaseDown, JsonBodyRefused, NetworkLimited},
+    extract::{AuthenticatedUser, ClientContext, FreshUser, IpThrottled, JsonBody},
     passkeys::dto::{CeremonyOut, PasskeyOut, PasskeyRegisterIn, PasskeyRenameIn},
+    shared_responses::{BearerRefused, DatabaseDown, JsonBodyRefused, NetworkLimited},
     state::AppState,
 };
-
-const NOT_FOUND: &str = "Passkey not found";
 
 /// Options to add a passkey to the caller's account: a discoverable credential with
 /// user verification, none of the caller's passkeys.
@@ -52,29 +45,16 @@ pub async fn register_options(
     registration_options(&state, &caller).await
 }
 
-/// Opens a registration ceremony for `caller` (shared with the account page).
+/// Opens a registration ceremony for `caller` and answers its options (shared with the
+/// account page's script).
 pub(crate) async fn registration_options(
     state: &AppState,
     caller: &AuthenticatedUser,
 ) -> Result<HttpResponse, ApiError> {
-    require_verified_address(state, caller.user.id).await?;
-    let existing = state.passkeys.credentials_of(caller.user.id).await?;
-    let handle = state
-        .users
-        .passkey_handle(caller.user.id, &new_user_handle())
-        .await?
-        .ok_or(ApiError::invalid_token("User not found"))?;
-    let ceremony =
-        state
-            .webauthn
-            .start_registration(&handle, caller.user.email.as_str(), &existing)?;
-    begin(
-        state,
-        CeremonyPurpose::Registration,
-        Some(caller.user.id),
-        ceremony,
-    )
-    .await
+    let (user, email) = (caller.user.id, caller.user.email.as_str());
+    Ok(ceremony_answer(
+        begin_registration(state, user, email).await?,
+    ))
 }
 
 /// Adds the passkey the browser made from the options. The caller's other sessions that
@@ -100,59 +80,13 @@ pub(crate) async fn registration_options(
 pub async fn register(
     state: web::Data<AppState>,
     FreshUser(caller): FreshUser,
-    Audit(context): Audit,
+    ClientContext(client): ClientContext,
     JsonBody(body): JsonBody<PasskeyRegisterIn>,
 ) -> Result<HttpResponse, ApiError> {
     let (challenge, credential, name) = body.parse()?;
-    let added = add_passkey(&state, &caller, &context, challenge, credential, name).await?;
+    let caller = caller.caller();
+    let added = add_passkey(&state, &client, caller, challenge, credential, name).await?;
     Ok(HttpResponse::Created().json(PasskeyOut::from(added)))
-}
-
-/// Finishes `caller`'s registration ceremony `challenge` with the browser's `credential`
-/// and stores the passkey (shared with the account page).
-pub(crate) async fn add_passkey(
-    state: &AppState,
-    caller: &AuthenticatedUser,
-    context: &AuditContext,
-    challenge: Option<CeremonyId>,
-    credential: serde_json::Value,
-    name: Option<PasskeyName>,
-) -> Result<PasskeySummary, ApiError> {
-    let user_id = caller.user.id;
-    require_verified_address(state, user_id).await?;
-    let ceremony = take_ceremony(
-        state,
-        challenge,
-        CeremonyPurpose::Registration,
-        Some(user_id),
-    )
-    .await?;
-    // What the options excluded: the account's credentials when they were made.
-    let held: Vec<String> = state.passkeys.list_credential_hashes(user_id).await?;
-    let new = state
-        .webauthn
-        .finish_registration(credential, &ceremony, |id| {
-            held.contains(&credential_id_hash(id))
-        })
-        .inspect_err(|refused| tracing::debug!(error = %refused, "passkey registration refused"))?;
-    let now = Utc::now();
-    let event = NewAuditEvent::new(AuditEventType::PasskeyAdded, Some(user_id), context, now)
-        .in_session(caller.session.id);
-    let stored = NewStoredPasskey {
-        credential_id_hash: &credential_id_hash(&new.credential_id),
-        credential: &new.stored,
-        name,
-    };
-    let added = state
-        .passkeys
-        .add(user_id, stored, caller.session.id, now, &event)
-        .await?;
-    state.account_mails.notify_added(
-        user_id,
-        SecurityNotice::PasskeyAdded,
-        WayIn::Passkey(added.id),
-    );
-    Ok(added)
 }
 
 /// The caller's passkeys, oldest first.
@@ -205,11 +139,7 @@ pub async fn rename(
 ) -> Result<HttpResponse, ApiError> {
     let id = passkey_id(&id)?;
     let name = body.parse()?;
-    let renamed = state
-        .passkeys
-        .rename(caller.user.id, id, &name)
-        .await?
-        .ok_or(ApiError::NotFound(NOT_FOUND))?;
+    let renamed = rename_passkey(&state, caller.user.id, id, &name).await?;
     Ok(HttpResponse::Ok().json(PasskeyOut::from(renamed)))
 }
 
@@ -234,39 +164,12 @@ pub async fn rename(
 pub async fn remove(
     state: web::Data<AppState>,
     FreshUser(caller): FreshUser,
-    Audit(context): Audit,
+    ClientContext(client): ClientContext,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = passkey_id(&id)?;
-    remove_passkey(&state, &caller, &context, id).await?;
+    remove_passkey(&state, &client, caller.caller(), id).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// Removes `caller`'s passkey `id` (shared with the account page).
-pub(crate) async fn remove_passkey(
-    state: &AppState,
-    caller: &AuthenticatedUser,
-    context: &AuditContext,
-    id: PasskeyId,
-) -> Result<(), ApiError> {
-    let now = Utc::now();
-    let event = NewAuditEvent::new(
-        AuditEventType::PasskeyRemoved,
-        Some(caller.user.id),
-        context,
-        now,
-    )
-    .in_session(caller.session.id)
-    .with("passkey_id", id.to_string());
-    state
-        .passkeys
-        .remove(caller.user.id, id, caller.session.id, now, &event)
-        .await?
-        .ok_or(ApiError::NotFound(NOT_FOUND))?;
-    state
-        .account_mails
-        .notify(caller.user.id, SecurityNotice::PasskeyRemoved);
-    Ok(())
 }
 
 pub(crate) fn passkey_id(raw: &str) -> Result<PasskeyId, ApiError> {
@@ -280,11 +183,17 @@ pub(crate) async fn begin(
     user: Option<UserId>,
     ceremony: Ceremony,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, mut options) = open_ceremony(state, purpose, user, ceremony).await?;
-    Ok(HttpResponse::Ok()
+    Ok(ceremony_answer(
+        open_ceremony(state, purpose, user, ceremony).await?,
+    ))
+}
+
+/// The answer that carries a stored ceremony's options, never to be cached.
+fn ceremony_answer((id, mut options): (CeremonyId, serde_json::Value)) -> HttpResponse {
+    HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(CeremonyOut {
             challenge_id: id.as_uuid(),
             public_key: options["publicKey"].take(),
-        }))
+        })
 }

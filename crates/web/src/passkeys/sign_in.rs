@@ -9,11 +9,11 @@ use gatehouse_domain::CeremonyPurpose;
 use crate::{
     error::{ApiError, Problem},
     extract::{ClientContext, IpThrottled, JsonBody, TrustedOrigin},
-    openapi::responses::{DatabaseDown, JsonBodyRefused, NetworkLimited},
     passkeys::{
         begin,
         dto::{CeremonyOut, PasskeyLoginIn},
     },
+    shared_responses::{DatabaseDown, JsonBodyRefused, NetworkLimited},
     signin::{dto::TokenOut, signed_in},
     state::AppState,
 };

@@ -8,7 +8,7 @@ use crate::{
     cookies::cleared_cookies,
     error::{ApiError, Problem},
     extract::{AnyToken, Audit, AuthenticatedUser},
-    openapi::responses::{BearerRefused, DatabaseDown},
+    shared_responses::{BearerRefused, DatabaseDown},
     state::AppState,
 };
 

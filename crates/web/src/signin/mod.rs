@@ -12,7 +12,7 @@ use crate::{
     dto::UserOut,
     error::{ApiError, Problem},
     extract::{ClientContext, IpThrottled, JsonBody, TrustedOrigin},
-    openapi::responses::{DatabaseDown, JsonBodyRefused, NetworkLimited, PasswordLimited},
+    shared_responses::{DatabaseDown, JsonBodyRefused, NetworkLimited, PasswordLimited},
     state::AppState,
 };
 

@@ -14,7 +14,7 @@ use gatehouse_domain::{
 use crate::{
     error::{ApiError, Problem},
     extract::{IpThrottled, RefreshToken, account_of, audit_context},
-    openapi::responses::{DatabaseDown, NetworkLimited},
+    shared_responses::{DatabaseDown, NetworkLimited},
     signin::{dto::TokenOut, tokens::tokens_response},
     state::AppState,
 };
