@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The load bench behind README "Performance": builds the release binary, measures the
+# The load bench behind docs/PERFORMANCE.md ("Performance"): builds the release binary, measures the
 # database's own references (pgbench -S and a one-row UPDATE by primary key) and then
 # gatehouse on Postgres and on SQLite with rate limits off, and prints one table with
 # req/s, p50/p99, the ratios against the targets, successful logins per second under a

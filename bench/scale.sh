@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The at-scale bench behind README "Performance → At scale" (`just bench-scale`): a
+# The at-scale bench behind docs/PERFORMANCE.md ("At scale") (`just bench-scale`): a
 # Postgres database with 1,000,000 users and 2,000,000 sessions made with SQL, a starter
 # table of 1,000,000 rows, and in one run:
 #   - each migration's time on the large tables, with a write probe (a session INSERT every
@@ -40,7 +40,7 @@ for tool in wrk pgbench psql curl; do
   command -v "$tool" >/dev/null || { echo "bench-scale: $tool is not installed" >&2; exit 1; }
 done
 started_at=$(date +%s)
-# BENCH_PROFILE=image-test (thin LTO) builds faster for a trial; the README's figures
+# BENCH_PROFILE=image-test (thin LTO) builds faster for a trial; the figures in docs/PERFORMANCE.md
 # come from release.
 profile=${BENCH_PROFILE:-release}
 cargo build --profile "$profile" --locked --bin gatehouse

@@ -8,7 +8,7 @@ use crate::{SessionId, UserId};
 
 macro_rules! event_types {
     ($($(#[$doc:meta])* $variant:ident => $name:literal,)*) => {
-        /// The kinds of security-relevant event, named as `API.md` names them.
+        /// The kinds of security-relevant event, named as `docs/API.md` ("Audit events") names them.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum AuditEventType {
             $($(#[$doc])* $variant,)*

@@ -119,7 +119,7 @@ impl SessionCache {
         self.shared.is_some()
     }
 
-    /// Whether lookups may answer: a heartbeat arrived within [`MAX_SILENCE`].
+    /// Whether lookups may answer: a heartbeat arrived within `MAX_SILENCE`.
     pub fn is_usable(&self) -> bool {
         self.shared
             .as_ref()
@@ -127,7 +127,7 @@ impl SessionCache {
     }
 
     /// The cached session and account, if the cache is usable and holds a fresh entry:
-    /// without the account's password hash (it reads as [`PasswordHash::none`], which
+    /// without the account's password hash (it reads as [`gatehouse_domain::PasswordHash::none`], which
     /// matches nothing) and the session's user agent and IP.
     pub fn lookup(&self, id: SessionId) -> Option<(Session, User)> {
         let shared = self.shared.as_ref()?;
@@ -206,10 +206,8 @@ impl SessionCache {
         self.invalidate(|entries| *entries = Entries::default());
     }
 
-    /// A heartbeat of this cache, sent now, arrived at once (what [`heard_heartbeat`]
+    /// A heartbeat of this cache, sent now, arrived at once (what `heard_heartbeat`
     /// records for a heartbeat without delay).
-    ///
-    /// [`heard_heartbeat`]: Self::heard_heartbeat
     pub fn heartbeat_received(&self) {
         if let Some(shared) = &self.shared {
             shared.note_own_heartbeat(shared.now_ms());

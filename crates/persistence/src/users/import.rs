@@ -37,7 +37,7 @@ pub enum ImportOutcome {
 impl UserRepository {
     /// Inserts `accounts`, keeping their flags and creation times, and says for each, in
     /// order, whether it went in or its address was taken. One query finds the addresses
-    /// already here, one `INSERT` adds the rest (per [`MAX_ROWS_PER_STATEMENT`]): a batch
+    /// already here, one `INSERT` adds the rest (per `MAX_ROWS_PER_STATEMENT`): a batch
     /// of four thousand costs two round trips, not eight thousand. Should someone take one of the addresses
     /// between the two (a registration during the import), the batch falls back to one
     /// insert per account, each conflict decided by the unique index as at registration.

@@ -47,9 +47,7 @@ impl Chromium {
     /// Starts a browser, or `None` (with a note) when this machine has no chromedriver.
     pub async fn launch(base: &str, javascript: bool) -> Option<Self> {
         let Some(driver_path) = chromedriver() else {
-            eprintln!(
-                "note: no chromedriver (set GATEHOUSE_TEST_CHROMEDRIVER): browser test skipped"
-            );
+            crate::skips::skipped(crate::skips::Needs::Chromium);
             return None;
         };
         let turn = TURNS.acquire().await.unwrap();

@@ -1,4 +1,4 @@
-use std::{collections::HashMap, path::PathBuf, sync::Once};
+use std::{collections::HashMap, path::PathBuf};
 
 use gatehouse::{Application, Settings};
 use gatehouse_auth::{JwtCodec, JwtConfig, SigningKey};
@@ -9,6 +9,8 @@ use gatehouse_persistence::{
 use reqwest::{Response, StatusCode, header};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
+
+use crate::skips::{Needs, skipped};
 
 pub const TEST_SECRET: &str = "integration-test-secret-of-at-least-32-bytes";
 /// 32 bytes, base64: `MFA_ENCRYPTION_KEY` for tests that run in production mode.
@@ -65,28 +67,26 @@ pub enum Backend {
 
 impl Backend {
     pub fn postgres() -> Option<Self> {
-        configured("GATEHOUSE_TEST_POSTGRES_URL").map(Self::Postgres)
+        configured("GATEHOUSE_TEST_POSTGRES_URL", Needs::Postgres).map(Self::Postgres)
     }
 
     pub fn mysql() -> Option<Self> {
-        configured("GATEHOUSE_TEST_MYSQL_URL").map(Self::MySql)
+        configured("GATEHOUSE_TEST_MYSQL_URL", Needs::MariaDb).map(Self::MySql)
     }
 }
 
 /// The Redis for tests of the shared rate-limit store: `GATEHOUSE_TEST_REDIS_URL`
-/// (`redis://127.0.0.1:6379/` in CI). Unset, those tests do nothing.
+/// (`redis://127.0.0.1:6379/` in CI). Unset, those tests do nothing (and say so).
 pub fn test_redis_url() -> Option<String> {
-    configured("GATEHOUSE_TEST_REDIS_URL")
+    configured("GATEHOUSE_TEST_REDIS_URL", Needs::Redis)
 }
 
-fn configured(variable: &'static str) -> Option<String> {
-    static NOTE: Once = Once::new();
+/// The variable's value; unset or blank, the caller's test is skipped (see `skips.rs`).
+fn configured(variable: &'static str, needs: Needs) -> Option<String> {
     match std::env::var(variable) {
         Ok(url) if !url.trim().is_empty() => Some(url),
         _ => {
-            NOTE.call_once(|| {
-                eprintln!("note: {variable} is not set; tests for that database do nothing");
-            });
+            skipped(needs);
             None
         }
     }

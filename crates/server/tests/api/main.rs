@@ -43,6 +43,7 @@ mod repositories;
 mod session_cache;
 mod sessions;
 mod signing;
+mod skips;
 mod smtp_sink;
 mod soft_passkey;
 mod two_instances;

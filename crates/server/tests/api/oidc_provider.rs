@@ -46,10 +46,7 @@ impl TestProvider {
                 "GATEHOUSE_TEST_OIDC_PROVIDER is set but node or {} is missing (npm ci there)",
                 dir.display()
             );
-            eprintln!(
-                "note: no node or no `npm ci` in {}: federation test skipped",
-                dir.display()
-            );
+            crate::skips::skipped(crate::skips::Needs::OidcProvider);
             return None;
         }
         let mut child = Command::new("node")

@@ -1,5 +1,5 @@
 //! The pages end to end in a real headless Chromium: what a person does, clicking buttons
-//! found by the labels `API.md` lists, with the page's own script for passkeys and
+//! found by the labels the pages show (`docs/API.md`, "Pages"), with the page's own script for passkeys and
 //! Chromium's virtual authenticator. Each test also checks each page it visits for what
 //! assistive technology needs, and some take the screenshots under `docs/screenshots/`.
 //!

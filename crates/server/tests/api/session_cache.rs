@@ -384,7 +384,15 @@ async fn a_busy_pool_does_not_turn_the_cache_off() {
             .send();
         tokio::spawn(request)
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Until the logout is seen waiting for a lock (or, if it does not wait, is done).
+    let asked = Instant::now();
+    while !waiting.is_finished() && !waits_for_a_lock(&app.db).await {
+        assert!(
+            asked.elapsed() < Duration::from_secs(10),
+            "the logout never reached the locks"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(
         !waiting.is_finished(),
         "the logout did not wait on the locks"
@@ -403,6 +411,21 @@ async fn a_busy_pool_does_not_turn_the_cache_off() {
     locks.rollback().await.unwrap();
     let logout = waiting.await.unwrap().unwrap();
     assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+}
+
+/// Whether a statement of this test's Postgres database is waiting for a lock.
+async fn waits_for_a_lock(db: &sea_orm::DatabaseConnection) -> bool {
+    use sea_orm::{ConnectionTrait, Statement};
+    let waiting = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock') AS waiting",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    waiting.try_get::<bool>("", "waiting").unwrap()
 }
 
 /// `TRUNCATE` fires no row trigger: it must still empty every cache.
