@@ -13,10 +13,8 @@
 //! An account with a second factor still needs it; every account passes the sign-in
 //! gate. Every refusal leaves nobody signed in and nothing created.
 
-use std::sync::Arc;
-
 use chrono::Utc;
-use gatehouse_auth::{OidcError, OidcProvider, VerifiedIdentity, hash_one_time_token};
+use gatehouse_auth::{OidcError, VerifiedIdentity, hash_one_time_token};
 use gatehouse_domain::{
     Assurance, AuditEventType, AuthMethod, Email, NewAuditEvent, NewUser, PasswordHash, User,
     UserId, WayIn,
@@ -24,40 +22,17 @@ use gatehouse_domain::{
 use gatehouse_mail::SecurityNotice;
 use gatehouse_persistence::{NewIdentity, PendingFederation};
 
-use crate::{
-    AppError, Client, LoginOutcome, Services,
-    signin::{
-        SignIn, SignInError, admit, open_session, record_failed_login, second_step::challenge,
-    },
-};
+use crate::client::Client;
+use crate::error::AppError;
+use crate::logins::LoginOutcome;
+use crate::refusals::SignInError;
+use crate::services::Services;
+use crate::signin::{SignIn, admit, open_session, record_failed_login, second_step::challenge};
 
 /// The longest address an identity keeps (the column's width).
 const MAX_EMAIL_BYTES: usize = 320;
 /// The longest `iss` and `sub` kept (the columns' width); longer ones sign nobody in.
 const MAX_CLAIM_BYTES: usize = 255;
-
-/// The configured providers, in `OIDC_PROVIDERS` order.
-#[derive(Clone, Default)]
-pub struct Providers(Arc<Vec<OidcProvider>>);
-
-impl Providers {
-    /// These providers.
-    pub fn new(providers: Vec<OidcProvider>) -> Self {
-        Self(Arc::new(providers))
-    }
-
-    /// The provider named `name`.
-    pub fn find(&self, name: &str) -> Option<&OidcProvider> {
-        self.0
-            .iter()
-            .find(|provider| provider.config().name == name)
-    }
-
-    /// Every provider, in order.
-    pub fn iter(&self) -> impl Iterator<Item = &OidcProvider> {
-        self.0.iter()
-    }
-}
 
 /// What the provider sent back, with the browser's binding cookie.
 #[derive(Debug, Default)]

@@ -7,19 +7,22 @@
 //! Settings come by value ([`Services::new`]); nothing here reads the environment.
 
 pub mod account;
+pub mod by_mail;
 mod client;
 mod error;
 pub mod federation;
 mod logins;
 pub mod mails;
 pub mod passkeys;
+mod refusals;
 mod services;
+pub mod sessions;
 pub mod signin;
 
 pub use client::Client;
 pub use error::{AppError, error_chain};
-pub use federation::Providers;
 pub use logins::{LoginCounter, LoginOutcome};
 pub use mails::{AccountMails, AccountOptions};
-pub use services::{Services, SignInPolicy};
-pub use signin::{SecondStep, SignIn, SignInError};
+pub use refusals::{AccountError, LinkError, SignInError};
+pub use services::{Providers, Services, SignInPolicy};
+pub use signin::{SecondStep, SignIn};

@@ -113,7 +113,7 @@ impl AccountMails {
     }
 
     /// Tells `user` that `way` was added to the account, with the "this wasn't me" link
-    /// that undoes it (single use, [`NOT_ME_TTL`]).
+    /// that undoes it (single use, `NOT_ME_TTL` (7 days)).
     pub fn notify_added(&self, user: UserId, notice: SecurityNotice, way: WayIn) {
         self.submit(Job::Notice(user, notice, Some(way)));
     }

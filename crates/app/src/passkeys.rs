@@ -9,7 +9,9 @@ use gatehouse_mail::SecurityNotice;
 use gatehouse_persistence::StoredPasskey;
 use serde_json::Value;
 
-use crate::{AppError, Services, SignInError};
+use crate::error::AppError;
+use crate::refusals::SignInError;
+use crate::services::Services;
 
 /// How long a ceremony may take (the authenticator's own timeout is as long).
 const CEREMONY_TTL: Duration = Duration::minutes(5);

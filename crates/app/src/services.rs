@@ -1,7 +1,10 @@
 //! What the flows stand on: the repositories, the hasher, the token codec, the sealer,
-//! the WebAuthn relying party, the providers, the account mails and the login counter.
+//! the WebAuthn relying party, the providers ([`Providers`]), the account mails and the
+//! login counter.
 
-use gatehouse_auth::{JwtCodec, Passkeys, PasswordHasher, SecretSealer};
+use std::sync::Arc;
+
+use gatehouse_auth::{JwtCodec, OidcProvider, Passkeys, PasswordHasher, SecretSealer};
 use gatehouse_mail::Mailer;
 use gatehouse_persistence::{
     AuditRepository, BackoffThresholds, DatabaseConnection, IdentityRepository,
@@ -9,7 +12,8 @@ use gatehouse_persistence::{
     PasskeyRepository, SessionCache, SessionRepository, UserRepository,
 };
 
-use crate::{AccountMails, AccountOptions, LoginCounter, Providers};
+use crate::logins::LoginCounter;
+use crate::mails::{AccountMails, AccountOptions};
 
 /// The rules every way in follows.
 #[derive(Debug, Clone)]
@@ -120,5 +124,28 @@ impl Services {
     /// The same services with `providers` to sign in with.
     pub fn with_providers(self, providers: Providers) -> Self {
         Self { providers, ..self }
+    }
+}
+
+/// The configured providers, in `OIDC_PROVIDERS` order.
+#[derive(Clone, Default)]
+pub struct Providers(Arc<Vec<OidcProvider>>);
+
+impl Providers {
+    /// These providers.
+    pub fn new(providers: Vec<OidcProvider>) -> Self {
+        Self(Arc::new(providers))
+    }
+
+    /// The provider named `name`.
+    pub fn find(&self, name: &str) -> Option<&OidcProvider> {
+        self.0
+            .iter()
+            .find(|provider| provider.config().name == name)
+    }
+
+    /// Every provider, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &OidcProvider> {
+        self.0.iter()
     }
 }

@@ -1,14 +1,16 @@
 //! Gatehouse's HTTP layer on actix-web.
 //!
-//! Organised by feature — [`signin`], [`sessions`], [`account`], [`admin`], [`keys`],
-//! [`operations`] — each holding its routes, its request and response bodies and its
-//! flow; the plumbing they share sits beside them: [`error`] (the one place that knows
-//! status codes and renders RFC 9457 problem documents), [`extract`] (what a route needs,
-//! declared in its signature: [`AuthenticatedUser`] and friends, [`JsonBody`]),
-//! [`rate_limit`], [`cookies`], [`browser`], [`middleware`], [`openapi`] and [`docs`].
-//! [`routes::configure`] mounts every feature. Handlers are thin: a body is parsed into
-//! domain types at the edge, the handler calls the hasher, the token codec and the
-//! repositories, and maps the result to a response body.
+//! Organised by feature — [`signin`], [`sessions`], [`account`], [`mfa`], [`passkeys`],
+//! [`federation`], [`pages`], [`admin`], [`audit`], [`keys`], [`operations`] — each
+//! holding its routes and its request and response bodies; the flows they call are
+//! `gatehouse_app`'s. The plumbing they share sits beside them: [`error`] (the one place
+//! that knows status codes and renders RFC 9457 problem documents), [`extract`] (what a
+//! route needs, declared in its signature: [`AuthenticatedUser`] and friends,
+//! [`JsonBody`], the flows' client), [`rate_limit`], [`cookies`], [`browser`],
+//! [`middleware`], [`mod@openapi`] and [`docs`]. [`routes::configure`] mounts the API's
+//! routes and [`pages::configure`] the pages (the server mounts both). Handlers are thin:
+//! a body is parsed into domain types at the edge, the handler calls a flow, and its
+//! outcome becomes the answer.
 
 pub mod account;
 pub mod admin;
@@ -21,6 +23,7 @@ pub mod error;
 pub mod extract;
 pub mod federation;
 pub mod keys;
+pub mod metrics;
 pub mod mfa;
 pub mod middleware;
 pub mod openapi;

@@ -1,6 +1,6 @@
 //! Rate limits for the routes an attacker hammers: per client IP on login, token,
 //! register, refresh and forgot-password (one shared budget), and per account on login
-//! (the back-off, in [`crate::routes::auth`], stored in the database so every instance
+//! (the back-off, in `gatehouse_app::signin::backoff`, stored in the database so every instance
 //! sees it).
 //!
 //! The client IP is the peer address, or — when the peer is one of `TRUSTED_PROXIES` —

@@ -6,7 +6,7 @@ use gatehouse_persistence::{BackoffThresholds, DatabaseConnection, SessionCache}
 
 use crate::{
     cookies::TokenLocation,
-    operations::metrics::{Metrics, NAMESPACE},
+    metrics::{Metrics, NAMESPACE},
     rate_limit::{IpRateLimiter, RateLimitOptions},
 };
 

@@ -8,10 +8,12 @@ use gatehouse_domain::{AuditEventType, IdentityId, NewAuditEvent, Password, Sess
 use gatehouse_mail::SecurityNotice;
 use gatehouse_persistence::IdentityRemoval;
 
-use crate::{
-    AppError, Client, LoginOutcome, Services, SignInError,
-    signin::{backoff::PasswordAttempt, password_matches},
-};
+use crate::client::Client;
+use crate::logins::LoginOutcome;
+pub use crate::refusals::AccountError;
+use crate::refusals::SignInError;
+use crate::services::Services;
+use crate::signin::{backoff::PasswordAttempt, password_matches};
 
 pub mod passkeys;
 pub mod totp;
@@ -30,68 +32,6 @@ impl Caller<'_> {
     fn event(&self, kind: AuditEventType, client: &Client) -> NewAuditEvent {
         NewAuditEvent::new(kind, Some(self.user.id), &client.audit, Utc::now())
             .in_session(self.session)
-    }
-}
-
-/// Why an account change was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum AccountError {
-    /// Adding a way in needs a verified address.
-    #[error("email not verified")]
-    Unverified,
-    /// The caller's account is gone.
-    #[error("user not found")]
-    AccountGone,
-    /// None of the caller's passkeys has this id.
-    #[error("passkey not found")]
-    PasskeyNotFound,
-    /// None of the caller's identities has this id.
-    #[error("identity not found")]
-    IdentityNotFound,
-    /// TOTP is on already.
-    #[error("TOTP already enabled")]
-    TotpAlreadyEnabled,
-    /// TOTP is not on.
-    #[error("TOTP not enabled")]
-    TotpNotEnabled,
-    /// No TOTP setup waits for its confirmation.
-    #[error("no TOTP setup in progress")]
-    NoTotpSetup,
-    /// The code does not match the authenticator being set up.
-    #[error("invalid code")]
-    InvalidCode,
-    /// Recovery codes stand in for a second factor; there is none.
-    #[error("no second factor enabled")]
-    NoSecondFactor,
-    /// The account would be left with no way to sign in.
-    #[error("last way to sign in")]
-    LastWayToSignIn,
-    /// A passkey ceremony or credential was refused.
-    #[error(transparent)]
-    Passkey(SignInError),
-    /// What the flow stands on failed.
-    #[error(transparent)]
-    Failed(#[from] AppError),
-}
-
-impl From<gatehouse_persistence::RepoError> for AccountError {
-    fn from(error: gatehouse_persistence::RepoError) -> Self {
-        Self::Failed(error.into())
-    }
-}
-
-impl From<gatehouse_auth::PasskeyError> for AccountError {
-    fn from(error: gatehouse_auth::PasskeyError) -> Self {
-        Self::Failed(error.into())
-    }
-}
-
-impl From<SignInError> for AccountError {
-    fn from(refused: SignInError) -> Self {
-        match refused {
-            SignInError::Failed(failed) => Self::Failed(failed),
-            other => Self::Passkey(other),
-        }
     }
 }
 

@@ -11,11 +11,11 @@ use gatehouse_mail::SecurityNotice;
 use gatehouse_persistence::NewStoredPasskey;
 use serde_json::Value;
 
-use super::{AccountError, Caller, require_verified_address};
-use crate::{
-    Client, Services,
-    passkeys::{open_ceremony, take_ceremony},
-};
+use super::{Caller, require_verified_address};
+use crate::client::Client;
+use crate::passkeys::{open_ceremony, take_ceremony};
+use crate::refusals::AccountError;
+use crate::services::Services;
 
 /// Opens a registration ceremony for `user` (a discoverable credential with user
 /// verification, none of the account's passkeys): its id and the browser's options.

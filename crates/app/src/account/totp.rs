@@ -8,11 +8,11 @@ use gatehouse_domain::{AuditEventType, Conflict, UserId, WayIn, parse_totp_code}
 use gatehouse_mail::SecurityNotice;
 use gatehouse_persistence::RepoError;
 
-use super::{AccountError, Caller, require_verified_address};
-use crate::{
-    Client, Services,
-    signin::second_step::{unix_seconds, unseal},
-};
+use super::{Caller, require_verified_address};
+use crate::client::Client;
+use crate::refusals::AccountError;
+use crate::services::Services;
+use crate::signin::second_step::{unix_seconds, unseal};
 
 /// A new secret for `user`'s authenticator, stored sealed as a setup to confirm
 /// (replacing one not confirmed); a conflict when TOTP is on already.

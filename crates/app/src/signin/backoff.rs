@@ -12,7 +12,11 @@ use chrono::Utc;
 use gatehouse_domain::Email;
 use gatehouse_persistence::{Reservation, ReservedAttempt};
 
-use crate::{AppError, Client, LoginOutcome, Services, SignInError};
+use crate::client::Client;
+use crate::error::AppError;
+use crate::logins::LoginOutcome;
+use crate::refusals::SignInError;
+use crate::services::Services;
 
 /// One password check for `email` from the client's network, reserved before it is
 /// judged: counted as a failure from the start, so concurrent checks cannot all slip in

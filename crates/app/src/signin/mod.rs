@@ -8,7 +8,11 @@ use gatehouse_domain::{
     Assurance, AuditEventType, NewAuditEvent, NewSession, Session, SessionId, User, UserId,
 };
 
-use crate::{AppError, Client, LoginOutcome, Services};
+use crate::client::Client;
+use crate::error::AppError;
+use crate::logins::LoginOutcome;
+use crate::refusals::SignInError;
+use crate::services::Services;
 
 pub mod backoff;
 pub mod passkey;
@@ -49,79 +53,6 @@ impl SecondStep {
     /// Whether a passkey may answer it.
     pub fn offers_passkey(&self) -> bool {
         self.methods.contains(&"passkey")
-    }
-}
-
-/// Why nobody was signed in.
-#[derive(Debug, thiserror::Error)]
-pub enum SignInError {
-    /// The address is backed off for this network (or everywhere) until the time given.
-    #[error("backed off")]
-    BackedOff {
-        /// How long until a try may be judged.
-        retry_after: std::time::Duration,
-    },
-    /// Unknown address or wrong password (the client learns the same for both).
-    #[error("invalid credentials")]
-    InvalidCredentials,
-    /// The account is deactivated.
-    #[error("inactive user")]
-    Inactive,
-    /// The account's address is not verified, and sign-ins need it.
-    #[error("email not verified")]
-    Unverified,
-    /// The account has a second factor and this way in has no second step
-    /// (`/auth/token`).
-    #[error("second factor required")]
-    SecondStepUnsupported,
-    /// The `mfa_token` is unknown, used, expired or dead after its wrong codes.
-    #[error("invalid or expired MFA token")]
-    InvalidMfaToken,
-    /// A wrong, replayed or malformed TOTP or recovery code.
-    #[error("invalid code")]
-    InvalidCode,
-    /// A passkey assertion that did not hold (which check failed is in the log).
-    #[error("passkey verification failed")]
-    PasskeyFailed,
-    /// The passkey ceremony is unknown, used, expired, or another's.
-    #[error("invalid or expired challenge")]
-    InvalidCeremony,
-    /// The credential is not a `PublicKeyCredential` as `toJSON()` writes it.
-    #[error("malformed credential: {0}")]
-    MalformedCredential(String),
-    /// The signed-in caller's account is gone (deleted since its token was issued).
-    #[error("user not found")]
-    AccountGone,
-    /// No provider has this name.
-    #[error("unknown provider")]
-    UnknownProvider,
-    /// The sign-in sent to a provider is unknown, used, expired, or another browser's
-    /// (or, for a link, the session that asked has ended).
-    #[error("invalid or expired sign-in")]
-    InvalidSignIn,
-    /// The provider refused, or its code or ID token did not hold.
-    #[error("sign-in with the provider failed")]
-    ProviderFailed,
-    /// An unknown identity's address belongs to an account it may not join.
-    #[error("an account has this address")]
-    AddressTaken,
-    /// The identity is another account's.
-    #[error("identity linked to another account")]
-    IdentityTaken,
-    /// What the flow stands on failed; nothing was judged.
-    #[error(transparent)]
-    Failed(#[from] AppError),
-}
-
-impl From<gatehouse_persistence::RepoError> for SignInError {
-    fn from(error: gatehouse_persistence::RepoError) -> Self {
-        Self::Failed(error.into())
-    }
-}
-
-impl From<gatehouse_auth::AuthError> for SignInError {
-    fn from(error: gatehouse_auth::AuthError) -> Self {
-        Self::Failed(error.into())
     }
 }
 

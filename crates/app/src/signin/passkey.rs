@@ -4,11 +4,12 @@
 use gatehouse_domain::{Assurance, CeremonyId, CeremonyPurpose};
 use serde_json::Value;
 
-use super::{SignIn, SignInError, admit, open_session, record_failed_login};
-use crate::{
-    Client, LoginOutcome, Services,
-    passkeys::{take_ceremony, verify_assertion},
-};
+use super::{SignIn, admit, open_session, record_failed_login};
+use crate::client::Client;
+use crate::logins::LoginOutcome;
+use crate::passkeys::{take_ceremony, verify_assertion};
+use crate::refusals::SignInError;
+use crate::services::Services;
 
 /// Finishes sign-in ceremony `challenge` with the browser's `credential`, admits the
 /// passkey's account, and opens its session.

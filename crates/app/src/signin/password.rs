@@ -9,10 +9,15 @@ use gatehouse_domain::{
 };
 
 use super::{
-    SignIn, SignInError, admit, backoff::PasswordAttempt, open_session, record_failed_login,
+    SignIn, admit, backoff::PasswordAttempt, open_session, record_failed_login,
     second_step::challenge,
 };
-use crate::{AppError, Client, LoginOutcome, Services, error_chain};
+use crate::client::Client;
+use crate::error::AppError;
+use crate::error::error_chain;
+use crate::logins::LoginOutcome;
+use crate::refusals::SignInError;
+use crate::services::Services;
 
 /// Which way a password sign-in came.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,11 +14,13 @@ use gatehouse_domain::{
 use gatehouse_mail::SecurityNotice;
 use gatehouse_persistence::StoredTotp;
 
-use super::{SecondStep, SignIn, SignInError, admit, backoff::PasswordAttempt, open_session};
-use crate::{
-    AppError, Client, LoginOutcome, Services,
-    passkeys::{take_ceremony, verify_assertion},
-};
+use super::{SecondStep, SignIn, admit, backoff::PasswordAttempt, open_session};
+use crate::client::Client;
+use crate::error::AppError;
+use crate::logins::LoginOutcome;
+use crate::passkeys::{take_ceremony, verify_assertion};
+use crate::refusals::SignInError;
+use crate::services::Services;
 
 /// How long an `mfa_token` lives.
 const CHALLENGE_TTL: Duration = Duration::minutes(5);

@@ -1,24 +1,17 @@
 //! Forgotten passwords and address verification, by single-use tokens sent by mail.
 
 use actix_web::{HttpResponse, web};
-use chrono::Utc;
-use gatehouse_auth::hash_one_time_token;
-use gatehouse_domain::{
-    AuditContext, AuditEventType, Email, NewAuditEvent, OneTimePurpose, Password, User,
-};
-use gatehouse_mail::SecurityNotice;
-use gatehouse_persistence::LiveToken;
+use gatehouse_app::by_mail::{reset_with_token, verify_with_token};
+use gatehouse_domain::Email;
 
 use crate::{
     account::dto::{AcceptedOut, ForgotPasswordIn, ResetPasswordIn, VerifyIn},
     dto::UserOut,
     error::{ApiError, Problem},
-    extract::{Audit, AuthenticatedUser, JsonBody},
+    extract::{Audit, AuthenticatedUser, ClientContext, JsonBody},
     shared_responses::{BearerRefused, DatabaseDown, JsonBodyRefused, NetworkLimited},
     state::AppState,
 };
-
-const INVALID_TOKEN: &str = "Invalid or expired token";
 
 /// Ask for a password-reset mail. Always 202 with the same body, whether or not an
 /// account has this address (no enumeration); the mail, if any, is prepared and sent in
@@ -68,53 +61,12 @@ pub async fn forgot_password(
 )]
 pub async fn reset_password(
     state: web::Data<AppState>,
-    Audit(context): Audit,
+    ClientContext(client): ClientContext,
     JsonBody(body): JsonBody<ResetPasswordIn>,
 ) -> Result<HttpResponse, ApiError> {
     let (token, new_password) = body.fields()?;
-    reset_with_token(&state, &context, &token, new_password).await?;
+    reset_with_token(&state, &client, &token, new_password).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// Sets the password of the account a live reset `token` names (the rules checked before
-/// the token is spent), marks its address verified, ends its sessions and pending second
-/// steps, clears its back-off, and tells its owner.
-pub(crate) async fn reset_with_token(
-    state: &AppState,
-    context: &AuditContext,
-    token: &str,
-    new_password: String,
-) -> Result<(), ApiError> {
-    let live = live_token(state, OneTimePurpose::PasswordReset, token).await?;
-    let user = state
-        .users
-        .find_by_id(live.user_id)
-        .await?
-        .filter(|user| user.is_active)
-        .ok_or_else(invalid_token)?;
-    // The rules are checked before the token is spent, so a rejected password can be
-    // corrected with the same mail.
-    let password = Password::parse_new(new_password, "new_password", Some(&user.email))?;
-    let now = Utc::now();
-    if !state.one_time_tokens.consume(&live, now).await? {
-        return Err(invalid_token());
-    }
-    let hash = state.hasher.hash(password).await?;
-    let event = NewAuditEvent::new(AuditEventType::PasswordReset, Some(user.id), context, now);
-    // The reset proves the mailbox: the address is verified from now; every session and
-    // every login waiting for its second step end.
-    state
-        .users
-        .reset_password(user.id, &hash, now, &event)
-        .await?;
-    // Whoever reads the address's mail owns it: no back-off from anyone's failures stays,
-    // and nothing stays that someone attached by claiming the address unverified.
-    state.login_throttles.clear_account(&user.email).await?;
-    claim_for_mailbox_owner(state, context, user.id, now).await?;
-    state
-        .account_mails
-        .notify(user.id, SecurityNotice::PasswordReset);
-    Ok(())
 }
 
 /// Ask for a mail to confirm the caller's address. 202 with the same body as
@@ -159,75 +111,14 @@ pub async fn request_verify(
 )]
 pub async fn verify(
     state: web::Data<AppState>,
-    Audit(context): Audit,
+    ClientContext(client): ClientContext,
     JsonBody(body): JsonBody<VerifyIn>,
 ) -> Result<HttpResponse, ApiError> {
     let token = body
         .token
         .ok_or_else(|| ApiError::field("token", "field required"))?;
-    let user = verify_with_token(&state, &context, &token).await?;
+    let user = verify_with_token(&state, &client, &token).await?;
     Ok(HttpResponse::Ok().json(UserOut::from(user)))
-}
-
-/// Marks as verified the address of the account a live verification `token` names.
-pub(crate) async fn verify_with_token(
-    state: &AppState,
-    context: &AuditContext,
-    token: &str,
-) -> Result<User, ApiError> {
-    let live = live_token(state, OneTimePurpose::VerifyEmail, token).await?;
-    let now = Utc::now();
-    if !state.one_time_tokens.consume(&live, now).await? {
-        return Err(invalid_token());
-    }
-    let event = NewAuditEvent::new(
-        AuditEventType::EmailVerified,
-        Some(live.user_id),
-        context,
-        now,
-    );
-    let verified = state
-        .users
-        .verify_recorded(live.user_id, now, &event)
-        .await?
-        .ok_or_else(invalid_token)?;
-    claim_for_mailbox_owner(state, context, verified.id, now).await?;
-    Ok(verified)
-}
-
-/// The mailbox's owner proved it: an identity that made the account with an address
-/// nobody vouched for goes, with what it may have attached and every session.
-async fn claim_for_mailbox_owner(
-    state: &AppState,
-    context: &AuditContext,
-    user_id: gatehouse_domain::UserId,
-    now: chrono::DateTime<Utc>,
-) -> Result<(), ApiError> {
-    let event = NewAuditEvent::new(AuditEventType::IdentityRemoved, Some(user_id), context, now);
-    if state
-        .identities
-        .claim_for_mailbox_owner(user_id, now, &event)
-        .await?
-    {
-        tracing::warn!(user = %user_id, "the mailbox's owner claimed an account made with an unverified address");
-    }
-    Ok(())
-}
-
-async fn live_token(
-    state: &AppState,
-    purpose: OneTimePurpose,
-    token: &str,
-) -> Result<LiveToken, ApiError> {
-    state
-        .one_time_tokens
-        .find_live(purpose, &hash_one_time_token(token), Utc::now())
-        .await?
-        .ok_or_else(invalid_token)
-}
-
-fn invalid_token() -> ApiError {
-    ApiError::BadRequest(INVALID_TOKEN.into())
 }
 
 fn accepted() -> HttpResponse {

@@ -16,7 +16,6 @@ use crate::{
 
 pub mod by_mail;
 pub mod dto;
-pub mod not_me;
 pub mod password;
 
 pub use gatehouse_app::{AccountMails, AccountOptions};

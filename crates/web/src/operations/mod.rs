@@ -1,7 +1,5 @@
 //! What operators and orchestrators use: liveness, readiness, and the Prometheus
-//! metrics (their registry and collectors in [`metrics`]).
-
-pub mod metrics;
+//! metrics (their registry and collectors in [`crate::metrics`]).
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
@@ -52,6 +50,6 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
 pub async fn scrape_metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let body = state.metrics.render()?;
     Ok(HttpResponse::Ok()
-        .content_type(metrics::TEXT_FORMAT)
+        .content_type(crate::metrics::TEXT_FORMAT)
         .body(body))
 }

@@ -3,12 +3,13 @@
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use askama::Template;
 use chrono::Utc;
-use gatehouse_domain::{AuditEventType, NewAuditEvent, SessionId};
+use gatehouse_app::sessions::{self, Ending};
+use gatehouse_domain::SessionId;
 use serde::Deserialize;
 
 use crate::{
     cookies::cleared_cookies,
-    extract::{Audit, AuthenticatedUser},
+    extract::{AuthenticatedUser, ClientContext},
     pages::{
         Frame, PageContext, PageForm, csrf_field, error_page, new_page_csrf_cookie, page_user,
         see_other,
@@ -207,7 +208,7 @@ pub(crate) async fn account_view(
 pub async fn end_session(
     state: web::Data<AppState>,
     request: HttpRequest,
-    Audit(audit): Audit,
+    ClientContext(client): ClientContext,
     id: web::Path<String>,
     _: PageForm<PlainForm>,
 ) -> HttpResponse {
@@ -218,20 +219,7 @@ pub async fn end_session(
     let Some(id) = SessionId::parse(&id) else {
         return see_other("/account");
     };
-    let now = Utc::now();
-    let event = NewAuditEvent::new(
-        AuditEventType::SessionEnded,
-        Some(caller.user.id),
-        &audit,
-        now,
-    )
-    .with("reason", "revoked")
-    .in_session(id);
-    match state
-        .sessions
-        .revoke_own_recorded(caller.user.id, id, now, Some(&event))
-        .await
-    {
+    match sessions::end_session(&state, &client, caller.user.id, id, Ending::Revoked).await {
         // Someone else's or an unknown id ends nothing, as in the API.
         Ok(_) => see_other("/account"),
         Err(error) => error_page(&state, &request, &error.into()),
@@ -243,7 +231,7 @@ pub async fn end_session(
 pub async fn logout(
     state: web::Data<AppState>,
     request: HttpRequest,
-    Audit(audit): Audit,
+    ClientContext(client): ClientContext,
     PageForm(form): PageForm<PlainForm>,
 ) -> HttpResponse {
     // Signed out already (or never in): nothing to end. A failure to tell is shown, not
@@ -254,27 +242,11 @@ pub async fn logout(
         Err(_) => None,
     };
     if let Some(caller) = caller {
-        let now = Utc::now();
-        let everywhere = form.everywhere.is_some();
-        let reason = if everywhere { "logout_all" } else { "logout" };
-        let event = NewAuditEvent::new(
-            AuditEventType::SessionEnded,
-            Some(caller.user.id),
-            &audit,
-            now,
-        )
-        .with("reason", reason)
-        .in_session(caller.session.id);
-        let ended = if everywhere {
-            state
-                .sessions
-                .revoke_all_recorded(caller.user.id, now, Some(&event))
-                .await
-                .map(drop)
+        let (user, session) = (caller.user.id, caller.session.id);
+        let ended = if form.everywhere.is_some() {
+            sessions::end_every_session(&state, &client, user, session).await
         } else {
-            state
-                .sessions
-                .revoke_own_recorded(caller.user.id, caller.session.id, now, Some(&event))
+            sessions::end_session(&state, &client, user, session, Ending::Logout)
                 .await
                 .map(drop)
         };

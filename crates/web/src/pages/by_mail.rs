@@ -4,16 +4,17 @@
 
 use actix_web::{HttpRequest, HttpResponse, ResponseError, http::StatusCode, web};
 use askama::Template;
+use gatehouse_app::by_mail::{
+    LinkError,
+    not_me::{secure_with_link, way_of_link},
+    reset_with_token, verify_with_token,
+};
 use gatehouse_domain::{Email, WayIn};
 use serde::Deserialize;
 
 use crate::{
-    account::{
-        by_mail::{reset_with_token, verify_with_token},
-        not_me::{secure_with_link, way_of_link},
-    },
     error::ApiError,
-    extract::{Audit, IpThrottled},
+    extract::{Audit, ClientContext, IpThrottled},
     pages::{
         Frame, MessagePage, PageContext, PageForm, csrf_field, page_user, problem_text, see_other,
         with_retry_after,
@@ -207,10 +208,10 @@ pub async fn reset_page(
 pub async fn reset(
     state: web::Data<AppState>,
     request: HttpRequest,
-    Audit(audit): Audit,
+    ClientContext(client): ClientContext,
     PageForm(form): PageForm<TokenForm>,
 ) -> HttpResponse {
-    match reset_with_token(&state, &audit, &form.token, form.new_password.clone()).await {
+    match reset_with_token(&state, &client, &form.token, form.new_password.clone()).await {
         Ok(()) => message(
             &state,
             &request,
@@ -219,7 +220,7 @@ pub async fn reset(
             Ok("Your new password is set, and every session of your account has ended.".to_owned()),
             ("/login", "Sign in"),
         ),
-        Err(ApiError::Validation(fields)) => {
+        Err(LinkError::Invalid(invalid)) => {
             let (page, cookie) = PageContext::new(&state, &request, "Set a new password")
                 .with_problem("Please choose another password.")
                 .into_parts();
@@ -230,11 +231,11 @@ pub async fn reset(
                 &ResetPage {
                     page,
                     token: form.token.clone(),
-                    password_error: fields.first().map(|field| field.message.clone()),
+                    password_error: Some(invalid.reason),
                 },
             )
         }
-        Err(error) => dead_link(&state, &request, &error),
+        Err(refused) => dead_link(&state, &request, &refused.into()),
     }
 }
 
@@ -260,10 +261,10 @@ pub async fn verify_page(
 pub async fn verify(
     state: web::Data<AppState>,
     request: HttpRequest,
-    Audit(audit): Audit,
+    ClientContext(client): ClientContext,
     PageForm(form): PageForm<TokenForm>,
 ) -> HttpResponse {
-    match verify_with_token(&state, &audit, &form.token).await {
+    match verify_with_token(&state, &client, &form.token).await {
         Ok(user) => message(
             &state,
             &request,
@@ -272,7 +273,7 @@ pub async fn verify(
             Ok(format!("{} is verified.", user.email.as_str())),
             ("/account", "Go to your account"),
         ),
-        Err(error) => dead_link(&state, &request, &error),
+        Err(refused) => dead_link(&state, &request, &refused.into()),
     }
 }
 
@@ -286,7 +287,7 @@ pub async fn not_me_page(
     let token = query.into_inner().token;
     match way_of_link(&state, &token).await {
         Ok(way) => not_me_form(&state, &request, way, token, None),
-        Err(error) => dead_link(&state, &request, &error),
+        Err(refused) => dead_link(&state, &request, &refused.into()),
     }
 }
 
@@ -324,14 +325,14 @@ pub async fn not_me(
     state: web::Data<AppState>,
     request: HttpRequest,
     throttled: Result<IpThrottled, ApiError>,
-    Audit(audit): Audit,
+    ClientContext(client): ClientContext,
     PageForm(form): PageForm<TokenForm>,
 ) -> HttpResponse {
-    let secured = match throttled {
-        Ok(_) => secure_with_link(&state, &audit, &form.token, form.new_password.clone()).await,
-        Err(limited) => Err(limited),
-    };
-    match secured {
+    if let Err(limited) = throttled {
+        return please_wait(&state, &request, &limited, ("/login", "Back to sign-in"));
+    }
+    let new_password = form.new_password.clone();
+    match secure_with_link(&state, &client, &form.token, new_password).await {
         Ok(secured) => {
             let what = secured.way.describe();
             let done = if secured.removed {
@@ -358,28 +359,17 @@ pub async fn not_me(
                 ("/login", "Sign in"),
             )
         }
-        Err(ApiError::Validation(fields)) => match way_of_link(&state, &form.token).await {
+        Err(LinkError::Invalid(invalid)) => match way_of_link(&state, &form.token).await {
             Ok(way) => not_me_form(
                 &state,
                 &request,
                 way,
                 form.token.clone(),
-                fields.first().map(|field| field.message.clone()),
+                Some(invalid.reason),
             ),
-            Err(error) => dead_link(&state, &request, &error),
+            Err(refused) => dead_link(&state, &request, &refused.into()),
         },
-        Err(error @ ApiError::TooManyRequests { .. }) => {
-            let answer = message(
-                &state,
-                &request,
-                error.status_code(),
-                "Please wait",
-                Err(problem_text(&error)),
-                ("/login", "Back to sign-in"),
-            );
-            with_retry_after(answer, &error)
-        }
-        Err(error) => dead_link(&state, &request, &error),
+        Err(refused) => dead_link(&state, &request, &refused.into()),
     }
 }
 
@@ -396,18 +386,24 @@ pub async fn send_verification(
         Err(answer) => return answer,
     };
     if let Err(limited) = throttled {
-        let answer = message(
-            &state,
-            &request,
-            limited.status_code(),
-            "Please wait",
-            Err(problem_text(&limited)),
-            ("/account", "Back to your account"),
-        );
-        return with_retry_after(answer, &limited);
+        let back = ("/account", "Back to your account");
+        return please_wait(&state, &request, &limited, back);
     }
     if !caller.user.is_verified {
         state.account_mails.verify_email(caller.user.id, audit);
     }
     see_other("/account?sent=verification")
+}
+
+/// The page for a spent budget: when to come back, and the way back.
+fn please_wait(
+    state: &AppState,
+    request: &HttpRequest,
+    limited: &ApiError,
+    back: (&'static str, &'static str),
+) -> HttpResponse {
+    let text = Err(problem_text(limited));
+    let status = limited.status_code();
+    let answer = message(state, request, status, "Please wait", text, back);
+    with_retry_after(answer, limited)
 }

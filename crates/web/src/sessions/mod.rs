@@ -1,30 +1,19 @@
 //! Logging out and managing one's own sessions.
 
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Utc};
-use gatehouse_domain::{AuditContext, AuditEventType, NewAuditEvent, SessionId, UserId};
+use chrono::Utc;
+use gatehouse_app::sessions::{Ending, end_every_session, end_session};
+use gatehouse_domain::SessionId;
 
 use crate::{
     cookies::cleared_cookies,
     error::{ApiError, Problem},
-    extract::{AnyToken, Audit, AuthenticatedUser},
+    extract::{AnyToken, AuthenticatedUser, ClientContext},
     shared_responses::{BearerRefused, DatabaseDown},
     state::AppState,
 };
 
 pub mod dto;
-
-/// The `session.ended` event of `user_id`'s sessions, ended for `reason` (`logout`,
-/// `logout_all`, `revoked`).
-fn session_ended(
-    user_id: UserId,
-    context: &AuditContext,
-    now: DateTime<Utc>,
-    reason: &str,
-) -> NewAuditEvent {
-    NewAuditEvent::new(AuditEventType::SessionEnded, Some(user_id), context, now)
-        .with("reason", reason)
-}
 
 use dto::SessionOut;
 
@@ -43,16 +32,11 @@ use dto::SessionOut;
 )]
 pub async fn logout(
     state: web::Data<AppState>,
-    Audit(context): Audit,
+    ClientContext(client): ClientContext,
     AnyToken(token): AnyToken,
 ) -> Result<HttpResponse, ApiError> {
     let (_, user_id, session_id) = state.jwt.verify_any(&token)?;
-    let now = Utc::now();
-    let event = session_ended(user_id, &context, now, "logout").in_session(session_id);
-    state
-        .sessions
-        .revoke_own_recorded(user_id, session_id, now, Some(&event))
-        .await?;
+    end_session(&state, &client, user_id, session_id, Ending::Logout).await?;
     Ok(logged_out(&state))
 }
 
@@ -81,16 +65,10 @@ fn logged_out(state: &AppState) -> HttpResponse {
 )]
 pub async fn logout_all(
     state: web::Data<AppState>,
-    Audit(context): Audit,
+    ClientContext(client): ClientContext,
     caller: AuthenticatedUser,
 ) -> Result<HttpResponse, ApiError> {
-    let now = Utc::now();
-    let event =
-        session_ended(caller.user.id, &context, now, "logout_all").in_session(caller.session.id);
-    state
-        .sessions
-        .revoke_all_recorded(caller.user.id, now, Some(&event))
-        .await?;
+    end_every_session(&state, &client, caller.user.id, caller.session.id).await?;
     Ok(logged_out(&state))
 }
 
@@ -140,17 +118,13 @@ pub async fn list_sessions(
 )]
 pub async fn revoke_session(
     state: web::Data<AppState>,
-    Audit(context): Audit,
+    ClientContext(client): ClientContext,
     caller: AuthenticatedUser,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = SessionId::parse(&id).ok_or_else(|| ApiError::field("id", "must be a UUID"))?;
-    let now = Utc::now();
-    let event = session_ended(caller.user.id, &context, now, "revoked").in_session(id);
-    state
-        .sessions
-        .revoke_own_recorded(caller.user.id, id, now, Some(&event))
-        .await?
-        .ok_or(ApiError::NotFound("Session not found"))?;
+    if !end_session(&state, &client, caller.user.id, id, Ending::Revoked).await? {
+        return Err(ApiError::NotFound("Session not found"));
+    }
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,6 +1,6 @@
 //! Sign-in and tokens over HTTP: registering, logging in (JSON or the OAuth2 password
 //! grant) and refreshing. The flows are `gatehouse_app::signin`'s; a login answers with
-//! [`tokens`]; [`refresh`] holds the refresh flow.
+//! its tokens (`tokens.rs`); [`refresh`] holds the refresh flow.
 
 use actix_web::{HttpResponse, web};
 use gatehouse_app::{
