@@ -461,7 +461,7 @@ impl TestApp {
             .unwrap();
         let secret =
             gatehouse_auth::TotpSecret::from_base32(setup["secret"].as_str().unwrap()).unwrap();
-        let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap();
+        let now = clear_of_a_step_end().await;
         let confirmed = self
             .bearer(
                 reqwest::Method::POST,
@@ -838,4 +838,17 @@ pub async fn metric(client: &reqwest::Client, base: &str, name: &str) -> Option<
             .parse()
             .ok()
     })
+}
+
+/// Now, in seconds, at least 4 seconds before the current 30-second TOTP step ends
+/// (waiting out the step's last seconds when needed): a code of the step before is then
+/// still within the server's one-step window when the request arrives. Enrolment confirms
+/// with that code, so the second step's "now" code is a step not used yet.
+pub async fn clear_of_a_step_end() -> u64 {
+    let now = || u64::try_from(chrono::Utc::now().timestamp()).unwrap();
+    let into_step = now() % 30;
+    if into_step >= 26 {
+        tokio::time::sleep(std::time::Duration::from_secs(30 - into_step)).await;
+    }
+    now()
 }
