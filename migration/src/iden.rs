@@ -181,3 +181,19 @@ pub enum FederatedLogins {
     CreatedAt,
     ExpiresAt,
 }
+
+/// The `oauth_clients` table: the apps gatehouse is the OpenID Provider for.
+#[derive(DeriveIden)]
+pub enum OauthClients {
+    Table,
+    Id,
+    Name,
+    ClientType,
+    FirstParty,
+    RedirectUris,
+    PostLogoutRedirectUris,
+    GrantTypes,
+    SecretHash,
+    CreatedAt,
+    UpdatedAt,
+}

@@ -30,6 +30,7 @@ mod m20261201_000015_index_ended_sessions;
 mod m20261201_000016_quiet_purge_of_expired_sessions;
 mod m20261206_000017_undo_links;
 mod m20261206_000018_passkey_user_handles;
+mod m20261207_000019_create_oauth_clients;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000016_quiet_purge_of_expired_sessions::Migration),
             Box::new(m20261206_000017_undo_links::Migration),
             Box::new(m20261206_000018_passkey_user_handles::Migration),
+            Box::new(m20261207_000019_create_oauth_clients::Migration),
         ]
     }
 }

@@ -9,6 +9,7 @@
 pub mod account;
 pub mod by_mail;
 mod client;
+pub mod clients;
 mod error;
 pub mod federation;
 mod logins;

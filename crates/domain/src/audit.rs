@@ -87,6 +87,12 @@ event_types! {
     MfaReset => "mfa.reset",
     /// A request was refused by a rate limit or a back-off.
     RateLimited => "rate_limited",
+    /// An app was registered to sign its users in through gatehouse.
+    OauthClientCreated => "oauth.client.created",
+    /// An app's registration or secret changed; `details.fields` names what.
+    OauthClientUpdated => "oauth.client.updated",
+    /// An app's registration was deleted.
+    OauthClientDeleted => "oauth.client.deleted",
 }
 
 /// Where a request came from, for the events it causes.

@@ -31,6 +31,7 @@ mod federation;
 mod ids;
 mod mfa;
 mod network;
+mod oauth;
 mod one_time;
 mod passkey;
 mod password;
@@ -46,6 +47,10 @@ pub use mfa::{
     Aal, Assurance, AuthMethod, SecondFactors, normalize_recovery_code, parse_totp_code,
 };
 pub use network::ClientNetwork;
+pub use oauth::{
+    ClientId, ClientRequest, ClientSettings, ClientType, GrantType, MAX_CLIENT_NAME_CHARS,
+    MAX_REDIRECT_URIS, OauthClient, RedirectUri,
+};
 pub use one_time::{OneTimePurpose, WayIn};
 pub use passkey::{CeremonyPurpose, MAX_PASSKEY_NAME_CHARS, PasskeyName, PasskeySummary};
 pub use password::{Password, PasswordHash};

@@ -54,6 +54,13 @@ pub enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Register the apps that sign their users in through gatehouse (OpenID Connect
+    /// clients). Secrets are printed once and stored only as a hash.
+    Clients {
+        /// Which client action.
+        #[command(subcommand)]
+        action: ClientsAction,
+    },
     /// Manage accounts when the API is out of reach. Passwords are read from the first
     /// line of standard input (without echo on a terminal), never from arguments.
     Users {
@@ -121,6 +128,44 @@ pub enum UsersAction {
         /// The account's email address.
         #[arg(long)]
         email: String,
+    },
+}
+
+/// Client actions. Each prints JSON on one line.
+#[derive(Debug, Subcommand)]
+pub enum ClientsAction {
+    /// Register a client: prints it with its `client_secret` (shown this once).
+    Create {
+        /// Its name, shown on the consent page.
+        #[arg(long)]
+        name: String,
+        /// Where codes may be sent (exactly this URI); repeat for several.
+        #[arg(long = "redirect-uri", value_name = "URI", required = true)]
+        redirect_uris: Vec<String>,
+        /// Where the browser may go after signing out through the client; repeatable.
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+        post_logout_redirect_uris: Vec<String>,
+        /// A public client (a browser or mobile app): no secret, PKCE alone.
+        #[arg(long)]
+        public: bool,
+        /// A first-party client: no consent page.
+        #[arg(long)]
+        first_party: bool,
+        /// Also allow the client_credentials grant (confidential clients only).
+        #[arg(long)]
+        client_credentials: bool,
+    },
+    /// Every client, oldest first (secrets are never shown again).
+    List,
+    /// Delete a client.
+    Delete {
+        /// The client's id.
+        id: String,
+    },
+    /// A new secret for a confidential client (the old one stops working): prints it.
+    RotateSecret {
+        /// The client's id.
+        id: String,
     },
 }
 

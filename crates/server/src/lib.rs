@@ -3,6 +3,7 @@
 
 pub mod audit_export;
 pub mod cli;
+pub mod clients_cli;
 pub mod healthcheck;
 pub mod import_starter;
 pub mod settings;

@@ -42,6 +42,7 @@ async fn run(command: Option<Command>, settings: Settings) -> anyhow::Result<()>
             .context("server failed"),
         Command::Migrate { action } => migrate(action, &settings).await,
         Command::Users { action } => gatehouse::users_cli::run(action, &settings).await,
+        Command::Clients { action } => gatehouse::clients_cli::run(action, &settings).await,
         Command::Audit {
             action: gatehouse::cli::AuditAction::Export { since, until },
         } => gatehouse::audit_export::run(since, until, &settings).await,

@@ -6,6 +6,7 @@ pub(crate) mod identity;
 pub(crate) mod login_throttle;
 pub(crate) mod mail_cooldown;
 pub(crate) mod mfa_challenge;
+pub(crate) mod oauth_client;
 pub(crate) mod one_time_token;
 pub(crate) mod passkey;
 pub(crate) mod passkey_ceremony;

@@ -693,7 +693,10 @@ async fn administrators_changes_are_recorded_with_them_as_the_actor(backend: Bac
 
 impl TestApp {
     /// The events of `kind`, newest first.
-    async fn events_of(&self, kind: AuditEventType) -> Vec<gatehouse_domain::NewAuditEvent> {
+    pub(crate) async fn events_of(
+        &self,
+        kind: AuditEventType,
+    ) -> Vec<gatehouse_domain::NewAuditEvent> {
         let filter = AuditFilter {
             event_type: Some(kind),
             ..AuditFilter::default()

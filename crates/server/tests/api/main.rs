@@ -18,6 +18,7 @@ mod audit_export;
 mod browsers;
 mod chromium;
 mod cli;
+mod clients_cli;
 mod connection_resets;
 mod credential_changes;
 mod federation;
