@@ -176,7 +176,7 @@ mod tests {
         for kind in AuditEventType::ALL {
             assert_eq!(AuditEventType::parse(kind.as_str()), Some(*kind));
         }
-        assert_eq!(AuditEventType::ALL.len(), 25);
+        assert_eq!(AuditEventType::ALL.len(), 28);
         assert_eq!(AuditEventType::parse("user.exploded"), None);
     }
 }
