@@ -4,12 +4,12 @@
 
 use std::sync::Arc;
 
-use gatehouse_auth::{JwtCodec, OidcProvider, Passkeys, PasswordHasher, SecretSealer};
+use gatehouse_auth::{JwtCodec, OidcProvider, Passkeys, PasswordHasher, SecretSealer, SigningKey};
 use gatehouse_mail::Mailer;
 use gatehouse_persistence::{
     AuditRepository, BackoffThresholds, DatabaseConnection, IdentityRepository,
-    LoginThrottleRepository, MailCooldownRepository, MfaRepository, OneTimeTokenRepository,
-    PasskeyRepository, SessionCache, SessionRepository, UserRepository,
+    LoginThrottleRepository, MailCooldownRepository, MfaRepository, OauthClientRepository,
+    OneTimeTokenRepository, PasskeyRepository, SessionCache, SessionRepository, UserRepository,
 };
 
 use crate::logins::LoginCounter;
@@ -47,6 +47,8 @@ pub struct Services {
     pub passkeys: PasskeyRepository,
     /// The relying party's WebAuthn ceremonies (`WEBAUTHN_RP_ID`, `WEBAUTHN_ORIGINS`).
     pub webauthn: Passkeys,
+    /// The apps gatehouse is the OpenID Provider for.
+    pub oauth_clients: OauthClientRepository,
     /// Identities at other providers, and sign-ins sent to one.
     pub identities: IdentityRepository,
     /// The configured OpenID Providers (`OIDC_PROVIDERS`); none until
@@ -60,6 +62,10 @@ pub struct Services {
     pub db: DatabaseConnection,
     /// Sign-in outcomes, counted.
     pub logins: LoginCounter,
+    /// The key gatehouse signs with as an OpenID Provider for other apps; `None` when
+    /// there is none (the provider's routes are then not served). None until
+    /// [`with_provider_key`](Self::with_provider_key).
+    pub provider_key: Option<SigningKey>,
     /// The rules every way in follows.
     pub policy: SignInPolicy,
 }
@@ -106,6 +112,7 @@ impl Services {
             sealer,
             passkeys: PasskeyRepository::new(db.clone()).with_session_cache(session_cache.clone()),
             webauthn,
+            oauth_clients: OauthClientRepository::new(db.clone()),
             identities: IdentityRepository::new(db.clone())
                 .with_session_cache(session_cache.clone()),
             providers: Providers::default(),
@@ -118,6 +125,15 @@ impl Services {
             db,
             logins,
             policy,
+            provider_key: None,
+        }
+    }
+
+    /// The same services signing as an OpenID Provider with `key`.
+    pub fn with_provider_key(self, key: Option<SigningKey>) -> Self {
+        Self {
+            provider_key: key,
+            ..self
         }
     }
 

@@ -24,6 +24,9 @@ pub enum AuthError {
     /// The signing key does not fit the algorithm, or the PEM does not parse.
     #[error("invalid JWT key: {0}")]
     Key(#[source] jsonwebtoken::errors::Error),
+    /// A private key file that is not an RSA (2048-4096 bits), P-256 or Ed25519 key.
+    #[error("unusable key file: {0}")]
+    KeyFile(String),
     /// The private key signs tokens its public key does not verify: the two files are
     /// not one key pair.
     #[error(

@@ -16,8 +16,8 @@ use gatehouse_persistence::{
 };
 use gatehouse_web::rate_limit::IpRateLimiter;
 use gatehouse_web::{
-    AppState, Docs, browser, collapse_unknown_methods, configure, configure_metrics, not_found,
-    render_bare_errors, request_context,
+    AppState, Docs, browser, collapse_unknown_methods, configure, configure_metrics,
+    configure_provider, not_found, render_bare_errors, request_context,
 };
 use migration::{Migrator, MigratorTrait};
 
@@ -68,7 +68,8 @@ impl Application {
             settings.web.clone(),
         )
         .context("cannot set up metrics")?
-        .with_providers(oidc_providers(&settings.oidc_providers)?);
+        .with_providers(oidc_providers(&settings.oidc_providers)?)
+        .with_provider_key(settings.provider_key.clone());
         if let Some(interval) = settings.purge_interval {
             tokio::spawn(housekeeping(
                 Housekeeping {
@@ -305,6 +306,7 @@ fn serve(listener: TcpListener, state: AppState, settings: &Settings) -> anyhow:
     let hsts = settings.app_env == AppEnv::Production;
     let public_metrics = settings.metrics_addr.is_none();
     let ui_enabled = settings.web.ui_enabled;
+    let provider = settings.provider_key.is_some();
     let mut server = HttpServer::new(move || {
         // Outermost last: every answer, preflights included, gets the security headers
         // and a request id.
@@ -325,6 +327,11 @@ fn serve(listener: TcpListener, state: AppState, settings: &Settings) -> anyhow:
             .configure(|cfg| {
                 if public_metrics {
                     configure_metrics(cfg);
+                }
+            })
+            .configure(|cfg| {
+                if provider {
+                    configure_provider(cfg);
                 }
             })
             .configure(|cfg| docs.configure(cfg))
@@ -361,6 +368,15 @@ fn serve_metrics(listener: TcpListener, state: AppState) -> anyhow::Result<Serve
 }
 
 fn warn_about_weak_settings(settings: &Settings) {
+    if settings.provider_key_generated {
+        tracing::warn!(
+            "OIDC_SIGNING_KEY_FILE is not set: the OpenID Provider signs with a key generated for this run; its tokens will not survive a restart"
+        );
+    } else if settings.provider_key.is_none() {
+        tracing::warn!(
+            "no asymmetric signing key (JWT_ALGORITHM is HMAC and OIDC_SIGNING_KEY_FILE is not set): the OpenID Provider's routes are not served"
+        );
+    }
     if settings.jwt_secret_generated {
         tracing::warn!(
             "JWT_SECRET_KEY is not set: using a random secret for this run; tokens will not survive a restart"

@@ -10,13 +10,14 @@ use crate::state::AppState;
 #[derive(Serialize, ToSchema)]
 pub struct JwkSetOut {
     /// The public signing keys: `kty`, `kid` (RFC 7638 thumbprint), `alg`, `use: sig`
-    /// and the key's parameters. Empty with an HMAC algorithm: a secret is never published.
+    /// and the key's parameters. A secret is never published: with an HMAC algorithm only
+    /// the OpenID Provider's key is listed (none in production without one).
     #[schema(value_type = Vec<Object>)]
     pub keys: Vec<serde_json::Value>,
 }
 
-/// The public keys of the token signer, as a JWK set. Tokens name their key in the `kid`
-/// header.
+/// The public keys of the token signer and of the OpenID Provider's signer (when it is
+/// another key), as a JWK set. Tokens name their key in the `kid` header.
 #[utoipa::path(
     get,
     path = "/.well-known/jwks.json",
@@ -26,7 +27,17 @@ pub struct JwkSetOut {
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     // Verifiers may cache the set for a while; a new key reaches them anyway, because they
     // fetch again when a token names an unknown `kid`.
+    let mut set = state.jwt.jwks();
+    if let Some(jwk) = state.provider_key.as_ref().and_then(|key| key.public_jwk()) {
+        let listed = set
+            .keys
+            .iter()
+            .any(|key| key.common.key_id == jwk.common.key_id);
+        if !listed {
+            set.keys.push(jwk.clone());
+        }
+    }
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-        .json(state.jwt.jwks())
+        .json(set)
 }

@@ -26,6 +26,7 @@ pub mod keys;
 pub mod metrics;
 pub mod mfa;
 pub mod middleware;
+pub mod oauth;
 pub mod openapi;
 pub mod operations;
 pub mod pages;
@@ -44,5 +45,5 @@ pub use extract::{
 };
 pub use middleware::{collapse_unknown_methods, request_context};
 pub use openapi::openapi;
-pub use routes::{configure, configure_metrics, not_found};
+pub use routes::{configure, configure_metrics, configure_provider, not_found};
 pub use state::{AppState, DEFAULT_MAX_BODY_BYTES, WebOptions};

@@ -13,6 +13,7 @@ use crate::{
     federation::{self, callback::callback, identities},
     keys,
     mfa::{self, second_step},
+    oauth::clients,
     operations,
     passkeys::{self, sign_in},
     sessions, signin,
@@ -148,6 +149,37 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(only(Method::GET, "/health", operations::health))
     .service(only(Method::GET, "/ready", operations::ready))
     .service(only(Method::GET, "/docs", docs_redirect));
+}
+
+/// The OpenID Provider's routes: mounted only when it has an asymmetric key to sign with
+/// (without one, they are 404 like any unknown path).
+pub fn configure_provider(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/oauth/clients")
+            .route(web::get().to(clients::list))
+            .route(web::post().to(clients::create))
+            .default_service(web::to(|| async {
+                Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
+                    allow: "GET, POST".into(),
+                })
+            })),
+    )
+    .service(
+        web::resource("/oauth/clients/{client_id}")
+            .route(web::get().to(clients::get))
+            .route(web::patch().to(clients::update))
+            .route(web::delete().to(clients::delete))
+            .default_service(web::to(|| async {
+                Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
+                    allow: "GET, PATCH, DELETE".into(),
+                })
+            })),
+    )
+    .service(only(
+        Method::POST,
+        "/oauth/clients/{client_id}/secret",
+        clients::new_secret,
+    ));
 }
 
 /// `GET /metrics`: on the public port by default, or alone on `METRICS_ADDR`.

@@ -120,6 +120,14 @@ impl AppState {
         })
     }
 
+    /// The same state signing as an OpenID Provider with `key` (`None`: no provider).
+    pub fn with_provider_key(self, key: Option<gatehouse_auth::SigningKey>) -> Self {
+        Self {
+            services: self.services.with_provider_key(key),
+            ..self
+        }
+    }
+
     /// The same state with `providers` to sign in with.
     pub fn with_providers(self, providers: Providers) -> Self {
         Self {

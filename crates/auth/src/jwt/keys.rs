@@ -141,6 +141,12 @@ impl SigningKey {
         self.algorithm
     }
 
+    /// The public key as a JWK with its `kid`; `None` for an HMAC secret, which is never
+    /// published.
+    pub fn public_jwk(&self) -> Option<&Jwk> {
+        self.public_jwk.as_ref()
+    }
+
     /// The key id tokens carry in their header: the public key's RFC 7638 thumbprint
     /// (SHA-256), so it changes exactly when the key does. `None` for HMAC secrets.
     pub fn kid(&self) -> Option<&str> {

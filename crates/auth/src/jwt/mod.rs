@@ -12,6 +12,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation, errors::ErrorKind
 use crate::{AuthError, TokenError};
 
 mod claims;
+mod key_file;
 mod keys;
 
 pub use claims::{AccessClaims, IssuedToken, RefreshClaims, TokenType};

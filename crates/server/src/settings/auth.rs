@@ -125,6 +125,34 @@ impl Raw {
         Ok((config, generated, weak))
     }
 
+    /// The OpenID Provider's signing key: the JWT key when it is a key pair, else
+    /// `OIDC_SIGNING_KEY_FILE`'s (its type chooses RS256, ES256 or EdDSA), else in
+    /// development one generated for this run (`true`); in production without either, none.
+    pub(super) fn provider_key(
+        &self,
+        app_env: AppEnv,
+        jwt: &JwtConfig,
+    ) -> Result<(Option<SigningKey>, bool), SettingsError> {
+        if !jwt.key.algorithm().is_hmac() {
+            return Ok((Some(jwt.key.clone()), false));
+        }
+        if let Some(path) = self.oidc_signing_key_file.as_deref() {
+            let pem = std::fs::read_to_string(path)
+                .map_err(|e| SettingsError::new("OIDC_SIGNING_KEY_FILE", format!("{path}: {e}")))?;
+            let key = SigningKey::from_private_pem(&pem)
+                .map_err(|e| SettingsError::new("OIDC_SIGNING_KEY_FILE", e))?;
+            return Ok((Some(key), false));
+        }
+        match app_env {
+            AppEnv::Development => {
+                let key = SigningKey::generate_es256()
+                    .map_err(|e| SettingsError::new("OIDC_SIGNING_KEY_FILE", e))?;
+                Ok((Some(key), true))
+            }
+            AppEnv::Production => Ok((None, false)),
+        }
+    }
+
     fn hmac_key(
         &self,
         algorithm: SigningAlgorithm,

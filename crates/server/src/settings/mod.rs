@@ -117,6 +117,12 @@ pub struct Settings {
     pub passkeys: PasskeyConfig,
     /// `OIDC_PROVIDERS` and their `OIDC_<NAME>_*`: other providers to sign in with.
     pub oidc_providers: Vec<gatehouse_auth::OidcProviderConfig>,
+    /// The key gatehouse signs with as an OpenID Provider for other apps: the JWT key when
+    /// `JWT_ALGORITHM` is asymmetric, else `OIDC_SIGNING_KEY_FILE`'s, else (development
+    /// only) one generated for this run. `None`: the provider's routes are not served.
+    pub provider_key: Option<gatehouse_auth::SigningKey>,
+    /// Whether `provider_key` was generated for this run (a warning at start).
+    pub provider_key_generated: bool,
     /// `SESSION_CACHE_SIZE`: how many sessions the in-process cache holds (Postgres only,
     /// where LISTEN/NOTIFY keeps it in step); 0 turns it off.
     pub session_cache_size: usize,
@@ -143,6 +149,7 @@ struct Raw {
     webauthn_origins: Option<String>,
     jwt_private_key_file: Option<String>,
     jwt_public_key_file: Option<String>,
+    oidc_signing_key_file: Option<String>,
     jwt_issuer: Option<String>,
     jwt_audience: Option<String>,
     access_token_expires_min: i64,
@@ -389,6 +396,7 @@ impl Raw {
         let (mfa_key, mfa_key_generated) = self.mfa_key(app_env)?;
         let mfa_previous_key = self.mfa_previous_key()?;
         let passkeys = self.passkeys(&accounts.public_url)?;
+        let (provider_key, provider_key_generated) = self.provider_key(app_env, &jwt)?;
         Ok(Settings {
             app_name: self.app_name,
             app_env,
@@ -441,6 +449,8 @@ impl Raw {
             purge_interval: (self.purge_interval_min > 0)
                 .then(|| Duration::from_secs(self.purge_interval_min.saturating_mul(60))),
             session_cache_size: self.session_cache_size,
+            provider_key,
+            provider_key_generated,
             passkeys,
             oidc_providers: Vec::new(),
         })

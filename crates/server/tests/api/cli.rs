@@ -69,6 +69,26 @@ fn a_public_key_that_does_not_fit_the_private_key_stops_the_start_with_one_line(
 }
 
 #[test]
+fn a_provider_key_file_that_is_no_private_key_is_one_line_naming_the_variable() {
+    let public = format!(
+        "{}/tests/fixtures/keys/es256-public.pem",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let output = gatehouse()
+        .env("OIDC_SIGNING_KEY_FILE", &public)
+        .args(["migrate", "status"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("OIDC_SIGNING_KEY_FILE") && stderr.contains("not a private key"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn production_without_a_secret_refuses_to_start() {
     let output = gatehouse().env("APP_ENV", "production").output().unwrap();
     assert!(!output.status.success());

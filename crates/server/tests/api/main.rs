@@ -28,6 +28,7 @@ mod import_starter;
 mod login;
 mod me;
 mod mfa;
+mod oauth_clients;
 mod oidc_provider;
 mod operations;
 mod outage;

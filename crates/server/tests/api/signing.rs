@@ -10,7 +10,7 @@ use crate::helpers::{Backend, TestApp, Tokens, assert_unauthorized, spawn_app, s
 backend_tests!(
     every_asymmetric_algorithm_signs_and_verifies_over_http,
     the_published_jwks_verifies_issued_tokens_with_an_independent_jwt_library,
-    an_hmac_server_publishes_an_empty_key_set,
+    an_hmac_server_publishes_only_the_providers_key,
 );
 
 fn key_file(name: &str) -> String {
@@ -164,9 +164,39 @@ async fn the_published_jwks_verifies_issued_tokens_with_an_independent_jwt_libra
     }
 }
 
-async fn an_hmac_server_publishes_an_empty_key_set(backend: Backend) {
-    let app = spawn_app(backend).await;
+/// An HMAC secret is never published. The set lists the OpenID Provider's key alone: in
+/// development one generated for the run (ES256), in production none without
+/// `OIDC_SIGNING_KEY_FILE` (the set is then empty), else the file's.
+async fn an_hmac_server_publishes_only_the_providers_key(backend: Backend) {
+    let app = spawn_app(backend.clone()).await;
     let set = jwks(&app).await;
-    assert_eq!(set, serde_json::json!({"keys": []}));
+    assert!(!set.to_string().contains(crate::helpers::TEST_SECRET));
+    let keys = set["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1, "{set}");
+    assert_eq!(keys[0]["alg"], "ES256");
+    assert_eq!(keys[0]["kty"], "EC");
+    assert!(keys[0].get("d").is_none(), "no private part");
+
+    let production = [
+        ("APP_ENV", "production"),
+        ("JWT_SECRET_KEY", crate::helpers::TEST_SECRET),
+        ("MFA_ENCRYPTION_KEY", crate::helpers::TEST_MFA_KEY),
+        ("ARGON2_MEMORY_KIB", "19456"),
+        ("ARGON2_ITERATIONS", "2"),
+    ];
+    let without = spawn_app_with(backend.clone(), &production).await;
+    assert_eq!(jwks(&without).await, serde_json::json!({"keys": []}));
+
+    let key_file = key_file("eddsa-private.pem");
+    let with_file = [
+        &production[..],
+        &[("OIDC_SIGNING_KEY_FILE", key_file.as_str())],
+    ]
+    .concat();
+    let with = spawn_app_with(backend, &with_file).await;
+    let set = jwks(&with).await;
+    let keys = set["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1, "{set}");
+    assert_eq!(keys[0]["alg"], "EdDSA");
     assert!(!set.to_string().contains(crate::helpers::TEST_SECRET));
 }

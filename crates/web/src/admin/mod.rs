@@ -2,15 +2,13 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
-use gatehouse_domain::{
-    AuditContext, AuditEventType, Email, NewAuditEvent, Password, UserId, UserUpdate,
-};
+use gatehouse_domain::{AuditEventType, Email, NewAuditEvent, Password, UserId, UserUpdate};
 use gatehouse_mail::SecurityNotice;
 
 use crate::{
     dto::UserOut,
     error::{ApiError, Problem},
-    extract::{Audit, AuthenticatedUser, JsonBody, Superuser, SuperuserChange},
+    extract::{Audit, JsonBody, Superuser, SuperuserChange},
     shared_responses::{
         DatabaseDown, JsonBodyRefused, SuperuserChangeRefused, SuperuserRefused, UnknownUser,
     },
@@ -18,14 +16,6 @@ use crate::{
 };
 
 pub mod dto;
-
-/// The request's context with the administrator as the actor.
-fn acting(context: AuditContext, admin: &AuthenticatedUser) -> AuditContext {
-    AuditContext {
-        actor_id: Some(admin.user.id),
-        ..context
-    }
-}
 
 use dto::{PageQuery, UserPatchIn, UsersPage};
 
@@ -140,7 +130,7 @@ pub async fn update_user(
     let event = NewAuditEvent::new(
         AuditEventType::UserUpdated,
         Some(id),
-        &acting(context, &admin),
+        &admin.as_actor(context),
         now,
     );
     let user = state
@@ -182,7 +172,7 @@ pub async fn delete_user(
     let event = NewAuditEvent::new(
         AuditEventType::UserDeleted,
         Some(id),
-        &acting(context, &admin),
+        &admin.as_actor(context),
         Utc::now(),
     );
     if !state
@@ -222,7 +212,7 @@ pub async fn reset_mfa(
     let event = NewAuditEvent::new(
         AuditEventType::MfaReset,
         Some(id),
-        &acting(context, &admin),
+        &admin.as_actor(context),
         now,
     );
     state.mfa.reset(id, now, &event).await?;

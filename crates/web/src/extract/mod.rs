@@ -212,6 +212,15 @@ pub struct AuthenticatedUser {
 }
 
 impl AuthenticatedUser {
+    /// `context` with this caller as the actor (an administrator acting on another
+    /// account, or on the service's settings).
+    pub(crate) fn as_actor(&self, context: AuditContext) -> AuditContext {
+        AuditContext {
+            actor_id: Some(self.user.id),
+            ..context
+        }
+    }
+
     /// The caller as the account flows take it: the account and the acting session.
     pub(crate) fn caller(&self) -> Caller<'_> {
         Caller {

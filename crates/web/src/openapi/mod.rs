@@ -40,6 +40,10 @@ use crate::{
         },
         second_step,
     },
+    oauth::{
+        clients,
+        dto::{ClientIn, ClientOut, ClientSecretOut},
+    },
     operations::{self, StatusOut},
     passkeys::{
         self,
@@ -101,6 +105,12 @@ use crate::{
         admin::update_user,
         admin::delete_user,
         admin::reset_mfa,
+        clients::create,
+        clients::list,
+        clients::get,
+        clients::update,
+        clients::delete,
+        clients::new_secret,
         keys::jwks,
         operations::health,
         operations::ready,
@@ -137,6 +147,9 @@ use crate::{
         AuditPage,
         UsersPage,
         UserPatchIn,
+        ClientIn,
+        ClientOut,
+        ClientSecretOut,
         StatusOut,
         Problem,
         FieldError
@@ -151,6 +164,7 @@ use crate::{
         (name = "federation", description = "Signing in with another OpenID Provider, and the identities linked"),
         (name = "users", description = "Accounts"),
         (name = "admin", description = "Account management, for superusers"),
+        (name = "oauth", description = "Gatehouse as the OpenID Provider for other apps: the apps' registrations (superusers). Served only with an asymmetric signing key"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]

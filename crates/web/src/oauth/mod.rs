@@ -1,0 +1,8 @@
+//! Gatehouse as the OpenID Provider for other apps. Served only when it has an
+//! asymmetric key to sign with (`OIDC_SIGNING_KEY_FILE`, an asymmetric `JWT_ALGORITHM`,
+//! or in development one generated for the run): the server mounts
+//! [`crate::routes::configure_provider`] then, and without it these paths are 404.
+//! So far: the administrators' register of clients ([`clients`]).
+
+pub mod clients;
+pub mod dto;
