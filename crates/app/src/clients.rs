@@ -9,7 +9,7 @@ use gatehouse_domain::{
     AuditContext, AuditEventType, ClientId, ClientRequest, ClientSettings, ClientType,
     NewAuditEvent, OauthClient, ValidationError,
 };
-use gatehouse_persistence::{OauthClientRepository, RepoError};
+use gatehouse_persistence::{OauthClientRepository, RepoError, SecretChange};
 
 use crate::error::AppError;
 
@@ -65,20 +65,61 @@ pub async fn register_client(
     Ok((client, secret.map(|secret| ClientSecret(secret.secret))))
 }
 
-/// Replaces client `id`'s registration. A client that becomes confidential gets no
-/// secret here: renew it ([`renew_secret`]).
+/// Replaces `current`'s registration with `request`. A client made public loses its
+/// secret; one made confidential gets a new one (shown once, like a renewed one).
+/// `oauth.client.updated` names the fields that changed; an unchanged registration
+/// writes nothing.
 pub async fn update_client(
     clients: &OauthClientRepository,
     context: &AuditContext,
-    id: &ClientId,
+    current: &OauthClient,
     request: ClientRequest,
-) -> Result<OauthClient, ClientError> {
+) -> Result<(OauthClient, Option<ClientSecret>), ClientError> {
     let settings = ClientSettings::parse(request).map_err(ClientError::Invalid)?;
-    let event = event(AuditEventType::OauthClientUpdated, context, id).with("fields", "settings");
-    clients
-        .update(id, &settings, Utc::now(), &event)
+    let mut fields = changed_fields(&current.settings, &settings);
+    let new_secret = match (current.settings.client_type, settings.client_type) {
+        (ClientType::Public, ClientType::Confidential) => Some(OneTimeToken::generate()),
+        _ => None,
+    };
+    let secret = match (&new_secret, settings.client_type) {
+        (Some(secret), _) => SecretChange::Set(&secret.hash),
+        (None, ClientType::Public) if current.settings.client_type == ClientType::Confidential => {
+            SecretChange::Clear
+        }
+        (None, _) => SecretChange::Keep,
+    };
+    if secret != SecretChange::Keep {
+        fields.push("secret");
+    }
+    if fields.is_empty() {
+        return Ok((current.clone(), None));
+    }
+    let id = &current.id;
+    let event =
+        event(AuditEventType::OauthClientUpdated, context, id).with("fields", fields.join(","));
+    let client = clients
+        .update(id, &settings, secret, Utc::now(), &event)
         .await?
-        .ok_or(ClientError::NotFound)
+        .ok_or(ClientError::NotFound)?;
+    Ok((client, new_secret.map(|secret| ClientSecret(secret.secret))))
+}
+
+/// The names of the registration's fields that differ, as the API spells them.
+fn changed_fields(old: &ClientSettings, new: &ClientSettings) -> Vec<&'static str> {
+    [
+        ("name", old.name != new.name),
+        ("redirect_uris", old.redirect_uris != new.redirect_uris),
+        (
+            "post_logout_redirect_uris",
+            old.post_logout_redirect_uris != new.post_logout_redirect_uris,
+        ),
+        ("type", old.client_type != new.client_type),
+        ("first_party", old.first_party != new.first_party),
+        ("grant_types", old.grant_types != new.grant_types),
+    ]
+    .into_iter()
+    .filter_map(|(field, changed)| changed.then_some(field))
+    .collect()
 }
 
 /// A new secret for confidential client `id`: the old one stops working at once.

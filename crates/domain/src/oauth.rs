@@ -115,6 +115,11 @@ impl RedirectUri {
         if raw.len() > MAX_URI_BYTES {
             return Err(refuse("must be at most 2000 bytes"));
         }
+        // The URL parser drops spaces and control characters that the stored string would
+        // keep: what is stored must be what was checked.
+        if raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(refuse("must not contain spaces or control characters"));
+        }
         let url = Url::parse(raw).map_err(|_| refuse("must be an absolute URL"))?;
         let loopback = match url.host() {
             Some(Host::Domain(name)) => name == "localhost",
@@ -197,10 +202,10 @@ impl ClientSettings {
                 "name",
                 "must be at most 100 characters".to_owned(),
             ));
-        } else if name.chars().any(char::is_control) {
+        } else if name.chars().any(|c| c.is_control() || is_invisible(c)) {
             errors.push(ValidationError::new(
                 "name",
-                "must not contain control characters".to_owned(),
+                "must not contain control or invisible formatting characters".to_owned(),
             ));
         }
         let redirect_uris = uris(request.redirect_uris, "redirect_uris", true, &mut errors);
@@ -255,6 +260,21 @@ impl ClientSettings {
             Err(errors)
         }
     }
+}
+
+/// Characters that change how a name reads without showing: zero-width ones, bidi
+/// controls (a right-to-left override can make a name on the consent page look like
+/// another), line and paragraph separators, the byte-order mark.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2069}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{FEFF}'
+    )
 }
 
 /// Parses each URI of a list for `field`, repeats dropped; `required`: at least one.
@@ -337,6 +357,11 @@ mod tests {
             "ftp://files.example.com/",
             "com.example.app:/oauth",
             "",
+            " https://app.example.com/cb",
+            "https://app.example.com/cb\n",
+            "https://app.example.com/c\r\nb",
+            "\u{0}https://app.example.com/cb",
+            "https://app.example.com/c b",
         ] {
             assert!(RedirectUri::parse(bad, "redirect_uris").is_err(), "{bad}");
         }
@@ -373,6 +398,25 @@ mod tests {
         .unwrap();
         assert_eq!(settings.grant_types, GrantType::DEFAULT);
         assert_eq!(settings.client_type, ClientType::Public);
+    }
+
+    #[test]
+    fn a_name_that_hides_characters_is_refused() {
+        for hiding in [
+            "Wiki\u{202E}kiw",
+            "Wi\u{200B}ki",
+            "Wi\u{2028}ki",
+            "\u{FEFF}Wiki",
+            "Wi\tki",
+        ] {
+            let errors = ClientSettings::parse(ClientRequest {
+                name: Some(hiding.into()),
+                redirect_uris: vec!["https://wiki.example.com/cb".into()],
+                ..ClientRequest::default()
+            })
+            .unwrap_err();
+            assert_eq!(errors[0].field, "name", "{hiding:?}");
+        }
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub use login_throttles::{
 };
 pub use mail_cooldowns::MailCooldownRepository;
 pub use mfa::{MfaChallenge, MfaRepository, StoredTotp};
-pub use oauth_clients::{OauthClientRepository, StoredClient};
+pub use oauth_clients::{OauthClientRepository, SecretChange, StoredClient};
 pub use one_time_tokens::{LiveToken, OneTimeTokenRepository};
 pub use passkeys::{MAX_PASSKEYS_PER_ACCOUNT, NewStoredPasskey, PasskeyRepository, StoredPasskey};
 pub use sea_orm::DatabaseConnection;

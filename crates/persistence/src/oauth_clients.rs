@@ -7,10 +7,22 @@ use gatehouse_domain::{
     ClientId, ClientSettings, ClientType, GrantType, NewAuditEvent, OauthClient, RedirectUri,
 };
 use sea_orm::{
-    ActiveValue::Set, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
 };
 
 use crate::{RepoError, audit::record_event, entity::oauth_client};
+
+/// What a change of registration does to the client's secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretChange<'a> {
+    /// It stays as it is.
+    Keep,
+    /// It goes (the client became public).
+    Clear,
+    /// It is replaced by the secret with this hash (the client became confidential).
+    Set(&'a str),
+}
 
 /// A client and the hash of its secret (`None` for a public client).
 #[derive(Debug, Clone)]
@@ -81,19 +93,25 @@ impl OauthClientRepository {
             .collect()
     }
 
-    /// Replaces the registration of client `id` and records `event`; `None` when there is
-    /// no such client.
+    /// Replaces the registration of client `id`, changes its secret as `secret` says,
+    /// and records `event`; `None` when there is no such client.
     pub async fn update(
         &self,
         id: &ClientId,
         settings: &ClientSettings,
+        secret: SecretChange<'_>,
         now: DateTime<Utc>,
         event: &NewAuditEvent,
     ) -> Result<Option<OauthClient>, RepoError> {
-        let row = oauth_client::ActiveModel {
+        let mut row = oauth_client::ActiveModel {
             id: Set(id.as_str().to_owned()),
             ..settings_row(settings, now)?
         };
+        match secret {
+            SecretChange::Keep => {}
+            SecretChange::Clear => row.secret_hash = Set(None),
+            SecretChange::Set(hash) => row.secret_hash = Set(Some(hash.to_owned())),
+        }
         let txn = self.db.begin().await?;
         let updated = oauth_client::Entity::update_many()
             .set(row)
@@ -109,8 +127,9 @@ impl OauthClientRepository {
         Ok(self.find(id).await?.map(|stored| stored.client))
     }
 
-    /// Replaces client `id`'s secret hash (the old secret stops working) and records
-    /// `event`; `false` when there is no such client.
+    /// Replaces confidential client `id`'s secret hash (the old secret stops working) and
+    /// records `event`; `false` when there is no such confidential client (a public one,
+    /// even one made public meanwhile, gets no secret).
     pub async fn set_secret(
         &self,
         id: &ClientId,
@@ -127,6 +146,7 @@ impl OauthClientRepository {
         let updated = oauth_client::Entity::update_many()
             .set(row)
             .filter(id_is(id))
+            .filter(oauth_client::Column::ClientType.eq(ClientType::Confidential.as_str()))
             .exec(&txn)
             .await?;
         if updated.rows_affected == 0 {
@@ -156,7 +176,6 @@ impl OauthClientRepository {
 }
 
 fn id_is(id: &ClientId) -> sea_orm::sea_query::SimpleExpr {
-    use sea_orm::ColumnTrait;
     oauth_client::Column::Id.eq(id.as_str())
 }
 
@@ -212,6 +231,11 @@ fn client_of(row: oauth_client::Model) -> Result<StoredClient, RepoError> {
             .map(|grant| GrantType::parse(grant).ok_or_else(|| corrupt("grant type")))
             .collect::<Result<_, _>>()?,
     };
+    // A confidential client has a secret, a public one none: a row that breaks it would
+    // authenticate a client as it should not.
+    if (settings.client_type == ClientType::Confidential) != row.secret_hash.is_some() {
+        return Err(corrupt("a secret that does not fit its type"));
+    }
     Ok(StoredClient {
         client: OauthClient {
             id: ClientId::parse(&row.id).ok_or_else(|| corrupt("id"))?,

@@ -13,6 +13,8 @@ use crate::helpers::{
 
 backend_tests!(
     a_superuser_registers_reads_changes_renews_and_deletes_a_client,
+    a_change_of_type_takes_the_secret_away_or_makes_a_new_one,
+    a_public_client_gets_no_secret_even_when_made_public_meanwhile,
     only_superusers_manage_clients,
     a_registration_that_breaks_the_rules_is_a_422_naming_each_field_and_stores_nothing,
     production_without_a_signing_key_serves_no_client_route,
@@ -152,12 +154,130 @@ async fn a_superuser_registers_reads_changes_renews_and_deletes_a_client(backend
             assert!(!format!("{event:?}").contains(&secret));
         }
     }
+    let updated = app.events_of(AuditEventType::OauthClientUpdated).await;
+    let fields: Vec<&str> = updated
+        .iter()
+        .map(|event| event.details["fields"].as_str())
+        .collect();
+    assert_eq!(fields, ["secret", "name,first_party"], "newest first");
+}
+
+async fn a_change_of_type_takes_the_secret_away_or_makes_a_new_one(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, _, admin) = app.superuser().await;
+    let made: Value = app
+        .bearer(Method::POST, "/oauth/clients", &admin.access, Some(wiki()))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = made["client_id"].as_str().unwrap();
+    let first_secret = made["client_secret"].as_str().unwrap();
+    let path = format!("/oauth/clients/{id}");
+    let public = app
+        .bearer(
+            Method::PATCH,
+            &path,
+            &admin.access,
+            Some(json!({"type": "public"})),
+        )
+        .await;
+    assert_eq!(public.status(), StatusCode::OK);
+    let public: Value = public.json().await.unwrap();
+    assert!(public.get("client_secret").is_none());
+    assert_eq!(
+        app.stored_client(id).await.unwrap().secret_hash,
+        None,
+        "a public client has no secret"
+    );
+
+    // Back to confidential: a new secret, in this answer only; the old one never returns.
+    let confidential = app
+        .bearer(
+            Method::PATCH,
+            &path,
+            &admin.access,
+            Some(json!({"type": "confidential"})),
+        )
+        .await;
+    assert_eq!(confidential.status(), StatusCode::OK);
+    assert_eq!(confidential.headers()["cache-control"], "no-store");
+    let confidential: Value = confidential.json().await.unwrap();
+    let second_secret = confidential["client_secret"].as_str().unwrap();
+    assert_ne!(second_secret, first_secret);
+    let stored = app.stored_client(id).await.unwrap().secret_hash.unwrap();
+    assert_eq!(stored, hash_one_time_token(second_secret));
+    assert_ne!(stored, hash_one_time_token(first_secret));
+    let fields: Vec<String> = app
+        .events_of(AuditEventType::OauthClientUpdated)
+        .await
+        .iter()
+        .map(|event| event.details["fields"].clone())
+        .collect();
+    assert_eq!(fields, ["type,secret", "type,secret"]);
+    // Nothing to change: nothing written.
+    let same = app
+        .bearer(
+            Method::PATCH,
+            &path,
+            &admin.access,
+            Some(json!({"name": "Wiki"})),
+        )
+        .await;
+    assert_eq!(same.status(), StatusCode::OK);
     assert_eq!(
         app.events_of(AuditEventType::OauthClientUpdated)
             .await
             .len(),
         2
     );
+}
+
+async fn a_public_client_gets_no_secret_even_when_made_public_meanwhile(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, _, admin) = app.superuser().await;
+    let spa = json!({
+        "name": "Dashboard",
+        "redirect_uris": ["https://dash.example.com/cb"],
+        "type": "public",
+    });
+    let made: Value = app
+        .bearer(Method::POST, "/oauth/clients", &admin.access, Some(spa))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = ClientId::parse(made["client_id"].as_str().unwrap()).unwrap();
+    // What a renewal that read the client while it was confidential would then write.
+    let event = gatehouse_domain::NewAuditEvent::new(
+        AuditEventType::OauthClientUpdated,
+        None,
+        &gatehouse_domain::AuditContext::default(),
+        chrono::Utc::now(),
+    );
+    let written = OauthClientRepository::new(app.db.clone())
+        .set_secret(
+            &id,
+            &hash_one_time_token("late"),
+            chrono::Utc::now(),
+            &event,
+        )
+        .await
+        .unwrap();
+    assert!(!written);
+    assert_eq!(
+        app.stored_client(id.as_str()).await.unwrap().secret_hash,
+        None
+    );
+    let renewed = app
+        .bearer(
+            Method::POST,
+            &format!("/oauth/clients/{}/secret", id.as_str()),
+            &admin.access,
+            None,
+        )
+        .await;
+    assert_problem(renewed, 409, Some("A public client has no secret")).await;
 }
 
 async fn only_superusers_manage_clients(backend: Backend) {

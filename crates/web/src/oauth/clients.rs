@@ -98,7 +98,8 @@ pub async fn get(
 }
 
 /// Change an app's registration: the fields given replace the current ones, and the
-/// whole must still keep the rules.
+/// whole must still keep the rules. A client made public loses its secret; one made
+/// confidential gets a new `client_secret`, in this answer only.
 #[utoipa::path(
     patch,
     path = "/oauth/clients/{client_id}",
@@ -107,7 +108,7 @@ pub async fn get(
     params(("client_id" = String, Path, description = "The client's id")),
     request_body = ClientIn,
     responses(
-        (status = 200, description = "The client as changed", body = ClientOut),
+        (status = 200, description = "The client as changed (with a new `client_secret` when it became confidential)", body = ClientOut),
         JsonBodyRefused,
         SuperuserChangeRefused,
         DatabaseDown,
@@ -130,10 +131,16 @@ pub async fn update(
         .ok_or(ApiError::NotFound(NOT_FOUND))?;
     let request = body.over(Some(&current.client));
     let context = admin.as_actor(context);
-    let client = update_client(&state.oauth_clients, &context, &id, request)
+    let (client, secret) = update_client(&state.oauth_clients, &context, &current.client, request)
         .await
         .map_err(refused)?;
-    Ok(HttpResponse::Ok().json(ClientOut::from(client)))
+    let out = ClientOut {
+        client_secret: secret.map(|secret| secret.0),
+        ..ClientOut::from(client)
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(out))
 }
 
 /// Delete an app's registration.
