@@ -4,7 +4,7 @@
 
 use actix_web::{HttpResponse, http::header, web};
 use gatehouse_app::clients::{
-    ClientError, delete_client, register_client, renew_secret, update_client,
+    ClientError, ClientSecret, delete_client, register_client, renew_secret, update_client,
 };
 use gatehouse_domain::ClientId;
 
@@ -44,13 +44,7 @@ pub async fn create(
     let (client, secret) = register_client(&state.oauth_clients, &context, body.over(None))
         .await
         .map_err(refused)?;
-    let out = ClientOut {
-        client_secret: secret.map(|secret| secret.0),
-        ..ClientOut::from(client)
-    };
-    Ok(HttpResponse::Created()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(out))
+    Ok(with_secret(HttpResponse::Created(), client, secret))
 }
 
 /// Every registered app, oldest first.
@@ -134,13 +128,7 @@ pub async fn update(
     let (client, secret) = update_client(&state.oauth_clients, &context, &current.client, request)
         .await
         .map_err(refused)?;
-    let out = ClientOut {
-        client_secret: secret.map(|secret| secret.0),
-        ..ClientOut::from(client)
-    };
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(out))
+    Ok(with_secret(HttpResponse::Ok(), client, secret))
 }
 
 /// Delete an app's registration.
@@ -203,6 +191,22 @@ pub async fn new_secret(
             client_id: id.as_str().to_owned(),
             client_secret: secret.0,
         }))
+}
+
+/// The client as answered, with its new secret when one was made (then never stored by
+/// a cache).
+fn with_secret(
+    mut answer: actix_web::HttpResponseBuilder,
+    client: gatehouse_domain::OauthClient,
+    secret: Option<ClientSecret>,
+) -> HttpResponse {
+    let out = ClientOut {
+        client_secret: secret.map(|secret| secret.0),
+        ..ClientOut::from(client)
+    };
+    answer
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(out)
 }
 
 /// A client id from the path; one that cannot be an id is no client's.
