@@ -197,3 +197,59 @@ pub enum OauthClients {
     CreatedAt,
     UpdatedAt,
 }
+
+/// The `oauth_consents` table: which scopes each account let each client have.
+#[derive(DeriveIden)]
+pub enum OauthConsents {
+    Table,
+    UserId,
+    ClientId,
+    Scopes,
+    GrantedAt,
+}
+
+/// The `oauth_grants` table: what one authorization let a client have, and until when.
+#[derive(DeriveIden)]
+pub enum OauthGrants {
+    Table,
+    Id,
+    ClientId,
+    UserId,
+    SessionId,
+    Scopes,
+    AuthTime,
+    Amr,
+    CreatedAt,
+    LastUsedAt,
+    RevokedAt,
+}
+
+/// The `oauth_codes` table: authorization codes, by the SHA-256 of the code.
+#[derive(DeriveIden)]
+pub enum OauthCodes {
+    Table,
+    Hash,
+    ClientId,
+    UserId,
+    SessionId,
+    RedirectUri,
+    CodeChallenge,
+    Nonce,
+    Scopes,
+    AuthTime,
+    Amr,
+    ExpiresAt,
+    UsedAt,
+    GrantId,
+}
+
+/// The `oauth_refresh_tokens` table: every refresh token a grant handed out, by its
+/// SHA-256, and whether it was used (rotated away).
+#[derive(DeriveIden)]
+pub enum OauthRefreshTokens {
+    Table,
+    Hash,
+    GrantId,
+    ExpiresAt,
+    UsedAt,
+}

@@ -31,6 +31,7 @@ mod m20261201_000016_quiet_purge_of_expired_sessions;
 mod m20261206_000017_undo_links;
 mod m20261206_000018_passkey_user_handles;
 mod m20261207_000019_create_oauth_clients;
+mod m20261207_000020_create_oauth_grants;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000017_undo_links::Migration),
             Box::new(m20261206_000018_passkey_user_handles::Migration),
             Box::new(m20261207_000019_create_oauth_clients::Migration),
+            Box::new(m20261207_000020_create_oauth_grants::Migration),
         ]
     }
 }

@@ -15,6 +15,7 @@ pub mod federation;
 mod logins;
 pub mod mails;
 pub mod passkeys;
+pub mod provider;
 mod refusals;
 mod services;
 pub mod sessions;

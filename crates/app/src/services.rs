@@ -4,12 +4,15 @@
 
 use std::sync::Arc;
 
-use gatehouse_auth::{JwtCodec, OidcProvider, Passkeys, PasswordHasher, SecretSealer, SigningKey};
+use gatehouse_auth::{
+    JwtCodec, OidcProvider, Passkeys, PasswordHasher, ProviderTokens, SecretSealer, SigningKey,
+};
 use gatehouse_mail::Mailer;
 use gatehouse_persistence::{
     AuditRepository, BackoffThresholds, DatabaseConnection, IdentityRepository,
     LoginThrottleRepository, MailCooldownRepository, MfaRepository, OauthClientRepository,
-    OneTimeTokenRepository, PasskeyRepository, SessionCache, SessionRepository, UserRepository,
+    OauthGrantRepository, OneTimeTokenRepository, PasskeyRepository, SessionCache,
+    SessionRepository, UserRepository,
 };
 
 use crate::logins::LoginCounter;
@@ -49,6 +52,8 @@ pub struct Services {
     pub webauthn: Passkeys,
     /// The apps gatehouse is the OpenID Provider for.
     pub oauth_clients: OauthClientRepository,
+    /// What the OpenID Provider handed out: consents, codes, grants.
+    pub oauth_grants: OauthGrantRepository,
     /// Identities at other providers, and sign-ins sent to one.
     pub identities: IdentityRepository,
     /// The configured OpenID Providers (`OIDC_PROVIDERS`); none until
@@ -62,10 +67,10 @@ pub struct Services {
     pub db: DatabaseConnection,
     /// Sign-in outcomes, counted.
     pub logins: LoginCounter,
-    /// The key gatehouse signs with as an OpenID Provider for other apps; `None` when
-    /// there is none (the provider's routes are then not served). None until
-    /// [`with_provider_key`](Self::with_provider_key).
-    pub provider_key: Option<SigningKey>,
+    /// What signs gatehouse's tokens as an OpenID Provider for other apps; `None` when
+    /// there is no key (the provider's routes are then not served). None until
+    /// [`with_provider`](Self::with_provider).
+    pub provider: Option<ProviderTokens>,
     /// The rules every way in follows.
     pub policy: SignInPolicy,
 }
@@ -113,6 +118,7 @@ impl Services {
             passkeys: PasskeyRepository::new(db.clone()).with_session_cache(session_cache.clone()),
             webauthn,
             oauth_clients: OauthClientRepository::new(db.clone()),
+            oauth_grants: OauthGrantRepository::new(db.clone()),
             identities: IdentityRepository::new(db.clone())
                 .with_session_cache(session_cache.clone()),
             providers: Providers::default(),
@@ -125,16 +131,28 @@ impl Services {
             db,
             logins,
             policy,
-            provider_key: None,
+            provider: None,
         }
     }
 
-    /// The same services signing as an OpenID Provider with `key`.
-    pub fn with_provider_key(self, key: Option<SigningKey>) -> Self {
-        Self {
-            provider_key: key,
-            ..self
-        }
+    /// The same services as the OpenID Provider `issuer` (`PUBLIC_URL` without a trailing
+    /// slash), signing with `key` (asymmetric); its access tokens live as long as
+    /// gatehouse's own.
+    pub fn with_provider(
+        self,
+        key: Option<SigningKey>,
+        issuer: &str,
+    ) -> Result<Self, gatehouse_auth::AuthError> {
+        let provider = key
+            .map(|key| {
+                ProviderTokens::new(
+                    key,
+                    issuer.trim_end_matches('/').to_owned(),
+                    self.jwt.access_ttl(),
+                )
+            })
+            .transpose()?;
+        Ok(Self { provider, ..self })
     }
 
     /// The same services with `providers` to sign in with.

@@ -55,8 +55,9 @@ pub use hasher::{
 };
 pub use jsonwebtoken::jwk::JwkSet;
 pub use jwt::{
-    AccessClaims, IssuedToken, JwtCodec, JwtConfig, RefreshClaims, SigningAlgorithm, SigningKey,
-    TokenType,
+    ACCESS_TOKEN_TYPE, AccessClaims, ClientAccessClaims, IdTokenFacts, IdTokenHint, IssuedToken,
+    JwtCodec, JwtConfig, ProviderTokens, RefreshClaims, SigningAlgorithm, SigningKey, TokenType,
+    pkce_challenge,
 };
 pub use mfa::{
     MfaError, MfaKey, RecoveryCodes, SealedSecret, SecretSealer, TOTP_STEP_SECONDS, TotpSecret,

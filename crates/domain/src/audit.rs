@@ -93,6 +93,12 @@ event_types! {
     OauthClientUpdated => "oauth.client.updated",
     /// An app's registration was deleted.
     OauthClientDeleted => "oauth.client.deleted",
+    /// The account let an app have scopes; `details.scope` says which.
+    OauthConsentGranted => "oauth.consent.granted",
+    /// The account took an app's access away.
+    OauthConsentRevoked => "oauth.consent.revoked",
+    /// An authorization code was presented again: what it issued is revoked.
+    OauthCodeReused => "oauth.code.reused",
 }
 
 /// Where a request came from, for the events it causes.
@@ -176,7 +182,7 @@ mod tests {
         for kind in AuditEventType::ALL {
             assert_eq!(AuditEventType::parse(kind.as_str()), Some(*kind));
         }
-        assert_eq!(AuditEventType::ALL.len(), 28);
+        assert_eq!(AuditEventType::ALL.len(), 31);
         assert_eq!(AuditEventType::parse("user.exploded"), None);
     }
 }

@@ -65,3 +65,8 @@ uuid_id!(
     /// Identifies one identity at another provider, linked to an account.
     IdentityId
 );
+uuid_id!(
+    /// Identifies one grant of the OpenID Provider: what one redeemed authorization code
+    /// let a client have (its access and refresh tokens).
+    GrantId
+);

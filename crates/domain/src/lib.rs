@@ -25,6 +25,7 @@
 #![warn(missing_docs)]
 
 mod audit;
+mod authorization;
 mod email;
 mod error;
 mod federation;
@@ -39,10 +40,15 @@ mod session;
 mod user;
 
 pub use audit::{AuditContext, AuditEvent, AuditEventType, NewAuditEvent};
+pub use authorization::{
+    AuthorizationCode, AuthorizationError, AuthorizationParameters, AuthorizationRequest,
+    CODE_LIFETIME, CodeChallenge, Grant, Issues, Prompt, Scope, Scopes, UntrustedTarget,
+    is_code_verifier,
+};
 pub use email::Email;
 pub use error::{Conflict, ValidationError};
 pub use federation::{Identity, ProviderName};
-pub use ids::{CeremonyId, IdentityId, PasskeyId, SessionId, UserId};
+pub use ids::{CeremonyId, GrantId, IdentityId, PasskeyId, SessionId, UserId};
 pub use mfa::{
     Aal, Assurance, AuthMethod, SecondFactors, normalize_recovery_code, parse_totp_code,
 };

@@ -19,7 +19,7 @@ use crate::{
     entity::{federated_login, identity, user},
     mfa::{remove_every_factor, take_turns_on_account},
     passkeys::has_a_way_in,
-    sessions::{revoke_sessions, sessions_of},
+    sessions::end_sessions_of,
     users::insert_user,
 };
 
@@ -216,7 +216,7 @@ impl IdentityRepository {
             return Ok(IdentityRemoval::LastWayToSignIn);
         }
         // Whoever holds the identity may have signed in with it: those sessions go too.
-        let ended = revoke_sessions(&txn, sessions_of(user_id, Some(keep)), now).await?;
+        let ended = end_sessions_of(&txn, user_id, Some(keep), now).await?;
         let event = event
             .clone()
             .with("provider", found.provider)
@@ -265,7 +265,7 @@ impl IdentityRepository {
             return Ok(false);
         }
         remove_every_factor(&txn, user_id).await?;
-        let ended = revoke_sessions(&txn, sessions_of(user_id, None), now).await?;
+        let ended = end_sessions_of(&txn, user_id, None, now).await?;
         let event = event
             .clone()
             .with("reason", "unverified_address_claimed")

@@ -26,6 +26,7 @@ mod login_throttles;
 mod mail_cooldowns;
 mod mfa;
 mod oauth_clients;
+mod oauth_grants;
 mod one_time_tokens;
 mod passkeys;
 mod session_cache;
@@ -43,6 +44,7 @@ pub use login_throttles::{
 pub use mail_cooldowns::MailCooldownRepository;
 pub use mfa::{MfaChallenge, MfaRepository, StoredTotp};
 pub use oauth_clients::{OauthClientRepository, SecretChange, StoredClient};
+pub use oauth_grants::{AppAccess, NewRefreshToken, OauthGrantRepository, RefreshUse, StoredCode};
 pub use one_time_tokens::{LiveToken, OneTimeTokenRepository};
 pub use passkeys::{MAX_PASSKEYS_PER_ACCOUNT, NewStoredPasskey, PasskeyRepository, StoredPasskey};
 pub use sea_orm::DatabaseConnection;

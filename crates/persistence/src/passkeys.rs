@@ -20,7 +20,7 @@ use crate::{
     audit::Recorded,
     entity::{identity, passkey, passkey_ceremony, session, user},
     mfa::{drop_codes_without_factor, record_with_endings, take_turns_on_account},
-    sessions::{revoke_sessions, sessions_of},
+    sessions::{end_sessions_of, revoke_sessions, sessions_of},
 };
 
 /// How many ceremonies of one purpose an account may have open at once.
@@ -241,7 +241,7 @@ impl PasskeyRepository {
             return Err(RepoError::Conflict(Conflict::LastWayToSignIn));
         }
         drop_codes_without_factor(&txn, user_id).await?;
-        let ended = revoke_sessions(&txn, sessions_of(user_id, Some(keep)), now).await?;
+        let ended = end_sessions_of(&txn, user_id, Some(keep), now).await?;
         let recorded = record_with_endings(&txn, event, ended).await?;
         let committed = txn.commit().await;
         self.cache.forget_user(user_id);

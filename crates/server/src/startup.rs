@@ -69,7 +69,8 @@ impl Application {
         )
         .context("cannot set up metrics")?
         .with_providers(oidc_providers(&settings.oidc_providers)?)
-        .with_provider_key(settings.provider_key.clone());
+        .with_provider_key(settings.provider_key.clone())
+        .context("invalid OIDC_SIGNING_KEY_FILE")?;
         if let Some(interval) = settings.purge_interval {
             tokio::spawn(housekeeping(
                 Housekeeping {

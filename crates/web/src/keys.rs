@@ -28,7 +28,11 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     // Verifiers may cache the set for a while; a new key reaches them anyway, because they
     // fetch again when a token names an unknown `kid`.
     let mut set = state.jwt.jwks();
-    if let Some(jwk) = state.provider_key.as_ref().and_then(|key| key.public_jwk()) {
+    if let Some(jwk) = state
+        .provider
+        .as_ref()
+        .and_then(|provider| provider.public_jwk())
+    {
         let listed = set
             .keys
             .iter()

@@ -154,7 +154,49 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// The OpenID Provider's routes: mounted only when it has an asymmetric key to sign with
 /// (without one, they are 404 like any unknown path).
 pub fn configure_provider(cfg: &mut web::ServiceConfig) {
-    cfg.service(
+    let form = || web::PayloadConfig::new(crate::oauth::token::MAX_FORM_BYTES);
+    cfg.service(only(
+        Method::GET,
+        "/.well-known/openid-configuration",
+        crate::oauth::discovery::discovery,
+    ))
+    .service(only(
+        Method::GET,
+        "/.well-known/oauth-authorization-server",
+        crate::oauth::discovery::discovery,
+    ))
+    .service(
+        web::resource("/oauth/authorize")
+            .app_data(form())
+            .route(web::get().to(crate::oauth::authorize::authorize_get))
+            .route(web::post().to(crate::oauth::authorize::authorize_post))
+            .default_service(web::to(|| async {
+                Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
+                    allow: "GET, POST".into(),
+                })
+            })),
+    )
+    .service(only(Method::POST, "/oauth/token", crate::oauth::token::token).app_data(form()))
+    .service(only(Method::POST, "/oauth/revoke", crate::oauth::token::revoke).app_data(form()))
+    .service(
+        only(
+            Method::POST,
+            "/oauth/introspect",
+            crate::oauth::token::introspect,
+        )
+        .app_data(form()),
+    )
+    .service(
+        web::resource("/oauth/userinfo")
+            .route(web::get().to(crate::oauth::token::userinfo))
+            .route(web::post().to(crate::oauth::token::userinfo))
+            .default_service(web::to(|| async {
+                Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
+                    allow: "GET, POST".into(),
+                })
+            })),
+    )
+    .service(
         web::resource("/oauth/clients")
             .route(web::get().to(clients::list))
             .route(web::post().to(clients::create))

@@ -120,12 +120,17 @@ impl AppState {
         })
     }
 
-    /// The same state signing as an OpenID Provider with `key` (`None`: no provider).
-    pub fn with_provider_key(self, key: Option<gatehouse_auth::SigningKey>) -> Self {
-        Self {
-            services: self.services.with_provider_key(key),
+    /// The same state signing as an OpenID Provider with `key` (`None`: no provider),
+    /// its issuer `PUBLIC_URL`.
+    pub fn with_provider_key(
+        self,
+        key: Option<gatehouse_auth::SigningKey>,
+    ) -> Result<Self, gatehouse_auth::AuthError> {
+        let issuer = self.options.accounts.public_url.clone();
+        Ok(Self {
+            services: self.services.with_provider(key, &issuer)?,
             ..self
-        }
+        })
     }
 
     /// The same state with `providers` to sign in with.

@@ -14,11 +14,16 @@ use crate::{AuthError, TokenError};
 mod claims;
 mod key_file;
 mod keys;
+mod provider;
 
 pub use claims::{AccessClaims, IssuedToken, RefreshClaims, TokenType};
 pub(crate) use claims::{WireClaims, access_claims};
 use claims::{parse_id, timestamp};
 pub use keys::{SigningAlgorithm, SigningKey};
+pub use provider::{
+    ACCESS_TOKEN_TYPE, ClientAccessClaims, IdTokenFacts, IdTokenHint, ProviderTokens,
+    pkce_challenge,
+};
 
 /// Clock skew tolerated between issuer and verifier.
 pub(crate) const LEEWAY_SECONDS: u64 = 30;
@@ -359,6 +364,11 @@ pub(crate) fn decode_claims(
             ErrorKind::ExpiredSignature => TokenError::Expired,
             _ => TokenError::Invalid,
         })?;
+    // A client's access token (`at+jwt`) or anything else typed is not one of ours,
+    // even when it shares our key.
+    if data.header.typ.as_deref().is_some_and(|typ| typ != "JWT") {
+        return Err(TokenError::Invalid);
+    }
     if data.claims.token_type != expected {
         return Err(TokenError::WrongType);
     }

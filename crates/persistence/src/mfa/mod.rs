@@ -20,7 +20,7 @@ use crate::{
     RepoError, SessionCache,
     audit::{Recorded, record_event, sessions_ended_by},
     entity::{mfa_challenge, passkey, passkey_ceremony, recovery_code, totp_authenticator, user},
-    sessions::{revoke_sessions, sessions_of},
+    sessions::end_sessions_of,
 };
 
 /// An account's TOTP authenticator as stored.
@@ -167,7 +167,7 @@ impl MfaRepository {
             return Ok(None);
         }
         replace_recovery_codes(&txn, user_id, recovery_hashes, now).await?;
-        let ended = revoke_sessions(&txn, sessions_of(user_id, Some(keep)), now).await?;
+        let ended = end_sessions_of(&txn, user_id, Some(keep), now).await?;
         let recorded = record_with_endings(&txn, event, ended).await?;
         let committed = txn.commit().await;
         self.cache.forget_user(user_id);
@@ -277,7 +277,7 @@ impl MfaRepository {
     ) -> Result<u64, RepoError> {
         let txn = self.db.begin().await?;
         remove_every_factor(&txn, user_id).await?;
-        let ended = revoke_sessions(&txn, sessions_of(user_id, None), now).await?;
+        let ended = end_sessions_of(&txn, user_id, None, now).await?;
         let recorded = record_with_endings(&txn, event, ended).await?;
         let committed = txn.commit().await;
         self.cache.forget_user(user_id);

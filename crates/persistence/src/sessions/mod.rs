@@ -289,6 +289,7 @@ impl SessionRepository {
             .revoke_where(sessions_of(user_id, None), now, event)
             .await;
         self.cache.forget_user(user_id);
+        crate::oauth_grants::end_grants_of(&self.db, user_id, now).await?;
         revoked
     }
 
@@ -303,6 +304,7 @@ impl SessionRepository {
             .revoke_where(sessions_of(user_id, Some(keep)), now, None)
             .await;
         self.cache.forget_user(user_id);
+        crate::oauth_grants::end_grants_of(&self.db, user_id, now).await?;
         revoked
     }
 
@@ -383,6 +385,20 @@ pub(crate) async fn revoke_sessions(
         .exec(db)
         .await?;
     Ok(result.rows_affected)
+}
+
+/// Ends every session of `user_id` (except `keep`) and, as they end with them, every grant
+/// of the user's apps: signing out everywhere, a password change or reset, a change of
+/// factors, a deactivation. Returns how many sessions ended.
+pub(crate) async fn end_sessions_of(
+    db: &impl ConnectionTrait,
+    user_id: UserId,
+    keep: Option<SessionId>,
+    now: DateTime<Utc>,
+) -> Result<u64, RepoError> {
+    let ended = revoke_sessions(db, sessions_of(user_id, keep), now).await?;
+    crate::oauth_grants::end_grants_of(db, user_id, now).await?;
+    Ok(ended)
 }
 
 /// The sessions of `user_id`, except `keep` when there is one.

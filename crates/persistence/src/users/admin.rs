@@ -16,7 +16,7 @@ use crate::{
     audit::{Recorded, record_event, sessions_ended_by},
     entity::{mfa_challenge, user},
     one_time_tokens::delete_tokens_of,
-    sessions::{revoke_sessions, sessions_of},
+    sessions::end_sessions_of,
 };
 
 impl UserRepository {
@@ -100,7 +100,7 @@ impl UserRepository {
                 .filter(mfa_challenge::Column::UserId.eq(id.as_uuid()))
                 .exec(&txn)
                 .await?;
-            revoke_sessions(&txn, sessions_of(id, None), now).await?
+            end_sessions_of(&txn, id, None, now).await?
         } else {
             0
         };

@@ -11,7 +11,7 @@ use crate::{
     RepoError, SessionCache,
     audit::{Recorded, record_event, sessions_ended_by},
     entity::{mfa_challenge, user},
-    sessions::{revoke_sessions, sessions_of},
+    sessions::end_sessions_of,
 };
 
 mod admin;
@@ -149,7 +149,7 @@ impl UserRepository {
                 .filter(mfa_challenge::Column::UserId.eq(id.as_uuid()))
                 .exec(&txn)
                 .await?;
-            let ended = revoke_sessions(&txn, sessions_of(id, keep), now).await?;
+            let ended = end_sessions_of(&txn, id, keep, now).await?;
             let event = event.clone().with("sessions_ended", ended.to_string());
             let mut recorded = vec![record_event(&txn, &event).await?];
             if proves_mailbox && mark_verified(&txn, id, now).await? {

@@ -16,7 +16,7 @@ use crate::{
         identity, mfa_challenge, one_time_token, passkey, recovery_code, totp_authenticator, user,
     },
     mfa::{drop_codes_without_factor, take_turns_on_account},
-    sessions::{revoke_sessions, sessions_of},
+    sessions::end_sessions_of,
 };
 
 impl UserRepository {
@@ -104,7 +104,7 @@ impl UserRepository {
             .filter(mfa_challenge::Column::UserId.eq(owner))
             .exec(&txn)
             .await?;
-        let ended = revoke_sessions(&txn, sessions_of(user_id, None), now).await?;
+        let ended = end_sessions_of(&txn, user_id, None, now).await?;
         let event = event
             .clone()
             .with("reason", "not_me")

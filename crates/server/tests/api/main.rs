@@ -37,6 +37,8 @@ mod pages_in_chromium;
 mod pages_passkeys;
 mod passkeys;
 mod process;
+mod provider_authorize;
+mod provider_tokens;
 mod rate_limits;
 mod refresh;
 mod refresh_rule;

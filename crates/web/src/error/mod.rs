@@ -306,13 +306,16 @@ impl ResponseError for ApiError {
 pub fn render_bare_errors<B: MessageBody + 'static>(
     response: ServiceResponse<B>,
 ) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    // Problem documents, and the pages' own error pages, are answers already.
+    // Problem documents, the pages' own error pages, and the OpenID Provider's errors in
+    // OAuth's JSON format (nothing else answers an error as plain JSON) are answers
+    // already.
     let is_answer = response
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|value| {
             value.as_bytes().starts_with(PROBLEM_JSON.as_bytes())
                 || value.as_bytes().starts_with(b"text/html")
+                || value.as_bytes().starts_with(b"application/json")
         });
     if is_answer {
         return Ok(ErrorHandlerResponse::Response(

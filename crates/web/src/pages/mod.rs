@@ -283,6 +283,48 @@ pub(crate) fn signed_in(
     response.finish()
 }
 
+/// When `return_to` continues an authorization request of the OpenID Provider, a form of
+/// this page may end, after its redirects, at that request's redirect URI: browsers check
+/// each redirect of a form's navigation against `form-action`, so that URI's origin joins
+/// the page's policy. (Whether the URI is registered is checked where it is followed.)
+pub(crate) fn allow_authorization_redirect(
+    mut response: HttpResponse,
+    return_to: &str,
+) -> HttpResponse {
+    let Some(query) = return_to.strip_prefix("/oauth/authorize?") else {
+        return response;
+    };
+    let redirect = url::form_urlencoded::parse(query.as_bytes())
+        .find(|(name, _)| name == "redirect_uri")
+        .map(|(_, value)| value.into_owned());
+    let origin = redirect
+        .filter(|uri| gatehouse_domain::RedirectUri::parse(uri, "redirect_uri").is_ok())
+        .and_then(|uri| origin_of(&uri));
+    if let Some(origin) = origin {
+        allow_form_target(&mut response, &origin);
+    }
+    response
+}
+
+/// Adds `origin` to the `form-action` of `response`'s policy.
+pub(crate) fn allow_form_target(response: &mut HttpResponse, origin: &str) {
+    let headers = response.headers_mut();
+    let widened = headers
+        .get(header::CONTENT_SECURITY_POLICY)
+        .and_then(|policy| policy.to_str().ok())
+        .map(|policy| {
+            policy.replacen(
+                "form-action 'self'",
+                &format!("form-action 'self' {origin}"),
+                1,
+            )
+        })
+        .and_then(|policy| header::HeaderValue::from_str(&policy).ok());
+    if let Some(policy) = widened {
+        headers.insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
+}
+
 /// 303 to `location`.
 pub(crate) fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()

@@ -57,6 +57,9 @@ struct RegisterPage {
 pub struct ReturnTo {
     #[serde(default)]
     return_to: String,
+    /// An OpenID client's `login_hint`: fills `Email`.
+    #[serde(default)]
+    login_hint: String,
 }
 
 /// The sign-in form's fields (all optional: a missing one is an empty one).
@@ -114,7 +117,8 @@ pub(crate) fn login_form(
     return_to: String,
 ) -> HttpResponse {
     let (page, cookie) = context.into_parts();
-    PageContext::render(
+    let back = return_to.clone();
+    let response = PageContext::render(
         cookie,
         state,
         status,
@@ -136,7 +140,8 @@ pub(crate) fn login_form(
                 .collect(),
             return_to,
         },
-    )
+    );
+    super::allow_authorization_redirect(response, &back)
 }
 
 /// `GET /login`.
@@ -147,7 +152,8 @@ pub async fn login_page(
 ) -> HttpResponse {
     let return_to = safe_return_to(&state, &query.return_to);
     let context = PageContext::new(&state, &request, "Sign in");
-    login_form(&state, context, StatusCode::OK, String::new(), return_to)
+    let hint: String = query.login_hint.trim().chars().take(320).collect();
+    login_form(&state, context, StatusCode::OK, hint, return_to)
 }
 
 /// `POST /login`: the password; then the account page (or `return_to`), or the second
@@ -216,7 +222,8 @@ pub(crate) fn second_step_page(
     passkey: bool,
 ) -> HttpResponse {
     let (page, cookie) = PageContext::new(state, request, "Second step").into_parts();
-    PageContext::render(
+    let back = return_to.clone();
+    let response = PageContext::render(
         cookie,
         state,
         StatusCode::OK,
@@ -226,7 +233,8 @@ pub(crate) fn second_step_page(
             return_to,
             passkey,
         },
-    )
+    );
+    super::allow_authorization_redirect(response, &back)
 }
 
 /// `POST /login/second-step`: a TOTP code or a recovery code (told apart by their shape).

@@ -1,0 +1,311 @@
+//! The tokens gatehouse issues as an OpenID Provider to other apps: ID tokens, and access
+//! tokens in RFC 9068's format (header `typ` `at+jwt`, the client as `aud`). They are
+//! signed with the provider's asymmetric key. Neither kind can stand in for gatehouse's
+//! own tokens (those carry a `type` claim and a plain `JWT` header, checked both ways),
+//! even when the two share a key.
+
+use chrono::{DateTime, Duration, Utc};
+use gatehouse_domain::{Assurance, ClientId, Scopes, SessionId};
+use jsonwebtoken::{Header, Validation, errors::ErrorKind};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256, Sha512};
+
+use super::{IssuedToken, LEEWAY_SECONDS, SigningAlgorithm, SigningKey};
+use crate::{AuthError, TokenError};
+
+/// The header `typ` of a client's access token (RFC 9068).
+pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
+
+/// Signs and checks the provider's tokens.
+#[derive(Clone)]
+pub struct ProviderTokens {
+    key: SigningKey,
+    issuer: String,
+    access_ttl: Duration,
+}
+
+/// What an ID token says beyond its issuer and times.
+#[derive(Debug, Clone)]
+pub struct IdTokenFacts<'a> {
+    /// The user id.
+    pub subject: String,
+    /// The client.
+    pub client: &'a ClientId,
+    /// When the user signed in.
+    pub auth_time: DateTime<Utc>,
+    /// The request's nonce.
+    pub nonce: Option<&'a str>,
+    /// The browser session.
+    pub session: SessionId,
+    /// How the user signed in.
+    pub assurance: &'a Assurance,
+    /// The access token issued with it (for `at_hash`).
+    pub access_token: &'a str,
+    /// With scope `email`: the address and whether it is verified.
+    pub email: Option<(&'a str, bool)>,
+}
+
+/// A client access token's claims, verified.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClientAccessClaims {
+    /// The issuer.
+    pub iss: String,
+    /// The user id, or the client id for `client_credentials`.
+    pub sub: String,
+    /// The client.
+    pub aud: String,
+    /// The client.
+    pub client_id: String,
+    /// Space-separated scopes.
+    pub scope: String,
+    /// Unique per token; a user grant's token starts with the grant id and a `.`.
+    pub jti: String,
+    /// Issued at.
+    pub iat: i64,
+    /// Expires at.
+    pub exp: i64,
+    /// The browser session, for a user's token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+}
+
+/// An ID token this provider issued, as `id_token_hint` presents it (expired or not).
+#[derive(Debug, Clone, Deserialize)]
+pub struct IdTokenHint {
+    /// The user id.
+    pub sub: String,
+    /// The client.
+    pub aud: String,
+    /// The browser session.
+    pub sid: Option<String>,
+}
+
+#[derive(Serialize)]
+struct IdTokenClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    azp: &'a str,
+    exp: i64,
+    iat: i64,
+    auth_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<&'a str>,
+    sid: String,
+    acr: &'static str,
+    amr: Vec<&'static str>,
+    at_hash: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email_verified: Option<bool>,
+}
+
+impl ProviderTokens {
+    /// Tokens signed by `key` (asymmetric) for `issuer`, access tokens living `access_ttl`.
+    pub fn new(key: SigningKey, issuer: String, access_ttl: Duration) -> Result<Self, AuthError> {
+        if key.algorithm().is_hmac() {
+            return Err(AuthError::Key(ErrorKind::InvalidAlgorithm.into()));
+        }
+        Ok(Self {
+            key,
+            issuer,
+            access_ttl,
+        })
+    }
+
+    /// The issuer.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The public key, as the JWK set lists it.
+    pub fn public_jwk(&self) -> Option<&jsonwebtoken::jwk::Jwk> {
+        self.key.public_jwk()
+    }
+
+    /// The signing algorithm.
+    pub fn algorithm(&self) -> SigningAlgorithm {
+        self.key.algorithm()
+    }
+
+    /// How long an access token lives.
+    pub fn access_ttl(&self) -> Duration {
+        self.access_ttl
+    }
+
+    /// An access token for `client` on behalf of `subject` with `scopes`.
+    pub fn issue_access(
+        &self,
+        subject: &str,
+        client: &ClientId,
+        scopes: &Scopes,
+        (jti, sid): (String, Option<SessionId>),
+        now: DateTime<Utc>,
+    ) -> Result<IssuedToken, AuthError> {
+        let expires_at = now + self.access_ttl;
+        let claims = ClientAccessClaims {
+            iss: self.issuer.clone(),
+            sub: subject.to_owned(),
+            aud: client.as_str().to_owned(),
+            client_id: client.as_str().to_owned(),
+            scope: scopes.to_string(),
+            jti,
+            iat: now.timestamp(),
+            exp: expires_at.timestamp(),
+            sid: sid.map(|sid| sid.to_string()),
+        };
+        let token = self.sign(Some(ACCESS_TOKEN_TYPE), &claims)?;
+        Ok(IssuedToken { token, expires_at })
+    }
+
+    /// An ID token with `facts`, living as long as an access token.
+    pub fn issue_id_token(
+        &self,
+        facts: &IdTokenFacts<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<String, AuthError> {
+        let claims = IdTokenClaims {
+            iss: &self.issuer,
+            sub: &facts.subject,
+            aud: facts.client.as_str(),
+            azp: facts.client.as_str(),
+            exp: (now + self.access_ttl).timestamp(),
+            iat: now.timestamp(),
+            auth_time: facts.auth_time.timestamp(),
+            nonce: facts.nonce,
+            sid: facts.session.to_string(),
+            acr: facts.assurance.aal().as_str(),
+            amr: facts.assurance.amr(),
+            at_hash: token_hash(self.key.algorithm(), facts.access_token),
+            email: facts.email.map(|(email, _)| email),
+            email_verified: facts.email.map(|(_, verified)| verified),
+        };
+        self.sign(Some("JWT"), &claims)
+    }
+
+    /// Verifies a client access token: signature, issuer, expiry, header `typ` `at+jwt`.
+    pub fn verify_access(&self, token: &str) -> Result<ClientAccessClaims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        if header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) {
+            return Err(TokenError::Invalid);
+        }
+        let mut validation = self.validation(&["exp", "iat", "sub", "iss", "aud"]);
+        validation.validate_aud = false;
+        jsonwebtoken::decode::<ClientAccessClaims>(token, &self.key.decoding, &validation)
+            .map(|data| data.claims)
+            .map_err(|error| match error.kind() {
+                ErrorKind::ExpiredSignature => TokenError::Expired,
+                _ => TokenError::Invalid,
+            })
+    }
+
+    /// Reads an ID token this provider signed, whether or not it has expired (RP-initiated
+    /// logout takes old ones).
+    pub fn verify_id_token_hint(&self, token: &str) -> Result<IdTokenHint, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        if header.typ.as_deref() == Some(ACCESS_TOKEN_TYPE) {
+            return Err(TokenError::Invalid);
+        }
+        let mut validation = self.validation(&["sub", "iss", "aud"]);
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        jsonwebtoken::decode::<IdTokenHint>(token, &self.key.decoding, &validation)
+            .map(|data| data.claims)
+            .map_err(|_| TokenError::Invalid)
+    }
+
+    fn validation(&self, required: &[&str]) -> Validation {
+        let mut validation = Validation::new(self.key.algorithm().jose());
+        validation.leeway = LEEWAY_SECONDS;
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_required_spec_claims(required);
+        validation
+    }
+
+    fn sign(&self, typ: Option<&str>, claims: &impl Serialize) -> Result<String, AuthError> {
+        let mut header = Header::new(self.key.algorithm().jose());
+        header.typ = typ.map(str::to_owned);
+        header.kid = self.key.kid().map(str::to_owned);
+        jsonwebtoken::encode(&header, claims, &self.key.encoding).map_err(AuthError::Signing)
+    }
+}
+
+/// The PKCE `S256` challenge of `verifier`: base64url(SHA-256(verifier)), unpadded.
+pub fn pkce_challenge(verifier: &str) -> String {
+    base64url(&Sha256::digest(verifier.as_bytes()))
+}
+
+/// `at_hash`: the left half of the token's hash under the algorithm's hash (SHA-256 for
+/// RS256 and ES256, SHA-512 for EdDSA with Ed25519), base64url.
+fn token_hash(algorithm: SigningAlgorithm, token: &str) -> String {
+    let digest: Vec<u8> = match algorithm {
+        SigningAlgorithm::EdDSA => Sha512::digest(token.as_bytes()).to_vec(),
+        _ => Sha256::digest(token.as_bytes()).to_vec(),
+    };
+    base64url(&digest[..digest.len() / 2])
+}
+
+fn base64url(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens() -> ProviderTokens {
+        ProviderTokens::new(
+            SigningKey::generate_es256().unwrap(),
+            "https://id.example.com".into(),
+            Duration::minutes(5),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn pkce_matches_rfc_7636_appendix_b() {
+        assert_eq!(
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+
+    #[test]
+    fn access_tokens_verify_and_id_tokens_do_not_pass_for_them() {
+        let tokens = tokens();
+        let client = ClientId::parse("0123456789abcdef0123456789abcdef").unwrap();
+        let scopes = Scopes::parse("openid email").unwrap();
+        let access = tokens
+            .issue_access("user", &client, &scopes, ("g.1".into(), None), Utc::now())
+            .unwrap();
+        let claims = tokens.verify_access(&access.token).unwrap();
+        assert_eq!(
+            (claims.aud.as_str(), claims.scope.as_str()),
+            (client.as_str(), "openid email")
+        );
+        let assurance = Assurance::password();
+        let id_token = tokens
+            .issue_id_token(
+                &IdTokenFacts {
+                    subject: "user".into(),
+                    client: &client,
+                    auth_time: Utc::now(),
+                    nonce: Some("n"),
+                    session: SessionId::new(),
+                    assurance: &assurance,
+                    access_token: &access.token,
+                    email: None,
+                },
+                Utc::now(),
+            )
+            .unwrap();
+        assert!(tokens.verify_access(&id_token).is_err());
+        assert_eq!(
+            tokens.verify_id_token_hint(&id_token).unwrap().aud,
+            client.as_str()
+        );
+        assert!(tokens.verify_id_token_hint(&access.token).is_err());
+    }
+}
