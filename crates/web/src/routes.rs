@@ -176,6 +176,17 @@ pub fn configure_provider(cfg: &mut web::ServiceConfig) {
                 })
             })),
     )
+    .service(
+        web::resource("/oauth/logout")
+            .app_data(form())
+            .route(web::get().to(crate::oauth::logout::logout_get))
+            .route(web::post().to(crate::oauth::logout::logout_post))
+            .default_service(web::to(|| async {
+                Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
+                    allow: "GET, POST".into(),
+                })
+            })),
+    )
     .service(only(Method::POST, "/oauth/token", crate::oauth::token::token).app_data(form()))
     .service(only(Method::POST, "/oauth/revoke", crate::oauth::token::revoke).app_data(form()))
     .service(

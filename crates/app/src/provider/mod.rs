@@ -8,7 +8,9 @@
 //! replayed code or refresh token, `Remove access`, signing out everywhere) ends it
 //! wherever gatehouse checks it (userinfo, introspection).
 
+pub mod access;
 pub mod authorize;
+pub mod logout;
 pub mod resource;
 pub mod token;
 

@@ -37,6 +37,7 @@ mod pages_in_chromium;
 mod pages_passkeys;
 mod passkeys;
 mod process;
+mod provider_account;
 mod provider_authorize;
 mod provider_tokens;
 mod rate_limits;

@@ -4,10 +4,11 @@
 //! [`crate::routes::configure_provider`] then, and without it these paths are 404.
 //! Discovery ([`discovery`]), the authorization endpoint and its consent page
 //! ([`authorize`]), the endpoints for clients ([`token`]: token, revocation,
-//! introspection, userinfo), and the administrators' register of clients ([`clients`]).
+//! introspection, userinfo), RP-initiated logout ([`logout`]), and the administrators' register of clients ([`clients`]).
 
 pub mod authorize;
 pub mod clients;
 pub mod discovery;
 pub mod dto;
+pub mod logout;
 pub mod token;

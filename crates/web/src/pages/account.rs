@@ -31,6 +31,8 @@ struct AccountPage {
     identities: Vec<(String, String, Option<String>)>,
     /// Providers not linked yet: (the link's address, the label).
     linkable: Vec<(String, String)>,
+    /// Apps with access: (client id, name, scopes, last use).
+    apps: Vec<(String, String, String, Option<String>)>,
 }
 
 /// How the page shows a moment.
@@ -100,6 +102,7 @@ pub async fn account_page(
         }
         Some("identity-linked") => Some("The provider is linked: you can sign in with it."),
         Some("identity-removed") => Some("The provider is unlinked."),
+        Some("app-removed") => Some("The app's access is removed."),
         _ => None,
     };
     if let Some(notice) = notice {
@@ -185,12 +188,28 @@ pub(crate) async fn account_view(
             possibly_cloned: passkey.possibly_cloned,
         })
         .collect();
+    let apps = match gatehouse_app::provider::access::apps_with_access(state, caller.user.id).await
+    {
+        Ok(apps) => apps
+            .into_iter()
+            .map(|app| {
+                (
+                    app.client_id.to_string(),
+                    app.name,
+                    app.scopes.to_string(),
+                    app.last_used_at.map(|at| at.format(DAY).to_string()),
+                )
+            })
+            .collect(),
+        Err(error) => return error_page(state, request, &error.into()),
+    };
     let (page, cookie) = context.into_parts();
     PageContext::render(
         cookie,
         state,
         status,
         &AccountPage {
+            apps,
             page,
             email: caller.user.email.as_str().to_owned(),
             verified: caller.user.is_verified,
@@ -261,6 +280,28 @@ pub async fn logout(
     }
     response.cookie(new_page_csrf_cookie(&state));
     response.finish()
+}
+
+/// `POST /account/apps/{client_id}/remove`: `Remove access` for one app.
+pub async fn remove_app(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    ClientContext(client): ClientContext,
+    id: web::Path<String>,
+    _: PageForm<PlainForm>,
+) -> HttpResponse {
+    let caller = match page_user(&state, &request).await {
+        Ok(caller) => caller,
+        Err(answer) => return answer,
+    };
+    let Some(id) = gatehouse_domain::ClientId::parse(&id) else {
+        return see_other("/account");
+    };
+    match gatehouse_app::provider::access::remove_access(&state, &client, caller.user.id, &id).await
+    {
+        Ok(_) => see_other("/account?changed=app-removed"),
+        Err(error) => error_page(&state, &request, &error.into()),
+    }
 }
 
 /// A few words for a `User-Agent`: the browser and the system, as far as they show.

@@ -112,6 +112,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(page("/account/passkeys/{id}/rename").route(web::post().to(passkeys::rename)))
     .service(page("/account/passkeys/{id}/remove").route(web::post().to(passkeys::remove)))
     .service(page("/account/identities/{id}/remove").route(web::post().to(identities::remove)))
+    .service(page("/account/apps/{client_id}/remove").route(web::post().to(account::remove_app)))
     .service(web::resource("/assets/{name}").route(web::get().to(assets::asset)));
 }
 
