@@ -10,7 +10,7 @@ use gatehouse_domain::{
 };
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, TransactionTrait, sea_query::Expr,
+    QueryOrder, SqlErr, TransactionTrait, sea_query::Expr,
 };
 
 use crate::{
@@ -101,26 +101,50 @@ impl OauthGrantRepository {
         now: DateTime<Utc>,
         event: Option<&NewAuditEvent>,
     ) -> Result<(), RepoError> {
+        match self
+            .try_remember(user_id, client, granted, now, event)
+            .await
+        {
+            // Two first authorizations at once both insert: the loser adds to the winner's.
+            Err(RepoError::Db(error))
+                if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) =>
+            {
+                self.try_remember(user_id, client, granted, now, event)
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    async fn try_remember(
+        &self,
+        user_id: UserId,
+        client: &ClientId,
+        granted: &Scopes,
+        now: DateTime<Utc>,
+        event: Option<&NewAuditEvent>,
+    ) -> Result<(), RepoError> {
         let txn = self.db.begin().await?;
         let key = (user_id.as_uuid(), client.as_str().to_owned());
         let before = oauth_consent::Entity::find_by_id(key).all(&txn).await?;
-        let row = oauth_consent::ActiveModel {
-            user_id: Set(user_id.as_uuid()),
-            client_id: Set(client.as_str().to_owned()),
-            scopes: Set(granted.to_string()),
-            granted_at: Set(now),
-        };
-        match before.into_iter().next() {
+        match before.first() {
             Some(previous) => {
                 let all = scopes(&previous.scopes)?.union(granted);
-                oauth_consent::Entity::update(oauth_consent::ActiveModel {
-                    scopes: Set(all.to_string()),
-                    ..row
-                })
-                .exec(&txn)
-                .await?;
+                oauth_consent::Entity::update_many()
+                    .col_expr(oauth_consent::Column::Scopes, Expr::value(all.to_string()))
+                    .col_expr(oauth_consent::Column::GrantedAt, Expr::value(now))
+                    .filter(oauth_consent::Column::UserId.eq(user_id.as_uuid()))
+                    .filter(oauth_consent::Column::ClientId.eq(client.as_str()))
+                    .exec(&txn)
+                    .await?;
             }
             None => {
+                let row = oauth_consent::ActiveModel {
+                    user_id: Set(user_id.as_uuid()),
+                    client_id: Set(client.as_str().to_owned()),
+                    scopes: Set(granted.to_string()),
+                    granted_at: Set(now),
+                };
                 oauth_consent::Entity::insert(row).exec(&txn).await?;
             }
         }
@@ -185,6 +209,13 @@ impl OauthGrantRepository {
             .filter(oauth_grant::Column::UserId.eq(user_id.as_uuid()))
             .filter(oauth_grant::Column::ClientId.eq(client.as_str()))
             .filter(oauth_grant::Column::RevokedAt.is_null())
+            .exec(&txn)
+            .await?;
+        oauth_code::Entity::update_many()
+            .col_expr(oauth_code::Column::UsedAt, Expr::value(now))
+            .filter(oauth_code::Column::UserId.eq(user_id.as_uuid()))
+            .filter(oauth_code::Column::ClientId.eq(client.as_str()))
+            .filter(oauth_code::Column::UsedAt.is_null())
             .exec(&txn)
             .await?;
         if forgotten.rows_affected == 0 && ended.rows_affected == 0 {
@@ -320,8 +351,11 @@ impl OauthGrantRepository {
         if used.rows_affected == 0 {
             return Ok(RefreshUse::Replayed(grant));
         }
+        // Revoked meanwhile (logout-all, Remove access): no new token.
+        if touch_active(&txn, grant.id, now).await? == 0 {
+            return Ok(RefreshUse::Replayed(grant));
+        }
         store_refresh(&txn, grant.id, next).await?;
-        touch(&txn, grant.id, now).await?;
         txn.commit().await?;
         Ok(RefreshUse::Rotated(Grant {
             last_used_at: now,
@@ -398,12 +432,53 @@ impl OauthGrantRepository {
     }
 }
 
-/// Ends every active grant of `user_id`.
+impl OauthGrantRepository {
+    /// Deletes what can no longer be used nor recognised as a replay worth acting on:
+    /// codes an hour past their minute, refresh tokens past their end, and grants a day
+    /// after they were revoked (their tokens with them). Returns how many rows went.
+    pub async fn purge(&self, now: DateTime<Utc>) -> Result<u64, RepoError> {
+        let codes = oauth_code::Entity::delete_many()
+            .filter(oauth_code::Column::ExpiresAt.lt(now - chrono::Duration::hours(1)))
+            .exec(&self.db)
+            .await?;
+        let tokens = oauth_refresh_token::Entity::delete_many()
+            .filter(oauth_refresh_token::Column::ExpiresAt.lt(now))
+            .exec(&self.db)
+            .await?;
+        let ended = oauth_grant::Entity::find()
+            .filter(oauth_grant::Column::RevokedAt.lt(now - chrono::Duration::days(1)))
+            .all(&self.db)
+            .await?;
+        let ids: Vec<_> = ended.iter().map(|grant| grant.id).collect();
+        let mut grants = 0;
+        for batch in ids.chunks(500) {
+            oauth_refresh_token::Entity::delete_many()
+                .filter(oauth_refresh_token::Column::GrantId.is_in(batch.to_vec()))
+                .exec(&self.db)
+                .await?;
+            grants += oauth_grant::Entity::delete_many()
+                .filter(oauth_grant::Column::Id.is_in(batch.to_vec()))
+                .exec(&self.db)
+                .await?
+                .rows_affected;
+        }
+        Ok(codes.rows_affected + tokens.rows_affected + grants)
+    }
+}
+
+/// Ends every active grant of `user_id`, and every code not yet redeemed (which would
+/// otherwise open a grant after the end).
 pub(crate) async fn end_grants_of(
     db: &impl ConnectionTrait,
     user_id: UserId,
     now: DateTime<Utc>,
 ) -> Result<u64, RepoError> {
+    oauth_code::Entity::update_many()
+        .col_expr(oauth_code::Column::UsedAt, Expr::value(now))
+        .filter(oauth_code::Column::UserId.eq(user_id.as_uuid()))
+        .filter(oauth_code::Column::UsedAt.is_null())
+        .exec(db)
+        .await?;
     let ended = oauth_grant::Entity::update_many()
         .col_expr(oauth_grant::Column::RevokedAt, Expr::value(now))
         .filter(oauth_grant::Column::UserId.eq(user_id.as_uuid()))
@@ -428,17 +503,19 @@ async fn store_refresh(
     Ok(())
 }
 
-async fn touch(
+/// Records a use of grant `grant` when it is still active; how many rows changed.
+async fn touch_active(
     db: &impl ConnectionTrait,
     grant: GrantId,
     now: DateTime<Utc>,
-) -> Result<(), RepoError> {
-    oauth_grant::Entity::update_many()
+) -> Result<u64, RepoError> {
+    let touched = oauth_grant::Entity::update_many()
         .col_expr(oauth_grant::Column::LastUsedAt, Expr::value(now))
         .filter(oauth_grant::Column::Id.eq(grant.as_uuid()))
+        .filter(oauth_grant::Column::RevokedAt.is_null())
         .exec(db)
         .await?;
-    Ok(())
+    Ok(touched.rows_affected)
 }
 
 fn grant_row(grant: &Grant) -> oauth_grant::ActiveModel {

@@ -86,6 +86,7 @@ impl Application {
                     mfa: state.mfa.clone(),
                     passkeys: state.passkeys.clone(),
                     identities: state.identities.clone(),
+                    oauth_grants: state.oauth_grants.clone(),
                 },
                 interval,
             ));
@@ -153,6 +154,7 @@ struct Housekeeping {
     mfa: gatehouse_persistence::MfaRepository,
     passkeys: gatehouse_persistence::PasskeyRepository,
     identities: gatehouse_persistence::IdentityRepository,
+    oauth_grants: gatehouse_persistence::OauthGrantRepository,
 }
 
 /// At start and then every `interval`: deletes sessions that ended more than the retention
@@ -202,6 +204,10 @@ async fn housekeeping(work: Housekeeping, interval: std::time::Duration) {
             (
                 "sign-ins at other providers",
                 work.identities.purge_logins(now).await,
+            ),
+            (
+                "OpenID Provider codes, tokens and grants",
+                work.oauth_grants.purge(now).await,
             ),
         ];
         for (what, result) in results {

@@ -169,8 +169,12 @@ async fn redeem_code(
     if !bound.redeemable(&app.id, &redirect_uri, &pkce_challenge(&verifier), now) {
         return Err(OauthError::InvalidGrant(INVALID_CODE));
     }
+    // Bound to the browser session it came from: signed out there, it opens nothing.
+    let session = services.sessions.find(bound.session_id).await?;
+    let live =
+        session.is_some_and(|session| session.revoked_at.is_none() && session.expires_at > now);
     let user = services.users.find_by_id(bound.user_id).await?;
-    let Some(user) = user.filter(|user| user.is_active) else {
+    let Some(user) = user.filter(|user| user.is_active && live) else {
         return Err(OauthError::InvalidGrant(INVALID_CODE));
     };
     let grant = Grant {

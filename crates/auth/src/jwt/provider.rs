@@ -78,6 +78,14 @@ pub struct IdTokenHint {
     pub aud: String,
     /// The browser session.
     pub sid: Option<String>,
+    /// The client again: only ID tokens carry it (gatehouse's own tokens, which may share
+    /// the key, the issuer and have an audience, never do).
+    azp: String,
+    /// `at_hash`: only ID tokens carry it.
+    at_hash: String,
+    /// Gatehouse's own tokens' `type`: an ID token has none.
+    #[serde(rename = "type", default)]
+    token_type: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -210,9 +218,13 @@ impl ProviderTokens {
         let mut validation = self.validation(&["sub", "iss", "aud"]);
         validation.validate_exp = false;
         validation.validate_aud = false;
-        jsonwebtoken::decode::<IdTokenHint>(token, &self.key.decoding, &validation)
+        let hint = jsonwebtoken::decode::<IdTokenHint>(token, &self.key.decoding, &validation)
             .map(|data| data.claims)
-            .map_err(|_| TokenError::Invalid)
+            .map_err(|_| TokenError::Invalid)?;
+        if hint.token_type.is_some() || hint.azp != hint.aud || hint.at_hash.is_empty() {
+            return Err(TokenError::Invalid);
+        }
+        Ok(hint)
     }
 
     fn validation(&self, required: &[&str]) -> Validation {

@@ -230,7 +230,7 @@ impl SessionRepository {
         event: Option<&NewAuditEvent>,
     ) -> Result<bool, RepoError> {
         let this_one = Condition::all().add(session::Column::Id.eq(id.as_uuid()));
-        let revoked = self.revoke_where(this_one, now, event).await;
+        let revoked = self.revoke_where(this_one, None, now, event).await;
         self.cache.forget_session(id);
         revoked.map(|count| count == 1)
     }
@@ -260,7 +260,7 @@ impl SessionRepository {
                 let owned = Condition::all()
                     .add(session::Column::Id.eq(id.as_uuid()))
                     .add(session::Column::UserId.eq(user_id.as_uuid()));
-                let revoked = self.revoke_where(owned, now, event).await;
+                let revoked = self.revoke_where(owned, None, now, event).await;
                 self.cache.forget_session(id);
                 Ok(Some(revoked? == 1))
             }
@@ -286,10 +286,9 @@ impl SessionRepository {
         event: Option<&NewAuditEvent>,
     ) -> Result<u64, RepoError> {
         let revoked = self
-            .revoke_where(sessions_of(user_id, None), now, event)
+            .revoke_where(sessions_of(user_id, None), Some(user_id), now, event)
             .await;
         self.cache.forget_user(user_id);
-        crate::oauth_grants::end_grants_of(&self.db, user_id, now).await?;
         revoked
     }
 
@@ -301,31 +300,35 @@ impl SessionRepository {
         now: DateTime<Utc>,
     ) -> Result<u64, RepoError> {
         let revoked = self
-            .revoke_where(sessions_of(user_id, Some(keep)), now, None)
+            .revoke_where(sessions_of(user_id, Some(keep)), Some(user_id), now, None)
             .await;
         self.cache.forget_user(user_id);
-        crate::oauth_grants::end_grants_of(&self.db, user_id, now).await?;
         revoked
     }
 
-    /// Ends the sessions `which` selects and, when any ended, records `event` (with their
-    /// number) in the same transaction.
+    /// Ends the sessions `which` selects (and every grant of `grants_of`, when named) and,
+    /// when any session ended, records `event` (with their number), in one transaction.
     async fn revoke_where(
         &self,
         which: Condition,
+        grants_of: Option<UserId>,
         now: DateTime<Utc>,
         event: Option<&NewAuditEvent>,
     ) -> Result<u64, RepoError> {
-        let Some(event) = event else {
+        if event.is_none() && grants_of.is_none() {
             return revoke_sessions(&self.db, which, now).await;
-        };
+        }
         let txn = self.db.begin().await?;
         let ended = revoke_sessions(&txn, which, now).await?;
-        let recorded = if ended > 0 {
-            let event = event.clone().with("sessions_ended", ended.to_string());
-            Some(record_event(&txn, &event).await?)
-        } else {
-            None
+        if let Some(user_id) = grants_of {
+            crate::oauth_grants::end_grants_of(&txn, user_id, now).await?;
+        }
+        let recorded = match event {
+            Some(event) if ended > 0 => {
+                let event = event.clone().with("sessions_ended", ended.to_string());
+                Some(record_event(&txn, &event).await?)
+            }
+            _ => None,
         };
         txn.commit().await?;
         if let Some(recorded) = recorded {

@@ -75,7 +75,9 @@ pub async fn callback(
         Ok((Federated::Linked, return_to)) => see_other(&return_to),
         Ok((Federated::SignIn(SignIn::SecondStep(step)), return_to)) => {
             let passkey = step.offers_passkey();
-            second_step_page(&state, &request, step.mfa_token, return_to, passkey)
+            let page =
+                second_step_page(&state, &request, step.mfa_token, return_to.clone(), passkey);
+            crate::pages::allow_authorization_redirect(&state, page, &return_to).await
         }
         Err(error) if !state.options.ui_enabled => error.error_response(),
         Err(error) => {

@@ -6,7 +6,7 @@
 //! user signs in on the pages first when needed (and comes back here), and is asked on a
 //! consent page, whose answer is posted back here with the page's CSRF token.
 
-use actix_web::{HttpRequest, HttpResponse, http::StatusCode, http::header, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, http::StatusCode, http::header, web};
 use askama::Template;
 use gatehouse_app::provider::authorize::{
     self, Browser, ConsentAnswer, Decision, Target, TargetError,
@@ -16,10 +16,12 @@ use gatehouse_domain::{
 };
 
 use crate::{
-    cookies::{ACCESS_COOKIE, origin_of},
-    extract::{AuthenticatedUser, audit_context, authenticate_session_handle},
+    cookies::ACCESS_COOKIE,
+    error::ApiError,
+    extract::{AuthenticatedUser, IpThrottled, audit_context, authenticate_session_handle},
     pages::{
-        Frame, MessagePage, PageContext, allow_form_target, encode, error_page, refuse_foreign_form,
+        Frame, MessagePage, PageContext, allow_form_target, encode, error_page, problem_text,
+        redirect_origin, refuse_foreign_form, with_retry_after,
     },
     state::AppState,
 };
@@ -37,8 +39,33 @@ struct ConsentPage {
     fields: Vec<(String, String)>,
 }
 
+/// The parameters of an authorization request (OIDC Core 3.1.2.1) the consent page
+/// posts back; anything else a request carried stays behind (a `decision` smuggled into
+/// the request must not reach the answer).
+const AUTHORIZATION_PARAMETERS: [&str; 12] = [
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "prompt",
+    "max_age",
+    "login_hint",
+    "acr_values",
+];
+
 /// `GET /oauth/authorize`: the parameters in the query.
-pub async fn authorize_get(state: web::Data<AppState>, request: HttpRequest) -> HttpResponse {
+pub async fn authorize_get(
+    throttled: Result<IpThrottled, ApiError>,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> HttpResponse {
+    if let Err(limited) = throttled {
+        return throttled_page(&state, &request, &limited);
+    }
     let pairs = url::form_urlencoded::parse(request.query_string().as_bytes())
         .into_owned()
         .collect();
@@ -48,10 +75,14 @@ pub async fn authorize_get(state: web::Data<AppState>, request: HttpRequest) -> 
 /// `POST /oauth/authorize`: the parameters in the form; with `decision`, the consent
 /// page's answer (which must be this site's own form).
 pub async fn authorize_post(
+    throttled: Result<IpThrottled, ApiError>,
     state: web::Data<AppState>,
     request: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
+    if let Err(limited) = throttled {
+        return throttled_page(&state, &request, &limited);
+    }
     let mut pairs: Vec<(String, String)> =
         url::form_urlencoded::parse(&body).into_owned().collect();
     let mut take = |name: &str| {
@@ -171,8 +202,9 @@ fn redirect(
         .finish()
 }
 
-/// To the sign-in page, which comes back to this request (without `prompt=login`, which
-/// the sign-in answers), `login_hint` filling `Email`.
+/// To the sign-in page, which comes back to this request without `prompt=login` and
+/// `max_age` (the fresh sign-in answers both: `max_age=0` would otherwise ask forever),
+/// `login_hint` filling `Email`.
 fn sign_in_first(pairs: &[(String, String)], authorization: &AuthorizationRequest) -> HttpResponse {
     let mut again = url::form_urlencoded::Serializer::new(String::new());
     for (name, value) in pairs {
@@ -181,7 +213,7 @@ fn sign_in_first(pairs: &[(String, String)], authorization: &AuthorizationReques
             if !rest.iter().all(|part| part.is_empty()) {
                 again.append_pair(name, &rest.join(" "));
             }
-        } else {
+        } else if name != "max_age" {
             again.append_pair(name, value);
         }
     }
@@ -204,6 +236,10 @@ fn consent_page(
     caller: &AuthenticatedUser,
     fields: Vec<(String, String)>,
 ) -> HttpResponse {
+    let fields = fields
+        .into_iter()
+        .filter(|(name, _)| AUTHORIZATION_PARAMETERS.contains(&name.as_str()))
+        .collect();
     let (page, cookie) = PageContext::new(state, request, "Allow access?").into_parts();
     let redirect_host = url::Url::parse(&target.redirect_uri)
         .ok()
@@ -227,10 +263,29 @@ fn consent_page(
         },
     );
     // The answer is posted here and redirected to the client: allowed by the policy.
-    if let Some(origin) = origin_of(&target.redirect_uri) {
+    if let Some(origin) = redirect_origin(&target.redirect_uri) {
         allow_form_target(&mut response, &origin);
     }
     response
+}
+
+/// The page of a request over the network's budget (each one stores a code): 429 with
+/// `Retry-After`.
+fn throttled_page(state: &AppState, request: &HttpRequest, limited: &ApiError) -> HttpResponse {
+    let (page, cookie) = PageContext::new(state, request, "Too many requests")
+        .with_problem(problem_text(limited))
+        .into_parts();
+    let page = PageContext::render(
+        cookie,
+        state,
+        limited.status_code(),
+        &MessagePage {
+            page,
+            link_href: "/account",
+            link_text: "Go to your account",
+        },
+    );
+    with_retry_after(page, limited)
 }
 
 /// The 400 page of a request that cannot go back to its client.

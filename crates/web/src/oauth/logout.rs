@@ -13,11 +13,11 @@ use gatehouse_app::{
 };
 
 use crate::{
-    cookies::{ACCESS_COOKIE, cleared_cookies, origin_of},
+    cookies::{ACCESS_COOKIE, cleared_cookies},
     extract::{AuthenticatedUser, ClientContext, authenticate_session_handle},
     pages::{
         Frame, MessagePage, PageContext, allow_form_target, error_page, new_page_csrf_cookie,
-        refuse_foreign_form,
+        redirect_origin, refuse_foreign_form,
     },
     state::AppState,
 };
@@ -197,7 +197,7 @@ fn ask_first(
             fields,
         },
     );
-    if let Some(origin) = plan.redirect.as_deref().and_then(origin_of) {
+    if let Some(origin) = plan.redirect.as_deref().and_then(redirect_origin) {
         allow_form_target(&mut response, &origin);
     }
     response

@@ -60,8 +60,8 @@ pub async fn sign_in(
     PageForm(form): PageForm<PasskeyForm>,
 ) -> HttpResponse {
     let return_to = safe_return_to(&state, &form.return_to);
-    match passkey_session(&state, &client, &form).await {
-        Ok(outcome) => sign_in_answer(&state, &request, outcome, return_to),
+    let answer = match passkey_session(&state, &client, &form).await {
+        Ok(outcome) => sign_in_answer(&state, &request, outcome, return_to.clone()),
         Err(error) => {
             let context =
                 PageContext::new(&state, &request, "Sign in").with_problem(problem_text(&error));
@@ -70,10 +70,11 @@ pub async fn sign_in(
                 context,
                 error.status_code(),
                 String::new(),
-                return_to,
+                return_to.clone(),
             )
         }
-    }
+    };
+    crate::pages::allow_authorization_redirect(&state, answer, &return_to).await
 }
 
 async fn passkey_session(

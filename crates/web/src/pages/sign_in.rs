@@ -16,8 +16,8 @@ use crate::{
     extract::{ClientContext, IpThrottled},
     mfa::dto::MfaVerifyIn,
     pages::{
-        Frame, MessagePage, PageContext, PageForm, csrf_field, form::NOT_A_CREDENTIAL,
-        problem_text, safe_return_to, signed_in, with_retry_after,
+        Frame, MessagePage, PageContext, PageForm, allow_authorization_redirect, csrf_field,
+        form::NOT_A_CREDENTIAL, problem_text, safe_return_to, signed_in, with_retry_after,
     },
     signin::dto::{Login, LoginIn, RegisterIn, Registration},
     state::AppState,
@@ -117,8 +117,7 @@ pub(crate) fn login_form(
     return_to: String,
 ) -> HttpResponse {
     let (page, cookie) = context.into_parts();
-    let back = return_to.clone();
-    let response = PageContext::render(
+    PageContext::render(
         cookie,
         state,
         status,
@@ -140,8 +139,7 @@ pub(crate) fn login_form(
                 .collect(),
             return_to,
         },
-    );
-    super::allow_authorization_redirect(response, &back)
+    )
 }
 
 /// `GET /login`.
@@ -153,7 +151,8 @@ pub async fn login_page(
     let return_to = safe_return_to(&state, &query.return_to);
     let context = PageContext::new(&state, &request, "Sign in");
     let hint: String = query.login_hint.trim().chars().take(320).collect();
-    login_form(&state, context, StatusCode::OK, hint, return_to)
+    let page = login_form(&state, context, StatusCode::OK, hint, return_to.clone());
+    allow_authorization_redirect(&state, page, &return_to).await
 }
 
 /// `POST /login`: the password; then the account page (or `return_to`), or the second
@@ -189,10 +188,11 @@ pub async fn login(
         Ok(login) => login,
         Err(invalid) => return refuse(invalid),
     };
-    match password_sign_in(&state, &client, &email, password, Grant::Login).await {
-        Ok(outcome) => sign_in_answer(&state, &request, outcome, return_to),
+    let answer = match password_sign_in(&state, &client, &email, password, Grant::Login).await {
+        Ok(outcome) => sign_in_answer(&state, &request, outcome, return_to.clone()),
         Err(refused) => refuse(refused.into()),
-    }
+    };
+    allow_authorization_redirect(&state, answer, &return_to).await
 }
 
 /// The pages' answer to a sign-in: signed in (the browser session, then `return_to`), or
@@ -222,8 +222,7 @@ pub(crate) fn second_step_page(
     passkey: bool,
 ) -> HttpResponse {
     let (page, cookie) = PageContext::new(state, request, "Second step").into_parts();
-    let back = return_to.clone();
-    let response = PageContext::render(
+    PageContext::render(
         cookie,
         state,
         StatusCode::OK,
@@ -233,8 +232,7 @@ pub(crate) fn second_step_page(
             return_to,
             passkey,
         },
-    );
-    super::allow_authorization_redirect(response, &back)
+    )
 }
 
 /// `POST /login/second-step`: a TOTP code or a recovery code (told apart by their shape).
@@ -291,8 +289,8 @@ pub async fn second_step(
         Ok(parsed) => parsed,
         Err(invalid) => return again(invalid),
     };
-    match finish_second_step(&state, &client, &token, proof).await {
-        Ok(outcome) => sign_in_answer(&state, &request, outcome, return_to),
+    let answer = match finish_second_step(&state, &client, &token, proof).await {
+        Ok(outcome) => sign_in_answer(&state, &request, outcome, return_to.clone()),
         // A dead `mfa_token` cannot be tried again: back to the password.
         Err(SignInError::InvalidMfaToken) => {
             let context = PageContext::new(&state, &request, "Sign in")
@@ -301,7 +299,8 @@ pub async fn second_step(
             login_form(&state, context, status, String::new(), return_to.clone())
         }
         Err(refused) => again(refused.into()),
-    }
+    };
+    allow_authorization_redirect(&state, answer, &return_to).await
 }
 
 /// `GET /register`.
