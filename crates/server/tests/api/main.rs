@@ -40,6 +40,7 @@ mod process;
 mod provider_account;
 mod provider_authorize;
 mod provider_review;
+mod provider_rp;
 mod provider_tokens;
 mod rate_limits;
 mod refresh;
