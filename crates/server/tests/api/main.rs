@@ -39,6 +39,7 @@ mod passkeys;
 mod process;
 mod provider_account;
 mod provider_authorize;
+mod provider_in_chromium;
 mod provider_review;
 mod provider_rp;
 mod provider_tokens;
