@@ -187,8 +187,28 @@ pub fn configure_provider(cfg: &mut web::ServiceConfig) {
                 })
             })),
     )
-    .service(only(Method::POST, "/oauth/token", crate::oauth::token::token).app_data(form()))
-    .service(only(Method::POST, "/oauth/revoke", crate::oauth::token::revoke).app_data(form()))
+    .service(
+        web::resource("/oauth/token")
+            .app_data(form())
+            .route(web::post().to(crate::oauth::token::token))
+            .route(web::method(Method::OPTIONS).to(crate::oauth::cors::preflight))
+            .default_service(web::to(|| async {
+                Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
+                    allow: "POST".into(),
+                })
+            })),
+    )
+    .service(
+        web::resource("/oauth/revoke")
+            .app_data(form())
+            .route(web::post().to(crate::oauth::token::revoke))
+            .route(web::method(Method::OPTIONS).to(crate::oauth::cors::preflight))
+            .default_service(web::to(|| async {
+                Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
+                    allow: "POST".into(),
+                })
+            })),
+    )
     .service(
         only(
             Method::POST,
@@ -201,6 +221,7 @@ pub fn configure_provider(cfg: &mut web::ServiceConfig) {
         web::resource("/oauth/userinfo")
             .route(web::get().to(crate::oauth::token::userinfo))
             .route(web::post().to(crate::oauth::token::userinfo))
+            .route(web::method(Method::OPTIONS).to(crate::oauth::cors::preflight))
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
                     allow: "GET, POST".into(),

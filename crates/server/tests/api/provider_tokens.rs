@@ -20,6 +20,7 @@ backend_tests!(
     client_tokens_never_open_gatehouse_routes_nor_first_party_tokens_userinfo,
     revocation_and_introspection_follow_their_rfcs,
     signing_out_everywhere_or_a_new_password_ends_every_grant,
+    public_clients_pages_get_cors_on_token_userinfo_and_revoke,
 );
 
 /// Posts `form` to `path` as `rp`: HTTP Basic for a confidential client, `client_id` in
@@ -726,5 +727,90 @@ async fn signing_out_everywhere_or_a_new_password_ends_every_grant(backend: Back
             .await
             .status(),
         StatusCode::UNAUTHORIZED
+    );
+}
+
+async fn public_clients_pages_get_cors_on_token_userinfo_and_revoke(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (admin, _) = app.admin_and_rp(json!({})).await;
+    let spa = app
+        .registered_rp(&admin, json!({ "name": "SPA", "type": "public", "redirect_uris": ["https://spa.example.com/cb"] }))
+        .await;
+    for path in ["/oauth/token", "/oauth/userinfo", "/oauth/revoke"] {
+        let preflight = app
+            .client
+            .request(reqwest::Method::OPTIONS, app.url(path))
+            .header(header::ORIGIN, "https://spa.example.com")
+            .header("Access-Control-Request-Method", "POST")
+            .header("Access-Control-Request-Headers", "content-type")
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            preflight.status().is_success(),
+            "{path}: {}",
+            preflight.status()
+        );
+        assert_eq!(
+            preflight.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+            "https://spa.example.com",
+            "{path}"
+        );
+        let foreign = app
+            .client
+            .request(reqwest::Method::OPTIONS, app.url(path))
+            .header(header::ORIGIN, "https://wiki.example.com")
+            .header("Access-Control-Request-Method", "POST")
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            !foreign
+                .headers()
+                .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN),
+            "{path}: a confidential client's origin"
+        );
+    }
+    let token = app
+        .client
+        .post(app.url("/oauth/token"))
+        .header(header::ORIGIN, "https://spa.example.com")
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "x"),
+            ("client_id", spa.id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        token.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+        "https://spa.example.com"
+    );
+    let info = app
+        .client
+        .get(app.url("/oauth/userinfo"))
+        .header(header::ORIGIN, "https://spa.example.com")
+        .bearer_auth("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(info.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        info.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+        "https://spa.example.com"
+    );
+    let elsewhere = app
+        .client
+        .get(app.url("/oauth/userinfo"))
+        .header(header::ORIGIN, "https://evil.example.com")
+        .bearer_auth("x")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !elsewhere
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN)
     );
 }

@@ -8,6 +8,7 @@
 
 pub mod authorize;
 pub mod clients;
+pub mod cors;
 pub mod discovery;
 pub mod dto;
 pub mod logout;

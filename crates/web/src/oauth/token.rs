@@ -129,10 +129,12 @@ pub async fn token(
         };
         gatehouse_app::provider::token::token(&state, &client, credentials, token_request).await
     };
-    match answer.await {
+    let response = match answer.await {
         Ok(answer) => no_store(HttpResponse::Ok()).json(token_json(answer)),
         Err(error) => oauth_error(&error),
-    }
+    };
+    let origin = super::cors::public_client_origin(&state, &request).await;
+    super::cors::allow(response, origin.as_deref())
 }
 
 fn token_json(answer: TokenAnswer) -> Value {
@@ -167,10 +169,12 @@ pub async fn revoke(
             .ok_or(OauthError::InvalidRequest("token is missing"))?;
         resource::revoke(&state, &client, &credentials, &token).await
     };
-    match answer.await {
+    let response = match answer.await {
         Ok(()) => no_store(HttpResponse::Ok()).finish(),
         Err(error) => oauth_error(&error),
-    }
+    };
+    let origin = super::cors::public_client_origin(&state, &request).await;
+    super::cors::allow(response, origin.as_deref())
 }
 
 /// `POST /oauth/introspect` (RFC 7662), for confidential clients.
@@ -207,6 +211,12 @@ pub async fn introspect(
 
 /// `GET` or `POST /oauth/userinfo`: a client's access token with `openid`.
 pub async fn userinfo(state: web::Data<AppState>, request: HttpRequest) -> HttpResponse {
+    let response = userinfo_answer(&state, &request).await;
+    let origin = super::cors::public_client_origin(&state, &request).await;
+    super::cors::allow(response, origin.as_deref())
+}
+
+async fn userinfo_answer(state: &AppState, request: &HttpRequest) -> HttpResponse {
     let bearer = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -218,7 +228,7 @@ pub async fn userinfo(state: web::Data<AppState>, request: HttpRequest) -> HttpR
             .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
             .finish();
     };
-    match resource::userinfo(&state, bearer).await {
+    match resource::userinfo(state, bearer).await {
         Ok(info) => {
             let mut body = json!({ "sub": info.sub });
             if let Some((email, verified)) = info.email {
