@@ -19,7 +19,7 @@ use jsonwebtoken::{
 };
 
 use crate::{
-    AccessClaims, AuthError, SigningAlgorithm, TokenError,
+    ACCESS_TOKEN_TYPE, AccessClaims, AuthError, ClientAccessClaims, SigningAlgorithm, TokenError,
     jwt::{TokenType, access_claims, decode_claims, validation},
 };
 
@@ -137,6 +137,41 @@ impl TokenVerifier {
             }
         };
         access_claims(claims)
+    }
+}
+
+impl TokenVerifier {
+    /// Verifies an access token gatehouse issued as an OpenID Provider to the client
+    /// `audience` (RFC 9068): header `typ` `at+jwt`, signature by a published key,
+    /// `exp`, `aud` = `audience`, and `iss` when configured. Gatehouse's own tokens (and
+    /// ID tokens) are refused, as client tokens are by [`verify_access`](Self::verify_access).
+    /// A shared-secret verifier has no client tokens to accept: the provider signs only
+    /// with published keys.
+    pub fn verify_client_access(
+        &self,
+        token: &str,
+        audience: &str,
+    ) -> Result<ClientAccessClaims, TokenError> {
+        let Keys::Published(keys) = &self.keys else {
+            return Err(TokenError::Invalid);
+        };
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        if header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) {
+            return Err(TokenError::WrongType);
+        }
+        let kid = header.kid.ok_or(TokenError::Invalid)?;
+        let (key, first_party) = keys.get(&kid).ok_or(TokenError::UnknownKey)?;
+        let mut validation = first_party.clone();
+        validation.validate_nbf = false;
+        validation.set_audience(&[audience]);
+        validation.validate_aud = true;
+        validation.set_required_spec_claims(&["exp", "sub", "aud"]);
+        jsonwebtoken::decode::<ClientAccessClaims>(token, key, &validation)
+            .map(|data| data.claims)
+            .map_err(|error| match error.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+                _ => TokenError::Invalid,
+            })
     }
 }
 

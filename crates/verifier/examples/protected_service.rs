@@ -1,6 +1,8 @@
 //! A tiny separate service that trusts Gatehouse's tokens: `GET /hello` answers only to a
 //! request with a valid access token, `GET /sensitive` only to one from a login that used
-//! a second factor (`aal2`).
+//! a second factor (`aal2`). With `GATEHOUSE_CLIENT_ID` (the service is an app gatehouse
+//! signs users in to, as an OpenID Provider), `GET /app` answers to an access token
+//! gatehouse issued to that client, and `GET /contact` only to one with the scope `email`.
 //!
 //! ```sh
 //! # Gatehouse with a key pair publishes its public key; the service fetches it:
@@ -19,7 +21,10 @@
 )]
 
 use actix_web::{App, HttpResponse, HttpServer, web};
-use gatehouse_verifier::{Aal2Token, SigningAlgorithm, VerifiedToken, Verifier, VerifierConfig};
+use gatehouse_verifier::{
+    Aal2Token, ClientAudience, ClientToken, RequiredScope, ScopedToken, SigningAlgorithm,
+    VerifiedToken, Verifier, VerifierConfig,
+};
 
 async fn hello(VerifiedToken(claims): VerifiedToken) -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({
@@ -35,6 +40,27 @@ async fn sensitive(Aal2Token(claims): Aal2Token) -> HttpResponse {
         "message": "two factors seen",
         "amr": claims.amr,
     }))
+}
+
+/// A client token for this service's client id.
+async fn app(ClientToken(claims): ClientToken) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({
+        "sub": claims.sub,
+        "client_id": claims.client_id,
+        "scope": claims.scope,
+    }))
+}
+
+/// The scope `/contact` needs.
+struct EmailScope;
+
+impl RequiredScope for EmailScope {
+    const SCOPE: &'static str = "email";
+}
+
+/// Only for a client token with the scope `email`: 403 `Missing scope` otherwise.
+async fn contact(ScopedToken(claims, _): ScopedToken<EmailScope>) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "sub": claims.sub, "scope": claims.scope }))
 }
 
 #[actix_web::main]
@@ -54,12 +80,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         _ => return Err("set GATEHOUSE_JWKS_URL or GATEHOUSE_JWT_SECRET".into()),
     };
     let verifier = web::Data::new(verifier);
+    let audience = web::Data::new(ClientAudience(
+        std::env::var("GATEHOUSE_CLIENT_ID").unwrap_or_default(),
+    ));
     let listen = std::env::var("LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());
     let server = HttpServer::new(move || {
         App::new()
             .app_data(verifier.clone())
+            .app_data(audience.clone())
             .route("/hello", web::get().to(hello))
             .route("/sensitive", web::get().to(sensitive))
+            .route("/app", web::get().to(app))
+            .route("/contact", web::get().to(contact))
     })
     .workers(1)
     .bind(&listen)?;

@@ -6,7 +6,7 @@ use actix_web::{
     http::{StatusCode, header},
     web,
 };
-use gatehouse_auth::{AccessClaims, TokenError};
+use gatehouse_auth::{AccessClaims, ClientAccessClaims, TokenError};
 use serde::Serialize;
 
 use crate::Verifier;
@@ -22,6 +22,27 @@ pub struct VerifiedToken(pub AccessClaims);
 #[derive(Debug, Clone)]
 pub struct Aal2Token(pub AccessClaims);
 
+/// The client id this service accepts client access tokens for (the `aud` they must
+/// carry), as app data beside the [`Verifier`].
+#[derive(Debug, Clone)]
+pub struct ClientAudience(pub String);
+
+/// The claims of a valid access token that gatehouse, as an OpenID Provider, issued to
+/// this service's client ([`ClientAudience`]): header `typ` `at+jwt`. Gatehouse's own
+/// access tokens are refused here, and these are refused by [`VerifiedToken`].
+#[derive(Debug, Clone)]
+pub struct ClientToken(pub ClientAccessClaims);
+
+/// A scope a route requires of a client's token.
+pub trait RequiredScope {
+    /// The scope's name.
+    const SCOPE: &'static str;
+}
+
+/// A [`ClientToken`] whose `scope` has `S::SCOPE`: 403 `Missing scope` without it.
+#[derive(Debug, Clone)]
+pub struct ScopedToken<S: RequiredScope>(pub ClientAccessClaims, pub std::marker::PhantomData<S>);
+
 /// Why a request was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
@@ -34,6 +55,9 @@ pub enum VerifyError {
     /// A valid token from a login with one factor where [`Aal2Token`] needs two.
     #[error("Stronger authentication required")]
     NotAal2,
+    /// A valid client token without the scope a [`ScopedToken`] needs.
+    #[error("Missing scope")]
+    MissingScope(&'static str),
     /// The app has no `web::Data<Verifier>`: a wiring mistake, not the client's.
     #[error("token verifier not configured")]
     NotConfigured,
@@ -61,7 +85,7 @@ impl ResponseError for VerifyError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Missing | Self::Rejected(_) => StatusCode::UNAUTHORIZED,
-            Self::NotAal2 => StatusCode::FORBIDDEN,
+            Self::NotAal2 | Self::MissingScope(_) => StatusCode::FORBIDDEN,
             Self::NotConfigured => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -79,6 +103,12 @@ impl ResponseError for VerifyError {
                     .insert_header((header::WWW_AUTHENTICATE, r#"Bearer error="invalid_token""#));
             }
             Self::NotAal2 => {}
+            Self::MissingScope(scope) => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    format!(r#"Bearer error="insufficient_scope", scope="{scope}""#),
+                ));
+            }
             Self::NotConfigured => {
                 tracing::error!("VerifiedToken used without web::Data<Verifier>")
             }
@@ -127,6 +157,43 @@ impl FromRequest for Aal2Token {
                 Ok(Self(claims))
             } else {
                 Err(VerifyError::NotAal2)
+            }
+        })
+    }
+}
+
+impl FromRequest for ClientToken {
+    type Error = VerifyError;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, VerifyError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let verifier = req.app_data::<web::Data<Verifier>>().cloned();
+        let audience = req.app_data::<web::Data<ClientAudience>>().cloned();
+        let token = bearer_token(req);
+        Box::pin(async move {
+            let (verifier, audience) = verifier.zip(audience).ok_or(VerifyError::NotConfigured)?;
+            let token = token.ok_or(VerifyError::Missing)?;
+            verifier
+                .verify_client_access(&token, &audience.0)
+                .await
+                .map(Self)
+                .map_err(VerifyError::Rejected)
+        })
+    }
+}
+
+impl<S: RequiredScope + 'static> FromRequest for ScopedToken<S> {
+    type Error = VerifyError;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, VerifyError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let verified = ClientToken::from_request(req, payload);
+        Box::pin(async move {
+            let ClientToken(claims) = verified.await?;
+            if claims.scope.split(' ').any(|scope| scope == S::SCOPE) {
+                Ok(Self(claims, std::marker::PhantomData))
+            } else {
+                Err(VerifyError::MissingScope(S::SCOPE))
             }
         })
     }

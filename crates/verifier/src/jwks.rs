@@ -5,7 +5,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use gatehouse_auth::{AccessClaims, TokenError, TokenVerifier, VerifierConfig};
+use gatehouse_auth::{AccessClaims, ClientAccessClaims, TokenError, TokenVerifier, VerifierConfig};
 
 /// The default shortest time between two fetches caused by unknown key ids: tokens naming
 /// random `kid`s must not turn into a flood of requests to the issuer.
@@ -139,6 +139,27 @@ impl JwksVerifier {
                     TokenError::UnknownKey => TokenError::Invalid,
                     other => other,
                 })
+            }
+            other => other,
+        }
+    }
+
+    /// Verifies a client access token for `audience`, fetching the set again for an
+    /// unknown key id as [`verify_access`](Self::verify_access) does.
+    pub async fn verify_client_access(
+        &self,
+        token: &str,
+        audience: &str,
+    ) -> Result<ClientAccessClaims, TokenError> {
+        match self.snapshot().verify_client_access(token, audience) {
+            Err(TokenError::UnknownKey) => {
+                self.refetch().await;
+                self.snapshot()
+                    .verify_client_access(token, audience)
+                    .map_err(|e| match e {
+                        TokenError::UnknownKey => TokenError::Invalid,
+                        other => other,
+                    })
             }
             other => other,
         }

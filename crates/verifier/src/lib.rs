@@ -28,6 +28,11 @@
 //! # }
 //! ```
 //!
+//! Services that gatehouse signs users in to as an OpenID Provider take
+//! [`ClientToken`] (an access token issued to their client id, named by a
+//! `web::Data<ClientAudience>`) or [`ScopedToken`] (one that also carries a scope, declared
+//! by a type implementing [`RequiredScope`]: 403 `Missing scope` without it).
+//!
 //! Tokens are checked locally (signature, algorithm, expiry, type, issuer and audience),
 //! with no call to Gatehouse per request. The price: a token of a session that was logged
 //! out stays valid here until it expires (`ACCESS_TOKEN_EXPIRES_MIN`, 15 minutes by
@@ -36,9 +41,12 @@
 mod extract;
 mod jwks;
 
-pub use extract::{Aal2Token, VerifiedToken, VerifyError};
+pub use extract::{
+    Aal2Token, ClientAudience, ClientToken, RequiredScope, ScopedToken, VerifiedToken, VerifyError,
+};
 pub use gatehouse_auth::{
-    Aal, AccessClaims, SigningAlgorithm, TokenError, TokenVerifier, VerifierConfig,
+    Aal, AccessClaims, ClientAccessClaims, SigningAlgorithm, TokenError, TokenVerifier,
+    VerifierConfig,
 };
 pub use jwks::{DEFAULT_MIN_REFETCH_INTERVAL, JwksError, JwksVerifier};
 
@@ -75,6 +83,19 @@ impl Verifier {
         match self {
             Self::Static(verifier) => verifier.verify_access(token),
             Self::Remote(verifier) => verifier.verify_access(token).await,
+        }
+    }
+
+    /// Verifies an access token gatehouse issued, as an OpenID Provider, to the client
+    /// `audience` (`typ` `at+jwt`).
+    pub async fn verify_client_access(
+        &self,
+        token: &str,
+        audience: &str,
+    ) -> Result<ClientAccessClaims, TokenError> {
+        match self {
+            Self::Static(verifier) => verifier.verify_client_access(token, audience),
+            Self::Remote(verifier) => verifier.verify_client_access(token, audience).await,
         }
     }
 }

@@ -132,3 +132,85 @@ async fn the_example_service_requires_aal2_where_it_says_so() {
         "aal1 is enough for /hello"
     );
 }
+
+/// The example service as an app gatehouse signs users in to: its `ClientToken` route
+/// takes access tokens gatehouse's provider issued to its client id (and nothing else), its
+/// `ScopedToken` route only those with the scope `email`. The provider's signer, its key
+/// published by a key server, stands in for gatehouse here; the next test uses a real one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_service_takes_client_tokens_for_its_client_id_and_requires_a_scope() {
+    use gatehouse_auth::{ProviderTokens, SigningKey};
+    use gatehouse_domain::{ClientId, Scopes};
+
+    let signer = ProviderTokens::new(
+        SigningKey::generate_es256().unwrap(),
+        "https://id.example.test".into(),
+        chrono::Duration::minutes(5),
+    )
+    .unwrap();
+    let set = serde_json::json!({ "keys": [signer.public_jwk().unwrap()] }).to_string();
+    let url = crate::rotation::key_server(
+        std::sync::Arc::new(std::sync::Mutex::new(set)),
+        std::sync::Arc::default(),
+    )
+    .await;
+    let wiki = ClientId::parse("0123456789abcdef0123456789abcdef").unwrap();
+    let other = ClientId::parse("fedcba9876543210fedcba9876543210").unwrap();
+    let service = Service::start(&[
+        ("GATEHOUSE_JWKS_URL", &url),
+        ("GATEHOUSE_CLIENT_ID", wiki.as_str()),
+    ]);
+    let token = |client: &ClientId, scope: &str| {
+        signer
+            .issue_access(
+                "user-1",
+                client,
+                &Scopes::parse(scope).unwrap(),
+                ("grant.1".into(), None),
+                chrono::Utc::now(),
+            )
+            .unwrap()
+            .token
+    };
+
+    let with_email = token(&wiki, "openid email");
+    let (status, _, body) = service.get("/contact", Some(&with_email)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["sub"], "user-1");
+    let (status, _, body) = service.get("/app", Some(&with_email)).await;
+    assert_eq!(
+        (status, body["client_id"].as_str()),
+        (200, Some(wiki.as_str()))
+    );
+
+    let without = token(&wiki, "openid");
+    let (status, challenge, body) = service.get("/contact", Some(&without)).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["detail"], "Missing scope");
+    assert_eq!(
+        challenge,
+        r#"Bearer error="insufficient_scope", scope="email""#
+    );
+
+    let (status, _, _) = service.get("/app", Some(&token(&other, "email"))).await;
+    assert_eq!(status, 401, "another client's token");
+    let (status, _, _) = service.hello(Some(&with_email)).await;
+    assert_eq!(status, 401, "a client token is no gatehouse access token");
+}
+
+/// A real gatehouse's own access token opens none of the client-token routes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gatehouse_access_token_is_no_client_token() {
+    let gatehouse = start_gatehouse(&[]).await;
+    let (_, token) = access_token(&gatehouse).await;
+    let jwks_url = format!("{gatehouse}/.well-known/jwks.json");
+    let service = Service::start(&[
+        ("GATEHOUSE_JWKS_URL", &jwks_url),
+        ("GATEHOUSE_CLIENT_ID", "0123456789abcdef0123456789abcdef"),
+    ]);
+    assert_eq!(service.hello(Some(&token)).await.0, 200);
+    let (status, _, body) = service.get("/app", Some(&token)).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["detail"], "Wrong token type");
+    assert_eq!(service.get("/contact", Some(&token)).await.0, 401);
+}

@@ -28,7 +28,7 @@ fn codec(algorithm: SigningAlgorithm, prefix: &str) -> JwtCodec {
 }
 
 /// Serves whatever JWK set is in `published`, counting requests.
-async fn key_server(published: Arc<Mutex<String>>, fetches: Arc<AtomicUsize>) -> String {
+pub(crate) async fn key_server(published: Arc<Mutex<String>>, fetches: Arc<AtomicUsize>) -> String {
     let server = HttpServer::new(move || {
         let published = published.clone();
         let fetches = fetches.clone();
