@@ -8,6 +8,12 @@ use super::authorize::issuer;
 use crate::state::AppState;
 
 /// `GET /.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`.
+#[utoipa::path(
+    get,
+    path = "/.well-known/openid-configuration",
+    tag = "openid-provider",
+    responses((status = 200, description = "The provider's metadata (also at `/.well-known/oauth-authorization-server`)", content_type = "application/json"))
+)]
 pub async fn discovery(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))

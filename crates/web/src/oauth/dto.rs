@@ -129,3 +129,120 @@ pub struct ClientSecretOut {
     /// Its new secret (the old one no longer works).
     pub client_secret: String,
 }
+
+/// The token endpoint's form (`application/x-www-form-urlencoded`); the client
+/// authenticates by HTTP Basic or `client_id` + `client_secret` (a public client by
+/// `client_id` alone).
+#[derive(Debug, ToSchema)]
+#[allow(
+    dead_code,
+    reason = "documents the form; the handler reads it field by field"
+)]
+pub struct OauthTokenForm {
+    /// `authorization_code`, `refresh_token` or `client_credentials`.
+    pub grant_type: String,
+    /// The code (`authorization_code`).
+    pub code: Option<String>,
+    /// The request's redirect URI (`authorization_code`).
+    pub redirect_uri: Option<String>,
+    /// The PKCE verifier (`authorization_code`).
+    pub code_verifier: Option<String>,
+    /// The refresh token (`refresh_token`).
+    pub refresh_token: Option<String>,
+    /// Narrower scopes (`refresh_token`).
+    pub scope: Option<String>,
+    /// The client, when not by HTTP Basic.
+    pub client_id: Option<String>,
+    /// The client's secret, when not by HTTP Basic.
+    pub client_secret: Option<String>,
+}
+
+/// The token endpoint's answer (RFC 6749 §5.1).
+#[derive(Debug, ToSchema)]
+#[allow(
+    dead_code,
+    reason = "documents the answer, which the handler writes as JSON"
+)]
+pub struct OauthTokenOut {
+    /// A JWT (`typ` `at+jwt`).
+    pub access_token: String,
+    /// `Bearer`.
+    pub token_type: String,
+    /// Seconds the access token lives.
+    pub expires_in: i64,
+    /// What it allows.
+    pub scope: String,
+    /// With `openid`.
+    pub id_token: Option<String>,
+    /// With `offline_access`.
+    pub refresh_token: Option<String>,
+}
+
+/// An OAuth error (RFC 6749 §5.2).
+#[derive(Debug, ToSchema)]
+#[allow(
+    dead_code,
+    reason = "documents the answer, which the handler writes as JSON"
+)]
+pub struct OauthErrorOut {
+    /// `invalid_request`, `invalid_client`, `invalid_grant`, `unauthorized_client`,
+    /// `unsupported_grant_type`, `invalid_scope`, `slow_down`.
+    pub error: String,
+    /// In words.
+    pub error_description: String,
+}
+
+/// Revocation's and introspection's form.
+#[derive(Debug, ToSchema)]
+#[allow(
+    dead_code,
+    reason = "documents the form; the handler reads it field by field"
+)]
+pub struct OauthTokenIn {
+    /// The token.
+    pub token: String,
+    /// Ignored: both kinds are looked for.
+    pub token_type_hint: Option<String>,
+}
+
+/// Introspection's answer (RFC 7662): `{"active": false}`, or the live token's claims.
+#[derive(Debug, ToSchema)]
+#[allow(
+    dead_code,
+    reason = "documents the answer, which the handler writes as JSON"
+)]
+pub struct IntrospectionOut {
+    /// Whether the token is live and the caller's.
+    pub active: bool,
+    /// Its scopes.
+    pub scope: Option<String>,
+    /// The client.
+    pub client_id: Option<String>,
+    /// The user (or the client, for `client_credentials`).
+    pub sub: Option<String>,
+    /// Its end (Unix seconds).
+    pub exp: Option<i64>,
+    /// When it was issued.
+    pub iat: Option<i64>,
+    /// The issuer.
+    pub iss: Option<String>,
+    /// `Bearer` or `refresh_token`.
+    pub token_type: Option<String>,
+}
+
+/// Userinfo's answer.
+#[derive(Debug, ToSchema)]
+#[allow(
+    dead_code,
+    reason = "documents the answer, which the handler writes as JSON"
+)]
+pub struct UserInfoOut {
+    /// The user id.
+    pub sub: String,
+    /// With `email`.
+    pub email: Option<String>,
+    /// With `email`.
+    pub email_verified: Option<bool>,
+    /// With `profile`: the address.
+    pub preferred_username: Option<String>,
+}

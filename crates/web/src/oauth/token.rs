@@ -109,6 +109,18 @@ fn basic_pair(encoded: &str) -> Option<(String, String)> {
 }
 
 /// `POST /oauth/token`.
+#[utoipa::path(
+    post,
+    path = "/oauth/token",
+    tag = "openid-provider",
+    request_body(content = super::dto::OauthTokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Tokens (`Cache-Control: no-store`)", body = super::dto::OauthTokenOut),
+        (status = 400, description = "invalid_request, invalid_grant, unauthorized_client, unsupported_grant_type, invalid_scope", body = super::dto::OauthErrorOut),
+        (status = 401, description = "invalid_client (`WWW-Authenticate: Basic` when Basic was used)", body = super::dto::OauthErrorOut),
+        (status = 429, description = "slow_down after failed client authentications, or the network's budget spent; `Retry-After`"),
+    )
+)]
 pub async fn token(
     _: IpThrottled,
     state: web::Data<AppState>,
@@ -154,6 +166,17 @@ fn token_json(answer: TokenAnswer) -> Value {
 }
 
 /// `POST /oauth/revoke` (RFC 7009): 200 whether or not the token was known.
+#[utoipa::path(
+    post,
+    path = "/oauth/revoke",
+    tag = "openid-provider",
+    request_body(content = super::dto::OauthTokenIn, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Revoked with its grant, or unknown, or not the caller's"),
+        (status = 400, description = "invalid_request", body = super::dto::OauthErrorOut),
+        (status = 401, description = "invalid_client", body = super::dto::OauthErrorOut),
+    )
+)]
 pub async fn revoke(
     _: IpThrottled,
     state: web::Data<AppState>,
@@ -178,6 +201,17 @@ pub async fn revoke(
 }
 
 /// `POST /oauth/introspect` (RFC 7662), for confidential clients.
+#[utoipa::path(
+    post,
+    path = "/oauth/introspect",
+    tag = "openid-provider",
+    request_body(content = super::dto::OauthTokenIn, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "`{\"active\": false}`, or the live token's claims", body = super::dto::IntrospectionOut),
+        (status = 400, description = "invalid_request", body = super::dto::OauthErrorOut),
+        (status = 401, description = "invalid_client (or a public client)", body = super::dto::OauthErrorOut),
+    )
+)]
 pub async fn introspect(
     _: IpThrottled,
     state: web::Data<AppState>,
@@ -210,6 +244,16 @@ pub async fn introspect(
 }
 
 /// `GET` or `POST /oauth/userinfo`: a client's access token with `openid`.
+#[utoipa::path(
+    method(get, post),
+    path = "/oauth/userinfo",
+    tag = "openid-provider",
+    responses(
+        (status = 200, description = "The user's claims, by the token's scopes", body = super::dto::UserInfoOut),
+        (status = 401, description = "No token, or not a live client access token: `WWW-Authenticate: Bearer error=\"invalid_token\"`"),
+        (status = 403, description = "No `openid` scope: `insufficient_scope`"),
+    )
+)]
 pub async fn userinfo(state: web::Data<AppState>, request: HttpRequest) -> HttpResponse {
     let response = userinfo_answer(&state, &request).await;
     let origin = super::cors::public_client_origin(&state, &request).await;

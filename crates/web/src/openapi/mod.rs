@@ -41,8 +41,12 @@ use crate::{
         second_step,
     },
     oauth::{
-        clients,
-        dto::{ClientIn, ClientOut, ClientSecretOut},
+        clients, discovery,
+        dto::{
+            ClientIn, ClientOut, ClientSecretOut, IntrospectionOut, OauthErrorOut, OauthTokenForm,
+            OauthTokenIn, OauthTokenOut, UserInfoOut,
+        },
+        token as oauth_token,
     },
     operations::{self, StatusOut},
     passkeys::{
@@ -111,6 +115,11 @@ use crate::{
         clients::update,
         clients::delete,
         clients::new_secret,
+        discovery::discovery,
+        oauth_token::token,
+        oauth_token::revoke,
+        oauth_token::introspect,
+        oauth_token::userinfo,
         keys::jwks,
         operations::health,
         operations::ready,
@@ -150,6 +159,12 @@ use crate::{
         ClientIn,
         ClientOut,
         ClientSecretOut,
+        OauthTokenForm,
+        OauthTokenOut,
+        OauthErrorOut,
+        OauthTokenIn,
+        IntrospectionOut,
+        UserInfoOut,
         StatusOut,
         Problem,
         FieldError
@@ -165,6 +180,7 @@ use crate::{
         (name = "users", description = "Accounts"),
         (name = "admin", description = "Account management, for superusers"),
         (name = "oauth", description = "Gatehouse as the OpenID Provider for other apps: the apps' registrations (superusers). Served only with an asymmetric signing key"),
+        (name = "openid-provider", description = "Gatehouse as the OpenID Provider: discovery and the endpoints its clients call (OAuth's error format). The authorization endpoint and RP-initiated logout are pages"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]
