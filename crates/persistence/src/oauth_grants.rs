@@ -317,20 +317,10 @@ impl OauthGrantRepository {
         next: NewRefreshToken<'_>,
         now: DateTime<Utc>,
     ) -> Result<RefreshUse, RepoError> {
-        let Some(token) = oauth_refresh_token::Entity::find_by_id(hash.to_owned())
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .next()
-        else {
+        let Some(token) = self.refresh_row(hash).await? else {
             return Ok(RefreshUse::Unknown);
         };
-        let Some(grant) = oauth_grant::Entity::find_by_id(token.grant_id)
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .next()
-        else {
+        let Some(grant) = self.grant_row(token.grant_id).await? else {
             return Ok(RefreshUse::Unknown);
         };
         let revoked = grant.revoked_at.is_some();
@@ -365,21 +355,32 @@ impl OauthGrantRepository {
 
     /// The grant the refresh token with SHA-256 `hash` belongs to, active or not.
     pub async fn grant_of_refresh(&self, hash: &str) -> Result<Option<Grant>, RepoError> {
-        let Some(token) = oauth_refresh_token::Entity::find_by_id(hash.to_owned())
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .next()
-        else {
+        let Some(token) = self.refresh_row(hash).await? else {
             return Ok(None);
         };
-        oauth_grant::Entity::find_by_id(token.grant_id)
+        self.grant_row(token.grant_id)
+            .await?
+            .map(grant_of)
+            .transpose()
+    }
+
+    async fn refresh_row(
+        &self,
+        hash: &str,
+    ) -> Result<Option<oauth_refresh_token::Model>, RepoError> {
+        Ok(oauth_refresh_token::Entity::find_by_id(hash.to_owned())
             .all(&self.db)
             .await?
             .into_iter()
-            .next()
-            .map(grant_of)
-            .transpose()
+            .next())
+    }
+
+    async fn grant_row(&self, id: uuid::Uuid) -> Result<Option<oauth_grant::Model>, RepoError> {
+        Ok(oauth_grant::Entity::find_by_id(id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .next())
     }
 
     /// The active grant of the unused, unexpired refresh token with SHA-256 `hash`, and

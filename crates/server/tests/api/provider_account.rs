@@ -8,12 +8,13 @@ use serde_json::{Value, json};
 use crate::helpers::{Backend, TestApp, spawn_app};
 use crate::pages::Browser;
 use crate::provider_authorize::{Rp, code_for, signed_in_browser, unescape_html};
-use crate::provider_tokens::{as_client, redeem};
+use crate::provider_tokens::{as_client, claims, redeem, tokens_for};
 
 backend_tests!(
     a_valid_hint_signs_out_at_once_and_goes_to_the_registered_uri,
     without_a_valid_hint_logout_asks_and_never_follows_an_unregistered_uri,
     apps_with_access_are_listed_and_removed_at_once,
+    a_reset_a_deactivation_and_an_mfa_reset_end_every_grant,
 );
 
 fn logout_path(pairs: &[(&str, &str)]) -> String {
@@ -205,4 +206,77 @@ async fn apps_with_access_are_listed_and_removed_at_once(backend: Backend) {
         .get(&crate::provider_authorize::authorize_path(&rp, &[]))
         .await;
     assert_eq!(again.status, StatusCode::OK);
+}
+
+async fn a_reset_a_deactivation_and_an_mfa_reset_end_every_grant(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (admin, rp) = app.admin_and_rp(json!({ "first_party": true })).await;
+    let refreshes = |tokens: &Value| {
+        let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+        let (app, rp) = (&app, &rp);
+        async move {
+            as_client(
+                app,
+                rp,
+                "/oauth/token",
+                &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+            )
+            .await
+            .status()
+        }
+    };
+    // A password reset by mail.
+    let (tokens, email) = tokens_for(&app, &rp, "openid offline_access").await;
+    let forgot = app
+        .post_json("/auth/forgot-password", &json!({ "email": email }))
+        .await;
+    assert_eq!(forgot.status(), StatusCode::ACCEPTED);
+    let token = crate::helpers::token_in(&app.wait_for_mails(&email, 1).await[0]);
+    let reset = app
+        .post_json(
+            "/auth/reset-password",
+            &json!({ "token": token, "new_password": crate::helpers::NEW_PASSWORD }),
+        )
+        .await;
+    assert!(reset.status().is_success(), "{}", reset.status());
+    assert_eq!(
+        refreshes(&tokens).await,
+        StatusCode::BAD_REQUEST,
+        "after a reset"
+    );
+
+    // An administrator's deactivation, and an MFA reset.
+    for change in ["deactivation", "mfa-reset"] {
+        let (tokens, _) = tokens_for(&app, &rp, "openid offline_access").await;
+        let id = claims(tokens["id_token"].as_str().unwrap())["sub"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let answer = if change == "deactivation" {
+            app.client
+                .patch(app.url(&format!("/users/{id}")))
+                .bearer_auth(&admin)
+                .json(&json!({ "is_active": false }))
+                .send()
+                .await
+                .unwrap()
+        } else {
+            app.client
+                .delete(app.url(&format!("/users/{id}/mfa")))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .unwrap()
+        };
+        assert!(
+            answer.status().is_success(),
+            "{change}: {}",
+            answer.status()
+        );
+        assert_eq!(
+            refreshes(&tokens).await,
+            StatusCode::BAD_REQUEST,
+            "after the {change}"
+        );
+    }
 }

@@ -103,7 +103,7 @@ async fn userinfo(app: &TestApp, access: &str) -> Response {
 }
 
 /// A signed-in browser's tokens for `rp` with `scope`.
-async fn tokens_for(app: &TestApp, rp: &Rp, scope: &str) -> (Value, String) {
+pub(crate) async fn tokens_for(app: &TestApp, rp: &Rp, scope: &str) -> (Value, String) {
     let (mut browser, email) = signed_in_browser(app).await;
     let code = code_for(&mut browser, rp, &[("scope", scope), ("nonce", "n-0")]).await;
     let response = redeem(app, rp, &code).await;

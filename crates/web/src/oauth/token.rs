@@ -91,6 +91,19 @@ impl OauthForm {
     }
 }
 
+/// Revocation's and introspection's form: the client's authentication and the `token`.
+fn token_form(
+    request: &HttpRequest,
+    body: &[u8],
+) -> Result<(ClientCredentials, String), OauthError> {
+    let mut form = OauthForm::read(request, body)?;
+    let credentials = form.credentials(request)?;
+    let token = form
+        .take("token")
+        .ok_or(OauthError::InvalidRequest("token is missing"))?;
+    Ok((credentials, token))
+}
+
 /// The id and secret of an HTTP Basic value, each form-urldecoded.
 fn basic_pair(encoded: &str) -> Option<(String, String)> {
     use base64::Engine as _;
@@ -185,11 +198,7 @@ pub async fn revoke(
     body: web::Bytes,
 ) -> HttpResponse {
     let answer = async {
-        let mut form = OauthForm::read(&request, &body)?;
-        let credentials = form.credentials(&request)?;
-        let token = form
-            .take("token")
-            .ok_or(OauthError::InvalidRequest("token is missing"))?;
+        let (credentials, token) = token_form(&request, &body)?;
         resource::revoke(&state, &client, &credentials, &token).await
     };
     let response = match answer.await {
@@ -220,11 +229,7 @@ pub async fn introspect(
     body: web::Bytes,
 ) -> HttpResponse {
     let answer = async {
-        let mut form = OauthForm::read(&request, &body)?;
-        let credentials = form.credentials(&request)?;
-        let token = form
-            .take("token")
-            .ok_or(OauthError::InvalidRequest("token is missing"))?;
+        let (credentials, token) = token_form(&request, &body)?;
         resource::introspect(&state, &client, &credentials, &token).await
     };
     match answer.await {
