@@ -102,14 +102,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(only(Method::POST, "/auth/passkeys/login", sign_in::login))
     // After the fixed paths beside it (`register`, `login`), which `{id}` would match too.
     .service(
-        web::resource("/auth/passkeys/{id}")
+        methods("/auth/passkeys/{id}", "PATCH, DELETE")
             .route(web::patch().to(passkeys::rename))
-            .route(web::delete().to(passkeys::remove))
-            .default_service(web::to(|| async {
-                Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
-                    allow: "PATCH, DELETE".into(),
-                })
-            })),
+            .route(web::delete().to(passkeys::remove)),
     )
     .service(only(Method::GET, "/auth/providers", federation::providers))
     .service(only(
@@ -134,15 +129,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(only(Method::GET, "/audit-events", audit::list_audit_events))
     .service(only(Method::GET, "/users", admin::list_users))
     .service(
-        web::resource("/users/{id}")
+        methods("/users/{id}", "GET, PATCH, DELETE")
             .route(web::get().to(admin::get_user))
             .route(web::patch().to(admin::update_user))
-            .route(web::delete().to(admin::delete_user))
-            .default_service(web::to(|| async {
-                Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
-                    allow: "GET, PATCH, DELETE".into(),
-                })
-            })),
+            .route(web::delete().to(admin::delete_user)),
     )
     .service(only(Method::DELETE, "/users/{id}/mfa", admin::reset_mfa))
     .service(only(Method::GET, "/.well-known/jwks.json", keys::jwks))
@@ -166,48 +156,28 @@ pub fn configure_provider(cfg: &mut web::ServiceConfig) {
         crate::oauth::discovery::discovery,
     ))
     .service(
-        web::resource("/oauth/authorize")
+        methods("/oauth/authorize", "GET, POST")
             .app_data(form())
             .route(web::get().to(crate::oauth::authorize::authorize_get))
-            .route(web::post().to(crate::oauth::authorize::authorize_post))
-            .default_service(web::to(|| async {
-                Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
-                    allow: "GET, POST".into(),
-                })
-            })),
+            .route(web::post().to(crate::oauth::authorize::authorize_post)),
     )
     .service(
-        web::resource("/oauth/logout")
+        methods("/oauth/logout", "GET, POST")
             .app_data(form())
             .route(web::get().to(crate::oauth::logout::logout_get))
-            .route(web::post().to(crate::oauth::logout::logout_post))
-            .default_service(web::to(|| async {
-                Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
-                    allow: "GET, POST".into(),
-                })
-            })),
+            .route(web::post().to(crate::oauth::logout::logout_post)),
     )
     .service(
-        web::resource("/oauth/token")
+        methods("/oauth/token", "POST")
             .app_data(form())
             .route(web::post().to(crate::oauth::token::token))
-            .route(web::method(Method::OPTIONS).to(crate::oauth::cors::preflight))
-            .default_service(web::to(|| async {
-                Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
-                    allow: "POST".into(),
-                })
-            })),
+            .route(web::method(Method::OPTIONS).to(crate::oauth::cors::preflight)),
     )
     .service(
-        web::resource("/oauth/revoke")
+        methods("/oauth/revoke", "POST")
             .app_data(form())
             .route(web::post().to(crate::oauth::token::revoke))
-            .route(web::method(Method::OPTIONS).to(crate::oauth::cors::preflight))
-            .default_service(web::to(|| async {
-                Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
-                    allow: "POST".into(),
-                })
-            })),
+            .route(web::method(Method::OPTIONS).to(crate::oauth::cors::preflight)),
     )
     .service(
         only(
@@ -218,36 +188,21 @@ pub fn configure_provider(cfg: &mut web::ServiceConfig) {
         .app_data(form()),
     )
     .service(
-        web::resource("/oauth/userinfo")
+        methods("/oauth/userinfo", "GET, POST")
             .route(web::get().to(crate::oauth::token::userinfo))
             .route(web::post().to(crate::oauth::token::userinfo))
-            .route(web::method(Method::OPTIONS).to(crate::oauth::cors::preflight))
-            .default_service(web::to(|| async {
-                Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
-                    allow: "GET, POST".into(),
-                })
-            })),
+            .route(web::method(Method::OPTIONS).to(crate::oauth::cors::preflight)),
     )
     .service(
-        web::resource("/oauth/clients")
+        methods("/oauth/clients", "GET, POST")
             .route(web::get().to(clients::list))
-            .route(web::post().to(clients::create))
-            .default_service(web::to(|| async {
-                Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
-                    allow: "GET, POST".into(),
-                })
-            })),
+            .route(web::post().to(clients::create)),
     )
     .service(
-        web::resource("/oauth/clients/{client_id}")
+        methods("/oauth/clients/{client_id}", "GET, PATCH, DELETE")
             .route(web::get().to(clients::get))
             .route(web::patch().to(clients::update))
-            .route(web::delete().to(clients::delete))
-            .default_service(web::to(|| async {
-                Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
-                    allow: "GET, PATCH, DELETE".into(),
-                })
-            })),
+            .route(web::delete().to(clients::delete)),
     )
     .service(only(
         Method::POST,
@@ -263,6 +218,15 @@ pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
 
 /// A resource answering `method` only; any other method gets 405 with the `Allow` header
 /// RFC 9110 requires.
+/// A resource answering its routes' methods, and 405 with `allow` to any other.
+fn methods(path: &str, allow: &'static str) -> Resource {
+    web::resource(path).default_service(web::to(move || async move {
+        Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
+            allow: allow.into(),
+        })
+    }))
+}
+
 fn only<F, Args>(method: Method, path: &str, handler: F) -> Resource
 where
     F: Handler<Args>,

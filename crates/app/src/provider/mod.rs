@@ -120,7 +120,7 @@ pub(crate) fn stored_form(secret: &str) -> String {
 
 /// A user's access token's `jti`: its grant, then randomness of its own.
 pub(crate) fn access_jti(grant: GrantId) -> String {
-    format!("{grant}.{}", uuid_suffix())
+    format!("{grant}.{}", random_hex(16))
 }
 
 /// The grant an access token's `jti` names, if it names one.
@@ -129,7 +129,8 @@ pub(crate) fn grant_of_jti(jti: &str) -> Option<GrantId> {
         .and_then(|(grant, _)| GrantId::parse(grant))
 }
 
-fn uuid_suffix() -> String {
+/// `len` random hex characters (at most 64).
+fn random_hex(len: usize) -> String {
     let (secret, _) = new_secret();
-    secret[..16].to_owned()
+    secret[..len].to_owned()
 }

@@ -9,8 +9,8 @@ use gatehouse_domain::{
     UserId,
 };
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, SqlErr, TransactionTrait, sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    QueryFilter, QueryOrder, SqlErr, TransactionTrait, sea_query::Expr,
 };
 
 mod tokens;
@@ -127,28 +127,37 @@ impl OauthGrantRepository {
         event: Option<&NewAuditEvent>,
     ) -> Result<(), RepoError> {
         let txn = self.db.begin().await?;
-        let key = (user_id.as_uuid(), client.as_str().to_owned());
-        let before = oauth_consent::Entity::find_by_id(key).all(&txn).await?;
-        match before.first() {
-            Some(previous) => {
-                let all = scopes(&previous.scopes)?.union(granted);
-                oauth_consent::Entity::update_many()
-                    .col_expr(oauth_consent::Column::Scopes, Expr::value(all.to_string()))
-                    .col_expr(oauth_consent::Column::GrantedAt, Expr::value(now))
-                    .filter(oauth_consent::Column::UserId.eq(user_id.as_uuid()))
-                    .filter(oauth_consent::Column::ClientId.eq(client.as_str()))
-                    .exec(&txn)
-                    .await?;
-            }
-            None => {
-                let row = oauth_consent::ActiveModel {
-                    user_id: Set(user_id.as_uuid()),
-                    client_id: Set(client.as_str().to_owned()),
-                    scopes: Set(granted.to_string()),
-                    granted_at: Set(now),
-                };
-                oauth_consent::Entity::insert(row).exec(&txn).await?;
-            }
+        // A write first: it takes the row's lock (SQLite: the database's) before the read,
+        // so two consents at once add up instead of one reader failing to write (SQLite's
+        // `SQLITE_BUSY_SNAPSHOT`) or overwriting the other's scopes.
+        let mine = || {
+            Condition::all()
+                .add(oauth_consent::Column::UserId.eq(user_id.as_uuid()))
+                .add(oauth_consent::Column::ClientId.eq(client.as_str()))
+        };
+        let held = oauth_consent::Entity::update_many()
+            .col_expr(oauth_consent::Column::GrantedAt, Expr::value(now))
+            .filter(mine())
+            .exec(&txn)
+            .await?;
+        if held.rows_affected == 0 {
+            let row = oauth_consent::ActiveModel {
+                user_id: Set(user_id.as_uuid()),
+                client_id: Set(client.as_str().to_owned()),
+                scopes: Set(granted.to_string()),
+                granted_at: Set(now),
+            };
+            oauth_consent::Entity::insert(row).exec(&txn).await?;
+        } else {
+            let key = (user_id.as_uuid(), client.as_str().to_owned());
+            let before = oauth_consent::Entity::find_by_id(key).all(&txn).await?;
+            let previous = before.first().map(|row| scopes(&row.scopes)).transpose()?;
+            let all = previous.unwrap_or_default().union(granted);
+            oauth_consent::Entity::update_many()
+                .col_expr(oauth_consent::Column::Scopes, Expr::value(all.to_string()))
+                .filter(mine())
+                .exec(&txn)
+                .await?;
         }
         let recorded = match event {
             Some(event) => Some(record_event(&txn, event).await?),

@@ -16,12 +16,11 @@ use gatehouse_domain::{
 };
 
 use crate::{
-    cookies::ACCESS_COOKIE,
     error::ApiError,
-    extract::{AuthenticatedUser, IpThrottled, audit_context, authenticate_session_handle},
+    extract::{AuthenticatedUser, IpThrottled, audit_context},
     pages::{
         Frame, MessagePage, PageContext, allow_form_target, encode, error_page, problem_text,
-        redirect_origin, refuse_foreign_form, with_retry_after,
+        redirect_origin, refuse_foreign_form, signed_in_visitor, with_retry_after,
     },
     state::AppState,
 };
@@ -129,11 +128,9 @@ async fn authorize(
         Ok(authorization) => authorization,
         Err(error) => return back(Err(error)),
     };
-    let signed_in = match request.cookie(ACCESS_COOKIE) {
-        Some(cookie) => authenticate_session_handle(state, cookie.value())
-            .await
-            .ok(),
-        None => None,
+    let signed_in = match signed_in_visitor(state, request).await {
+        Ok(signed_in) => signed_in,
+        Err(error) => return error_page(state, request, &error),
     };
     let browser = signed_in.as_ref().map(|caller| Browser {
         user: &caller.user,

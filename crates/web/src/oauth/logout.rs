@@ -13,11 +13,11 @@ use gatehouse_app::{
 };
 
 use crate::{
-    cookies::{ACCESS_COOKIE, cleared_cookies},
-    extract::{AuthenticatedUser, ClientContext, authenticate_session_handle},
+    cookies::cleared_cookies,
+    extract::{AuthenticatedUser, ClientContext},
     pages::{
         Frame, MessagePage, PageContext, allow_form_target, error_page, new_page_csrf_cookie,
-        redirect_origin, refuse_foreign_form,
+        redirect_origin, refuse_foreign_form, signed_in_visitor,
     },
     state::AppState,
 };
@@ -102,11 +102,9 @@ async fn logout(
         Ok(plan) => plan,
         Err(error) => return error_page(state, request, &error.into()),
     };
-    let signed_in = match request.cookie(ACCESS_COOKIE) {
-        Some(cookie) => authenticate_session_handle(state, cookie.value())
-            .await
-            .ok(),
-        None => None,
+    let signed_in = match signed_in_visitor(state, request).await {
+        Ok(signed_in) => signed_in,
+        Err(error) => return error_page(state, request, &error),
     };
     let Some(caller) = signed_in else {
         return signed_out(state, request, &plan, value("state"));

@@ -253,6 +253,23 @@ pub(crate) async fn page_user(
     }
 }
 
+/// The browser's signed-in account, when it has a live page session: `Ok(None)` for a
+/// visitor (no cookie, or one that opens nothing), an error only when the check itself
+/// failed — so a database failure is never taken for "not signed in".
+pub(crate) async fn signed_in_visitor(
+    state: &AppState,
+    request: &HttpRequest,
+) -> Result<Option<AuthenticatedUser>, ApiError> {
+    let Some(cookie) = request.cookie(ACCESS_COOKIE) else {
+        return Ok(None);
+    };
+    match authenticate_session_handle(state, cookie.value()).await {
+        Ok(caller) => Ok(Some(caller)),
+        Err(error) if error.status_code().is_server_error() => Err(error),
+        Err(_) => Ok(None),
+    }
+}
+
 /// Signs the browser in with `session`'s fresh tokens and sends it to `return_to`.
 pub(crate) fn signed_in(
     state: &AppState,
