@@ -253,3 +253,21 @@ pub enum OauthRefreshTokens {
     ExpiresAt,
     UsedAt,
 }
+
+/// The `roles` table: the roles a superuser made, by name.
+#[derive(DeriveIden)]
+pub enum Roles {
+    Table,
+    Name,
+    Description,
+    CreatedAt,
+}
+
+/// The `user_roles` table: which account holds which role.
+#[derive(DeriveIden)]
+pub enum UserRoles {
+    Table,
+    UserId,
+    RoleName,
+    GrantedAt,
+}

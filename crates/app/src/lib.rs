@@ -17,6 +17,7 @@ pub mod mails;
 pub mod passkeys;
 pub mod provider;
 mod refusals;
+pub mod roles;
 mod services;
 pub mod sessions;
 pub mod signin;

@@ -11,7 +11,7 @@ use gatehouse_mail::Mailer;
 use gatehouse_persistence::{
     AuditRepository, BackoffThresholds, DatabaseConnection, IdentityRepository,
     LoginThrottleRepository, MailCooldownRepository, MfaRepository, OauthClientRepository,
-    OauthGrantRepository, OneTimeTokenRepository, PasskeyRepository, SessionCache,
+    OauthGrantRepository, OneTimeTokenRepository, PasskeyRepository, RoleRepository, SessionCache,
     SessionRepository, UserRepository,
 };
 
@@ -54,6 +54,8 @@ pub struct Services {
     pub oauth_clients: OauthClientRepository,
     /// What the OpenID Provider handed out: consents, codes, grants.
     pub oauth_grants: OauthGrantRepository,
+    /// Roles and who holds them.
+    pub roles: RoleRepository,
     /// Identities at other providers, and sign-ins sent to one.
     pub identities: IdentityRepository,
     /// The configured OpenID Providers (`OIDC_PROVIDERS`); none until
@@ -119,6 +121,7 @@ impl Services {
             webauthn,
             oauth_clients: OauthClientRepository::new(db.clone()),
             oauth_grants: OauthGrantRepository::new(db.clone()),
+            roles: RoleRepository::new(db.clone()),
             identities: IdentityRepository::new(db.clone())
                 .with_session_cache(session_cache.clone()),
             providers: Providers::default(),

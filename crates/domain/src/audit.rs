@@ -99,6 +99,14 @@ event_types! {
     OauthConsentRevoked => "oauth.consent.revoked",
     /// An authorization code was presented again: what it issued is revoked.
     OauthCodeReused => "oauth.code.reused",
+    /// A role was made; `details.role` names it.
+    RoleCreated => "role.created",
+    /// A role was deleted, and its members lost it; `details.members` says how many.
+    RoleDeleted => "role.deleted",
+    /// The account was given a role; `details.role` names it.
+    RoleGranted => "role.granted",
+    /// The account lost a role; `details.role` names it.
+    RoleRevoked => "role.revoked",
 }
 
 /// Where a request came from, for the events it causes.
@@ -182,7 +190,7 @@ mod tests {
         for kind in AuditEventType::ALL {
             assert_eq!(AuditEventType::parse(kind.as_str()), Some(*kind));
         }
-        assert_eq!(AuditEventType::ALL.len(), 31);
+        assert_eq!(AuditEventType::ALL.len(), 35);
         assert_eq!(AuditEventType::parse("user.exploded"), None);
     }
 }

@@ -24,15 +24,18 @@ pub enum Scope {
     Profile,
     /// A refresh token: access while the user is away.
     OfflineAccess,
+    /// The roles the account holds (claim `roles`).
+    Roles,
 }
 
 impl Scope {
     /// Every scope, in the order they are shown.
-    pub const ALL: [Scope; 4] = [
+    pub const ALL: [Scope; 5] = [
         Self::OpenId,
         Self::Email,
         Self::Profile,
         Self::OfflineAccess,
+        Self::Roles,
     ];
 
     /// Its name in `scope`.
@@ -42,6 +45,7 @@ impl Scope {
             Self::Email => "email",
             Self::Profile => "profile",
             Self::OfflineAccess => "offline_access",
+            Self::Roles => "roles",
         }
     }
 
@@ -52,6 +56,7 @@ impl Scope {
             Self::Email => "See your email address and whether it is confirmed",
             Self::Profile => "See your user name",
             Self::OfflineAccess => "Keep this access while you are away",
+            Self::Roles => "See the roles your account holds here",
         }
     }
 

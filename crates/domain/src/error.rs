@@ -48,4 +48,7 @@ pub enum Conflict {
     /// The change would leave the account no way to sign in.
     #[error("last way to sign in")]
     LastWayToSignIn,
+    /// A role with this name exists already.
+    #[error("role already exists")]
+    RoleExists,
 }

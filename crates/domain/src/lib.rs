@@ -36,6 +36,7 @@ mod oauth;
 mod one_time;
 mod passkey;
 mod password;
+mod role;
 mod session;
 mod user;
 
@@ -60,5 +61,9 @@ pub use oauth::{
 pub use one_time::{OneTimePurpose, WayIn};
 pub use passkey::{CeremonyPurpose, MAX_PASSKEY_NAME_CHARS, PasskeyName, PasskeySummary};
 pub use password::{Password, PasswordHash};
+pub use role::{
+    HeldRoles, MAX_ROLE_DESCRIPTION_CHARS, MAX_ROLE_NAME_CHARS, Role, RoleName,
+    parse_role_description,
+};
 pub use session::{NewSession, RefreshPolicy, RefreshRotation, RefreshVerdict, Session};
 pub use user::{NewUser, User, UserUpdate};

@@ -61,6 +61,12 @@ pub enum Command {
         #[command(subcommand)]
         action: ClientsAction,
     },
+    /// Make, list and delete roles (grant them with `users grant`).
+    Roles {
+        /// Which role action.
+        #[command(subcommand)]
+        action: RolesAction,
+    },
     /// Manage accounts when the API is out of reach. Passwords are read from the first
     /// line of standard input (without echo on a terminal), never from arguments.
     Users {
@@ -128,6 +134,42 @@ pub enum UsersAction {
         /// The account's email address.
         #[arg(long)]
         email: String,
+    },
+    /// Give an account a role; its tokens carry it from their next refresh.
+    Grant {
+        /// The account's email address.
+        #[arg(long)]
+        email: String,
+        /// The role's name.
+        role: String,
+    },
+    /// Take a role from an account; its tokens lose it from their next refresh.
+    Revoke {
+        /// The account's email address.
+        #[arg(long)]
+        email: String,
+        /// The role's name.
+        role: String,
+    },
+}
+
+/// Role actions.
+#[derive(Debug, Subcommand)]
+pub enum RolesAction {
+    /// Every role, by name: a line each with its name, members and description.
+    List,
+    /// Make a role.
+    Create {
+        /// 1–64 characters of a-z, 0-9, _ . : -
+        name: String,
+        /// What the role is for.
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Delete a role: every account holding it loses it.
+    Delete {
+        /// The role's name.
+        name: String,
     },
 }
 

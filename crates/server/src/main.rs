@@ -43,6 +43,7 @@ async fn run(command: Option<Command>, settings: Settings) -> anyhow::Result<()>
         Command::Migrate { action } => migrate(action, &settings).await,
         Command::Users { action } => gatehouse::users_cli::run(action, &settings).await,
         Command::Clients { action } => gatehouse::clients_cli::run(action, &settings).await,
+        Command::Roles { action } => gatehouse::roles_cli::run(action, &settings).await,
         Command::Audit {
             action: gatehouse::cli::AuditAction::Export { since, until },
         } => gatehouse::audit_export::run(since, until, &settings).await,
@@ -81,7 +82,12 @@ async fn purge_sessions(settings: &Settings) -> anyhow::Result<()> {
 }
 
 async fn migrate(action: MigrateAction, settings: &Settings) -> anyhow::Result<()> {
-    let db = connect_database(settings).await?;
+    // One connection: migrations run one statement at a time anyway, and `fresh` turns
+    // SQLite's foreign keys off on the connection it drops the tables through — with a
+    // pool, a drop could go out on another connection, where they are on, and fail.
+    let mut single = settings.clone();
+    single.database.max_connections = 1;
+    let db = connect_database(&single).await?;
     match action {
         MigrateAction::Up { steps } => Migrator::up(&db, steps)
             .await

@@ -10,14 +10,15 @@ use gatehouse_domain::{
     AuditContext, AuditEventType, Conflict, Email, NewAuditEvent, NewUser, Password, User,
     UserUpdate,
 };
-use gatehouse_persistence::{MfaRepository, RepoError, UserRepository};
+use gatehouse_persistence::{MfaRepository, RepoError, RoleRepository, UserRepository};
 
-use crate::{Settings, cli::UsersAction, startup::prepare_database};
+use crate::{Settings, cli::UsersAction, roles_cli::change_holder, startup::prepare_database};
 
 /// Runs one account action; prints one line saying what was done.
 pub async fn run(action: UsersAction, settings: &Settings) -> anyhow::Result<()> {
     let db = prepare_database(settings).await?;
     let db_for_mfa = db.clone();
+    let roles = RoleRepository::new(db.clone());
     let users = UserRepository::new(db);
     let now = Utc::now();
     let done = match action {
@@ -98,6 +99,14 @@ pub async fn run(action: UsersAction, settings: &Settings) -> anyhow::Result<()>
                 "second factors removed from {}; {ended} session(s) ended",
                 user.email
             )
+        }
+        UsersAction::Grant { email, role } => {
+            let user = existing(&users, &email).await?;
+            change_holder(&roles, &user, &role, true).await?
+        }
+        UsersAction::Revoke { email, role } => {
+            let user = existing(&users, &email).await?;
+            change_holder(&roles, &user, &role, false).await?
         }
     };
     #[allow(clippy::print_stdout, reason = "the command's result")]

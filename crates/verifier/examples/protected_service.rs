@@ -1,6 +1,7 @@
 //! A tiny separate service that trusts Gatehouse's tokens: `GET /hello` answers only to a
 //! request with a valid access token, `GET /sensitive` only to one from a login that used
-//! a second factor (`aal2`). With `GATEHOUSE_CLIENT_ID` (the service is an app gatehouse
+//! a second factor (`aal2`), `GET /staff` only to one whose account holds the role
+//! `staff`. With `GATEHOUSE_CLIENT_ID` (the service is an app gatehouse
 //! signs users in to, as an OpenID Provider), `GET /app` answers to an access token
 //! gatehouse issued to that client, and `GET /contact` only to one with the scope `email`.
 //!
@@ -22,8 +23,8 @@
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use gatehouse_verifier::{
-    Aal2Token, ClientAudience, ClientToken, RequiredScope, ScopedToken, SigningAlgorithm,
-    VerifiedToken, Verifier, VerifierConfig,
+    Aal2Token, ClientAudience, ClientToken, RequiredRole, RequiredScope, RoleToken, ScopedToken,
+    SigningAlgorithm, VerifiedToken, Verifier, VerifierConfig,
 };
 
 async fn hello(VerifiedToken(claims): VerifiedToken) -> HttpResponse {
@@ -39,6 +40,21 @@ async fn sensitive(Aal2Token(claims): Aal2Token) -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({
         "message": "two factors seen",
         "amr": claims.amr,
+    }))
+}
+
+/// The role `/staff` needs.
+struct Staff;
+
+impl RequiredRole for Staff {
+    const ROLE: &'static str = "staff";
+}
+
+/// Only for an account holding the role `staff`: 403 `Missing role` otherwise.
+async fn staff(RoleToken(claims, _): RoleToken<Staff>) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({
+        "user_id": claims.user_id.to_string(),
+        "roles": claims.roles,
     }))
 }
 
@@ -90,6 +106,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .app_data(audience.clone())
             .route("/hello", web::get().to(hello))
             .route("/sensitive", web::get().to(sensitive))
+            .route("/staff", web::get().to(staff))
             .route("/app", web::get().to(app))
             .route("/contact", web::get().to(contact))
     })

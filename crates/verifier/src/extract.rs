@@ -43,6 +43,18 @@ pub trait RequiredScope {
 #[derive(Debug, Clone)]
 pub struct ScopedToken<S: RequiredScope>(pub ClientAccessClaims, pub std::marker::PhantomData<S>);
 
+/// A role a route requires of a gatehouse access token's account.
+pub trait RequiredRole {
+    /// The role's name.
+    const ROLE: &'static str;
+}
+
+/// A [`VerifiedToken`] whose `roles` include `R::ROLE`: 403 `Missing role` without it.
+/// The roles are the account's when the token was issued: a role granted or revoked
+/// since shows from the token's next refresh (at most the access lifetime later).
+#[derive(Debug, Clone)]
+pub struct RoleToken<R: RequiredRole>(pub AccessClaims, pub std::marker::PhantomData<R>);
+
 /// Why a request was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
@@ -58,6 +70,9 @@ pub enum VerifyError {
     /// A valid client token without the scope a [`ScopedToken`] needs.
     #[error("Missing scope")]
     MissingScope(&'static str),
+    /// A valid token whose account lacked the role a [`RoleToken`] needs.
+    #[error("Missing role")]
+    MissingRole,
     /// The app has no `web::Data<Verifier>`: a wiring mistake, not the client's.
     #[error("token verifier not configured")]
     NotConfigured,
@@ -85,7 +100,7 @@ impl ResponseError for VerifyError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Missing | Self::Rejected(_) => StatusCode::UNAUTHORIZED,
-            Self::NotAal2 | Self::MissingScope(_) => StatusCode::FORBIDDEN,
+            Self::NotAal2 | Self::MissingScope(_) | Self::MissingRole => StatusCode::FORBIDDEN,
             Self::NotConfigured => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -102,7 +117,7 @@ impl ResponseError for VerifyError {
                 response
                     .insert_header((header::WWW_AUTHENTICATE, r#"Bearer error="invalid_token""#));
             }
-            Self::NotAal2 => {}
+            Self::NotAal2 | Self::MissingRole => {}
             Self::MissingScope(scope) => {
                 response.insert_header((
                     header::WWW_AUTHENTICATE,
@@ -194,6 +209,23 @@ impl<S: RequiredScope + 'static> FromRequest for ScopedToken<S> {
                 Ok(Self(claims, std::marker::PhantomData))
             } else {
                 Err(VerifyError::MissingScope(S::SCOPE))
+            }
+        })
+    }
+}
+
+impl<R: RequiredRole + 'static> FromRequest for RoleToken<R> {
+    type Error = VerifyError;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, VerifyError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let verified = VerifiedToken::from_request(req, payload);
+        Box::pin(async move {
+            let VerifiedToken(claims) = verified.await?;
+            if claims.roles.iter().any(|role| role == R::ROLE) {
+                Ok(Self(claims, std::marker::PhantomData))
+            } else {
+                Err(VerifyError::MissingRole)
             }
         })
     }

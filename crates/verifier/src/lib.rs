@@ -33,6 +33,12 @@
 //! `web::Data<ClientAudience>`) or [`ScopedToken`] (one that also carries a scope, declared
 //! by a type implementing [`RequiredScope`]: 403 `Missing scope` without it).
 //!
+//! A route that needs a role of the account (made and granted in gatehouse by a
+//! superuser) takes [`RoleToken`], the role declared by a type implementing
+//! [`RequiredRole`]: 403 `Missing role` without it. A token carries the roles of when it
+//! was issued; a revocation shows from its next refresh, so a route that must see one at
+//! once wants a short access lifetime.
+//!
 //! Tokens are checked locally (signature, algorithm, expiry, type, issuer and audience),
 //! with no call to Gatehouse per request. The price: a token of a session that was logged
 //! out stays valid here until it expires (`ACCESS_TOKEN_EXPIRES_MIN`, 15 minutes by
@@ -42,7 +48,8 @@ mod extract;
 mod jwks;
 
 pub use extract::{
-    Aal2Token, ClientAudience, ClientToken, RequiredScope, ScopedToken, VerifiedToken, VerifyError,
+    Aal2Token, ClientAudience, ClientToken, RequiredRole, RequiredScope, RoleToken, ScopedToken,
+    VerifiedToken, VerifyError,
 };
 pub use gatehouse_auth::{
     Aal, AccessClaims, ClientAccessClaims, SigningAlgorithm, TokenError, TokenVerifier,

@@ -32,6 +32,7 @@ pub mod operations;
 pub mod pages;
 pub mod passkeys;
 pub mod rate_limit;
+pub mod roles;
 pub mod routes;
 pub mod sessions;
 pub mod shared_responses;

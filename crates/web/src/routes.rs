@@ -16,7 +16,7 @@ use crate::{
     oauth::clients,
     operations,
     passkeys::{self, sign_in},
-    sessions, signin,
+    roles, sessions, signin,
     signin::refresh,
 };
 
@@ -135,6 +135,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::delete().to(admin::delete_user)),
     )
     .service(only(Method::DELETE, "/users/{id}/mfa", admin::reset_mfa))
+    .service(
+        methods("/roles", "GET, POST")
+            .route(web::get().to(roles::list))
+            .route(web::post().to(roles::create)),
+    )
+    .service(only(Method::DELETE, "/roles/{name}", roles::delete))
+    .service(
+        methods("/users/{id}/roles/{name}", "PUT, DELETE")
+            .route(web::put().to(roles::grant))
+            .route(web::delete().to(roles::revoke)),
+    )
     .service(only(Method::GET, "/.well-known/jwks.json", keys::jwks))
     .service(only(Method::GET, "/health", operations::health))
     .service(only(Method::GET, "/ready", operations::ready))

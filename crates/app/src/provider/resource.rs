@@ -4,7 +4,7 @@
 
 use chrono::Utc;
 use gatehouse_auth::ClientAccessClaims;
-use gatehouse_domain::{ClientType, Grant, Scope, Scopes};
+use gatehouse_domain::{ClientType, Grant, HeldRoles, Scope, Scopes};
 
 use super::token::{ClientCredentials, authenticate};
 use super::{OauthError, grant_of_jti, signer, stored_form};
@@ -41,6 +41,8 @@ pub struct UserInfo {
     pub email: Option<(String, bool)>,
     /// With `profile`: the address again, as the user's name here.
     pub preferred_username: Option<String>,
+    /// With `roles`: the roles the account holds now.
+    pub roles: Option<HeldRoles>,
 }
 
 /// The user behind `bearer`, a client's access token with `openid` whose grant is live.
@@ -60,8 +62,14 @@ pub async fn userinfo(services: &Services, bearer: &str) -> Result<UserInfo, Res
     let user = user
         .filter(|user| user.is_active)
         .ok_or(ResourceError::InvalidToken)?;
+    let roles = if scopes.contains(Scope::Roles) {
+        Some(services.roles.held_by(user.id).await?)
+    } else {
+        None
+    };
     let email = user.email.as_str().to_owned();
     Ok(UserInfo {
+        roles,
         sub: user.id.to_string(),
         email: scopes
             .contains(Scope::Email)

@@ -5,8 +5,8 @@
 use chrono::{DateTime, Utc};
 use gatehouse_auth::pkce_challenge;
 use gatehouse_domain::{
-    AuditEventType, ClientId, ClientType, Email, Grant, GrantId, GrantType, Issues, NewAuditEvent,
-    OauthClient, Scope, Scopes, is_code_verifier,
+    AuditEventType, ClientId, ClientType, Email, Grant, GrantId, GrantType, HeldRoles, Issues,
+    NewAuditEvent, OauthClient, Scope, Scopes, User, is_code_verifier,
 };
 use gatehouse_persistence::{NewRefreshToken, RefreshUse, StoredClient, StoredCode};
 
@@ -206,16 +206,13 @@ async fn redeem_code(
         };
         return Err(reused(services, client, grant, now).await);
     }
-    let email = grant
-        .scopes
-        .contains(Scope::Email)
-        .then(|| (user.email.as_str().to_owned(), user.is_verified));
+    let account = account_claims(services, &user, &grant.scopes).await?;
     issue(
         services,
         &grant,
         &grant.scopes,
         bound.nonce.as_deref(),
-        email,
+        account,
         refresh.map(|(token, _)| token),
         now,
     )
@@ -317,10 +314,8 @@ async fn refresh(
             .await?;
         return Err(invalid);
     };
-    let email = scopes
-        .contains(Scope::Email)
-        .then(|| (user.email.as_str().to_owned(), user.is_verified));
-    issue(services, &grant, &scopes, None, email, Some(token), now)
+    let account = account_claims(services, &user, &scopes).await?;
+    issue(services, &grant, &scopes, None, account, Some(token), now)
 }
 
 fn client_credentials(
@@ -342,7 +337,7 @@ fn client_credentials(
         app.id.as_str(),
         &app.id,
         &scopes,
-        (format!("client.{}", &random[..32]), None),
+        (format!("client.{}", &random[..32]), None, None),
         now,
     )?;
     Ok(TokenAnswer {
@@ -354,23 +349,51 @@ fn client_credentials(
     })
 }
 
+/// What a user's tokens say of the account beyond its id, by the scopes granted: read
+/// when they are issued, so a refresh carries the address and roles as they are now.
+struct AccountClaims {
+    /// With `email`: the address and whether it is verified.
+    email: Option<(String, bool)>,
+    /// With `roles`: the roles the account holds.
+    roles: Option<HeldRoles>,
+}
+
+async fn account_claims(
+    services: &Services,
+    user: &User,
+    scopes: &Scopes,
+) -> Result<AccountClaims, OauthError> {
+    let roles = if scopes.contains(Scope::Roles) {
+        Some(services.roles.held_by(user.id).await?)
+    } else {
+        None
+    };
+    Ok(AccountClaims {
+        email: scopes
+            .contains(Scope::Email)
+            .then(|| (user.email.as_str().to_owned(), user.is_verified)),
+        roles,
+    })
+}
+
 /// The tokens of `grant` with `scopes` (its own, or fewer on a refresh).
 fn issue(
     services: &Services,
     grant: &Grant,
     scopes: &Scopes,
     nonce: Option<&str>,
-    email: Option<(String, bool)>,
+    account: AccountClaims,
     refresh_token: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<TokenAnswer, OauthError> {
     let signer = signer(services)?;
     let subject = grant.user_id.to_string();
+    let roles = account.roles.as_ref();
     let access = signer.issue_access(
         &subject,
         &grant.client_id,
         scopes,
-        (access_jti(grant.id), Some(grant.session_id)),
+        (access_jti(grant.id), Some(grant.session_id), roles),
         now,
     )?;
     let id_token = if scopes.contains(Scope::OpenId) {
@@ -384,9 +407,11 @@ fn issue(
                     session: grant.session_id,
                     assurance: &grant.assurance,
                     access_token: &access.token,
-                    email: email
+                    email: account
+                        .email
                         .as_ref()
                         .map(|(email, verified)| (email.as_str(), *verified)),
+                    roles,
                 },
                 now,
             )?,

@@ -45,6 +45,10 @@ pub(crate) struct WireClaims {
     /// federation callback) opened: only those are page sessions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) page: Option<bool>,
+    /// On access tokens: the roles the account held when the token was issued, sorted
+    /// (`[]` when none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) roles: Option<Vec<String>>,
 }
 
 /// A signed token and when it stops being accepted.
@@ -83,6 +87,9 @@ pub struct AccessClaims {
     pub expires_at: DateTime<Utc>,
     /// A handle on a browser session of gatehouse's own pages (claim `page`).
     pub page_session: bool,
+    /// The roles the account held when the token was issued, sorted (claim `roles`;
+    /// none on tokens from before roles existed). A change shows from the next refresh.
+    pub roles: Vec<String>,
 }
 
 /// A verified refresh token.
@@ -117,6 +124,7 @@ pub(crate) fn access_claims(claims: WireClaims) -> Result<AccessClaims, TokenErr
         amr: claims.amr.unwrap_or_default(),
         expires_at: timestamp(claims.exp)?,
         page_session: claims.page == Some(true),
+        roles: claims.roles.unwrap_or_default(),
     })
 }
 

@@ -6,7 +6,7 @@
 //! claim keeps access and refresh tokens from standing in for each other.
 
 use chrono::{DateTime, Duration, Utc};
-use gatehouse_domain::{Assurance, SessionId, UserId};
+use gatehouse_domain::{Assurance, HeldRoles, SessionId, UserId};
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation, errors::ErrorKind, jwk::JwkSet};
 
 use crate::{AuthError, TokenError};
@@ -116,20 +116,21 @@ impl JwtCodec {
         fresh: bool,
         now: DateTime<Utc>,
     ) -> Result<IssuedToken, AuthError> {
-        self.issue_access_at(user_id, session_id, fresh, &Assurance::password(), now)
+        let (assurance, roles) = (&Assurance::password(), &HeldRoles::default());
+        self.issue_access_at(user_id, session_id, fresh, (assurance, roles), now)
     }
 
     /// [`issue_access`](Self::issue_access) for a session opened with `assurance`
-    /// (carried as `aal` and `amr`).
+    /// (carried as `aal` and `amr`) of an account holding `roles` now (claim `roles`).
     pub fn issue_access_at(
         &self,
         user_id: UserId,
         session_id: SessionId,
         fresh: bool,
-        assurance: &Assurance,
+        (assurance, roles): (&Assurance, &HeldRoles),
         now: DateTime<Utc>,
     ) -> Result<IssuedToken, AuthError> {
-        self.access_token((user_id, session_id, assurance), fresh, false, now)
+        self.access_token((user_id, session_id, assurance), fresh, (false, roles), now)
     }
 
     /// [`issue_access_at`](Self::issue_access_at) marked as the handle of a browser
@@ -140,24 +141,24 @@ impl JwtCodec {
         user_id: UserId,
         session_id: SessionId,
         fresh: bool,
-        assurance: &Assurance,
+        (assurance, roles): (&Assurance, &HeldRoles),
         now: DateTime<Utc>,
     ) -> Result<IssuedToken, AuthError> {
-        self.access_token((user_id, session_id, assurance), fresh, true, now)
+        self.access_token((user_id, session_id, assurance), fresh, (true, roles), now)
     }
 
     fn access_token(
         &self,
         subject: (UserId, SessionId, &Assurance),
         fresh: bool,
-        page: bool,
+        (page, roles): (bool, &HeldRoles),
         now: DateTime<Utc>,
     ) -> Result<IssuedToken, AuthError> {
         self.sign(
             TokenType::Access,
             subject,
             None,
-            (Some(fresh), page),
+            (Some(fresh), page, Some(roles.names())),
             now,
             self.config.access_ttl,
         )
@@ -224,7 +225,7 @@ impl JwtCodec {
             TokenType::Refresh,
             (user_id, session_id, assurance),
             Some(generation),
-            (None, page),
+            (None, page, None),
             now,
             lifetime,
         )
@@ -289,7 +290,7 @@ impl JwtCodec {
         token_type: TokenType,
         (user_id, session_id, assurance): (UserId, SessionId, &Assurance),
         generation: Option<u32>,
-        (fresh, page): (Option<bool>, bool),
+        (fresh, page, roles): (Option<bool>, bool, Option<Vec<String>>),
         now: DateTime<Utc>,
         lifetime: Duration,
     ) -> Result<IssuedToken, AuthError> {
@@ -297,7 +298,9 @@ impl JwtCodec {
         let claims = WireClaims {
             sub: user_id.to_string(),
             token_type,
-            jti: uuid::Uuid::new_v4().to_string(),
+            // 32 hex digits, not the hyphenated 36: the bytes the `roles` claim adds to
+            // every access token are paid for here.
+            jti: uuid::Uuid::new_v4().simple().to_string(),
             sid: session_id.to_string(),
             generation,
             iat: now.timestamp(),
@@ -309,6 +312,7 @@ impl JwtCodec {
             iss: self.config.issuer.clone(),
             aud: self.config.audience.clone(),
             page: page.then_some(true),
+            roles,
         };
         let mut header = Header::new(self.config.key.algorithm.jose());
         header.kid = self.config.key.kid().map(str::to_owned);

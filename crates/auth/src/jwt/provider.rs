@@ -5,7 +5,7 @@
 //! even when the two share a key.
 
 use chrono::{DateTime, Duration, Utc};
-use gatehouse_domain::{Assurance, ClientId, Scopes, SessionId};
+use gatehouse_domain::{Assurance, ClientId, HeldRoles, Scopes, SessionId};
 use jsonwebtoken::{Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256, Sha512};
@@ -43,6 +43,8 @@ pub struct IdTokenFacts<'a> {
     pub access_token: &'a str,
     /// With scope `email`: the address and whether it is verified.
     pub email: Option<(&'a str, bool)>,
+    /// With scope `roles`: the roles the account holds now.
+    pub roles: Option<&'a HeldRoles>,
 }
 
 /// A client access token's claims, verified.
@@ -67,6 +69,9 @@ pub struct ClientAccessClaims {
     /// The browser session, for a user's token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// With scope `roles`: the roles the account held when the token was issued, sorted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
 }
 
 /// An ID token this provider issued, as `id_token_hint` presents it (expired or not).
@@ -107,6 +112,8 @@ struct IdTokenClaims<'a> {
     email: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     email_verified: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    roles: Option<Vec<String>>,
 }
 
 impl ProviderTokens {
@@ -142,13 +149,14 @@ impl ProviderTokens {
         self.access_ttl
     }
 
-    /// An access token for `client` on behalf of `subject` with `scopes`.
+    /// An access token for `client` on behalf of `subject` with `scopes` (and, when the
+    /// client was granted scope `roles`, the account's `roles`).
     pub fn issue_access(
         &self,
         subject: &str,
         client: &ClientId,
         scopes: &Scopes,
-        (jti, sid): (String, Option<SessionId>),
+        (jti, sid, roles): (String, Option<SessionId>, Option<&HeldRoles>),
         now: DateTime<Utc>,
     ) -> Result<IssuedToken, AuthError> {
         let expires_at = now + self.access_ttl;
@@ -162,6 +170,7 @@ impl ProviderTokens {
             iat: now.timestamp(),
             exp: expires_at.timestamp(),
             sid: sid.map(|sid| sid.to_string()),
+            roles: roles.map(HeldRoles::names),
         };
         let token = self.sign(Some(ACCESS_TOKEN_TYPE), &claims)?;
         Ok(IssuedToken { token, expires_at })
@@ -188,6 +197,7 @@ impl ProviderTokens {
             at_hash: token_hash(self.key.algorithm(), facts.access_token),
             email: facts.email.map(|(email, _)| email),
             email_verified: facts.email.map(|(_, verified)| verified),
+            roles: facts.roles.map(HeldRoles::names),
         };
         self.sign(Some("JWT"), &claims)
     }
@@ -290,7 +300,13 @@ mod tests {
         let client = ClientId::parse("0123456789abcdef0123456789abcdef").unwrap();
         let scopes = Scopes::parse("openid email").unwrap();
         let access = tokens
-            .issue_access("user", &client, &scopes, ("g.1".into(), None), Utc::now())
+            .issue_access(
+                "user",
+                &client,
+                &scopes,
+                ("g.1".into(), None, None),
+                Utc::now(),
+            )
             .unwrap();
         let claims = tokens.verify_access(&access.token).unwrap();
         assert_eq!(
@@ -309,6 +325,7 @@ mod tests {
                     assurance: &assurance,
                     access_token: &access.token,
                     email: None,
+                    roles: None,
                 },
                 Utc::now(),
             )

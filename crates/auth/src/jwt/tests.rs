@@ -181,7 +181,13 @@ fn a_session_handle_may_be_expired_but_nothing_else() {
     let (user, session) = (UserId::new(), SessionId::new());
     let long_ago = Utc::now() - Duration::hours(2);
     let expired = codec
-        .issue_page_handle(user, session, true, &Assurance::password(), long_ago)
+        .issue_page_handle(
+            user,
+            session,
+            true,
+            (&Assurance::password(), &HeldRoles::default()),
+            long_ago,
+        )
         .unwrap();
     assert_eq!(
         codec.verify_access(&expired.token),
@@ -212,5 +218,67 @@ fn a_session_handle_may_be_expired_but_nothing_else() {
     assert_eq!(
         other.verify_session_handle(&expired.token),
         Err(TokenError::Invalid)
+    );
+}
+
+#[test]
+fn access_tokens_carry_the_roles_sorted_and_an_empty_list_when_none() {
+    let codec = codec();
+    let (user, session) = (UserId::new(), SessionId::new());
+    let names = ["writer", "admin"].map(|name| gatehouse_domain::RoleName::parse(name).unwrap());
+    let roles = HeldRoles::new(names);
+    let issued = codec
+        .issue_access_at(
+            user,
+            session,
+            true,
+            (&Assurance::password(), &roles),
+            Utc::now(),
+        )
+        .unwrap();
+    assert_eq!(
+        codec.verify_access(&issued.token).unwrap().roles,
+        ["admin", "writer"]
+    );
+    let payload = |token: &str| -> serde_json::Value {
+        use base64::Engine as _;
+        let part = token.split('.').nth(1).unwrap();
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    let none = codec.issue_access(user, session, true, Utc::now()).unwrap();
+    assert_eq!(payload(&none.token)["roles"], serde_json::json!([]));
+    // Refresh tokens carry no roles: a refresh reads them again.
+    let refresh = codec
+        .issue_refresh(user, session, 0, Utc::now(), Utc::now() + Duration::days(1))
+        .unwrap();
+    assert!(payload(&refresh.token).get("roles").is_none());
+}
+
+#[test]
+fn an_access_token_without_roles_grew_by_at_most_twelve_bytes() {
+    // The lengths of this codec's access tokens (HS256, no issuer or audience) before
+    // the `roles` claim existed, measured on the commit before it: a fresh login's 405
+    // bytes, a refreshed token's 407 (`"fresh":false`). Ids and times have fixed widths
+    // today, so the lengths do not vary from token to token.
+    const FRESH_BEFORE_ROLES: usize = 405;
+    const REFRESHED_BEFORE_ROLES: usize = 407;
+    let codec = codec();
+    let (user, session) = (UserId::new(), SessionId::new());
+    let fresh = codec.issue_access(user, session, true, Utc::now()).unwrap();
+    let refreshed = codec
+        .issue_access(user, session, false, Utc::now())
+        .unwrap();
+    assert!(
+        fresh.token.len() <= FRESH_BEFORE_ROLES + 12,
+        "{}",
+        fresh.token.len()
+    );
+    assert!(
+        refreshed.token.len() <= REFRESHED_BEFORE_ROLES + 12,
+        "{}",
+        refreshed.token.len()
     );
 }

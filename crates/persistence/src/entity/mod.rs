@@ -15,6 +15,8 @@ pub(crate) mod one_time_token;
 pub(crate) mod passkey;
 pub(crate) mod passkey_ceremony;
 pub(crate) mod recovery_code;
+pub(crate) mod role;
 pub(crate) mod session;
 pub(crate) mod totp_authenticator;
 pub(crate) mod user;
+pub(crate) mod user_role;

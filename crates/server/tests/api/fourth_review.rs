@@ -518,7 +518,10 @@ async fn an_api_clients_access_token_opens_no_page(backend: Backend) {
             claims.user_id,
             claims.session_id,
             true,
-            &gatehouse_domain::Assurance::password(),
+            (
+                &gatehouse_domain::Assurance::password(),
+                &gatehouse_domain::HeldRoles::default(),
+            ),
             an_hour_ago,
         )
         .unwrap()

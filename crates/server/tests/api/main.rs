@@ -48,6 +48,8 @@ mod refresh;
 mod refresh_rule;
 mod register;
 mod repositories;
+mod roles;
+mod roles_cli;
 mod session_cache;
 mod sessions;
 mod signing;

@@ -514,7 +514,10 @@ async fn the_browser_session_outlives_the_access_token_and_signs_out_everywhere(
             claims.user_id,
             claims.session_id,
             true,
-            &gatehouse_domain::Assurance::password(),
+            (
+                &gatehouse_domain::Assurance::password(),
+                &gatehouse_domain::HeldRoles::default(),
+            ),
             an_hour_ago,
         )
         .unwrap();
@@ -811,7 +814,10 @@ async fn the_password_changes_from_the_account_page(backend: Backend) {
             claims.user_id,
             claims.session_id,
             true,
-            &gatehouse_domain::Assurance::password(),
+            (
+                &gatehouse_domain::Assurance::password(),
+                &gatehouse_domain::HeldRoles::default(),
+            ),
             chrono::Utc::now(),
         )
         .unwrap();

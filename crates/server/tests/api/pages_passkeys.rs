@@ -329,7 +329,10 @@ async fn changing_how_one_signs_in_needs_a_recent_sign_in(backend: Backend) {
             claims.user_id,
             claims.session_id,
             true,
-            &gatehouse_domain::Assurance::password(),
+            (
+                &gatehouse_domain::Assurance::password(),
+                &gatehouse_domain::HeldRoles::default(),
+            ),
             earlier,
         )
         .unwrap();

@@ -227,7 +227,7 @@ async fn discovery_names_the_issuer_and_endpoints_under_both_names(backend: Back
     );
     assert_eq!(
         openid["scopes_supported"],
-        json!(["openid", "email", "profile", "offline_access"])
+        json!(["openid", "email", "profile", "offline_access", "roles"])
     );
 }
 

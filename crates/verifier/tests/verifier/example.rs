@@ -166,7 +166,7 @@ async fn the_example_service_takes_client_tokens_for_its_client_id_and_requires_
                 "user-1",
                 client,
                 &Scopes::parse(scope).unwrap(),
-                ("grant.1".into(), None),
+                ("grant.1".into(), None, None),
                 chrono::Utc::now(),
             )
             .unwrap()
@@ -213,4 +213,78 @@ async fn a_gatehouse_access_token_is_no_client_token() {
     assert_eq!(status, 401, "{body}");
     assert_eq!(body["detail"], "Wrong token type");
     assert_eq!(service.get("/contact", Some(&token)).await.0, 401);
+}
+
+/// A route that requires a role, against a real gatehouse whose operator grants and
+/// revokes it at the command line: 403 `Missing role` without it, 200 from the refresh
+/// after the grant, 403 again from the refresh after the revocation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_service_requires_a_role_granted_in_gatehouse() {
+    use gatehouse::cli::{RolesAction, UsersAction};
+
+    let (gatehouse, settings) = crate::start_gatehouse_with_settings(&[]).await;
+    let client = reqwest::Client::new();
+    let email = format!("{}@example.com", crate::rand_name());
+    let credentials = serde_json::json!({"email": email, "password": "YourStrongPassw0rd!"});
+    let post = async |path: &str, body: &serde_json::Value| -> serde_json::Value {
+        let response = client
+            .post(format!("{gatehouse}{path}"))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        response.json().await.unwrap()
+    };
+    post("/auth/register", &credentials).await;
+    let tokens = post("/auth/login", &credentials).await;
+    let refresh = async |refresh: &str| -> serde_json::Value {
+        let response = client
+            .post(format!("{gatehouse}/auth/refresh"))
+            .bearer_auth(refresh)
+            .send()
+            .await
+            .unwrap();
+        response.json().await.unwrap()
+    };
+    let jwks_url = format!("{gatehouse}/.well-known/jwks.json");
+    let service = Service::start(&[("GATEHOUSE_JWKS_URL", &jwks_url)]);
+
+    let access = tokens["access_token"].as_str().unwrap();
+    let (status, challenge, body) = service.get("/staff", Some(access)).await;
+    assert_eq!((status, challenge.as_str()), (403, ""), "{body}");
+    assert_eq!(body["detail"], "Missing role");
+
+    let create = RolesAction::Create {
+        name: "staff".into(),
+        description: None,
+    };
+    gatehouse::roles_cli::run(create, &settings).await.unwrap();
+    let grant = UsersAction::Grant {
+        email: email.clone(),
+        role: "staff".into(),
+    };
+    gatehouse::users_cli::run(grant, &settings).await.unwrap();
+    assert_eq!(
+        service.get("/staff", Some(access)).await.0,
+        403,
+        "issued before"
+    );
+    let granted = refresh(tokens["refresh_token"].as_str().unwrap()).await;
+    let (status, _, body) = service
+        .get("/staff", granted["access_token"].as_str())
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["roles"], serde_json::json!(["staff"]));
+
+    let revoke = UsersAction::Revoke {
+        email,
+        role: "staff".into(),
+    };
+    gatehouse::users_cli::run(revoke, &settings).await.unwrap();
+    let revoked = refresh(granted["refresh_token"].as_str().unwrap()).await;
+    let (status, _, body) = service
+        .get("/staff", revoked["access_token"].as_str())
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["detail"], "Missing role");
 }

@@ -20,6 +20,13 @@ pub fn key_file(name: &str) -> String {
 /// A Gatehouse on a free port with its own SQLite file, signing with EdDSA unless
 /// `overrides` say otherwise. Returns its base URL.
 pub async fn start_gatehouse(overrides: &[(&str, &str)]) -> String {
+    start_gatehouse_with_settings(overrides).await.0
+}
+
+/// [`start_gatehouse`], with the settings it runs with (for its command line).
+pub async fn start_gatehouse_with_settings(
+    overrides: &[(&str, &str)],
+) -> (String, gatehouse::Settings) {
     let dir = std::env::temp_dir().join("gatehouse-verifier-tests");
     std::fs::create_dir_all(&dir).unwrap();
     let database = dir.join(format!("{}.db", rand_name()));
@@ -46,14 +53,16 @@ pub async fn start_gatehouse(overrides: &[(&str, &str)]) -> String {
     .collect();
     environment.retain(|_, v| !v.is_empty());
     let settings = gatehouse::Settings::from_layers(HashMap::new(), environment).unwrap();
-    let application = gatehouse::Application::build(settings).await.unwrap();
+    let application = gatehouse::Application::build(settings.clone())
+        .await
+        .unwrap();
     let address = format!("http://127.0.0.1:{}", application.port());
     tokio::spawn(application.run_until_stopped());
     mail_dirs()
         .lock()
         .unwrap()
         .insert(address.clone(), mail_dir);
-    address
+    (address, settings)
 }
 
 /// Where each gatehouse started here writes its mails.

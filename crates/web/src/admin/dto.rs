@@ -3,7 +3,31 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use gatehouse_domain::{HeldRoles, User};
+
 use crate::{dto::UserOut, error::ApiError};
+
+/// An account as the admin routes show it: [`UserOut`] and the roles it holds (the
+/// starter's routes answer without them).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminUserOut {
+    /// The account.
+    #[serde(flatten)]
+    pub user: UserOut,
+    /// The roles it holds, sorted.
+    #[schema(example = json!(["billing:read", "staff"]))]
+    pub roles: Vec<String>,
+}
+
+impl AdminUserOut {
+    /// `user`, holding `roles`.
+    pub fn new(user: User, roles: &HeldRoles) -> Self {
+        Self {
+            user: UserOut::from(user),
+            roles: roles.names(),
+        }
+    }
+}
 
 /// `GET /users` paging, as raw text so each bad value can be named.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -55,7 +79,7 @@ impl PageQuery {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UsersPage {
     /// The accounts, by creation time, then id.
-    pub items: Vec<UserOut>,
+    pub items: Vec<AdminUserOut>,
     /// How many accounts exist.
     pub total: u64,
     /// The page size asked for.

@@ -6,7 +6,6 @@ use gatehouse_domain::{AuditEventType, Email, NewAuditEvent, Password, UserId, U
 use gatehouse_mail::SecurityNotice;
 
 use crate::{
-    dto::UserOut,
     error::{ApiError, Problem},
     extract::{Audit, JsonBody, Superuser, SuperuserChange},
     shared_responses::{
@@ -17,7 +16,7 @@ use crate::{
 
 pub mod dto;
 
-use dto::{PageQuery, UserPatchIn, UsersPage};
+use dto::{AdminUserOut, PageQuery, UserPatchIn, UsersPage};
 
 /// Accounts, oldest first, a page at a time. Superusers only.
 #[utoipa::path(
@@ -40,8 +39,16 @@ pub async fn list_users(
 ) -> Result<HttpResponse, ApiError> {
     let (limit, offset) = query.parse()?;
     let (users, total) = state.users.list(limit, offset).await?;
+    let ids: Vec<UserId> = users.iter().map(|user| user.id).collect();
+    let mut roles = state.roles.held_by_each(&ids).await?;
     Ok(HttpResponse::Ok().json(UsersPage {
-        items: users.into_iter().map(UserOut::from).collect(),
+        items: users
+            .into_iter()
+            .map(|user| {
+                let held = roles.remove(&user.id).unwrap_or_default();
+                AdminUserOut::new(user, &held)
+            })
+            .collect(),
         total,
         limit,
         offset,
@@ -56,7 +63,7 @@ pub async fn list_users(
     security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "Account id")),
     responses(
-        (status = 200, description = "The account", body = UserOut),
+        (status = 200, description = "The account, with its roles", body = AdminUserOut),
         SuperuserRefused,
         UnknownUser,
         DatabaseDown,
@@ -72,7 +79,8 @@ pub async fn get_user(
         .find_by_id(user_id(&id)?)
         .await?
         .ok_or(USER_NOT_FOUND)?;
-    Ok(HttpResponse::Ok().json(UserOut::from(user)))
+    let roles = state.roles.held_by(user.id).await?;
+    Ok(HttpResponse::Ok().json(AdminUserOut::new(user, &roles)))
 }
 
 /// Change an account: address, password, active, superuser, verified. Deactivating or
@@ -86,7 +94,7 @@ pub async fn get_user(
     params(("id" = uuid::Uuid, Path, description = "Account id")),
     request_body = UserPatchIn,
     responses(
-        (status = 200, description = "The account as changed", body = UserOut),
+        (status = 200, description = "The account as changed, with its roles", body = AdminUserOut),
         JsonBodyRefused,
         SuperuserChangeRefused,
         UnknownUser,
@@ -143,7 +151,8 @@ pub async fn update_user(
             .account_mails
             .notify(user.id, SecurityNotice::PasswordChanged);
     }
-    Ok(HttpResponse::Ok().json(UserOut::from(user)))
+    let roles = state.roles.held_by(user.id).await?;
+    Ok(HttpResponse::Ok().json(AdminUserOut::new(user, &roles)))
 }
 
 /// Delete an account with its sessions. Superusers only; the last active superuser

@@ -1,8 +1,10 @@
 //! What every failure and refusal from below becomes: the status and `detail` a client
 //! sees for a database error, a hasher, token or passkey error, a provider's refusal, and
-//! each flow's typed refusal (`SignInError`, `AccountError`, `LinkError`).
+//! each flow's typed refusal (`SignInError`, `AccountError`, `LinkError`, `RoleError`).
 
-use gatehouse_app::{AppError, SignInError, account::AccountError, by_mail::LinkError};
+use gatehouse_app::{
+    AppError, SignInError, account::AccountError, by_mail::LinkError, roles::RoleError,
+};
 use gatehouse_auth::{AuthError, OidcError, PasskeyError, TokenError};
 use gatehouse_domain::{Conflict, ValidationError};
 use gatehouse_persistence::RepoError;
@@ -35,6 +37,7 @@ impl From<RepoError> for ApiError {
                 Self::Conflict("This identity is linked to another account")
             }
             RepoError::Conflict(Conflict::LastWayToSignIn) => Self::Conflict(LAST_WAY),
+            RepoError::Conflict(Conflict::RoleExists) => Self::Conflict("Role already exists"),
             RepoError::Unavailable(_) => Self::Unavailable(Box::new(err)),
             RepoError::Db(_) | RepoError::Corrupt(_) | RepoError::Storage(_) => {
                 Self::Internal(Box::new(err))
@@ -132,6 +135,20 @@ impl From<SignInError> for ApiError {
 
 /// The `detail` when a change would leave the account no way to sign in.
 pub const LAST_WAY: &str = "Cannot remove the last way to sign in";
+
+impl From<RoleError> for ApiError {
+    fn from(refused: RoleError) -> Self {
+        match refused {
+            RoleError::Invalid(errors) => {
+                Self::Validation(errors.into_iter().map(Into::into).collect())
+            }
+            RoleError::Exists => Self::Conflict("Role already exists"),
+            RoleError::NotFound => Self::NotFound("Role not found"),
+            RoleError::UserNotFound => Self::NotFound("User not found"),
+            RoleError::Failed(failed) => failed.into(),
+        }
+    }
+}
 
 impl From<AccountError> for ApiError {
     fn from(refused: AccountError) -> Self {

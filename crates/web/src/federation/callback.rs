@@ -70,7 +70,7 @@ pub async fn callback(
     let finished = finish_federation(&state, &client, &name, returned).await;
     let mut answer = match finished.map_err(ApiError::from) {
         Ok((Federated::SignIn(SignIn::Session(session)), return_to)) => {
-            signed_in(&state, &session, &return_to)
+            signed_in(&state, &session, &return_to).await
         }
         Ok((Federated::Linked, return_to)) => see_other(&return_to),
         Ok((Federated::SignIn(SignIn::SecondStep(step)), return_to)) => {

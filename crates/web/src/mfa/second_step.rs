@@ -83,4 +83,5 @@ pub async fn verify(
         &state,
         finish_second_step(&state, &client, &token, proof).await?,
     )
+    .await
 }

@@ -2,6 +2,7 @@
 //! well-known names.
 
 use actix_web::{HttpResponse, http::header, web};
+use gatehouse_domain::Scope;
 use serde_json::{Value, json};
 
 use super::authorize::issuer;
@@ -42,7 +43,7 @@ fn metadata(state: &AppState) -> Value {
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "code_challenge_methods_supported": ["S256"],
-        "scopes_supported": ["openid", "email", "profile", "offline_access"],
+        "scopes_supported": Scope::ALL.map(Scope::as_str),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algorithms,
         "token_endpoint_auth_methods_supported": client_auth,
@@ -50,7 +51,7 @@ fn metadata(state: &AppState) -> Value {
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "claims_supported": [
             "sub", "iss", "aud", "azp", "exp", "iat", "auth_time", "nonce", "sid", "acr", "amr",
-            "at_hash", "email", "email_verified", "preferred_username"
+            "at_hash", "email", "email_verified", "preferred_username", "roles"
         ],
         "acr_values_supported": ["aal1", "aal2"],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],

@@ -245,4 +245,6 @@ pub struct UserInfoOut {
     pub email_verified: Option<bool>,
     /// With `profile`: the address.
     pub preferred_username: Option<String>,
+    /// With `roles`: the roles the account holds now, sorted.
+    pub roles: Option<Vec<String>>,
 }

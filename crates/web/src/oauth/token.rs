@@ -287,6 +287,9 @@ async fn userinfo_answer(state: &AppState, request: &HttpRequest) -> HttpRespons
             if let Some(name) = info.preferred_username {
                 body["preferred_username"] = Value::String(name);
             }
+            if let Some(roles) = info.roles {
+                body["roles"] = json!(roles.names());
+            }
             no_store(HttpResponse::Ok()).json(body)
         }
         Err(ResourceError::InvalidToken) => bearer_error(StatusCode::UNAUTHORIZED, "invalid_token"),

@@ -33,6 +33,8 @@ struct AccountPage {
     linkable: Vec<(String, String)>,
     /// Apps with access: (client id, name, scopes, last use).
     apps: Vec<(String, String, String, Option<String>)>,
+    /// The roles the account holds, sorted (read only: administrators grant them).
+    roles: Vec<String>,
 }
 
 /// How the page shows a moment.
@@ -138,6 +140,10 @@ pub(crate) async fn account_view(
             return error_page(state, request, &error.into());
         }
     };
+    let roles = match state.roles.held_by(caller.user.id).await {
+        Ok(roles) => roles.names(),
+        Err(error) => return error_page(state, request, &error.into()),
+    };
     let label_of = |name: &str| {
         state
             .providers
@@ -210,6 +216,7 @@ pub(crate) async fn account_view(
         status,
         &AccountPage {
             apps,
+            roles,
             page,
             email: caller.user.email.as_str().to_owned(),
             verified: caller.user.is_verified,

@@ -271,17 +271,15 @@ pub(crate) async fn signed_in_visitor(
 }
 
 /// Signs the browser in with `session`'s fresh tokens and sends it to `return_to`.
-pub(crate) fn signed_in(
+pub(crate) async fn signed_in(
     state: &AppState,
     session: &gatehouse_domain::Session,
     return_to: &str,
 ) -> HttpResponse {
-    let (access, refresh) = match issue_page_tokens(state, session) {
+    let (access, refresh) = match issue_page_tokens(state, session).await {
         Ok(pair) => pair,
-        Err(error) => {
-            tracing::error!(error = %crate::error::error_chain(&error), "tokens not issued");
-            return HttpResponse::InternalServerError().finish();
-        }
+        // A database outage is a 503 like any other (rendered as a page on the way out).
+        Err(error) => return actix_web::ResponseError::error_response(&error),
     };
     let mut response = HttpResponse::SeeOther();
     response.insert_header((header::LOCATION, return_to.to_owned()));

@@ -61,7 +61,7 @@ pub async fn sign_in(
 ) -> HttpResponse {
     let return_to = safe_return_to(&state, &form.return_to);
     let answer = match passkey_session(&state, &client, &form).await {
-        Ok(outcome) => sign_in_answer(&state, &request, outcome, return_to.clone()),
+        Ok(outcome) => sign_in_answer(&state, &request, outcome, return_to.clone()).await,
         Err(error) => {
             let context =
                 PageContext::new(&state, &request, "Sign in").with_problem(problem_text(&error));

@@ -189,7 +189,7 @@ pub async fn login(
         Err(invalid) => return refuse(invalid),
     };
     let answer = match password_sign_in(&state, &client, &email, password, Grant::Login).await {
-        Ok(outcome) => sign_in_answer(&state, &request, outcome, return_to.clone()),
+        Ok(outcome) => sign_in_answer(&state, &request, outcome, return_to.clone()).await,
         Err(refused) => refuse(refused.into()),
     };
     allow_authorization_redirect(&state, answer, &return_to).await
@@ -197,14 +197,14 @@ pub async fn login(
 
 /// The pages' answer to a sign-in: signed in (the browser session, then `return_to`), or
 /// the second step still to take.
-pub(crate) fn sign_in_answer(
+pub(crate) async fn sign_in_answer(
     state: &AppState,
     request: &HttpRequest,
     outcome: SignIn,
     return_to: String,
 ) -> HttpResponse {
     match outcome {
-        SignIn::Session(session) => signed_in(state, &session, &return_to),
+        SignIn::Session(session) => signed_in(state, &session, &return_to).await,
         SignIn::SecondStep(step) => {
             let passkey = step.offers_passkey();
             second_step_page(state, request, step.mfa_token, return_to, passkey)
@@ -290,7 +290,7 @@ pub async fn second_step(
         Err(invalid) => return again(invalid),
     };
     let answer = match finish_second_step(&state, &client, &token, proof).await {
-        Ok(outcome) => sign_in_answer(&state, &request, outcome, return_to.clone()),
+        Ok(outcome) => sign_in_answer(&state, &request, outcome, return_to.clone()).await,
         // A dead `mfa_token` cannot be tried again: back to the password.
         Err(SignInError::InvalidMfaToken) => {
             let context = PageContext::new(&state, &request, "Sign in")
@@ -399,7 +399,7 @@ pub async fn register(
     }
     let assurance = gatehouse_domain::Assurance::password();
     match open_session(&state, &client, &user, assurance, None).await {
-        Ok(session) => signed_in(&state, &session, super::HOME),
+        Ok(session) => signed_in(&state, &session, super::HOME).await,
         Err(error) => super::error_page(&state, &request, &error.into()),
     }
 }

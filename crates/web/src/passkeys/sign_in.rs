@@ -68,4 +68,5 @@ pub async fn login(
         &state,
         passkey_sign_in(&state, &client, challenge, credential).await?,
     )
+    .await
 }

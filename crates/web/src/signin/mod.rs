@@ -77,6 +77,7 @@ pub async fn login(
         &state,
         password_sign_in(&state, &client, &email, password, Grant::Login).await?,
     )
+    .await
 }
 
 /// OAuth2 password grant (RFC 6749 §4.3), form-encoded: what Swagger UI's "Authorize"
@@ -110,13 +111,14 @@ pub async fn token(
         &state,
         password_sign_in(&state, &client, &email, password, Grant::Token).await?,
     )
+    .await
 }
 
 /// The JSON API's answer to a sign-in: the token pair of the session it opened, or 403
 /// `Second factor required` carrying the challenge's `mfa_token`.
-pub(crate) fn signed_in(state: &AppState, outcome: SignIn) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn signed_in(state: &AppState, outcome: SignIn) -> Result<HttpResponse, ApiError> {
     match outcome {
-        SignIn::Session(session) => tokens_for(state, &session),
+        SignIn::Session(session) => tokens_for(state, &session).await,
         SignIn::SecondStep(step) => Err(ApiError::SecondFactorRequired {
             mfa_token: crate::error::MfaToken(step.mfa_token),
             methods: step.methods,

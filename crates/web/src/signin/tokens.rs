@@ -38,38 +38,43 @@ pub(crate) fn tokens_response(
 }
 
 /// The login answer for a session just opened: a fresh token pair (and cookies).
-pub(crate) fn tokens_for(state: &AppState, session: &Session) -> Result<HttpResponse, ApiError> {
-    let (access, refresh) = issue_tokens(state, session, true, 0)?;
+pub(crate) async fn tokens_for(
+    state: &AppState,
+    session: &Session,
+) -> Result<HttpResponse, ApiError> {
+    let (access, refresh) = issue_tokens(state, session, true, 0).await?;
     Ok(tokens_response(state, access, refresh))
 }
 
 /// A fresh token pair for a browser session of the pages (the federation callback's
 /// too): the access token is the page session's handle, the refresh token carries the
 /// mark on.
-pub(crate) fn issue_page_tokens(
+pub(crate) async fn issue_page_tokens(
     state: &AppState,
     session: &Session,
 ) -> Result<(IssuedToken, IssuedToken), ApiError> {
-    token_pair(state, session, true, 0, true)
+    token_pair(state, session, true, 0, true).await
 }
 
 /// A token pair for `session`'s API client.
-pub(crate) fn issue_tokens(
+pub(crate) async fn issue_tokens(
     state: &AppState,
     session: &Session,
     fresh: bool,
     generation: u32,
 ) -> Result<(IssuedToken, IssuedToken), ApiError> {
-    token_pair(state, session, fresh, generation, false)
+    token_pair(state, session, fresh, generation, false).await
 }
 
-fn token_pair(
+/// The access token carries the roles the account holds now (read here, at every sign-in).
+async fn token_pair(
     state: &AppState,
     session: &Session,
     fresh: bool,
     generation: u32,
     page: bool,
 ) -> Result<(IssuedToken, IssuedToken), ApiError> {
+    let roles = state.roles.held_by(session.user_id).await?;
     let now = Utc::now();
     let assurance = &session.assurance;
     let (user, id, expires) = (session.user_id, session.id, session.expires_at);
@@ -77,14 +82,16 @@ fn token_pair(
         (
             state
                 .jwt
-                .issue_page_handle(user, id, fresh, assurance, now)?,
+                .issue_page_handle(user, id, fresh, (assurance, &roles), now)?,
             state
                 .jwt
                 .issue_page_refresh(user, (id, expires), generation, assurance, now)?,
         )
     } else {
         (
-            state.jwt.issue_access_at(user, id, fresh, assurance, now)?,
+            state
+                .jwt
+                .issue_access_at(user, id, fresh, (assurance, &roles), now)?,
             state
                 .jwt
                 .issue_refresh_at(user, (id, expires), generation, assurance, now)?,
