@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use gatehouse_domain::{Conflict, HeldRoles, NewAuditEvent, Role, RoleName, UserId};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
     QuerySelect, SqlErr, TransactionTrait,
 };
 
@@ -45,10 +45,7 @@ impl RoleRepository {
 
     /// Every role, by name, with how many accounts hold it.
     pub async fn list(&self) -> Result<Vec<Role>, RepoError> {
-        let roles = role::Entity::find()
-            .order_by_asc(role::Column::Name)
-            .all(&self.db)
-            .await?;
+        let roles = role::Entity::find().all(&self.db).await?;
         let counts: HashMap<String, i64> = user_role::Entity::find()
             .select_only()
             .column(user_role::Column::RoleName)
@@ -59,7 +56,9 @@ impl RoleRepository {
             .await?
             .into_iter()
             .collect();
-        Ok(roles
+        // Sorted here, byte by byte as tokens list them: Postgres' collation would
+        // otherwise skip punctuation (`ab` before `a-c`) where SQLite and MariaDB do not.
+        let mut roles: Vec<Role> = roles
             .into_iter()
             .map(|row| {
                 let members = counts.get(&row.name).copied().unwrap_or(0);
@@ -69,7 +68,9 @@ impl RoleRepository {
                     members: members.unsigned_abs(),
                 }
             })
-            .collect())
+            .collect();
+        roles.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(roles)
     }
 
     /// Makes role `name` and records `event`; [`Conflict::RoleExists`] when the name is
@@ -109,8 +110,20 @@ impl RoleRepository {
         event: NewAuditEvent,
     ) -> Result<Option<u64>, RepoError> {
         let txn = self.db.begin().await?;
-        // The grants go first, in this transaction: counted as they are removed, so the
-        // event says how many lost the role even while others are granted it meanwhile.
+        // The role's row is locked first, so a grant racing this delete waits for it (its
+        // foreign-key check reads that row) instead of deadlocking with it on MariaDB or
+        // slipping in uncounted; SQLite has one writer at a time and no row locks, and a
+        // read first there would only risk a failed upgrade to a write.
+        if self.db.get_database_backend() != DbBackend::Sqlite {
+            role::Entity::find_by_id(name.as_str().to_owned())
+                .select_only()
+                .column(role::Column::Name)
+                .lock_exclusive()
+                .into_tuple::<String>()
+                .all(&txn)
+                .await?;
+        }
+        // Then the grants, counted as they are removed.
         let members = user_role::Entity::delete_many()
             .filter(user_role::Column::RoleName.eq(name.as_str()))
             .exec(&txn)

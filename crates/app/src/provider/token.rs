@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use gatehouse_auth::pkce_challenge;
 use gatehouse_domain::{
     AuditEventType, ClientId, ClientType, Email, Grant, GrantId, GrantType, HeldRoles, Issues,
-    NewAuditEvent, OauthClient, Scope, Scopes, User, is_code_verifier,
+    NewAuditEvent, OauthClient, Scope, Scopes, User, UserId, is_code_verifier,
 };
 use gatehouse_persistence::{NewRefreshToken, RefreshUse, StoredClient, StoredCode};
 
@@ -177,6 +177,9 @@ async fn redeem_code(
     let Some(user) = user.filter(|user| user.is_active && live) else {
         return Err(OauthError::InvalidGrant(INVALID_CODE));
     };
+    // Read before the code is spent: after that, a failure would leave the client's
+    // retry looking like a replay.
+    let roles = roles_for(services, user.id, &bound.scopes).await?;
     let grant = Grant {
         id: GrantId::new(),
         client_id: app.id.clone(),
@@ -206,7 +209,7 @@ async fn redeem_code(
         };
         return Err(reused(services, client, grant, now).await);
     }
-    let account = account_claims(services, &user, &grant.scopes).await?;
+    let account = account_claims(&user, &grant.scopes, roles);
     issue(
         services,
         &grant,
@@ -285,6 +288,7 @@ async fn refresh(
         Some(asked) => asked,
         None => owner.scopes.clone(),
     };
+    let roles = roles_for(services, owner.user_id, &scopes).await?;
     let now = Utc::now();
     let (token, next_hash) = new_secret();
     let next = NewRefreshToken {
@@ -314,7 +318,7 @@ async fn refresh(
             .await?;
         return Err(invalid);
     };
-    let account = account_claims(services, &user, &scopes).await?;
+    let account = account_claims(&user, &scopes, roles);
     issue(services, &grant, &scopes, None, account, Some(token), now)
 }
 
@@ -358,22 +362,26 @@ struct AccountClaims {
     roles: Option<HeldRoles>,
 }
 
-async fn account_claims(
-    services: &Services,
-    user: &User,
-    scopes: &Scopes,
-) -> Result<AccountClaims, OauthError> {
-    let roles = if scopes.contains(Scope::Roles) {
-        Some(services.roles.held_by(user.id).await?)
-    } else {
-        None
-    };
-    Ok(AccountClaims {
+fn account_claims(user: &User, scopes: &Scopes, roles: Option<HeldRoles>) -> AccountClaims {
+    AccountClaims {
         email: scopes
             .contains(Scope::Email)
             .then(|| (user.email.as_str().to_owned(), user.is_verified)),
         roles,
-    })
+    }
+}
+
+/// With scope `roles`, the roles account `user_id` holds now: read before a code or
+/// refresh token is spent, so that nothing can fail between that and the answer.
+async fn roles_for(
+    services: &Services,
+    user_id: UserId,
+    scopes: &Scopes,
+) -> Result<Option<HeldRoles>, OauthError> {
+    if !scopes.contains(Scope::Roles) {
+        return Ok(None);
+    }
+    Ok(Some(services.roles.held_by(user_id).await?))
 }
 
 /// The tokens of `grant` with `scopes` (its own, or fewer on a refresh).

@@ -4,9 +4,9 @@
 
 use actix_web::{HttpResponse, web};
 use gatehouse_app::roles::{
-    RoleActor, RoleError, create_role, delete_role, grant_role, revoke_role, role_name,
+    RoleActor, RoleError, create_role, delete_role, grant_role, revoke_role,
 };
-use gatehouse_domain::UserId;
+use gatehouse_domain::{RoleName, UserId};
 
 use crate::{
     dto::required,
@@ -82,8 +82,7 @@ pub async fn create(
         (status = 204, description = "Deleted; its members lost it"),
         SuperuserChangeRefused,
         DatabaseDown,
-        (status = 404, description = "`Role not found`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A name that breaks the rule", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`Role not found` (also for a name that breaks the rule: no role could have it)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn delete(
@@ -92,7 +91,8 @@ pub async fn delete(
     Audit(context): Audit,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = role_name(&name)?;
+    // A name that breaks the rule names no role that could exist.
+    let name = RoleName::parse(&name).map_err(|_| RoleError::NotFound)?;
     let context = admin.as_actor(context);
     delete_role(&state.roles, RoleActor::Admin(&context), &name).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -113,8 +113,8 @@ pub async fn delete(
         (status = 204, description = "The account holds the role"),
         SuperuserChangeRefused,
         DatabaseDown,
-        (status = 404, description = "`User not found` or `Role not found`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A non-UUID id, or a name that breaks the rule", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`User not found` or `Role not found` (also for a name that breaks the rule)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A non-UUID id", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn grant(
@@ -124,7 +124,17 @@ pub async fn grant(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, name) = path.into_inner();
-    let (id, name) = (user_id(&id)?, role_name(&name)?);
+    let id = user_id(&id)?;
+    let Ok(name) = RoleName::parse(&name) else {
+        // No role could have this name; the account is looked for all the same, so that
+        // an unknown one is named first, as it is for a well-formed name.
+        state
+            .users
+            .find_by_id(id)
+            .await?
+            .ok_or(RoleError::UserNotFound)?;
+        return Err(RoleError::NotFound.into());
+    };
     let context = admin.as_actor(context);
     grant_role(&state.roles, RoleActor::Admin(&context), id, &name).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -142,11 +152,11 @@ pub async fn grant(
         ("name" = String, Path, description = "The role's name"),
     ),
     responses(
-        (status = 204, description = "The account does not hold the role"),
+        (status = 204, description = "The account does not hold the role (also when it did not, or no role has the name)"),
         SuperuserChangeRefused,
         DatabaseDown,
         (status = 404, description = "`User not found`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A non-UUID id, or a name that breaks the rule", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A non-UUID id", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn revoke(
@@ -156,14 +166,17 @@ pub async fn revoke(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, name) = path.into_inner();
-    let (id, name) = (user_id(&id)?, role_name(&name)?);
+    let id = user_id(&id)?;
     state
         .users
         .find_by_id(id)
         .await?
         .ok_or(RoleError::UserNotFound)?;
-    let context = admin.as_actor(context);
-    revoke_role(&state.roles, RoleActor::Admin(&context), id, &name).await?;
+    // A name that breaks the rule is no role the account could hold: nothing to take.
+    if let Ok(name) = RoleName::parse(&name) {
+        let context = admin.as_actor(context);
+        revoke_role(&state.roles, RoleActor::Admin(&context), id, &name).await?;
+    }
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -5,7 +5,6 @@
 use actix_web::web;
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::Utc;
-use futures_util::future::join;
 use gatehouse_auth::{IssuedToken, RefreshClaims};
 use gatehouse_domain::{
     AuditEventType, HeldRoles, NewAuditEvent, RefreshRotation, RefreshVerdict, Session, SessionId,
@@ -43,18 +42,21 @@ pub async fn refresh(
     let claims = state.jwt.verify_refresh(&token)?;
     let policy = state.options.refresh;
     let now = Utc::now();
+    // The account's roles, which the new access token carries, are read first: once the
+    // refresh is recorded, nothing may fail before its tokens are answered (a client that
+    // retried after the reuse grace would be taken for a thief).
+    let roles = state.roles.held_by(claims.user_id).await?;
     // The common case in one statement: the update checks session, account and rule.
-    // The account's roles, which the new access token carries, are read beside it rather
-    // than after it: the answer waits for one round trip, not two.
-    let recorded = state.sessions.record_refresh(
-        claims.session_id,
-        claims.user_id,
-        claims.generation,
-        now,
-        policy,
-    );
-    let (accepted, roles) = join(recorded, state.roles.held_by(claims.user_id)).await;
-    let (accepted, roles) = (accepted?, roles?);
+    let accepted = state
+        .sessions
+        .record_refresh(
+            claims.session_id,
+            claims.user_id,
+            claims.generation,
+            now,
+            policy,
+        )
+        .await?;
     if accepted {
         return refreshed(&state, &claims, (token, &roles), now);
     }
