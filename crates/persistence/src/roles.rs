@@ -219,14 +219,7 @@ impl RoleRepository {
 
     /// The roles account `user_id` holds now.
     pub async fn held_by(&self, user_id: UserId) -> Result<HeldRoles, RepoError> {
-        let names = user_role::Entity::find()
-            .select_only()
-            .column(user_role::Column::RoleName)
-            .filter(user_role::Column::UserId.eq(user_id.as_uuid()))
-            .into_tuple::<String>()
-            .all(&self.db)
-            .await?;
-        Ok(HeldRoles::new(names.into_iter().map(RoleName::from_stored)))
+        roles_held_by(&self.db, user_id).await
     }
 
     /// The roles each of `users` holds now (an account holding none is absent).
@@ -257,4 +250,19 @@ impl RoleRepository {
             .map(|(user_id, names)| (user_id, HeldRoles::new(names)))
             .collect())
     }
+}
+
+/// The roles account `user_id` holds now, read on `db`.
+pub(crate) async fn roles_held_by(
+    db: &DatabaseConnection,
+    user_id: UserId,
+) -> Result<HeldRoles, RepoError> {
+    let names = user_role::Entity::find()
+        .select_only()
+        .column(user_role::Column::RoleName)
+        .filter(user_role::Column::UserId.eq(user_id.as_uuid()))
+        .into_tuple::<String>()
+        .all(db)
+        .await?;
+    Ok(HeldRoles::new(names.into_iter().map(RoleName::from_stored)))
 }

@@ -1,13 +1,13 @@
 use chrono::{DateTime, Utc};
 use gatehouse_domain::{
-    Assurance, NewAuditEvent, NewSession, RefreshPolicy, RefreshRotation, Session, SessionId, User,
-    UserId,
+    Assurance, HeldRoles, NewAuditEvent, NewSession, RefreshPolicy, RefreshRotation, RoleName,
+    Session, SessionId, User, UserId,
 };
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, TransactionTrait,
-    sea_query::{Expr, ExprTrait},
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, QueryTrait, TransactionTrait,
+    sea_query::{Expr, ExprTrait, Query},
 };
 
 mod purge;
@@ -18,6 +18,7 @@ use crate::{
     RepoError, SessionCache,
     audit::record_event,
     entity::{session, user},
+    roles::roles_held_by,
 };
 
 /// Reads and writes login sessions.
@@ -159,60 +160,41 @@ impl SessionRepository {
         now: DateTime<Utc>,
         policy: RefreshPolicy,
     ) -> Result<bool, RepoError> {
-        use session::Column as C;
-        let presented = i64::from(generation);
-        let next = presented + 1;
-        let latest = || Expr::col(C::LatestRefreshGeneration);
-        let highest_used = || Expr::col(C::HighestUsedGeneration);
-        let newest = latest().eq(presented);
-        let mut accepted = Condition::any().add(newest.clone()).add(
-            Condition::all()
-                .add(latest().eq(next))
-                .add(C::RotatedAt.gte(now - policy.reuse_grace)),
-        );
-        if policy.rotation == RefreshRotation::Auto && generation == 0 {
-            accepted = accepted.add(highest_used().eq(0));
+        let update = refresh_update(id, user_id, generation, now, policy);
+        Ok(update.exec(&self.db).await?.rows_affected == 1)
+    }
+
+    /// [`record_refresh`](Self::record_refresh), answering — when it applied — the roles
+    /// the account holds now, which the refresh's access token carries. On Postgres that is
+    /// one statement (the roles come back through its `RETURNING`: a refresh costs one round
+    /// trip, as before roles); elsewhere they are read first, so that nothing is left to
+    /// fail once the refresh is recorded.
+    pub async fn record_refresh_with_roles(
+        &self,
+        id: SessionId,
+        user_id: UserId,
+        generation: u32,
+        now: DateTime<Utc>,
+        policy: RefreshPolicy,
+    ) -> Result<Option<HeldRoles>, RepoError> {
+        let update = refresh_update(id, user_id, generation, now, policy);
+        if self.db.get_database_backend() != DbBackend::Postgres {
+            let roles = roles_held_by(&self.db, user_id).await?;
+            let applied = update.exec(&self.db).await?.rows_affected == 1;
+            return Ok(applied.then_some(roles));
         }
-        let active_account = sea_orm::sea_query::Query::select()
-            .expr(Expr::value(1))
-            .from(user::Entity)
-            .and_where(user::Column::Id.eq(user_id.as_uuid()))
-            .and_where(user::Column::IsActive.eq(true))
-            .to_owned();
-        let mut update = session::Entity::update_many()
-            .col_expr(C::LastUsedAt, Expr::value(now))
-            .filter(C::Id.eq(id.as_uuid()))
-            .filter(C::UserId.eq(user_id.as_uuid()))
-            .filter(C::RevokedAt.is_null())
-            .filter(C::ExpiresAt.gt(now))
-            .filter(Expr::exists(active_account));
-        if policy.rotation != RefreshRotation::Off {
-            // MySQL evaluates assignments left to right, each seeing the ones before it:
-            // `rotated_at` must read the generation before `latest_refresh_generation`
-            // changes it.
-            update = update
-                .col_expr(
-                    C::RotatedAt,
-                    Expr::case(newest, Expr::value(now))
-                        .finally(Expr::col(C::RotatedAt))
-                        .into(),
-                )
-                .col_expr(
-                    C::LatestRefreshGeneration,
-                    Expr::case(latest().eq(presented), Expr::value(next))
-                        .finally(latest())
-                        .into(),
-                )
-                .col_expr(
-                    C::HighestUsedGeneration,
-                    Expr::case(highest_used().lt(presented), Expr::value(presented))
-                        .finally(highest_used())
-                        .into(),
-                )
-                .filter(accepted);
-        }
-        let result = update.exec(&self.db).await?;
-        Ok(result.rows_affected == 1)
+        let mut statement = update.into_query();
+        statement.returning(Query::returning().expr(Expr::cust(ROLES_OF_THE_UPDATED_SESSION)));
+        let rows = self.db.query_all(&statement).await?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let joined: String = row.try_get_by_index(0)?;
+        let names = joined
+            .split(',')
+            .filter(|name| !name.is_empty())
+            .map(|name| RoleName::from_stored(name.to_owned()));
+        Ok(Some(HeldRoles::new(names)))
     }
 
     /// Ends the session: no token of it is accepted any more. Returns whether it was
@@ -434,3 +416,70 @@ fn to_domain(row: session::Model) -> Result<Session, RepoError> {
             .ok_or_else(|| RepoError::Corrupt(format!("session {}: amr {:?}", row.id, row.amr)))?,
     })
 }
+
+/// The conditional `UPDATE` of a refresh (see [`SessionRepository::record_refresh`]).
+fn refresh_update(
+    id: SessionId,
+    user_id: UserId,
+    generation: u32,
+    now: DateTime<Utc>,
+    policy: RefreshPolicy,
+) -> sea_orm::UpdateMany<session::Entity> {
+    use session::Column as C;
+    let presented = i64::from(generation);
+    let next = presented + 1;
+    let latest = || Expr::col(C::LatestRefreshGeneration);
+    let highest_used = || Expr::col(C::HighestUsedGeneration);
+    let newest = latest().eq(presented);
+    let mut accepted = Condition::any().add(newest.clone()).add(
+        Condition::all()
+            .add(latest().eq(next))
+            .add(C::RotatedAt.gte(now - policy.reuse_grace)),
+    );
+    if policy.rotation == RefreshRotation::Auto && generation == 0 {
+        accepted = accepted.add(highest_used().eq(0));
+    }
+    let active_account = sea_orm::sea_query::Query::select()
+        .expr(Expr::value(1))
+        .from(user::Entity)
+        .and_where(user::Column::Id.eq(user_id.as_uuid()))
+        .and_where(user::Column::IsActive.eq(true))
+        .to_owned();
+    let mut update = session::Entity::update_many()
+        .col_expr(C::LastUsedAt, Expr::value(now))
+        .filter(C::Id.eq(id.as_uuid()))
+        .filter(C::UserId.eq(user_id.as_uuid()))
+        .filter(C::RevokedAt.is_null())
+        .filter(C::ExpiresAt.gt(now))
+        .filter(Expr::exists(active_account));
+    if policy.rotation != RefreshRotation::Off {
+        // MySQL evaluates assignments left to right, each seeing the ones before it:
+        // `rotated_at` must read the generation before `latest_refresh_generation`
+        // changes it.
+        update = update
+            .col_expr(
+                C::RotatedAt,
+                Expr::case(newest, Expr::value(now))
+                    .finally(Expr::col(C::RotatedAt))
+                    .into(),
+            )
+            .col_expr(
+                C::LatestRefreshGeneration,
+                Expr::case(latest().eq(presented), Expr::value(next))
+                    .finally(latest())
+                    .into(),
+            )
+            .col_expr(
+                C::HighestUsedGeneration,
+                Expr::case(highest_used().lt(presented), Expr::value(presented))
+                    .finally(highest_used())
+                    .into(),
+            )
+            .filter(accepted);
+    }
+    update
+}
+
+/// The roles of the refreshed session's account, comma-joined (role names hold no comma),
+/// as the `RETURNING` of its `UPDATE` on Postgres.
+const ROLES_OF_THE_UPDATED_SESSION: &str = r#"(SELECT COALESCE(string_agg("user_roles"."role_name", ','), '') FROM "user_roles" WHERE "user_roles"."user_id" = "sessions"."user_id")"#;

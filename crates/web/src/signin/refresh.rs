@@ -42,14 +42,14 @@ pub async fn refresh(
     let claims = state.jwt.verify_refresh(&token)?;
     let policy = state.options.refresh;
     let now = Utc::now();
-    // The account's roles, which the new access token carries, are read first: once the
-    // refresh is recorded, nothing may fail before its tokens are answered (a client that
-    // retried after the reuse grace would be taken for a thief).
-    let roles = state.roles.held_by(claims.user_id).await?;
-    // The common case in one statement: the update checks session, account and rule.
+    // The common case in one statement: the update checks session, account and rule, and
+    // answers the account's roles, which the new access token carries (on Postgres in the
+    // same statement; elsewhere read before it: once the refresh is recorded, nothing may
+    // fail before its tokens are answered, or a client retrying after the reuse grace
+    // would be taken for a thief).
     let accepted = state
         .sessions
-        .record_refresh(
+        .record_refresh_with_roles(
             claims.session_id,
             claims.user_id,
             claims.generation,
@@ -57,7 +57,7 @@ pub async fn refresh(
             policy,
         )
         .await?;
-    if accepted {
+    if let Some(roles) = accepted {
         return refreshed(&state, &claims, (token, &roles), now);
     }
     // Refused: read what is stored to tell the client why (or to find that a racing
@@ -67,6 +67,8 @@ pub async fn refresh(
         return Err(ApiError::invalid_token("Inactive user"));
     }
     let session = session.ok_or(ApiError::invalid_token("Session has ended"))?;
+    // Read before the judgement, which may record the refresh (see above).
+    let roles = state.roles.held_by(claims.user_id).await?;
     match judge_refresh(&state, &session, claims.generation, now).await? {
         RefreshVerdict::Accept => refreshed(&state, &claims, (token, &roles), now),
         RefreshVerdict::Reuse => {
