@@ -40,6 +40,13 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// The id of the account with address `email`.
+    async fn id_of(&self, email: &str) -> String {
+        let email = gatehouse_domain::Email::parse(email).unwrap();
+        let user = self.users().find_by_email(&email).await.unwrap().unwrap();
+        user.id.to_string()
+    }
+
     async fn user_as_admin(&self, admin: &str, id: &str) -> Value {
         let response = self
             .bearer(Method::GET, &format!("/users/{id}"), admin, None)
@@ -391,14 +398,7 @@ async fn the_account_page_lists_the_roles_read_only(backend: Backend) {
     let page = browser.get("/account").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(!page.html.contains("Roles"), "no roles, no line");
-    let id = app
-        .users()
-        .find_by_email(&gatehouse_domain::Email::parse(&email).unwrap())
-        .await
-        .unwrap()
-        .unwrap()
-        .id
-        .to_string();
+    let id = app.id_of(&email).await;
     for role in ["writer", "billing:read"] {
         assert_eq!(app.create_role(&admin.access, role).await.status(), 201);
         assert_eq!(app.grant(&admin.access, &id, role).await, 204);
@@ -436,14 +436,7 @@ async fn the_roles_scope_carries_them_in_id_tokens_client_tokens_and_userinfo(ba
             .contains(&json!("roles"))
     );
     let (mut browser, email) = signed_in_browser(&app).await;
-    let id = app
-        .users()
-        .find_by_email(&gatehouse_domain::Email::parse(&email).unwrap())
-        .await
-        .unwrap()
-        .unwrap()
-        .id
-        .to_string();
+    let id = app.id_of(&email).await;
     for role in ["wiki:editor", "staff"] {
         assert_eq!(app.create_role(&admin, role).await.status(), 201);
         assert_eq!(app.grant(&admin, &id, role).await, 204);

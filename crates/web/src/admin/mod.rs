@@ -233,6 +233,7 @@ pub async fn reset_mfa(
 
 const USER_NOT_FOUND: ApiError = ApiError::NotFound("User not found");
 
-fn user_id(raw: &str) -> Result<UserId, ApiError> {
+/// An account id from a path: a 422 naming `id` when it is no UUID.
+pub(crate) fn user_id(raw: &str) -> Result<UserId, ApiError> {
     UserId::parse(raw).ok_or_else(|| ApiError::field("id", "must be a UUID"))
 }

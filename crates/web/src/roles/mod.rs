@@ -6,9 +6,10 @@ use actix_web::{HttpResponse, web};
 use gatehouse_app::roles::{
     RoleActor, RoleError, create_role, delete_role, grant_role, revoke_role,
 };
-use gatehouse_domain::{RoleName, UserId};
+use gatehouse_domain::RoleName;
 
 use crate::{
+    admin::user_id,
     dto::required,
     error::{ApiError, Problem},
     extract::{Audit, JsonBody, Superuser, SuperuserChange},
@@ -178,8 +179,4 @@ pub async fn revoke(
         revoke_role(&state.roles, RoleActor::Admin(&context), id, &name).await?;
     }
     Ok(HttpResponse::NoContent().finish())
-}
-
-fn user_id(raw: &str) -> Result<UserId, ApiError> {
-    UserId::parse(raw).ok_or_else(|| ApiError::field("id", "must be a UUID"))
 }
