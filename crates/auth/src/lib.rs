@@ -57,7 +57,7 @@ pub use jsonwebtoken::jwk::JwkSet;
 pub use jwt::{
     ACCESS_TOKEN_TYPE, AccessClaims, ClientAccessClaims, IdTokenFacts, IdTokenHint, IssuedToken,
     JwtCodec, JwtConfig, ProviderTokens, RefreshClaims, SigningAlgorithm, SigningKey, TokenType,
-    pkce_challenge,
+    VerifyingKey, pkce_challenge,
 };
 pub use mfa::{
     MfaError, MfaKey, RecoveryCodes, SealedSecret, SecretSealer, TOTP_STEP_SECONDS, TotpSecret,

@@ -169,6 +169,70 @@ fn public_jwk(decoding: &DecodingKey, algorithm: SigningAlgorithm) -> Result<Jwk
     Ok(jwk)
 }
 
+/// A key that only verifies: one that signed before a rotation by hand
+/// (`JWT_PREVIOUS_PUBLIC_KEY_FILES`, `JWT_SECRET_KEY_PREVIOUS`). Tokens it signed keep
+/// verifying until they expire; nothing new is signed with it.
+#[derive(Clone)]
+pub struct VerifyingKey {
+    pub(super) algorithm: SigningAlgorithm,
+    pub(super) decoding: DecodingKey,
+    /// The public key as a JWK with its `kid` (listed in the JWK set); `None` for an HMAC
+    /// secret, which is never published.
+    pub(super) public_jwk: Option<Jwk>,
+}
+
+impl VerifyingKey {
+    /// A previous key pair's public half, from PEM text, for RS256, ES256 or EdDSA.
+    pub fn from_public_pem(algorithm: SigningAlgorithm, pem: &[u8]) -> Result<Self, AuthError> {
+        let decoding = match algorithm {
+            SigningAlgorithm::RS256 => DecodingKey::from_rsa_pem(pem),
+            SigningAlgorithm::ES256 => DecodingKey::from_ec_pem(pem),
+            SigningAlgorithm::EdDSA => DecodingKey::from_ed_pem(pem),
+            _ => return Err(AuthError::Key(ErrorKind::InvalidAlgorithm.into())),
+        }
+        .map_err(AuthError::Key)?;
+        let public_jwk = public_jwk(&decoding, algorithm)?;
+        Ok(Self {
+            algorithm,
+            decoding,
+            public_jwk: Some(public_jwk),
+        })
+    }
+
+    /// A previous HMAC secret. `algorithm` must be one of the HS algorithms.
+    pub fn hmac(algorithm: SigningAlgorithm, secret: &[u8]) -> Result<Self, AuthError> {
+        if !algorithm.is_hmac() {
+            return Err(AuthError::Key(ErrorKind::InvalidAlgorithm.into()));
+        }
+        Ok(Self {
+            algorithm,
+            decoding: DecodingKey::from_secret(secret),
+            public_jwk: None,
+        })
+    }
+
+    /// The algorithm its tokens were signed with.
+    pub fn algorithm(&self) -> SigningAlgorithm {
+        self.algorithm
+    }
+
+    /// Its `kid` (the public key's thumbprint); `None` for an HMAC secret.
+    pub fn kid(&self) -> Option<&str> {
+        self.public_jwk
+            .as_ref()
+            .and_then(|jwk| jwk.common.key_id.as_deref())
+    }
+}
+
+impl fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifyingKey")
+            .field("algorithm", &self.algorithm)
+            .field("kid", &self.kid())
+            .finish_non_exhaustive()
+    }
+}
+
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SigningKey")

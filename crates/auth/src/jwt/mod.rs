@@ -19,7 +19,7 @@ mod provider;
 pub use claims::{AccessClaims, IssuedToken, RefreshClaims, TokenType};
 pub(crate) use claims::{WireClaims, access_claims};
 use claims::{parse_id, timestamp};
-pub use keys::{SigningAlgorithm, SigningKey};
+pub use keys::{SigningAlgorithm, SigningKey, VerifyingKey};
 pub use provider::{
     ACCESS_TOKEN_TYPE, ClientAccessClaims, IdTokenFacts, IdTokenHint, ProviderTokens,
     pkce_challenge,
@@ -41,6 +41,10 @@ pub struct JwtConfig {
     pub issuer: Option<String>,
     /// `aud` to set and require, if any.
     pub audience: Option<String>,
+    /// Keys that signed before a rotation by hand, of the same algorithm: their tokens
+    /// still verify (an asymmetric one is picked by the token's `kid` and listed in the
+    /// JWK set; an HMAC secret is tried after the current one and never listed).
+    pub previous: Vec<VerifyingKey>,
 }
 
 impl JwtConfig {
@@ -52,6 +56,7 @@ impl JwtConfig {
             refresh_ttl: Duration::days(7),
             issuer: None,
             audience: None,
+            previous: Vec::new(),
         }
     }
 }
@@ -91,10 +96,23 @@ impl JwtCodec {
     }
 
     /// The public keys that verify this codec's tokens, as a JWK set: the key pair's
-    /// public key, or nothing for an HMAC secret (which must never be published).
+    /// public key and the previous ones', or nothing for HMAC secrets (which must never be
+    /// published).
     pub fn jwks(&self) -> JwkSet {
+        let previous = self
+            .config
+            .previous
+            .iter()
+            .filter_map(|key| key.public_jwk.as_ref());
         JwkSet {
-            keys: self.config.key.public_jwk.iter().cloned().collect(),
+            keys: self
+                .config
+                .key
+                .public_jwk
+                .iter()
+                .chain(previous)
+                .cloned()
+                .collect(),
         }
     }
 
@@ -243,12 +261,8 @@ impl JwtCodec {
     /// Only a handle the pages issued ([`issue_page_handle`](Self::issue_page_handle)) is
     /// one: an API client's access token, expired or not, opens no page.
     pub fn verify_session_handle(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        let claims = access_claims(decode_claims(
-            token,
-            &self.config.key.decoding,
-            &self.handle_validation,
-            TokenType::Access,
-        )?)?;
+        let claims =
+            access_claims(self.decode_with(token, &self.handle_validation, TokenType::Access)?)?;
         if !claims.page_session {
             return Err(TokenError::Invalid);
         }
@@ -322,7 +336,35 @@ impl JwtCodec {
     }
 
     fn decode(&self, token: &str, expected: TokenType) -> Result<WireClaims, TokenError> {
-        decode_claims(token, &self.config.key.decoding, &self.validation, expected)
+        self.decode_with(token, &self.validation, expected)
+    }
+
+    /// Verifies with the current key, then — for a token it does not verify — with a
+    /// previous key: the one its `kid` names, or each previous HMAC secret in turn.
+    fn decode_with(
+        &self,
+        token: &str,
+        validation: &Validation,
+        expected: TokenType,
+    ) -> Result<WireClaims, TokenError> {
+        let current = decode_claims(token, &self.config.key.decoding, validation, expected);
+        if !matches!(current, Err(TokenError::Invalid)) || self.config.previous.is_empty() {
+            return current;
+        }
+        let kid = jsonwebtoken::decode_header(token)
+            .ok()
+            .and_then(|header| header.kid);
+        let candidates = self.config.previous.iter().filter(|key| match key.kid() {
+            Some(previous) => kid.as_deref() == Some(previous),
+            None => true,
+        });
+        for key in candidates {
+            match decode_claims(token, &key.decoding, validation, expected) {
+                Err(TokenError::Invalid) => continue,
+                verified => return verified,
+            }
+        }
+        current
     }
 }
 

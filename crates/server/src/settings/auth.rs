@@ -3,6 +3,7 @@
 
 use gatehouse_auth::{
     HasherConfig, JwtConfig, MfaKey, PasskeyConfig, Passkeys, SigningAlgorithm, SigningKey,
+    VerifyingKey,
 };
 
 use super::{AppEnv, MIN_SECRET_BYTES, Raw, SettingsError, positive};
@@ -15,13 +16,6 @@ impl Raw {
     /// box (and nowhere else until these are set). Checked here, so that a relying party
     /// that cannot work stops the start.
     pub(super) fn passkeys(&self, public_url: &str) -> Result<PasskeyConfig, SettingsError> {
-        let given = |value: &Option<String>| {
-            value
-                .as_deref()
-                .map(str::trim)
-                .filter(|text| !text.is_empty())
-                .map(str::to_owned)
-        };
         let origins: Vec<String> = match given(&self.webauthn_origins) {
             Some(list) => list
                 .split(',')
@@ -121,8 +115,68 @@ impl Raw {
                 .ok_or_else(|| SettingsError::new("REFRESH_TOKEN_EXPIRES_DAYS", "too large"))?,
             issuer: self.jwt_issuer.clone(),
             audience: self.jwt_audience.clone(),
+            previous: self.previous_keys(algorithm)?,
         };
         Ok((config, generated, weak))
+    }
+
+    /// `JWT_PREVIOUS_PUBLIC_KEY_FILES` (with a key pair) or `JWT_SECRET_KEY_PREVIOUS`
+    /// (with HMAC): the keys of before a rotation by hand, which still verify. Each must
+    /// be of `algorithm`; the other kind's variable set is an error, not ignored.
+    fn previous_keys(
+        &self,
+        algorithm: SigningAlgorithm,
+    ) -> Result<Vec<VerifyingKey>, SettingsError> {
+        let files = given(&self.jwt_previous_public_key_files);
+        let secret = given(&self.jwt_secret_key_previous);
+        match (algorithm.is_hmac(), files, secret) {
+            (true, Some(_), _) => Err(SettingsError::new(
+                "JWT_PREVIOUS_PUBLIC_KEY_FILES",
+                format!(
+                    "is for key pairs; with JWT_ALGORITHM={algorithm:?} use JWT_SECRET_KEY_PREVIOUS"
+                ),
+            )),
+            (false, _, Some(_)) => Err(SettingsError::new(
+                "JWT_SECRET_KEY_PREVIOUS",
+                format!(
+                    "is for HMAC secrets; with JWT_ALGORITHM={algorithm:?} use JWT_PREVIOUS_PUBLIC_KEY_FILES"
+                ),
+            )),
+            (true, None, Some(secret)) => {
+                if secret.len() < MIN_SECRET_BYTES {
+                    return Err(SettingsError::new(
+                        "JWT_SECRET_KEY_PREVIOUS",
+                        format!(
+                            "is {} bytes; at least {MIN_SECRET_BYTES} are required",
+                            secret.len()
+                        ),
+                    ));
+                }
+                let key = VerifyingKey::hmac(algorithm, secret.as_bytes())
+                    .map_err(|e| SettingsError::new("JWT_SECRET_KEY_PREVIOUS", e))?;
+                Ok(vec![key])
+            }
+            (false, Some(files), None) => files
+                .split(',')
+                .map(str::trim)
+                .filter(|path| !path.is_empty())
+                .map(|path| {
+                    let refused = |problem: String| {
+                        SettingsError::new(
+                            "JWT_PREVIOUS_PUBLIC_KEY_FILES",
+                            format!("{path}: {problem}"),
+                        )
+                    };
+                    let pem = std::fs::read(path).map_err(|e| refused(e.to_string()))?;
+                    VerifyingKey::from_public_pem(algorithm, &pem).map_err(|e| {
+                        refused(format!(
+                            "not a {algorithm:?} public key, as JWT_ALGORITHM is ({e})"
+                        ))
+                    })
+                })
+                .collect(),
+            (_, None, None) => Ok(Vec::new()),
+        }
     }
 
     /// The OpenID Provider's signing key: the JWT key when it is a key pair, else
@@ -317,4 +371,13 @@ fn host_of(origin: &str) -> String {
         Some((host, port)) if !port.contains(']') => host.to_owned(),
         _ => authority.to_owned(),
     }
+}
+
+/// A variable's value when it is given and not blank, trimmed.
+fn given(value: &Option<String>) -> Option<String> {
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|text| !text.is_empty())
+        .map(str::to_owned)
 }

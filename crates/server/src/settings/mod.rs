@@ -149,6 +149,8 @@ struct Raw {
     webauthn_origins: Option<String>,
     jwt_private_key_file: Option<String>,
     jwt_public_key_file: Option<String>,
+    jwt_previous_public_key_files: Option<String>,
+    jwt_secret_key_previous: Option<String>,
     oidc_signing_key_file: Option<String>,
     jwt_issuer: Option<String>,
     jwt_audience: Option<String>,

@@ -168,6 +168,44 @@ fn production_requires_an_mfa_key_and_development_derives_one() {
     assert_eq!(err.variable, "MFA_ENCRYPTION_KEY_PREVIOUS");
 }
 
+#[test]
+fn previous_signing_keys_are_read_and_a_wrong_kind_is_named() {
+    let fixture = |name: &str| format!("{}/tests/fixtures/keys/{name}", env!("CARGO_MANIFEST_DIR"));
+    let pair = [
+        ("JWT_ALGORITHM", "EdDSA".to_owned()),
+        ("JWT_PRIVATE_KEY_FILE", fixture("eddsa-private.pem")),
+        ("JWT_PUBLIC_KEY_FILE", fixture("eddsa-public.pem")),
+    ];
+    let with = |extra: &[(&'static str, String)]| {
+        let pairs: Vec<(&str, &str)> = pair
+            .iter()
+            .chain(extra)
+            .map(|(name, value)| (*name, value.as_str()))
+            .collect();
+        load(&pairs)
+    };
+    let previous = fixture("eddsa-previous-public.pem");
+    let two = format!("{previous}, {}", fixture("eddsa-other-public.pem"));
+    let loaded = with(&[("JWT_PREVIOUS_PUBLIC_KEY_FILES", two)]).unwrap();
+    assert_eq!(loaded.jwt.previous.len(), 2);
+    for (variable, value) in [
+        ("JWT_PREVIOUS_PUBLIC_KEY_FILES", fixture("es256-public.pem")),
+        ("JWT_PREVIOUS_PUBLIC_KEY_FILES", fixture("no-such.pem")),
+        ("JWT_SECRET_KEY_PREVIOUS", "x".repeat(MIN_SECRET_BYTES)),
+    ] {
+        let err = with(&[(variable, value.clone())]).unwrap_err();
+        assert_eq!(err.variable, variable, "{value}: {err}");
+    }
+    // With HMAC: a previous secret, at least as long as a secret must be; never files.
+    let secret = "x".repeat(MIN_SECRET_BYTES);
+    let loaded = load(&[("JWT_SECRET_KEY_PREVIOUS", secret.as_str())]).unwrap();
+    assert_eq!(loaded.jwt.previous.len(), 1);
+    let err = load(&[("JWT_SECRET_KEY_PREVIOUS", "short")]).unwrap_err();
+    assert_eq!(err.variable, "JWT_SECRET_KEY_PREVIOUS");
+    let err = load(&[("JWT_PREVIOUS_PUBLIC_KEY_FILES", previous.as_str())]).unwrap_err();
+    assert_eq!(err.variable, "JWT_PREVIOUS_PUBLIC_KEY_FILES");
+}
+
 /// Production settings that pass every check, to vary one at a time.
 fn production(overrides: &[(&str, &str)]) -> Result<Settings, SettingsError> {
     let secret = "x".repeat(MIN_SECRET_BYTES);

@@ -25,6 +25,7 @@ mod federation;
 mod federation_attacks;
 mod fourth_review;
 mod import_starter;
+mod key_rotation;
 mod login;
 mod me;
 mod mfa;

@@ -84,7 +84,7 @@ async fn key_pair_app(backend: Backend, algorithm: &str, prefix: &str) -> TestAp
     .await
 }
 
-async fn jwks(app: &TestApp) -> Value {
+pub(crate) async fn jwks(app: &TestApp) -> Value {
     let response = app
         .client
         .get(app.url("/.well-known/jwks.json"))
