@@ -103,18 +103,25 @@ impl OauthGrantRepository {
         now: DateTime<Utc>,
         event: Option<&NewAuditEvent>,
     ) -> Result<(), RepoError> {
-        match self
-            .try_remember(user_id, client, granted, now, event)
-            .await
-        {
-            // Two first authorizations at once both insert: the loser adds to the winner's.
-            Err(RepoError::Db(error))
-                if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) =>
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self
+                .try_remember(user_id, client, granted, now, event)
+                .await
             {
-                self.try_remember(user_id, client, granted, now, event)
-                    .await
+                // Two first authorizations at once both insert: the loser adds to the
+                // winner's. On MariaDB both `UPDATE`s of the missing row take the same gap
+                // lock and their `INSERT`s then deadlock: the one InnoDB rolls back tries
+                // again the same way.
+                Err(RepoError::Db(error))
+                    if attempts < 3
+                        && (matches!(
+                            error.sql_err(),
+                            Some(SqlErr::UniqueConstraintViolation(_))
+                        ) || is_deadlock(&error)) => {}
+                other => return other,
             }
-            other => other,
         }
     }
 
@@ -334,4 +341,17 @@ fn client_id(raw: &str) -> Result<ClientId, RepoError> {
 
 fn assurance(raw: &str) -> Result<Assurance, RepoError> {
     Assurance::from_stored(raw).ok_or_else(|| RepoError::Corrupt(format!("amr {raw:?}")))
+}
+
+/// A transaction the database rolled back to break a deadlock or a serialization
+/// conflict (SQLSTATE 40001; Postgres' deadlock 40P01): run again, it succeeds.
+fn is_deadlock(error: &sea_orm::DbErr) -> bool {
+    use sea_orm::{RuntimeErr, sqlx};
+    match error {
+        sea_orm::DbErr::Exec(RuntimeErr::SqlxError(e))
+        | sea_orm::DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            matches!(&**e, sqlx::Error::Database(db) if db.code().is_some_and(|code| code == "40001" || code == "40P01"))
+        }
+        _ => false,
+    }
 }
