@@ -271,3 +271,19 @@ pub enum UserRoles {
     RoleName,
     GrantedAt,
 }
+
+/// The `signing_keys` table: managed signing keys, their private halves sealed.
+#[derive(DeriveIden)]
+pub enum SigningKeys {
+    Table,
+    Kid,
+    Algorithm,
+    State,
+    Slot,
+    PublicJwk,
+    SealKeyId,
+    SealedPrivateKey,
+    CreatedAt,
+    ActivatedAt,
+    RetiredAt,
+}

@@ -33,6 +33,7 @@ mod m20261206_000018_passkey_user_handles;
 mod m20261207_000019_create_oauth_clients;
 mod m20261207_000020_create_oauth_grants;
 mod m20261207_000021_create_roles;
+mod m20261207_000022_create_signing_keys;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -62,6 +63,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000019_create_oauth_clients::Migration),
             Box::new(m20261207_000020_create_oauth_grants::Migration),
             Box::new(m20261207_000021_create_roles::Migration),
+            Box::new(m20261207_000022_create_signing_keys::Migration),
         ]
     }
 }

@@ -12,6 +12,7 @@ mod client;
 pub mod clients;
 mod error;
 pub mod federation;
+pub mod keys;
 mod logins;
 pub mod mails;
 pub mod passkeys;

@@ -158,6 +158,24 @@ impl Services {
         Ok(Self { provider, ..self })
     }
 
+    /// The same services as an OpenID Provider whose tokens are signed with the keys of
+    /// `ring` (managed keys: the ring gatehouse's own tokens use, rotating with them).
+    pub fn with_provider_ring(
+        self,
+        ring: gatehouse_auth::KeyRing,
+        issuer: &str,
+    ) -> Result<Self, gatehouse_auth::AuthError> {
+        let provider = ProviderTokens::on_ring(
+            ring,
+            issuer.trim_end_matches('/').to_owned(),
+            self.jwt.access_ttl(),
+        )?;
+        Ok(Self {
+            provider: Some(provider),
+            ..self
+        })
+    }
+
     /// The same services with `providers` to sign in with.
     pub fn with_providers(self, providers: Providers) -> Self {
         Self { providers, ..self }

@@ -56,8 +56,8 @@ pub use hasher::{
 pub use jsonwebtoken::jwk::JwkSet;
 pub use jwt::{
     ACCESS_TOKEN_TYPE, AccessClaims, ClientAccessClaims, IdTokenFacts, IdTokenHint, IssuedToken,
-    JwtCodec, JwtConfig, ProviderTokens, RefreshClaims, SigningAlgorithm, SigningKey, TokenType,
-    VerifyingKey, pkce_challenge,
+    JwtCodec, JwtConfig, KeyRing, KeySet, ProviderTokens, RefreshClaims, SigningAlgorithm,
+    SigningKey, TokenType, VerifyingKey, pkce_challenge,
 };
 pub use mfa::{
     MfaError, MfaKey, RecoveryCodes, SealedSecret, SecretSealer, TOTP_STEP_SECONDS, TotpSecret,

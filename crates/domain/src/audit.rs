@@ -107,6 +107,13 @@ event_types! {
     RoleGranted => "role.granted",
     /// The account lost a role; `details.role` names it.
     RoleRevoked => "role.revoked",
+    /// A signing key was made; `details` give its `kid`, `algorithm` and `state`.
+    KeyCreated => "key.created",
+    /// A signing key began to sign; `details.kid` names it, `details.replaced` the key it
+    /// replaced.
+    KeyActivated => "key.activated",
+    /// A retiring key was removed: every token it signed had expired; `details.kid`.
+    KeyRetired => "key.retired",
 }
 
 /// Where a request came from, for the events it causes.
@@ -190,7 +197,7 @@ mod tests {
         for kind in AuditEventType::ALL {
             assert_eq!(AuditEventType::parse(kind.as_str()), Some(*kind));
         }
-        assert_eq!(AuditEventType::ALL.len(), 35);
+        assert_eq!(AuditEventType::ALL.len(), 38);
         assert_eq!(AuditEventType::parse("user.exploded"), None);
     }
 }

@@ -38,6 +38,7 @@ mod passkey;
 mod password;
 mod role;
 mod session;
+mod signing_key;
 mod user;
 
 pub use audit::{AuditContext, AuditEvent, AuditEventType, NewAuditEvent};
@@ -66,4 +67,5 @@ pub use role::{
     parse_role_description,
 };
 pub use session::{NewSession, RefreshPolicy, RefreshRotation, RefreshVerdict, Session};
+pub use signing_key::{KeySchedule, KeyState, KeyStep, ManagedKey};
 pub use user::{NewUser, User, UserUpdate};

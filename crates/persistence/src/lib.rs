@@ -32,6 +32,7 @@ mod passkeys;
 mod roles;
 mod session_cache;
 mod sessions;
+mod signing_keys;
 mod users;
 
 pub use audit::{AuditFilter, AuditRepository, recorded_audit_events};
@@ -52,4 +53,5 @@ pub use roles::{RoleGrant, RoleRepository};
 pub use sea_orm::DatabaseConnection;
 pub use session_cache::SessionCache;
 pub use sessions::{PURGE_BATCH, PurgeReport, SessionRepository};
+pub use signing_keys::{SigningKeyRepository, StoredSigningKey};
 pub use users::{ImportOutcome, ImportedAccount, UserRepository};

@@ -61,6 +61,13 @@ pub enum Command {
         #[command(subcommand)]
         action: ClientsAction,
     },
+    /// The managed signing keys (SIGNING_KEYS=managed): list them, or make a new one
+    /// that signs after KEY_PUBLISH_AHEAD_MIN.
+    Keys {
+        /// Which key action.
+        #[command(subcommand)]
+        action: KeysAction,
+    },
     /// Make, list and delete roles (grant them with `users grant`).
     Roles {
         /// Which role action.
@@ -151,6 +158,16 @@ pub enum UsersAction {
         /// The role's name.
         role: String,
     },
+}
+
+/// Signing key actions.
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Every key, oldest first: a line each with its kid, algorithm, state and dates.
+    List,
+    /// Make a new key `next`: published in the JWK set at once, it signs from
+    /// KEY_PUBLISH_AHEAD_MIN on, and the current key retires then.
+    Rotate,
 }
 
 /// Role actions.

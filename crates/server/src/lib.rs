@@ -6,6 +6,7 @@ pub mod cli;
 pub mod clients_cli;
 pub mod healthcheck;
 pub mod import_starter;
+pub mod keys_cli;
 pub mod roles_cli;
 pub mod settings;
 pub mod startup;

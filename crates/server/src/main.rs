@@ -44,6 +44,7 @@ async fn run(command: Option<Command>, settings: Settings) -> anyhow::Result<()>
         Command::Users { action } => gatehouse::users_cli::run(action, &settings).await,
         Command::Clients { action } => gatehouse::clients_cli::run(action, &settings).await,
         Command::Roles { action } => gatehouse::roles_cli::run(action, &settings).await,
+        Command::Keys { action } => gatehouse::keys_cli::run(action, &settings).await,
         Command::Audit {
             action: gatehouse::cli::AuditAction::Export { since, until },
         } => gatehouse::audit_export::run(since, until, &settings).await,

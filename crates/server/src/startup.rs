@@ -40,7 +40,11 @@ impl Application {
         // Cheap: the hasher makes its timing dummy from random bytes, hashing nothing.
         let hasher =
             PasswordHasher::new(settings.hasher.clone()).context("invalid ARGON2_* settings")?;
-        let jwt = JwtCodec::new(settings.jwt.clone()).context("invalid JWT settings")?;
+        let sealer = settings.mfa_previous_key.iter().cloned().fold(
+            gatehouse_auth::SecretSealer::new(settings.mfa_key.clone()),
+            gatehouse_auth::SecretSealer::with_older_key,
+        );
+        let jwt = token_codec(&settings, &db, &sealer).await?;
         let mailer = Mailer::start(settings.mail.clone()).context("invalid MAIL_* settings")?;
         let ip_limiter = IpRateLimiter::start(&settings.web.rate_limits)
             .await
@@ -52,6 +56,10 @@ impl Application {
                 "session cache on; kept in step through Postgres LISTEN/NOTIFY"
             );
         }
+        let managed_ring = settings
+            .managed_keys
+            .as_ref()
+            .map(|_| jwt.key_ring().clone());
         let state = AppState::new(
             db,
             session_cache,
@@ -59,10 +67,7 @@ impl Application {
             jwt,
             mailer,
             ip_limiter,
-            settings.mfa_previous_key.iter().cloned().fold(
-                gatehouse_auth::SecretSealer::new(settings.mfa_key.clone()),
-                gatehouse_auth::SecretSealer::with_older_key,
-            ),
+            sealer,
             gatehouse_auth::Passkeys::new(&settings.passkeys)
                 .context("invalid WEBAUTHN_* settings")?,
             settings.web.clone(),
@@ -71,6 +76,12 @@ impl Application {
         .with_providers(oidc_providers(&settings.oidc_providers)?)
         .with_provider_key(settings.provider_key.clone())
         .context("invalid OIDC_SIGNING_KEY_FILE")?;
+        let state = match managed_ring {
+            Some(ring) => state
+                .with_provider_ring(ring)
+                .context("managed signing keys")?,
+            None => state,
+        };
         if let Some(interval) = settings.purge_interval {
             tokio::spawn(housekeeping(
                 Housekeeping {
@@ -140,6 +151,41 @@ impl Application {
             None => self.server.await,
         }
     }
+}
+
+/// The codec of gatehouse's tokens: on the key settings' keys, or (`SIGNING_KEYS=managed`)
+/// on the database's, made at the first start, kept in step with the other instances and
+/// the schedule by a task of its own.
+async fn token_codec(
+    settings: &Settings,
+    db: &sea_orm::DatabaseConnection,
+    sealer: &gatehouse_auth::SecretSealer,
+) -> anyhow::Result<JwtCodec> {
+    let Some(config) = &settings.managed_keys else {
+        return JwtCodec::new(settings.jwt.clone()).context("invalid JWT settings");
+    };
+    let keys = gatehouse_app::keys::ManagedKeys::new(
+        gatehouse_persistence::SigningKeyRepository::new(db.clone()),
+        sealer.clone(),
+        config.clone(),
+    );
+    let set = keys
+        .sync(chrono::Utc::now())
+        .await
+        .context("SIGNING_KEYS=managed: the signing keys in the database")?;
+    let codec = JwtCodec::new(gatehouse_auth::JwtConfig {
+        key: set.signing().clone(),
+        previous: set.verifying().to_vec(),
+        ..settings.jwt.clone()
+    })
+    .context("SIGNING_KEYS=managed: the current signing key")?;
+    tracing::info!(
+        kid = set.signing().kid().unwrap_or_default(),
+        verifying = set.verifying().len(),
+        "signing with managed keys from the database"
+    );
+    tokio::spawn(keys.keep_in_step(codec.key_ring().clone()));
+    Ok(codec)
 }
 
 /// What the periodic purge cleans, so the tables do not grow forever.
@@ -313,7 +359,7 @@ fn serve(listener: TcpListener, state: AppState, settings: &Settings) -> anyhow:
     let hsts = settings.app_env == AppEnv::Production;
     let public_metrics = settings.metrics_addr.is_none();
     let ui_enabled = settings.web.ui_enabled;
-    let provider = settings.provider_key.is_some();
+    let provider = settings.provider_key.is_some() || settings.managed_keys.is_some();
     let mut server = HttpServer::new(move || {
         // Outermost last: every answer, preflights included, gets the security headers
         // and a request id.
@@ -379,7 +425,7 @@ fn warn_about_weak_settings(settings: &Settings) {
         tracing::warn!(
             "OIDC_SIGNING_KEY_FILE is not set: the OpenID Provider signs with a key generated for this run; its tokens will not survive a restart"
         );
-    } else if settings.provider_key.is_none() {
+    } else if settings.provider_key.is_none() && settings.managed_keys.is_none() {
         tracing::warn!(
             "no asymmetric signing key (JWT_ALGORITHM is HMAC and OIDC_SIGNING_KEY_FILE is not set): the OpenID Provider's routes are not served"
         );

@@ -33,6 +33,9 @@ pub struct WebOptions {
     pub trusted_origins: Vec<String>,
     /// `UI_ENABLED`: serve the pages for browsers.
     pub ui_enabled: bool,
+    /// How long verifiers may cache the JWK set, seconds: half of `KEY_PUBLISH_AHEAD_MIN`
+    /// (at most five minutes), so that a key is learnt before it signs.
+    pub jwks_max_age_seconds: u32,
 }
 
 impl Default for WebOptions {
@@ -46,6 +49,7 @@ impl Default for WebOptions {
             rate_limits: RateLimitOptions::default(),
             trusted_origins: vec!["http://127.0.0.1:8000".into()],
             ui_enabled: true,
+            jwks_max_age_seconds: 300,
         }
     }
 }
@@ -129,6 +133,18 @@ impl AppState {
         let issuer = self.options.accounts.public_url.clone();
         Ok(Self {
             services: self.services.with_provider(key, &issuer)?,
+            ..self
+        })
+    }
+
+    /// The same state as an OpenID Provider signing with the keys of `ring` (managed keys).
+    pub fn with_provider_ring(
+        self,
+        ring: gatehouse_auth::KeyRing,
+    ) -> Result<Self, gatehouse_auth::AuthError> {
+        let issuer = self.options.accounts.public_url.clone();
+        Ok(Self {
+            services: self.services.with_provider_ring(ring, &issuer)?,
             ..self
         })
     }

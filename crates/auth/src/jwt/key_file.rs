@@ -15,6 +15,8 @@ use p256::{
 };
 use rsa::{RsaPrivateKey, pkcs1::DecodeRsaPrivateKey, traits::PublicKeyParts};
 
+use jsonwebtoken::errors::ErrorKind;
+
 use super::keys::{SigningAlgorithm, SigningKey};
 use crate::AuthError;
 
@@ -45,19 +47,41 @@ impl SigningKey {
     /// A new ES256 key from the operating system's generator (development, when no key
     /// was configured: tokens it signs do not outlive the process).
     pub fn generate_es256() -> Result<Self, AuthError> {
-        let secret = loop {
-            // Almost every 256-bit string is a valid scalar; the rest are drawn again.
-            let bytes = Zeroizing::new(rand::random::<[u8; 32]>());
-            if let Ok(secret) = p256::SecretKey::from_slice(&bytes[..]) {
-                break secret;
+        Ok(Self::generate(SigningAlgorithm::ES256)?.0)
+    }
+
+    /// A new key pair of `algorithm` (RS256: 2048 bits) from the operating system's
+    /// generator, and its private key as PKCS#8 PEM (what
+    /// [`from_private_pem`](Self::from_private_pem) reads back): managed keys are stored
+    /// so, sealed.
+    pub fn generate(algorithm: SigningAlgorithm) -> Result<(Self, Zeroizing<String>), AuthError> {
+        let pair = match algorithm {
+            SigningAlgorithm::ES256 => {
+                let secret = loop {
+                    // Almost every 256-bit string is a valid scalar; the rest are drawn again.
+                    let bytes = Zeroizing::new(rand::random::<[u8; 32]>());
+                    if let Ok(secret) = p256::SecretKey::from_slice(&bytes[..]) {
+                        break secret;
+                    }
+                };
+                ec_pair(&secret)?
             }
+            SigningAlgorithm::EdDSA => {
+                let seed = Zeroizing::new(rand::random::<[u8; 32]>());
+                ed_pair(&ed25519_dalek::SigningKey::from_bytes(&seed))?
+            }
+            SigningAlgorithm::RS256 => {
+                let mut rng = rsa::rand_core::OsRng;
+                rsa_pair(&RsaPrivateKey::new(&mut rng, 2048).map_err(refused)?)?
+            }
+            _ => return Err(AuthError::Key(ErrorKind::InvalidAlgorithm.into())),
         };
-        let pair = ec_pair(&secret)?;
-        Self::from_pem(
+        let key = Self::from_pem(
             pair.algorithm,
             pair.private_pem.as_bytes(),
             pair.public_pem.as_bytes(),
-        )
+        )?;
+        Ok((key, pair.private_pem))
     }
 }
 
@@ -189,6 +213,26 @@ mod tests {
             assert!(matches!(refused, AuthError::KeyFile(_)), "{refused}");
             assert!(refused.to_string().contains(why), "{refused}");
         }
+    }
+
+    #[test]
+    fn generated_keys_read_back_from_their_pem_with_the_same_kid() {
+        for algorithm in [
+            SigningAlgorithm::ES256,
+            SigningAlgorithm::EdDSA,
+            SigningAlgorithm::RS256,
+        ] {
+            let (key, pem) = SigningKey::generate(algorithm).unwrap();
+            assert_eq!(key.algorithm(), algorithm);
+            assert!(
+                pem.starts_with("-----BEGIN PRIVATE KEY-----"),
+                "{algorithm:?}"
+            );
+            let read_back = SigningKey::from_private_pem(&pem).unwrap();
+            assert_eq!(read_back.kid(), key.kid(), "{algorithm:?}");
+            assert_ne!(SigningKey::generate(algorithm).unwrap().0.kid(), key.kid());
+        }
+        assert!(SigningKey::generate(SigningAlgorithm::HS256).is_err());
     }
 
     #[test]

@@ -29,6 +29,28 @@ pub enum SigningAlgorithm {
 }
 
 impl SigningAlgorithm {
+    /// Every supported algorithm.
+    pub const ALL: [Self; 6] = [
+        Self::HS256,
+        Self::HS384,
+        Self::HS512,
+        Self::RS256,
+        Self::ES256,
+        Self::EdDSA,
+    ];
+
+    /// The JOSE name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::HS256 => "HS256",
+            Self::HS384 => "HS384",
+            Self::HS512 => "HS512",
+            Self::RS256 => "RS256",
+            Self::ES256 => "ES256",
+            Self::EdDSA => "EdDSA",
+        }
+    }
+
     /// Parses the JOSE name (`HS256`, `RS256`, …), case-insensitively.
     pub fn parse(name: &str) -> Option<Self> {
         Some(match name.to_ascii_uppercase().as_str() {

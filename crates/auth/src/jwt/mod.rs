@@ -15,6 +15,7 @@ mod claims;
 mod key_file;
 mod keys;
 mod provider;
+mod ring;
 
 pub use claims::{AccessClaims, IssuedToken, RefreshClaims, TokenType};
 pub(crate) use claims::{WireClaims, access_claims};
@@ -24,6 +25,7 @@ pub use provider::{
     ACCESS_TOKEN_TYPE, ClientAccessClaims, IdTokenFacts, IdTokenHint, ProviderTokens,
     pkce_challenge,
 };
+pub use ring::{KeyRing, KeySet};
 
 /// Clock skew tolerated between issuer and verifier.
 pub(crate) const LEEWAY_SECONDS: u64 = 30;
@@ -64,11 +66,17 @@ impl JwtConfig {
 /// Issues and verifies tokens. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct JwtCodec {
-    config: JwtConfig,
-    validation: Validation,
-    /// The same checks but `exp`'s: for a token that names a server-side session whose
-    /// own state decides (see [`JwtCodec::verify_session_handle`]).
-    handle_validation: Validation,
+    /// The keys: shared with whoever else signs with them, and replaced on a rotation.
+    ring: KeyRing,
+    access_ttl: Duration,
+    refresh_ttl: Duration,
+    issuer: Option<String>,
+    audience: Option<String>,
+    /// The checks for each algorithm a key of the ring may have (each key is checked
+    /// under its own algorithm only, never the one a token's header names), and the same
+    /// but `exp`'s: for a token that names a server-side session whose own state decides
+    /// (see [`JwtCodec::verify_session_handle`]).
+    validations: std::sync::Arc<[(SigningAlgorithm, Validation, Validation)]>,
 }
 
 impl JwtCodec {
@@ -76,17 +84,26 @@ impl JwtCodec {
     /// verifies it, so a private key that does not match its public key fails here, at
     /// start, rather than as rejected tokens later.
     pub fn new(config: JwtConfig) -> Result<Self, AuthError> {
-        let validation = validation(
-            config.key.algorithm.jose(),
-            config.issuer.as_deref(),
-            config.audience.as_deref(),
-        );
-        let mut handle_validation = validation.clone();
-        handle_validation.validate_exp = false;
+        let validations = SigningAlgorithm::ALL
+            .iter()
+            .map(|&algorithm| {
+                let validation = validation(
+                    algorithm.jose(),
+                    config.issuer.as_deref(),
+                    config.audience.as_deref(),
+                );
+                let mut handle_validation = validation.clone();
+                handle_validation.validate_exp = false;
+                (algorithm, validation, handle_validation)
+            })
+            .collect();
         let codec = Self {
-            config,
-            validation,
-            handle_validation,
+            ring: KeyRing::new(KeySet::new(config.key, config.previous)),
+            access_ttl: config.access_ttl,
+            refresh_ttl: config.refresh_ttl,
+            issuer: config.issuer,
+            audience: config.audience,
+            validations,
         };
         let probe = codec.issue_access(UserId::new(), SessionId::new(), false, Utc::now())?;
         codec
@@ -95,35 +112,27 @@ impl JwtCodec {
         Ok(codec)
     }
 
+    /// The keys this codec signs and verifies with: replacing its set (a managed key's
+    /// rotation) changes every clone of this codec and whatever else shares the ring.
+    pub fn key_ring(&self) -> &KeyRing {
+        &self.ring
+    }
+
     /// The public keys that verify this codec's tokens, as a JWK set: the key pair's
-    /// public key and the previous ones', or nothing for HMAC secrets (which must never be
+    /// public key and the other ones', or nothing for HMAC secrets (which must never be
     /// published).
     pub fn jwks(&self) -> JwkSet {
-        let previous = self
-            .config
-            .previous
-            .iter()
-            .filter_map(|key| key.public_jwk.as_ref());
-        JwkSet {
-            keys: self
-                .config
-                .key
-                .public_jwk
-                .iter()
-                .chain(previous)
-                .cloned()
-                .collect(),
-        }
+        self.ring.load().jwks()
     }
 
     /// Access token lifetime.
     pub fn access_ttl(&self) -> Duration {
-        self.config.access_ttl
+        self.access_ttl
     }
 
     /// Refresh token (and session) lifetime.
     pub fn refresh_ttl(&self) -> Duration {
-        self.config.refresh_ttl
+        self.refresh_ttl
     }
 
     /// Signs an access token issued at `now`. `fresh` marks tokens from a password login.
@@ -178,7 +187,7 @@ impl JwtCodec {
             None,
             (Some(fresh), page, Some(roles.names())),
             now,
-            self.config.access_ttl,
+            self.access_ttl,
         )
     }
 
@@ -238,7 +247,7 @@ impl JwtCodec {
         page: bool,
         now: DateTime<Utc>,
     ) -> Result<IssuedToken, AuthError> {
-        let lifetime = (session_expires_at - now).min(self.config.refresh_ttl);
+        let lifetime = (session_expires_at - now).min(self.refresh_ttl);
         self.sign(
             TokenType::Refresh,
             (user_id, session_id, assurance),
@@ -261,8 +270,7 @@ impl JwtCodec {
     /// Only a handle the pages issued ([`issue_page_handle`](Self::issue_page_handle)) is
     /// one: an API client's access token, expired or not, opens no page.
     pub fn verify_session_handle(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        let claims =
-            access_claims(self.decode_with(token, &self.handle_validation, TokenType::Access)?)?;
+        let claims = access_claims(self.decode_with(token, true, TokenType::Access)?)?;
         if !claims.page_session {
             return Err(TokenError::Invalid);
         }
@@ -323,42 +331,78 @@ impl JwtCodec {
             fresh,
             aal: Some(assurance.aal().as_str().to_owned()),
             amr: Some(assurance.amr().into_iter().map(str::to_owned).collect()),
-            iss: self.config.issuer.clone(),
-            aud: self.config.audience.clone(),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
             page: page.then_some(true),
             roles,
         };
-        let mut header = Header::new(self.config.key.algorithm.jose());
-        header.kid = self.config.key.kid().map(str::to_owned);
-        let token = jsonwebtoken::encode(&header, &claims, &self.config.key.encoding)
-            .map_err(AuthError::Signing)?;
+        let keys = self.ring.load();
+        let key = keys.signing();
+        let mut header = Header::new(key.algorithm.jose());
+        header.kid = key.kid().map(str::to_owned);
+        let token =
+            jsonwebtoken::encode(&header, &claims, &key.encoding).map_err(AuthError::Signing)?;
         Ok(IssuedToken { token, expires_at })
     }
 
     fn decode(&self, token: &str, expected: TokenType) -> Result<WireClaims, TokenError> {
-        self.decode_with(token, &self.validation, expected)
+        self.decode_with(token, false, expected)
     }
 
-    /// Verifies with the current key, then — for a token it does not verify — with a
-    /// previous key: the one its `kid` names, or each previous HMAC secret in turn.
+    /// The checks for a key of `algorithm`; `handle`: without `exp`'s.
+    fn validation_for(&self, algorithm: SigningAlgorithm, handle: bool) -> &Validation {
+        let (_, validation, handle_validation) = self
+            .validations
+            .iter()
+            .find(|(each, _, _)| *each == algorithm)
+            .unwrap_or_else(|| unreachable!("a validation is built for every algorithm"));
+        if handle {
+            handle_validation
+        } else {
+            validation
+        }
+    }
+
+    /// Verifies with the signing key, or with the other key the token's `kid` names, or
+    /// (HMAC secrets have no `kid`) with each other secret in turn. Each key checks under
+    /// its own algorithm.
     fn decode_with(
         &self,
         token: &str,
-        validation: &Validation,
+        handle: bool,
         expected: TokenType,
     ) -> Result<WireClaims, TokenError> {
-        let current = decode_claims(token, &self.config.key.decoding, validation, expected);
-        if !matches!(current, Err(TokenError::Invalid)) || self.config.previous.is_empty() {
+        let keys = self.ring.load();
+        let signing = keys.signing();
+        let with_signing_key = || {
+            let validation = self.validation_for(signing.algorithm, handle);
+            decode_claims(token, &signing.decoding, validation, expected)
+        };
+        if keys.verifying().is_empty() {
+            return with_signing_key();
+        }
+        let kid = match signing.kid() {
+            // Key pairs: the header says which key, so only that one is tried.
+            Some(_) => jsonwebtoken::decode_header(token)
+                .map_err(|_| TokenError::Invalid)?
+                .kid
+                .ok_or(TokenError::Invalid)?,
+            None => String::new(),
+        };
+        let current = if signing.kid().is_none_or(|signing| signing == kid) {
+            with_signing_key()
+        } else {
+            Err(TokenError::Invalid)
+        };
+        if !matches!(current, Err(TokenError::Invalid)) {
             return current;
         }
-        let kid = jsonwebtoken::decode_header(token)
-            .ok()
-            .and_then(|header| header.kid);
-        let candidates = self.config.previous.iter().filter(|key| match key.kid() {
-            Some(previous) => kid.as_deref() == Some(previous),
+        let candidates = keys.verifying().iter().filter(|key| match key.kid() {
+            Some(other) => other == kid,
             None => true,
         });
         for key in candidates {
+            let validation = self.validation_for(key.algorithm, handle);
             match decode_claims(token, &key.decoding, validation, expected) {
                 Err(TokenError::Invalid) => continue,
                 verified => return verified,

@@ -10,7 +10,7 @@ use jsonwebtoken::{Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256, Sha512};
 
-use super::{IssuedToken, LEEWAY_SECONDS, SigningAlgorithm, SigningKey};
+use super::{IssuedToken, KeyRing, KeySet, LEEWAY_SECONDS, SigningAlgorithm, SigningKey};
 use crate::{AuthError, TokenError};
 
 /// The header `typ` of a client's access token (RFC 9068).
@@ -19,7 +19,8 @@ pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
 /// Signs and checks the provider's tokens.
 #[derive(Clone)]
 pub struct ProviderTokens {
-    key: SigningKey,
+    /// Its own key, or the ring gatehouse's tokens are signed with (managed keys).
+    keys: KeyRing,
     issuer: String,
     access_ttl: Duration,
 }
@@ -119,11 +120,21 @@ struct IdTokenClaims<'a> {
 impl ProviderTokens {
     /// Tokens signed by `key` (asymmetric) for `issuer`, access tokens living `access_ttl`.
     pub fn new(key: SigningKey, issuer: String, access_ttl: Duration) -> Result<Self, AuthError> {
-        if key.algorithm().is_hmac() {
+        Self::on_ring(
+            KeyRing::new(KeySet::new(key, Vec::new())),
+            issuer,
+            access_ttl,
+        )
+    }
+
+    /// Tokens signed by whichever key of `keys` signs (asymmetric), and verified by the
+    /// key their `kid` names: the same keys as gatehouse's own tokens, rotating with them.
+    pub fn on_ring(keys: KeyRing, issuer: String, access_ttl: Duration) -> Result<Self, AuthError> {
+        if keys.load().signing().algorithm().is_hmac() {
             return Err(AuthError::Key(ErrorKind::InvalidAlgorithm.into()));
         }
         Ok(Self {
-            key,
+            keys,
             issuer,
             access_ttl,
         })
@@ -134,14 +145,14 @@ impl ProviderTokens {
         &self.issuer
     }
 
-    /// The public key, as the JWK set lists it.
-    pub fn public_jwk(&self) -> Option<&jsonwebtoken::jwk::Jwk> {
-        self.key.public_jwk()
+    /// The public keys, as the JWK set lists them.
+    pub fn jwks(&self) -> jsonwebtoken::jwk::JwkSet {
+        self.keys.load().jwks()
     }
 
-    /// The signing algorithm.
+    /// The algorithm the signing key signs with now.
     pub fn algorithm(&self) -> SigningAlgorithm {
-        self.key.algorithm()
+        self.keys.load().signing().algorithm()
     }
 
     /// How long an access token lives.
@@ -172,7 +183,7 @@ impl ProviderTokens {
             sid: sid.map(|sid| sid.to_string()),
             roles: roles.map(HeldRoles::names),
         };
-        let token = self.sign(Some(ACCESS_TOKEN_TYPE), &claims)?;
+        let token = sign(self.keys.load().signing(), Some(ACCESS_TOKEN_TYPE), &claims)?;
         Ok(IssuedToken { token, expires_at })
     }
 
@@ -182,6 +193,7 @@ impl ProviderTokens {
         facts: &IdTokenFacts<'_>,
         now: DateTime<Utc>,
     ) -> Result<String, AuthError> {
+        let keys = self.keys.load();
         let claims = IdTokenClaims {
             iss: &self.issuer,
             sub: &facts.subject,
@@ -194,12 +206,12 @@ impl ProviderTokens {
             sid: facts.session.to_string(),
             acr: facts.assurance.aal().as_str(),
             amr: facts.assurance.amr(),
-            at_hash: token_hash(self.key.algorithm(), facts.access_token),
+            at_hash: token_hash(keys.signing().algorithm(), facts.access_token),
             email: facts.email.map(|(email, _)| email),
             email_verified: facts.email.map(|(_, verified)| verified),
             roles: facts.roles.map(HeldRoles::names),
         };
-        self.sign(Some("JWT"), &claims)
+        sign(keys.signing(), Some("JWT"), &claims)
     }
 
     /// Verifies a client access token: signature, issuer, expiry, header `typ` `at+jwt`.
@@ -208,9 +220,11 @@ impl ProviderTokens {
         if header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) {
             return Err(TokenError::Invalid);
         }
-        let mut validation = self.validation(&["exp", "iat", "sub", "iss", "aud"]);
+        let keys = self.keys.load();
+        let (decoding, algorithm) = verifying_key(&keys, header.kid.as_deref())?;
+        let mut validation = self.validation(algorithm, &["exp", "iat", "sub", "iss", "aud"]);
         validation.validate_aud = false;
-        jsonwebtoken::decode::<ClientAccessClaims>(token, &self.key.decoding, &validation)
+        jsonwebtoken::decode::<ClientAccessClaims>(token, decoding, &validation)
             .map(|data| data.claims)
             .map_err(|error| match error.kind() {
                 ErrorKind::ExpiredSignature => TokenError::Expired,
@@ -225,10 +239,12 @@ impl ProviderTokens {
         if header.typ.as_deref() == Some(ACCESS_TOKEN_TYPE) {
             return Err(TokenError::Invalid);
         }
-        let mut validation = self.validation(&["sub", "iss", "aud"]);
+        let keys = self.keys.load();
+        let (decoding, algorithm) = verifying_key(&keys, header.kid.as_deref())?;
+        let mut validation = self.validation(algorithm, &["sub", "iss", "aud"]);
         validation.validate_exp = false;
         validation.validate_aud = false;
-        let hint = jsonwebtoken::decode::<IdTokenHint>(token, &self.key.decoding, &validation)
+        let hint = jsonwebtoken::decode::<IdTokenHint>(token, decoding, &validation)
             .map(|data| data.claims)
             .map_err(|_| TokenError::Invalid)?;
         if hint.token_type.is_some() || hint.azp != hint.aud || hint.at_hash.is_empty() {
@@ -237,20 +253,37 @@ impl ProviderTokens {
         Ok(hint)
     }
 
-    fn validation(&self, required: &[&str]) -> Validation {
-        let mut validation = Validation::new(self.key.algorithm().jose());
+    fn validation(&self, algorithm: SigningAlgorithm, required: &[&str]) -> Validation {
+        let mut validation = Validation::new(algorithm.jose());
         validation.leeway = LEEWAY_SECONDS;
         validation.set_issuer(&[&self.issuer]);
         validation.set_required_spec_claims(required);
         validation
     }
+}
 
-    fn sign(&self, typ: Option<&str>, claims: &impl Serialize) -> Result<String, AuthError> {
-        let mut header = Header::new(self.key.algorithm().jose());
-        header.typ = typ.map(str::to_owned);
-        header.kid = self.key.kid().map(str::to_owned);
-        jsonwebtoken::encode(&header, claims, &self.key.encoding).map_err(AuthError::Signing)
+/// The key named `kid` (the signing key, or one that signed before a rotation) and its
+/// algorithm: the token's header chooses among our keys, never the algorithm.
+fn verifying_key<'k>(
+    keys: &'k KeySet,
+    kid: Option<&str>,
+) -> Result<(&'k jsonwebtoken::DecodingKey, SigningAlgorithm), TokenError> {
+    let signing = keys.signing();
+    if kid.is_none() || kid == signing.kid() {
+        return Ok((&signing.decoding, signing.algorithm));
     }
+    keys.verifying()
+        .iter()
+        .find(|key| key.kid().is_some() && key.kid() == kid)
+        .map(|key| (&key.decoding, key.algorithm))
+        .ok_or(TokenError::Invalid)
+}
+
+fn sign(key: &SigningKey, typ: Option<&str>, claims: &impl Serialize) -> Result<String, AuthError> {
+    let mut header = Header::new(key.algorithm().jose());
+    header.typ = typ.map(str::to_owned);
+    header.kid = key.kid().map(str::to_owned);
+    jsonwebtoken::encode(&header, claims, &key.encoding).map_err(AuthError::Signing)
 }
 
 /// The PKCE `S256` challenge of `verifier`: base64url(SHA-256(verifier)), unpadded.

@@ -10,6 +10,7 @@ use chacha20poly1305::{
 };
 use gatehouse_domain::{UserId, normalize_recovery_code};
 use hmac::{Hmac, Mac};
+use p256::elliptic_curve::zeroize::Zeroizing;
 use sha2::{Digest, Sha256};
 
 use super::{MfaError, TotpSecret};
@@ -127,12 +128,18 @@ impl SecretSealer {
 
     /// Seals `secret` for `owner`'s row.
     pub fn seal(&self, owner: UserId, secret: &TotpSecret) -> SealedSecret {
+        self.seal_bytes(owner.as_uuid().as_bytes(), secret.expose_bytes())
+    }
+
+    /// Seals `message`, bound to `bound_to` (the associated data: what it belongs to, so
+    /// that a copy elsewhere does not open). The TOTP secrets are bound to their account's
+    /// 16-byte id; other callers bind to a longer, labelled value.
+    pub fn seal_bytes(&self, bound_to: &[u8], message: &[u8]) -> SealedSecret {
         let nonce_bytes: [u8; NONCE_BYTES] = rand::random();
         let cipher = XChaCha20Poly1305::new(&Key::from(self.current.0));
-        let owner = owner.as_uuid();
         let payload = Payload {
-            msg: secret.expose_bytes(),
-            aad: owner.as_bytes(),
+            msg: message,
+            aad: bound_to,
         };
         let ciphertext = cipher
             .encrypt(&XNonce::from(nonce_bytes), payload)
@@ -144,6 +151,12 @@ impl SecretSealer {
             key_id: self.current.id(),
             sealed: STANDARD.encode(blob),
         }
+    }
+
+    /// The id of the key [`seal`](Self::seal) uses now: what is sealed under another one
+    /// is due to be sealed again.
+    pub fn current_key_id(&self) -> String {
+        self.current.id()
     }
 
     /// The stored form of a recovery code as typed (case, spaces and `-` do not matter),
@@ -163,6 +176,16 @@ impl SecretSealer {
 
     /// Opens `sealed`, stored in `owner`'s row.
     pub fn open(&self, owner: UserId, sealed: &SealedSecret) -> Result<TotpSecret, MfaError> {
+        self.open_bytes(owner.as_uuid().as_bytes(), sealed)
+            .map(|bytes| TotpSecret::from_bytes(bytes.to_vec()))
+    }
+
+    /// Opens what [`seal_bytes`](Self::seal_bytes) sealed, bound to `bound_to`.
+    pub fn open_bytes(
+        &self,
+        bound_to: &[u8],
+        sealed: &SealedSecret,
+    ) -> Result<Zeroizing<Vec<u8>>, MfaError> {
         let key = std::iter::once(&self.current)
             .chain(&self.older)
             .find(|key| key.id() == sealed.key_id)
@@ -175,14 +198,13 @@ impl SecretSealer {
         }
         let (nonce, ciphertext) = blob.split_at(NONCE_BYTES);
         let nonce: [u8; NONCE_BYTES] = nonce.try_into().map_err(|_| MfaError::Corrupt)?;
-        let owner = owner.as_uuid();
         let payload = Payload {
             msg: ciphertext,
-            aad: owner.as_bytes(),
+            aad: bound_to,
         };
         XChaCha20Poly1305::new(&Key::from(key.0))
             .decrypt(&XNonce::from(nonce), payload)
-            .map(TotpSecret::from_bytes)
+            .map(Zeroizing::new)
             .map_err(|_| MfaError::Corrupt)
     }
 }

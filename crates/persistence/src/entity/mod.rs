@@ -17,6 +17,7 @@ pub(crate) mod passkey_ceremony;
 pub(crate) mod recovery_code;
 pub(crate) mod role;
 pub(crate) mod session;
+pub(crate) mod signing_key;
 pub(crate) mod totp_authenticator;
 pub(crate) mod user;
 pub(crate) mod user_role;

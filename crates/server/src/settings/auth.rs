@@ -87,7 +87,13 @@ impl Raw {
         }
     }
 
-    pub(super) fn jwt(&self, app_env: AppEnv) -> Result<(JwtConfig, bool, bool), SettingsError> {
+    /// `JWT_*`. With managed keys (`managed`) no key is read here: the key is a stand-in
+    /// until the database's keys are read at start.
+    pub(super) fn jwt(
+        &self,
+        app_env: AppEnv,
+        managed: bool,
+    ) -> Result<(JwtConfig, bool, bool), SettingsError> {
         let algorithm = SigningAlgorithm::parse(self.jwt_algorithm.trim()).ok_or_else(|| {
             SettingsError::new(
                 "JWT_ALGORITHM",
@@ -97,7 +103,11 @@ impl Raw {
                 ),
             )
         })?;
-        let (key, generated, weak) = if algorithm.is_hmac() {
+        let (key, generated, weak) = if managed && !algorithm.is_hmac() {
+            let stand_in =
+                SigningKey::generate_es256().map_err(|e| SettingsError::new("SIGNING_KEYS", e))?;
+            (stand_in, false, false)
+        } else if algorithm.is_hmac() {
             self.hmac_key(algorithm, app_env)?
         } else {
             (self.key_pair(algorithm)?, false, false)
@@ -115,7 +125,11 @@ impl Raw {
                 .ok_or_else(|| SettingsError::new("REFRESH_TOKEN_EXPIRES_DAYS", "too large"))?,
             issuer: self.jwt_issuer.clone(),
             audience: self.jwt_audience.clone(),
-            previous: self.previous_keys(algorithm)?,
+            previous: if managed {
+                Vec::new()
+            } else {
+                self.previous_keys(algorithm)?
+            },
         };
         Ok((config, generated, weak))
     }

@@ -15,6 +15,7 @@ use gatehouse_web::{WebOptions, cookies::TokenLocation};
 
 mod auth;
 mod federation;
+mod keys;
 mod storage;
 mod web;
 
@@ -123,6 +124,10 @@ pub struct Settings {
     pub provider_key: Option<gatehouse_auth::SigningKey>,
     /// Whether `provider_key` was generated for this run (a warning at start).
     pub provider_key_generated: bool,
+    /// `SIGNING_KEYS=managed` (with `KEY_PUBLISH_AHEAD_MIN`, `KEY_ROTATION_DAYS`,
+    /// `KEY_CHECK_INTERVAL_S`): the keys are the database's, read at start, and `jwt.key`
+    /// is only a stand-in until then; the OpenID Provider signs with them too.
+    pub managed_keys: Option<gatehouse_app::keys::ManagedKeysConfig>,
     /// `SESSION_CACHE_SIZE`: how many sessions the in-process cache holds (Postgres only,
     /// where LISTEN/NOTIFY keeps it in step); 0 turns it off.
     pub session_cache_size: usize,
@@ -152,6 +157,10 @@ struct Raw {
     jwt_previous_public_key_files: Option<String>,
     jwt_secret_key_previous: Option<String>,
     oidc_signing_key_file: Option<String>,
+    signing_keys: String,
+    key_publish_ahead_min: u32,
+    key_rotation_days: u32,
+    key_check_interval_s: u64,
     jwt_issuer: Option<String>,
     jwt_audience: Option<String>,
     access_token_expires_min: i64,
@@ -199,6 +208,10 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("database_acquire_timeout_s", "3"),
     ("migrate_on_start", "true"),
     ("jwt_algorithm", "HS256"),
+    ("signing_keys", "files"),
+    ("key_publish_ahead_min", "10"),
+    ("key_rotation_days", "90"),
+    ("key_check_interval_s", "30"),
     ("access_token_expires_min", "15"),
     ("refresh_token_expires_days", "7"),
     ("refresh_token_rotation", "auto"),
@@ -366,7 +379,15 @@ impl Raw {
             }
         };
         let database = self.database()?;
-        let (jwt, jwt_secret_generated, jwt_secret_weak) = self.jwt(app_env)?;
+        // Before the key is read: a bad combination with managed keys is named as such.
+        let token_lifetimes = (
+            chrono::Duration::try_minutes(self.access_token_expires_min).unwrap_or_default(),
+            chrono::Duration::try_days(self.refresh_token_expires_days).unwrap_or_default(),
+        );
+        let managed_keys = self.managed_keys(app_env, token_lifetimes)?;
+        let (jwt, jwt_secret_generated, jwt_secret_weak) =
+            self.jwt(app_env, managed_keys.is_some())?;
+        let jwks_max_age_seconds = self.jwks_max_age_seconds();
         let hasher = self.hasher(app_env)?;
         let refresh = self.refresh_policy()?;
         let token_location = TokenLocation::parse(&self.jwt_token_location).ok_or_else(|| {
@@ -398,7 +419,10 @@ impl Raw {
         let (mfa_key, mfa_key_generated) = self.mfa_key(app_env)?;
         let mfa_previous_key = self.mfa_previous_key()?;
         let passkeys = self.passkeys(&accounts.public_url)?;
-        let (provider_key, provider_key_generated) = self.provider_key(app_env, &jwt)?;
+        let (provider_key, provider_key_generated) = match managed_keys {
+            Some(_) => (None, false),
+            None => self.provider_key(app_env, &jwt)?,
+        };
         Ok(Settings {
             app_name: self.app_name,
             app_env,
@@ -433,6 +457,7 @@ impl Raw {
                 accounts,
                 rate_limits,
                 ui_enabled: self.ui_enabled,
+                jwks_max_age_seconds,
             },
             log_format,
             cors_origins,
@@ -453,6 +478,7 @@ impl Raw {
             session_cache_size: self.session_cache_size,
             provider_key,
             provider_key_generated,
+            managed_keys,
             passkeys,
             oidc_providers: Vec::new(),
         })

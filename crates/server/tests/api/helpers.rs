@@ -402,6 +402,26 @@ impl TestApp {
         &self._database.url
     }
 
+    /// Another instance of the server on this app's database, configured like a test app
+    /// with `overrides`: its address, or why it did not start.
+    pub async fn another_instance(&self, overrides: &[(&str, &str)]) -> Result<String, String> {
+        let mut environment: HashMap<String, String> = TEST_DEFAULTS
+            .iter()
+            .chain(overrides)
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        environment.insert("DATABASE_URL".into(), self.database_url().to_owned());
+        environment.insert("MAIL_TRANSPORT".into(), "log".into());
+        let settings =
+            Settings::from_layers(HashMap::new(), environment).map_err(|e| e.to_string())?;
+        let application = Application::build(settings)
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+        let address = format!("http://127.0.0.1:{}", application.port());
+        tokio::spawn(application.run_until_stopped());
+        Ok(address)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

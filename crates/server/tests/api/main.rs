@@ -54,6 +54,7 @@ mod roles_cli;
 mod session_cache;
 mod sessions;
 mod signing;
+mod signing_keys;
 mod skips;
 mod smtp_sink;
 mod soft_passkey;

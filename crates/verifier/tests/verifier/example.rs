@@ -148,7 +148,7 @@ async fn the_example_service_takes_client_tokens_for_its_client_id_and_requires_
         chrono::Duration::minutes(5),
     )
     .unwrap();
-    let set = serde_json::json!({ "keys": [signer.public_jwk().unwrap()] }).to_string();
+    let set = serde_json::to_string(&signer.jwks()).unwrap();
     let url = crate::rotation::key_server(
         std::sync::Arc::new(std::sync::Mutex::new(set)),
         std::sync::Arc::default(),

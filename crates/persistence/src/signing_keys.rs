@@ -1,0 +1,186 @@
+//! Managed signing keys as stored: the public JWK, the private key sealed (this crate
+//! never sees it in the clear), the state and dates. Every change is one transaction with
+//! its audit event, and each is conditional on the state it changes, so instances racing
+//! to take the same step (every instance runs the schedule) do it once: the unique `slot`
+//! lets one key at most be `next` and one `current`.
+
+use chrono::{DateTime, Utc};
+use gatehouse_domain::{KeyState, ManagedKey, NewAuditEvent};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    SqlErr, TransactionTrait, sea_query::Expr,
+};
+
+use crate::{RepoError, audit::record_event, entity::signing_key};
+
+/// A key as stored.
+#[derive(Debug, Clone)]
+pub struct StoredSigningKey {
+    /// Its life.
+    pub key: ManagedKey,
+    /// The public key as a JWK (JSON text).
+    pub public_jwk: String,
+    /// The id of the `MFA_ENCRYPTION_KEY` that sealed the private key.
+    pub seal_key_id: String,
+    /// The private key, sealed.
+    pub sealed_private_key: String,
+}
+
+/// Managed signing keys.
+#[derive(Debug, Clone)]
+pub struct SigningKeyRepository {
+    db: DatabaseConnection,
+}
+
+impl SigningKeyRepository {
+    /// Keys in `db`.
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// Every key, oldest first.
+    pub async fn list(&self) -> Result<Vec<StoredSigningKey>, RepoError> {
+        signing_key::Entity::find()
+            .order_by_asc(signing_key::Column::CreatedAt)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|row| {
+                let state = KeyState::parse(&row.state).ok_or_else(|| {
+                    RepoError::Corrupt(format!("signing key state {:?}", row.state))
+                })?;
+                Ok(StoredSigningKey {
+                    key: ManagedKey {
+                        kid: row.kid,
+                        algorithm: row.algorithm,
+                        state,
+                        created_at: row.created_at,
+                        activated_at: row.activated_at,
+                        retired_at: row.retired_at,
+                    },
+                    public_jwk: row.public_jwk,
+                    seal_key_id: row.seal_key_id,
+                    sealed_private_key: row.sealed_private_key,
+                })
+            })
+            .collect()
+    }
+
+    /// Stores `new` (`next`, or `current` when nothing signs yet) and records `event`;
+    /// `false` when another key holds that state already (nothing is stored then).
+    pub async fn insert(
+        &self,
+        new: &StoredSigningKey,
+        event: &NewAuditEvent,
+    ) -> Result<bool, RepoError> {
+        let slot = match new.key.state {
+            KeyState::Next | KeyState::Current => Some(new.key.state.as_str().to_owned()),
+            KeyState::Retiring => None,
+        };
+        let row = signing_key::ActiveModel {
+            kid: Set(new.key.kid.clone()),
+            algorithm: Set(new.key.algorithm.clone()),
+            state: Set(new.key.state.as_str().to_owned()),
+            slot: Set(slot),
+            public_jwk: Set(new.public_jwk.clone()),
+            seal_key_id: Set(new.seal_key_id.clone()),
+            sealed_private_key: Set(new.sealed_private_key.clone()),
+            created_at: Set(new.key.created_at),
+            activated_at: Set(new.key.activated_at),
+            retired_at: Set(new.key.retired_at),
+        };
+        let txn = self.db.begin().await?;
+        let inserted = signing_key::Entity::insert(row)
+            .exec_without_returning(&txn)
+            .await;
+        match inserted {
+            Ok(_) => {
+                let recorded = record_event(&txn, event).await?;
+                txn.commit().await?;
+                recorded.committed();
+                Ok(true)
+            }
+            Err(error) => {
+                txn.rollback().await?;
+                match error.sql_err() {
+                    Some(SqlErr::UniqueConstraintViolation(_)) => Ok(false),
+                    _ => Err(error.into()),
+                }
+            }
+        }
+    }
+
+    /// The `next` key `kid` signs from `now`; the `current` one (if any) retires. Records
+    /// `event`; `false` when `kid` is no longer `next` (another instance took the step).
+    pub async fn activate(
+        &self,
+        kid: &str,
+        now: DateTime<Utc>,
+        event: &NewAuditEvent,
+    ) -> Result<bool, RepoError> {
+        let txn = self.db.begin().await?;
+        // The old key leaves its slot first: the unique index holds at every statement.
+        signing_key::Entity::update_many()
+            .col_expr(signing_key::Column::State, Expr::value("retiring"))
+            .col_expr(signing_key::Column::Slot, Expr::value(None::<String>))
+            .col_expr(signing_key::Column::RetiredAt, Expr::value(now))
+            .filter(signing_key::Column::Slot.eq("current"))
+            .filter(signing_key::Column::Kid.ne(kid))
+            .exec(&txn)
+            .await?;
+        let activated = signing_key::Entity::update_many()
+            .col_expr(signing_key::Column::State, Expr::value("current"))
+            .col_expr(signing_key::Column::Slot, Expr::value("current"))
+            .col_expr(signing_key::Column::ActivatedAt, Expr::value(now))
+            .filter(signing_key::Column::Kid.eq(kid))
+            .filter(signing_key::Column::Slot.eq("next"))
+            .exec(&txn)
+            .await?;
+        if activated.rows_affected == 0 {
+            txn.rollback().await?;
+            return Ok(false);
+        }
+        let recorded = record_event(&txn, event).await?;
+        txn.commit().await?;
+        recorded.committed();
+        Ok(true)
+    }
+
+    /// Removes the `retiring` key `kid` and records `event`; `false` when it is gone
+    /// already.
+    pub async fn remove(&self, kid: &str, event: &NewAuditEvent) -> Result<bool, RepoError> {
+        let txn = self.db.begin().await?;
+        let removed = signing_key::Entity::delete_many()
+            .filter(signing_key::Column::Kid.eq(kid))
+            .filter(signing_key::Column::State.eq("retiring"))
+            .exec(&txn)
+            .await?;
+        if removed.rows_affected == 0 {
+            txn.rollback().await?;
+            return Ok(false);
+        }
+        let recorded = record_event(&txn, event).await?;
+        txn.commit().await?;
+        recorded.committed();
+        Ok(true)
+    }
+
+    /// Stores key `kid`'s private key sealed again (under a new `MFA_ENCRYPTION_KEY`).
+    pub async fn reseal(
+        &self,
+        kid: &str,
+        seal_key_id: &str,
+        sealed_private_key: &str,
+    ) -> Result<(), RepoError> {
+        signing_key::Entity::update_many()
+            .col_expr(signing_key::Column::SealKeyId, Expr::value(seal_key_id))
+            .col_expr(
+                signing_key::Column::SealedPrivateKey,
+                Expr::value(sealed_private_key),
+            )
+            .filter(signing_key::Column::Kid.eq(kid))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+}
