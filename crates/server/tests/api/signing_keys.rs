@@ -320,7 +320,7 @@ async fn a_retired_key_leaves_the_jwk_set_once_its_last_token_has_expired(backen
         |(kids, _, _)| kids.len() == 1,
     )
     .await;
-    assert_eq!(kids, [new.clone()]);
+    assert_eq!(kids, std::slice::from_ref(&new));
     // Its tokens fail (an access token that had not expired, were it not forged now).
     assert_eq!(
         app.me(&before.access).await.status(),
