@@ -393,3 +393,64 @@ fn passkeys_take_an_rp_id_covering_every_origin() {
         );
     }
 }
+
+#[test]
+fn managed_signing_keys_are_read_and_bad_combinations_are_named() {
+    let managed = [
+        ("SIGNING_KEYS", "managed"),
+        ("JWT_ALGORITHM", "ES256"),
+        ("MFA_ENCRYPTION_KEY", TEST_MFA_KEY),
+        ("KEY_PUBLISH_AHEAD_MIN", "4"),
+        ("KEY_ROTATION_DAYS", "0"),
+    ];
+    let settings = load(&managed).unwrap();
+    let config = settings.managed_keys.unwrap();
+    assert_eq!(config.algorithm, gatehouse_auth::SigningAlgorithm::ES256);
+    assert_eq!(config.schedule.publish_ahead, chrono::Duration::minutes(4));
+    assert_eq!(config.schedule.rotate_every, None);
+    // The refresh token's 7 days and the leeway.
+    assert_eq!(
+        config.schedule.longest_token_life,
+        chrono::Duration::days(7) + chrono::Duration::seconds(30)
+    );
+    assert_eq!(config.check_every, std::time::Duration::from_secs(30));
+    assert_eq!(settings.web.jwks_max_age_seconds, 120);
+    assert!(settings.provider_key.is_none());
+    // Key files are the default, and the JWK set's max-age stays five minutes.
+    let files = load(&[]).unwrap();
+    assert!(files.managed_keys.is_none());
+    assert_eq!(files.web.jwks_max_age_seconds, 300);
+
+    for (change, variable) in [
+        (("SIGNING_KEYS", "database"), "SIGNING_KEYS"),
+        (("JWT_ALGORITHM", "HS256"), "JWT_ALGORITHM"),
+        (("JWT_PRIVATE_KEY_FILE", "key.pem"), "JWT_PRIVATE_KEY_FILE"),
+        (("JWT_PUBLIC_KEY_FILE", "key.pub"), "JWT_PUBLIC_KEY_FILE"),
+        (
+            ("JWT_PREVIOUS_PUBLIC_KEY_FILES", "old.pub"),
+            "JWT_PREVIOUS_PUBLIC_KEY_FILES",
+        ),
+        (
+            ("OIDC_SIGNING_KEY_FILE", "oidc.pem"),
+            "OIDC_SIGNING_KEY_FILE",
+        ),
+        (("KEY_CHECK_INTERVAL_S", "0"), "KEY_CHECK_INTERVAL_S"),
+    ] {
+        let mut pairs = managed.to_vec();
+        pairs.push(change);
+        let err = load(&pairs).unwrap_err();
+        assert_eq!(err.variable, variable, "{change:?}: {err}");
+    }
+    // No key to seal under: in production, and in development with nothing to derive
+    // one from.
+    let err = production(&[
+        ("SIGNING_KEYS", "managed"),
+        ("JWT_ALGORITHM", "EdDSA"),
+        ("MFA_ENCRYPTION_KEY", ""),
+    ])
+    .unwrap_err();
+    assert_eq!(err.variable, "MFA_ENCRYPTION_KEY");
+    let err = load(&[("SIGNING_KEYS", "managed"), ("JWT_ALGORITHM", "EdDSA")]).unwrap_err();
+    assert_eq!(err.variable, "MFA_ENCRYPTION_KEY");
+    assert!(err.message.contains("SIGNING_KEYS=managed"), "{err}");
+}
