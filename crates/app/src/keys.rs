@@ -117,7 +117,8 @@ impl ManagedKeys {
     }
 
     /// Takes the steps due at `now` (the first key at the first start, an activation, an
-    /// automatic rotation, a removal), then answers the keys to sign and verify with.
+    /// automatic rotation, a removal), then answers the keys to sign and verify with. A
+    /// step that fails is logged and left to the next check: the keys are read as stored.
     pub async fn sync(&self, now: DateTime<Utc>) -> Result<KeySet, KeyError> {
         let stored = self.keys.list().await?;
         let facts: Vec<ManagedKey> = stored.iter().map(|stored| stored.key.clone()).collect();
@@ -126,15 +127,23 @@ impl ManagedKeys {
             return self.key_set(stored).await;
         }
         for step in steps {
-            self.take(step, &facts, now).await?;
+            if let Err(error) = self.take(step, &stored, now).await {
+                tracing::warn!(error = %error_chain(&error), "signing keys: a step was not taken");
+            }
         }
         let stored = self.keys.list().await?;
         self.key_set(stored).await
     }
 
     /// Makes a new key `next` (an operator's rotation): it is published at once and signs
-    /// from [`KeySchedule::activates_at`].
+    /// from [`KeySchedule::activates_at`]. Refused unless the current key opens with this
+    /// process's `MFA_ENCRYPTION_KEY`: a key sealed under another would be one the
+    /// servers cannot open.
     pub async fn rotate(&self, actor: KeyActor) -> Result<ManagedKey, KeyError> {
+        let stored = self.keys.list().await?;
+        if let Some(current) = stored.iter().find(|key| key.key.state == KeyState::Current) {
+            self.open(current).await?;
+        }
         let made = self.create(KeyState::Next, actor, Utc::now()).await?;
         match made {
             Some(key) => Ok(key),
@@ -155,15 +164,20 @@ impl ManagedKeys {
         }
     }
 
-    /// Every `check_every`: takes the steps due and hands `ring` the keys whenever they
-    /// changed. A failure is logged and tried again at the next check; the keys in use
-    /// stay as they were meanwhile.
+    /// Every `check_every`, and at once when a change is announced (Postgres): takes the
+    /// steps due and hands `ring` the keys whenever they changed. A failure is logged and
+    /// tried again at the next check; the keys in use stay as they were meanwhile.
     pub async fn keep_in_step(self, ring: KeyRing) {
+        let announced = std::sync::Arc::new(tokio::sync::Notify::new());
+        self.keys.announce_changes_to(announced.clone());
         let mut interval = tokio::time::interval(self.config.check_every);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut known = fingerprint(&ring.load());
         loop {
-            interval.tick().await;
+            tokio::select! {
+                _ = interval.tick() => {}
+                () = announced.notified() => {}
+            }
             match self.sync(Utc::now()).await {
                 Ok(set) => {
                     let now_known = fingerprint(&set);
@@ -187,7 +201,7 @@ impl ManagedKeys {
     async fn take(
         &self,
         step: KeyStep,
-        keys: &[ManagedKey],
+        keys: &[StoredSigningKey],
         now: DateTime<Utc>,
     ) -> Result<(), KeyError> {
         let by = KeyActor::Schedule;
@@ -196,10 +210,15 @@ impl ManagedKeys {
                 self.create(state, by, now).await?;
             }
             KeyStep::Activate(kid) => {
+                // Never a key this instance cannot open: sealed under another
+                // MFA_ENCRYPTION_KEY, it would be a key nobody here can sign with.
+                if let Some(next) = keys.iter().find(|key| key.key.kid == kid) {
+                    self.open(next).await?;
+                }
                 let replaced = keys
                     .iter()
-                    .find(|key| key.state == KeyState::Current)
-                    .map(|key| key.kid.as_str())
+                    .find(|key| key.key.state == KeyState::Current)
+                    .map(|key| key.key.kid.as_str())
                     .unwrap_or_default();
                 let event = event(AuditEventType::KeyActivated, by, now)
                     .with("kid", &kid)
@@ -227,13 +246,13 @@ impl ManagedKeys {
     ) -> Result<Option<ManagedKey>, KeyError> {
         let algorithm = self.config.algorithm;
         // RSA's prime search takes a while: off the async threads.
-        let (key, private_pem) =
-            tokio::task::spawn_blocking(move || SigningKey::generate(algorithm))
-                .await
-                .map_err(|join| {
-                    AppError::Auth(gatehouse_auth::AuthError::KeyFile(join.to_string()))
-                })?
-                .map_err(AppError::from)?;
+        let generated = tokio::task::spawn_blocking(move || SigningKey::generate(algorithm))
+            .await
+            .map_err(|join| AppError::Auth(gatehouse_auth::AuthError::KeyFile(join.to_string())))?
+            .map_err(AppError::from)?;
+        let (key, private_pem) = generated;
+        // Dated once made (an RSA key takes a while): it is published from now on.
+        let now = now.max(Utc::now());
         let kid = key.kid().unwrap_or_default().to_owned();
         let public_jwk = serde_json::to_string(&key.public_jwk())
             .map_err(|e| AppError::Auth(gatehouse_auth::AuthError::KeyFile(e.to_string())))?;
@@ -271,15 +290,19 @@ impl ManagedKeys {
     }
 
     /// Opens the stored keys (sealing again under the current `MFA_ENCRYPTION_KEY` any
-    /// that an older one sealed) into the set to sign and verify with.
+    /// that an older one sealed) into the set to sign and verify with. The current key
+    /// must open; another that does not is left out, with a warning (its tokens fail
+    /// here, rather than every instance stopping on it).
     async fn key_set(&self, stored: Vec<StoredSigningKey>) -> Result<KeySet, KeyError> {
         let mut signing = None;
         let mut verifying: Vec<VerifyingKey> = Vec::new();
         for stored in stored {
-            let key = self.open(&stored).await?;
-            match stored.key.state {
-                KeyState::Current => signing = Some(key),
-                KeyState::Next | KeyState::Retiring => verifying.push(key.verifying()),
+            match (stored.key.state, self.open(&stored).await) {
+                (KeyState::Current, opened) => signing = Some(opened?),
+                (_, Ok(key)) => verifying.push(key.verifying()),
+                (_, Err(error)) => {
+                    tracing::warn!(error = %error_chain(&error), "signing keys: a key is left out");
+                }
             }
         }
         let signing = signing.ok_or_else(|| KeyError::Unreadable {

@@ -78,20 +78,26 @@ pub struct KeySchedule {
     pub publish_ahead: Duration,
     /// How long a key signs before a new one is made (`KEY_ROTATION_DAYS`; `None`: never).
     pub rotate_every: Option<Duration>,
-    /// How long a token can be checked after it is signed: the longest of the access,
-    /// refresh and ID token lifetimes, plus the verifiers' clock leeway.
+    /// How long after a key retires a token it signed can still be checked: the longest
+    /// of the access, refresh and ID token lifetimes, plus the verifiers' clock leeway,
+    /// plus the time an instance may take to learn of the activation (it signs with the
+    /// old key until then).
     pub longest_token_life: Duration,
 }
 
 impl KeySchedule {
     /// When the `next` key made at `created_at` begins to sign.
     pub fn activates_at(&self, created_at: DateTime<Utc>) -> DateTime<Utc> {
-        created_at + self.publish_ahead
+        created_at
+            .checked_add_signed(self.publish_ahead)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
 
     /// When a key that retired at `retired_at` is removed.
     pub fn removed_at(&self, retired_at: DateTime<Utc>) -> DateTime<Utc> {
-        retired_at + self.longest_token_life
+        retired_at
+            .checked_add_signed(self.longest_token_life)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
 
     /// The steps due at `now` for `keys`, in the order to take them.
@@ -108,10 +114,10 @@ impl KeySchedule {
             }
             (Some(current), None) => {
                 let signing_since = current.activated_at.unwrap_or(current.created_at);
-                if self
+                let due = self
                     .rotate_every
-                    .is_some_and(|every| signing_since + every <= now)
-                {
+                    .and_then(|every| signing_since.checked_add_signed(every));
+                if due.is_some_and(|due| due <= now) {
                     steps.push(KeyStep::Create(KeyState::Next));
                 }
             }

@@ -3,15 +3,31 @@
 //! its audit event, and each is conditional on the state it changes, so instances racing
 //! to take the same step (every instance runs the schedule) do it once: the unique `slot`
 //! lets one key at most be `next` and one `current`.
+//!
+//! On Postgres a change is announced on [`CHANNEL`] when it commits, so every instance
+//! reads the keys at once ([`SigningKeyRepository::announce_changes_to`]) rather than at
+//! its next check.
+
+use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use gatehouse_domain::{KeyState, ManagedKey, NewAuditEvent};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    SqlErr, TransactionTrait, sea_query::Expr,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, QueryFilter, QueryOrder, SqlErr, TransactionTrait,
+    sea_query::Expr,
+    sqlx::postgres::{PgListener, PgPoolOptions},
 };
+use tokio::sync::Notify;
 
 use crate::{RepoError, audit::record_event, entity::signing_key};
+
+/// The channel key changes are announced on (Postgres).
+const CHANNEL: &str = "gatehouse_signing_keys";
+
+/// The `application_name` of the connection that listens for them.
+const LISTENER_APPLICATION_NAME: &str = "gatehouse-signing-keys";
 
 /// A key as stored.
 #[derive(Debug, Clone)]
@@ -95,6 +111,7 @@ impl SigningKeyRepository {
             .await;
         match inserted {
             Ok(_) => {
+                announce(&txn).await?;
                 let recorded = record_event(&txn, event).await?;
                 txn.commit().await?;
                 recorded.committed();
@@ -140,6 +157,7 @@ impl SigningKeyRepository {
             txn.rollback().await?;
             return Ok(false);
         }
+        announce(&txn).await?;
         let recorded = record_event(&txn, event).await?;
         txn.commit().await?;
         recorded.committed();
@@ -159,6 +177,7 @@ impl SigningKeyRepository {
             txn.rollback().await?;
             return Ok(false);
         }
+        announce(&txn).await?;
         let recorded = record_event(&txn, event).await?;
         txn.commit().await?;
         recorded.committed();
@@ -183,4 +202,61 @@ impl SigningKeyRepository {
             .await?;
         Ok(())
     }
+
+    /// On Postgres: starts a task that wakes `changed` whenever a key changes (on any
+    /// instance, or at the command line) and whenever it (re)subscribes, since what was
+    /// announced while it was not listening is unknown. Elsewhere it does nothing: the
+    /// periodic check alone keeps instances in step. Call inside a Tokio runtime.
+    pub fn announce_changes_to(&self, changed: Arc<Notify>) {
+        if self.db.get_database_backend() != DatabaseBackend::Postgres {
+            return;
+        }
+        let options = self
+            .db
+            .get_postgres_connection_pool()
+            .connect_options()
+            .as_ref()
+            .clone()
+            .application_name(LISTENER_APPLICATION_NAME);
+        tokio::spawn(async move {
+            loop {
+                // A pool of one per attempt, off the server's pool: the listening
+                // connection is held for good.
+                let own = PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect_lazy_with(options.clone());
+                match listen(&own, &changed).await {
+                    Ok(()) => tracing::debug!("signing keys: channel lost; listening again"),
+                    Err(error) => {
+                        tracing::debug!(%error, "signing keys: cannot listen; the periodic check goes on");
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
+}
+
+/// Wakes `changed` for every announcement until the connection is lost (`Ok`) or cannot
+/// be set up (`Err`).
+async fn listen(
+    pool: &sea_orm::sqlx::PgPool,
+    changed: &Notify,
+) -> Result<(), sea_orm::sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.eager_reconnect(false);
+    listener.listen(CHANNEL).await?;
+    changed.notify_one();
+    while listener.try_recv().await?.is_some() {
+        changed.notify_one();
+    }
+    Ok(())
+}
+
+/// Announces a change to the keys when `txn` commits (Postgres; nothing elsewhere).
+async fn announce(txn: &DatabaseTransaction) -> Result<(), RepoError> {
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        txn.execute_unprepared(&format!("NOTIFY {CHANNEL}")).await?;
+    }
+    Ok(())
 }

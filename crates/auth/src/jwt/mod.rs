@@ -364,8 +364,9 @@ impl JwtCodec {
     }
 
     /// Verifies with the signing key, or with the other key the token's `kid` names, or
-    /// (HMAC secrets have no `kid`) with each other secret in turn. Each key checks under
-    /// its own algorithm.
+    /// (HMAC secrets have no `kid`) with each other secret in turn. A token without a
+    /// `kid` is the signing key's to verify, whatever else the ring holds. Each key checks
+    /// under its own algorithm.
     fn decode_with(
         &self,
         token: &str,
@@ -381,34 +382,38 @@ impl JwtCodec {
         if keys.verifying().is_empty() {
             return with_signing_key();
         }
-        let kid = match signing.kid() {
-            // Key pairs: the header says which key, so only that one is tried.
-            Some(_) => jsonwebtoken::decode_header(token)
-                .map_err(|_| TokenError::Invalid)?
-                .kid
-                .ok_or(TokenError::Invalid)?,
-            None => String::new(),
-        };
-        let current = if signing.kid().is_none_or(|signing| signing == kid) {
-            with_signing_key()
-        } else {
-            Err(TokenError::Invalid)
-        };
-        if !matches!(current, Err(TokenError::Invalid)) {
+        let Some(signing_kid) = signing.kid() else {
+            // Secrets: the current one, then each other in turn.
+            let current = with_signing_key();
+            if !matches!(current, Err(TokenError::Invalid)) {
+                return current;
+            }
+            for key in keys.verifying() {
+                let validation = self.validation_for(key.algorithm, handle);
+                match decode_claims(token, &key.decoding, validation, expected) {
+                    Err(TokenError::Invalid) => continue,
+                    verified => return verified,
+                }
+            }
             return current;
-        }
-        let candidates = keys.verifying().iter().filter(|key| match key.kid() {
-            Some(other) => other == kid,
-            None => true,
-        });
-        for key in candidates {
-            let validation = self.validation_for(key.algorithm, handle);
-            match decode_claims(token, &key.decoding, validation, expected) {
-                Err(TokenError::Invalid) => continue,
-                verified => return verified,
+        };
+        // Key pairs: the header says which key, so only that one is tried.
+        let kid = jsonwebtoken::decode_header(token)
+            .map_err(|_| TokenError::Invalid)?
+            .kid;
+        match kid {
+            None => with_signing_key(),
+            Some(kid) if kid == signing_kid => with_signing_key(),
+            Some(kid) => {
+                let key = keys
+                    .verifying()
+                    .iter()
+                    .find(|key| key.kid() == Some(kid.as_str()))
+                    .ok_or(TokenError::Invalid)?;
+                let validation = self.validation_for(key.algorithm, handle);
+                decode_claims(token, &key.decoding, validation, expected)
             }
         }
-        current
     }
 }
 

@@ -282,3 +282,55 @@ fn an_access_token_without_roles_grew_by_at_most_twelve_bytes() {
         refreshed.token.len()
     );
 }
+
+/// The claims of `token`, signed again by `key` with a header of no `kid`.
+fn without_kid(token: &str, key: &SigningKey) -> String {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    jsonwebtoken::encode(&Header::new(key.algorithm.jose()), &claims, &key.encoding).unwrap()
+}
+
+#[test]
+fn a_key_is_chosen_by_kid_and_a_token_without_one_is_the_signing_keys() {
+    let (signing, _) = SigningKey::generate(SigningAlgorithm::EdDSA).unwrap();
+    let (previous, _) = SigningKey::generate(SigningAlgorithm::EdDSA).unwrap();
+    let mut config = JwtConfig::new(signing.clone());
+    config.previous = vec![previous.verifying()];
+    let codec = JwtCodec::new(config).unwrap();
+    let old = JwtCodec::new(JwtConfig::new(previous.clone())).unwrap();
+    let (user, session) = (UserId::new(), SessionId::new());
+    let now = Utc::now();
+
+    // By kid: the signing key's and the other key's tokens verify.
+    let current = codec.issue_access(user, session, true, now).unwrap().token;
+    let before = old.issue_access(user, session, true, now).unwrap().token;
+    assert!(codec.verify_access(&current).is_ok());
+    assert!(codec.verify_access(&before).is_ok());
+    // Without a kid: the signing key's only, as when the ring holds nothing else.
+    assert!(
+        codec
+            .verify_access(&without_kid(&current, &signing))
+            .is_ok()
+    );
+    assert!(matches!(
+        codec.verify_access(&without_kid(&before, &previous)),
+        Err(TokenError::Invalid)
+    ));
+    // A kid the ring does not hold, or one that names the wrong key: refused.
+    let (stranger, _) = SigningKey::generate(SigningAlgorithm::EdDSA).unwrap();
+    let forged = JwtCodec::new(JwtConfig::new(stranger))
+        .unwrap()
+        .issue_access(user, session, true, now)
+        .unwrap()
+        .token;
+    assert!(matches!(
+        codec.verify_access(&forged),
+        Err(TokenError::Invalid)
+    ));
+}

@@ -16,6 +16,10 @@ const KEY_FILE_VARIABLES: [&str; 4] = [
     "OIDC_SIGNING_KEY_FILE",
 ];
 
+/// Bounds that keep the schedule's dates far inside the calendar.
+const MAX_PUBLISH_AHEAD_MIN: u32 = 24 * 60;
+const MAX_ROTATION_DAYS: u32 = 3650;
+
 /// The verifiers' clock leeway, added to a retiring key's life.
 const LEEWAY: chrono::Duration = chrono::Duration::seconds(30);
 
@@ -79,19 +83,40 @@ impl Raw {
                 "is required with SIGNING_KEYS=managed: it seals the private keys in the database (openssl rand -base64 32)",
             ));
         }
+        if !(1..=MAX_PUBLISH_AHEAD_MIN).contains(&self.key_publish_ahead_min) {
+            return Err(SettingsError::new(
+                "KEY_PUBLISH_AHEAD_MIN",
+                format!("must be between 1 and {MAX_PUBLISH_AHEAD_MIN}"),
+            ));
+        }
+        if self.key_rotation_days > MAX_ROTATION_DAYS {
+            return Err(SettingsError::new(
+                "KEY_ROTATION_DAYS",
+                format!("must be at most {MAX_ROTATION_DAYS} (0: never)"),
+            ));
+        }
+        // Every instance must list a new key well before it signs (a verifier may fetch
+        // the set from the slowest one) and sign with it within a minute.
+        let most = u64::from(self.key_publish_ahead_min * 30).min(60);
+        if !(1..=most).contains(&self.key_check_interval_s) {
+            return Err(SettingsError::new(
+                "KEY_CHECK_INTERVAL_S",
+                format!(
+                    "must be between 1 and {most} (a minute at most, and half of KEY_PUBLISH_AHEAD_MIN)"
+                ),
+            ));
+        }
+        let check_every =
+            chrono::Duration::seconds(i64::try_from(self.key_check_interval_s).unwrap_or(60));
         let (access, refresh) = token_lifetimes;
         let schedule = KeySchedule {
             publish_ahead: chrono::Duration::minutes(self.key_publish_ahead_min.into()),
             rotate_every: (self.key_rotation_days > 0)
                 .then(|| chrono::Duration::days(self.key_rotation_days.into())),
-            longest_token_life: access.max(refresh) + LEEWAY,
+            // An instance that has not yet heard of an activation signs with the old key
+            // for up to a check more: its tokens must outlive that too.
+            longest_token_life: access.max(refresh) + LEEWAY + check_every,
         };
-        if self.key_check_interval_s == 0 {
-            return Err(SettingsError::new(
-                "KEY_CHECK_INTERVAL_S",
-                "must be at least 1",
-            ));
-        }
         Ok(Some(ManagedKeysConfig {
             algorithm,
             schedule,

@@ -408,10 +408,10 @@ fn managed_signing_keys_are_read_and_bad_combinations_are_named() {
     assert_eq!(config.algorithm, gatehouse_auth::SigningAlgorithm::ES256);
     assert_eq!(config.schedule.publish_ahead, chrono::Duration::minutes(4));
     assert_eq!(config.schedule.rotate_every, None);
-    // The refresh token's 7 days and the leeway.
+    // The refresh token's 7 days, the leeway, and a check's lag.
     assert_eq!(
         config.schedule.longest_token_life,
-        chrono::Duration::days(7) + chrono::Duration::seconds(30)
+        chrono::Duration::days(7) + chrono::Duration::seconds(30 + 30)
     );
     assert_eq!(config.check_every, std::time::Duration::from_secs(30));
     assert_eq!(settings.web.jwks_max_age_seconds, 120);
@@ -435,6 +435,9 @@ fn managed_signing_keys_are_read_and_bad_combinations_are_named() {
             "OIDC_SIGNING_KEY_FILE",
         ),
         (("KEY_CHECK_INTERVAL_S", "0"), "KEY_CHECK_INTERVAL_S"),
+        (("KEY_CHECK_INTERVAL_S", "61"), "KEY_CHECK_INTERVAL_S"),
+        (("KEY_PUBLISH_AHEAD_MIN", "0"), "KEY_PUBLISH_AHEAD_MIN"),
+        (("KEY_ROTATION_DAYS", "100000"), "KEY_ROTATION_DAYS"),
     ] {
         let mut pairs = managed.to_vec();
         pairs.push(change);

@@ -313,8 +313,9 @@ async fn a_retired_key_leaves_the_jwk_set_once_its_last_token_has_expired(backen
         |kid| *kid == new,
     )
     .await;
-    // Seven days (the refresh token's life) and the leeway after it retired: removed.
-    backdate(&app, &old, "retired_at", 7 * 86_400 + 31).await;
+    // Seven days (the refresh token's life), the leeway and a check after it retired:
+    // removed.
+    backdate(&app, &old, "retired_at", 7 * 86_400 + 30 + 2).await;
     let (kids, _, _) = eventually(
         || published(&app.client, &app.address),
         |(kids, _, _)| kids.len() == 1,
@@ -391,6 +392,17 @@ async fn two_instances_sign_with_the_same_key_after_a_rotation_made_on_either(ba
 async fn keys_sealed_under_the_previous_encryption_key_open_and_are_sealed_again(backend: Backend) {
     let app = managed_app(backend).await;
     let (_, _, tokens) = app.logged_in_user().await;
+    // An operator whose MFA_ENCRYPTION_KEY is not the servers' makes no key they could not
+    // open.
+    let elsewhere = keys_command(
+        &app,
+        &["rotate"],
+        &[("MFA_ENCRYPTION_KEY", OTHER_MFA_KEY), ("RUST_LOG", "off")],
+    );
+    assert!(!elsewhere.status.success());
+    let refusal = String::from_utf8_lossy(&elsewhere.stderr).into_owned();
+    assert!(refusal.contains("cannot be read"), "{refusal}");
+    assert_eq!(app.events_of(AuditEventType::KeyCreated).await.len(), 1);
     // A new MFA_ENCRYPTION_KEY alone cannot open the key: the start stops, saying so.
     let mut without: Vec<(&str, &str)> = MANAGED.to_vec();
     without.retain(|(name, _)| *name != "MFA_ENCRYPTION_KEY");
@@ -473,4 +485,52 @@ fn a_bad_combination_stops_the_start_with_one_line_naming_the_variable() {
         assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
         assert!(stderr.contains(&format!("{variable}:")), "{stderr}");
     }
+}
+
+/// On Postgres a change is announced: instances that would not check for a minute (the
+/// longest allowed) follow a rotation made at the command line, and the activation one of
+/// them takes, within seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_every_instance_follows_an_announced_change_at_once() {
+    let Some(backend @ Backend::Postgres(_)) = Backend::postgres() else {
+        return;
+    };
+    let slow: Vec<(&str, &str)> = MANAGED
+        .iter()
+        .map(|&(name, value)| match name {
+            "KEY_CHECK_INTERVAL_S" => (name, "60"),
+            _ => (name, value),
+        })
+        .collect();
+    let app = spawn_app_with(backend, &slow).await;
+    let other = app.another_instance(&slow).await.unwrap();
+    let (email, _, before) = app.logged_in_user().await;
+    let old = kid_of(&before.access);
+
+    // Published by both at once: the command line's change was announced.
+    let new = rotate(&app).await;
+    for address in [&app.address, &other] {
+        let (kids, _, _) = eventually(
+            || published(&app.client, address),
+            |(kids, _, _)| kids.len() == 2,
+        )
+        .await;
+        assert_eq!(kids, [old.clone(), new.clone()], "{address}");
+    }
+    // Due now; a nudge (what any change sends) makes both check: one activates it, and
+    // its announcement brings the other along.
+    backdate(&app, &new, "created_at", 601).await;
+    app.db
+        .execute_unprepared("NOTIFY gatehouse_signing_keys")
+        .await
+        .unwrap();
+    for address in [&app.address, &other] {
+        let tokens = eventually(
+            || login_at(&app.client, address, &email),
+            |tokens| kid_of(&tokens.access) == new,
+        )
+        .await;
+        assert_eq!(kid_of(&tokens.access), new, "{address}");
+    }
+    assert_eq!(app.events_of(AuditEventType::KeyActivated).await.len(), 1);
 }
