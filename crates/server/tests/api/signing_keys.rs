@@ -534,3 +534,106 @@ async fn on_postgres_every_instance_follows_an_announced_change_at_once() {
     }
     assert_eq!(app.events_of(AuditEventType::KeyActivated).await.len(), 1);
 }
+
+/// Nothing of a private key reaches the log, even at debug level, through its first
+/// start, a rotation and an activation: neither the key (opened here from the database to
+/// know what to look for) nor its sealed form.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_private_key_is_written_to_the_log() {
+    use gatehouse_auth::{MfaKey, SealedSecret, SecretSealer};
+    use sea_orm::{Database, FromQueryResult, JsonValue};
+    let dir = std::env::temp_dir().join(format!(
+        "gatehouse-keys-log-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log_path = dir.join("gatehouse.log");
+    let database_url = format!("sqlite://{}/app.db?mode=rwc", dir.display());
+    let mut settings = MANAGED.to_vec();
+    settings.extend([("LOG_FORMAT", "json"), ("RUST_LOG", "debug")]);
+    let log = std::fs::File::create(&log_path).unwrap();
+    let server =
+        crate::process::GatehouseProcess::start_with_log(&database_url, &settings, log).await;
+    let email = "keys-logged@example.com";
+    assert_eq!(server.register(email).await.status(), StatusCode::CREATED);
+    let client = reqwest::Client::new();
+    let base = server.url("");
+    let first = kid_of(&login_at(&client, &base, email).await.access);
+
+    let rotated = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .current_dir(std::env::temp_dir())
+        .env("DATABASE_URL", &database_url)
+        .env("RUST_LOG", "debug")
+        .envs(MANAGED.iter().copied())
+        .args(["keys", "rotate"])
+        .output()
+        .unwrap();
+    assert!(rotated.status.success(), "{rotated:?}");
+    let second = stdout(&rotated)
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .to_owned();
+    let db = Database::connect(database_url.as_str()).await.unwrap();
+    let due = chrono::Utc::now() - chrono::Duration::seconds(601);
+    let statement = Query::update()
+        .table(Alias::new("signing_keys"))
+        .value(Alias::new("created_at"), due)
+        .and_where(Expr::col(Alias::new("kid")).eq(second.as_str()))
+        .to_owned();
+    db.execute(&statement).await.unwrap();
+    let signed = eventually(
+        || login_at(&client, &base, email),
+        |tokens| kid_of(&tokens.access) == second,
+    )
+    .await;
+    assert_eq!(kid_of(&signed.access), second);
+
+    // What to look for: each stored key, opened as the server opens it.
+    let select = Query::select()
+        .columns([
+            Alias::new("kid"),
+            Alias::new("seal_key_id"),
+            Alias::new("sealed_private_key"),
+        ])
+        .from(Alias::new("signing_keys"))
+        .to_owned();
+    let rows = JsonValue::find_by_statement(db.get_database_backend().build(&select))
+        .all(&db)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    let sealer = SecretSealer::new(MfaKey::from_base64(TEST_MFA_KEY).unwrap());
+    let mut secrets = Vec::new();
+    for row in &rows {
+        let kid = row["kid"].as_str().unwrap();
+        let sealed = SealedSecret {
+            key_id: row["seal_key_id"].as_str().unwrap().to_owned(),
+            sealed: row["sealed_private_key"].as_str().unwrap().to_owned(),
+        };
+        let bound_to = [b"gatehouse signing key\0".as_slice(), kid.as_bytes()].concat();
+        let pem = sealer.open_bytes(&bound_to, &sealed).unwrap();
+        let pem = String::from_utf8(pem.to_vec()).unwrap();
+        assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+        secrets.extend(
+            pem.lines()
+                .filter(|line| !line.starts_with("-----"))
+                .map(str::to_owned),
+        );
+        secrets.push(sealed.sealed);
+    }
+    assert!([first.as_str(), second.as_str()].contains(&rows[0]["kid"].as_str().unwrap()));
+    drop(server);
+    let logged = format!(
+        "{}{}{}",
+        std::fs::read_to_string(&log_path).unwrap(),
+        stdout(&rotated),
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    assert!(logged.contains(&second), "the log names keys by kid");
+    for secret in &secrets {
+        assert!(!logged.contains(secret.as_str()), "{secret} is in the log");
+    }
+    assert!(!logged.contains("PRIVATE KEY"));
+    std::fs::remove_dir_all(&dir).ok();
+}
