@@ -30,7 +30,8 @@ fn eddsa_codec(prefix: &str) -> JwtCodec {
     JwtCodec::new(JwtConfig::new(key)).unwrap()
 }
 
-fn kid_of(token: &str) -> Option<String> {
+/// The `kid` in a token's header.
+pub(crate) fn kid_of(token: &str) -> Option<String> {
     use base64::Engine as _;
     let header = token.split('.').next().unwrap();
     let header: Value = serde_json::from_slice(

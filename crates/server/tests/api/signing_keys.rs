@@ -44,15 +44,7 @@ async fn managed_app(backend: Backend) -> TestApp {
 }
 
 fn kid_of(token: &str) -> String {
-    use base64::Engine as _;
-    let header = token.split('.').next().unwrap();
-    let header: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(header)
-            .unwrap(),
-    )
-    .unwrap();
-    header["kid"].as_str().unwrap().to_owned()
+    crate::key_rotation::kid_of(token).expect("a kid")
 }
 
 async fn published(client: &reqwest::Client, address: &str) -> (Vec<String>, Value, String) {
