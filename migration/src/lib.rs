@@ -12,6 +12,7 @@
 pub use sea_orm_migration::prelude::*;
 
 pub mod iden;
+mod lock;
 mod m20261125_000001_create_users;
 mod m20261125_000002_create_sessions;
 mod m20261127_000003_session_rotated_at;
@@ -34,6 +35,8 @@ mod m20261207_000019_create_oauth_clients;
 mod m20261207_000020_create_oauth_grants;
 mod m20261207_000021_create_roles;
 mod m20261207_000022_create_signing_keys;
+
+pub use lock::up_exclusively;
 
 /// Every migration, oldest first.
 pub struct Migrator;

@@ -90,7 +90,7 @@ async fn migrate(action: MigrateAction, settings: &Settings) -> anyhow::Result<(
     single.database.max_connections = 1;
     let db = connect_database(&single).await?;
     match action {
-        MigrateAction::Up { steps } => Migrator::up(&db, steps)
+        MigrateAction::Up { steps } => migration::up_exclusively(&db, steps)
             .await
             .context("migrate up failed")?,
         MigrateAction::Down { steps } => Migrator::down(&db, Some(steps))

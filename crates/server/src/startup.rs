@@ -321,14 +321,46 @@ pub async fn prepare_database(settings: &Settings) -> anyhow::Result<DatabaseCon
     let migrations = connect(single)
         .await
         .with_context(|| cannot_connect(settings))?;
-    Migrator::up(&migrations, None)
+    // Under a lock: instances starting together take turns (SQLite's is a file's).
+    let file_lock = sqlite_migration_lock(settings).await;
+    migration::up_exclusively(&migrations, None)
         .await
         .context("cannot apply database migrations")?;
+    drop(file_lock);
     // Closing only says goodbye to the server; the pool below does not need it first.
     let _ = migrations.close().await;
     connect_lazily(settings.database.clone())
         .await
         .with_context(|| cannot_connect(settings))
+}
+
+/// For a SQLite file, an exclusive lock on `<file>.migrate-lock`, held until dropped
+/// (processes on one file take turns at the migrations, as the server databases' own
+/// locks make them elsewhere). `None` for other databases, or when the lock file cannot be
+/// made (then the migrations run as before, unguarded).
+async fn sqlite_migration_lock(settings: &Settings) -> Option<std::fs::File> {
+    if settings.database_kind() != gatehouse_persistence::DatabaseKind::Sqlite {
+        return None;
+    }
+    let url = settings.database.url.as_str();
+    let path = url.strip_prefix("sqlite:")?;
+    let path = path.strip_prefix("//").unwrap_or(path);
+    let path = path.split('?').next()?;
+    let lock_path = format!("{path}.migrate-lock");
+    let locked = tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::create(&lock_path)?;
+        file.lock()?;
+        Ok::<_, std::io::Error>(file)
+    })
+    .await;
+    match locked {
+        Ok(Ok(file)) => Some(file),
+        Ok(Err(error)) => {
+            tracing::debug!(%error, "migrations without a lock file");
+            None
+        }
+        Err(_) => None,
+    }
 }
 
 async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {

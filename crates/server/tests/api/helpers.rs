@@ -279,6 +279,28 @@ pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Tes
     }
 }
 
+/// A server on `database_url` (migrated at start), configured like a test app with
+/// `overrides`: its address, or why it did not start.
+pub async fn start_instance(
+    database_url: &str,
+    overrides: &[(&str, &str)],
+) -> Result<String, String> {
+    let mut environment: HashMap<String, String> = TEST_DEFAULTS
+        .iter()
+        .chain(overrides)
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    environment.insert("DATABASE_URL".into(), database_url.to_owned());
+    environment.insert("MAIL_TRANSPORT".into(), "log".into());
+    let settings = Settings::from_layers(HashMap::new(), environment).map_err(|e| e.to_string())?;
+    let application = Application::build(settings)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    let address = format!("http://127.0.0.1:{}", application.port());
+    tokio::spawn(application.run_until_stopped());
+    Ok(address)
+}
+
 /// The tokens of a successful login.
 #[derive(Debug, Clone)]
 pub struct Tokens {
@@ -405,21 +427,7 @@ impl TestApp {
     /// Another instance of the server on this app's database, configured like a test app
     /// with `overrides`: its address, or why it did not start.
     pub async fn another_instance(&self, overrides: &[(&str, &str)]) -> Result<String, String> {
-        let mut environment: HashMap<String, String> = TEST_DEFAULTS
-            .iter()
-            .chain(overrides)
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        environment.insert("DATABASE_URL".into(), self.database_url().to_owned());
-        environment.insert("MAIL_TRANSPORT".into(), "log".into());
-        let settings =
-            Settings::from_layers(HashMap::new(), environment).map_err(|e| e.to_string())?;
-        let application = Application::build(settings)
-            .await
-            .map_err(|e| format!("{e:#}"))?;
-        let address = format!("http://127.0.0.1:{}", application.port());
-        tokio::spawn(application.run_until_stopped());
-        Ok(address)
+        start_instance(self.database_url(), overrides).await
     }
 
     pub fn url(&self, path: &str) -> String {

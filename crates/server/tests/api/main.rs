@@ -29,6 +29,7 @@ mod key_rotation;
 mod login;
 mod me;
 mod mfa;
+mod migration_lock;
 mod oauth_clients;
 mod oidc_provider;
 mod operations;
