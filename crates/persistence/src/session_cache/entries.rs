@@ -104,15 +104,25 @@ impl Entries {
         }
     }
 
-    /// Makes room in a full cache by forgetting an eighth of it, whichever entries the
-    /// map lists first (in effect at random). Emptying it all at once, as before, held the
+    /// Makes room in a full cache by forgetting an eighth of it: a run of the map's
+    /// entries from a random place in it. Emptying it all at once, as before, held the
     /// lock while thousands of entries were freed, and left nothing cached when more
-    /// sessions are in use than the cache holds; at random, a share of them stays.
+    /// sessions are in use than the cache holds; at random, a share of them stays. The
+    /// place must be drawn: the map lists its entries in the same order every time, so
+    /// "the first eighth" forgot the same sessions (those in the first buckets) again and
+    /// again while the rest stayed for good.
     pub(super) fn evict_some(&mut self, capacity: usize) {
+        let held = self.by_session.len();
+        if held == 0 {
+            return;
+        }
+        let start = rand::random_range(0..held);
         let victims: Vec<SessionId> = self
             .by_session
             .keys()
-            .take((capacity / 8).max(1))
+            .cycle()
+            .skip(start)
+            .take((capacity / 8).clamp(1, held))
             .copied()
             .collect();
         for id in victims {

@@ -480,6 +480,49 @@ mod tests {
         assert_eq!(cache.len(), 1);
     }
 
+    fn hold(entries: &mut Entries, session: &Session, user: &User) {
+        entries
+            .by_session
+            .insert(session.id, Box::new(Entry::new(session, user)));
+        entries.by_user.entry(user.id).or_default().push(session.id);
+    }
+
+    #[test]
+    fn eviction_forgets_other_sessions_each_time() {
+        let user = account();
+        let sessions: Vec<Session> = (0..800).map(|_| session_of(&user)).collect();
+        let mut entries = Entries::default();
+        for session in &sessions {
+            hold(&mut entries, session, &user);
+        }
+        let gone = |entries: &Entries| -> std::collections::HashSet<SessionId> {
+            sessions
+                .iter()
+                .map(|session| session.id)
+                .filter(|id| !entries.by_session.contains_key(id))
+                .collect()
+        };
+        entries.evict_some(800);
+        let first = gone(&entries);
+        assert_eq!(first.len(), 100);
+        // The same sessions come back (into the same buckets); the next eviction must not
+        // pick them again.
+        for session in sessions.iter().filter(|session| first.contains(&session.id)) {
+            hold(&mut entries, session, &user);
+        }
+        entries.evict_some(800);
+        let second = gone(&entries);
+        assert_eq!(second.len(), 100);
+        let again = first.intersection(&second).count();
+        // At random about 100/8 are; the first buckets every time, all 100 were.
+        assert!(again < 50, "{again} of 100 forgotten again");
+        assert_eq!(
+            entries.by_user[&user.id].len(),
+            700,
+            "the account's index agrees"
+        );
+    }
+
     #[test]
     fn stays_within_capacity_and_keeps_most_of_what_it_holds() {
         let cache = live_cache();
