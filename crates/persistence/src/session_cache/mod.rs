@@ -507,7 +507,10 @@ mod tests {
         assert_eq!(first.len(), 100);
         // The same sessions come back (into the same buckets); the next eviction must not
         // pick them again.
-        for session in sessions.iter().filter(|session| first.contains(&session.id)) {
+        for session in sessions
+            .iter()
+            .filter(|session| first.contains(&session.id))
+        {
             hold(&mut entries, session, &user);
         }
         entries.evict_some(800);
