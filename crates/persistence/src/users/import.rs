@@ -1,6 +1,6 @@
 //! Accounts brought from another system, a batch per statement.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use gatehouse_domain::{Conflict, NewUser, PasswordHash};
@@ -12,6 +12,10 @@ use crate::{RepoError, entity::user};
 /// The most accounts one `INSERT` carries: 8 bound parameters each, within SQLite's limit
 /// of 32,766 a statement (Postgres and MySQL allow 65,535). Larger batches are split.
 const MAX_ROWS_PER_STATEMENT: usize = 4_000;
+
+/// How often an insert is tried again when the account it clashed with is gone by the
+/// time it is looked up (deleted in between, each time).
+const CLASH_VANISHED_TRIES: u32 = 3;
 
 /// One account brought from another system, with its own active flag and creation time.
 #[derive(Debug, Clone)]
@@ -64,11 +68,19 @@ impl UserRepository {
             .await?;
         let mut outcomes = Vec::with_capacity(accounts.len());
         let mut fresh = Vec::new();
-        for account in accounts {
+        // The rows that repeat an address of an earlier row of this batch, by position:
+        // what they are reported as depends on how that row fares.
+        let mut repeats: Vec<(usize, String)> = Vec::new();
+        let mut first_here = HashSet::new();
+        for (position, account) in accounts.into_iter().enumerate() {
             let email = account.new.email.as_str();
             if let Some(hash) = taken.get(email) {
+                if first_here.contains(email) {
+                    repeats.push((position, email.to_owned()));
+                }
                 outcomes.push(ImportOutcome::Present(hash.clone()));
             } else {
+                first_here.insert(email.to_owned());
                 // A later row with the same address finds this one.
                 taken.insert(email.to_owned(), account.new.password_hash.clone());
                 outcomes.push(ImportOutcome::Inserted);
@@ -96,39 +108,67 @@ impl UserRepository {
         {
             Ok(_) => Ok(outcomes),
             Err(RepoError::Conflict(Conflict::EmailTaken)) => {
-                self.import_one_by_one(fresh, outcomes).await
+                self.import_one_by_one(fresh, outcomes, repeats).await
             }
             Err(other) => Err(other),
         }
     }
 
     /// The slow path of [`import_many`](Self::import_many): `fresh` (the accounts its
-    /// `outcomes` marked inserted, in order) one at a time.
+    /// `outcomes` marked inserted, in order) one at a time. An address taken meanwhile is
+    /// reported with the stored hash, and so are the `repeats` of it later in the batch (a
+    /// second spelling must read as a clash with what is stored, not as this import's
+    /// own row). A clash that is gone by the time it is looked up (the racing account was
+    /// deleted) leaves the address free: the insert is tried again.
     async fn import_one_by_one(
         &self,
         fresh: Vec<ImportedAccount>,
         mut outcomes: Vec<ImportOutcome>,
+        repeats: Vec<(usize, String)>,
     ) -> Result<Vec<ImportOutcome>, RepoError> {
+        let mut stored_now: HashMap<String, PasswordHash> = HashMap::new();
         let mut marked_inserted = outcomes
             .iter_mut()
             .filter(|outcome| **outcome == ImportOutcome::Inserted);
         for account in fresh {
             let email = account.new.email.clone();
-            let outcome =
-                match insert_user(&self.db, account.new, account.is_active, account.created_at)
-                    .await
-                {
-                    Ok(_) => ImportOutcome::Inserted,
+            let mut tries = 0;
+            let outcome = loop {
+                let inserted = insert_user(
+                    &self.db,
+                    account.new.clone(),
+                    account.is_active,
+                    account.created_at,
+                )
+                .await;
+                match inserted {
+                    Ok(_) => break ImportOutcome::Inserted,
                     Err(RepoError::Conflict(Conflict::EmailTaken)) => {
-                        let stored = self.find_by_email(&email).await?.ok_or_else(|| {
-                            RepoError::Corrupt(format!("{email} is taken but cannot be found"))
-                        })?;
-                        ImportOutcome::Present(stored.password_hash)
+                        match self.find_by_email(&email).await? {
+                            Some(stored) => break ImportOutcome::Present(stored.password_hash),
+                            None if tries < CLASH_VANISHED_TRIES => tries += 1,
+                            None => {
+                                return Err(RepoError::Corrupt(format!(
+                                    "{email} is taken but cannot be found"
+                                )));
+                            }
+                        }
                     }
                     Err(other) => return Err(other),
-                };
+                }
+            };
+            let hash = match &outcome {
+                ImportOutcome::Inserted => account.new.password_hash.clone(),
+                ImportOutcome::Present(stored) => stored.clone(),
+            };
+            stored_now.insert(email.as_str().to_owned(), hash);
             if let Some(slot) = marked_inserted.next() {
                 *slot = outcome;
+            }
+        }
+        for (position, email) in repeats {
+            if let (Some(slot), Some(hash)) = (outcomes.get_mut(position), stored_now.get(&email)) {
+                *slot = ImportOutcome::Present(hash.clone());
             }
         }
         Ok(outcomes)

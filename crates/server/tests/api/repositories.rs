@@ -702,3 +702,74 @@ async fn a_refresh_is_recorded_only_for_the_owner_of_a_live_session_with_an_acti
     );
     assert_eq!(generations(&sessions, id).await, (1, 0));
 }
+
+/// The import's fallback, which runs when a registration races an import: an address
+/// taken meanwhile is reported with the stored hash, and so is a second spelling of it
+/// later in the batch (a clash, not this import's own row); an address whose clash is gone
+/// by the time it is looked up (deleted in between) is inserted. Played on Postgres with a
+/// trigger: it holds the batch's row while the "registration" commits, and refuses one
+/// address twice as if it were taken (a sequence counts, as it survives the refusal).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_import_fallback_reports_a_racing_registration_and_inserts_past_a_vanished_clash() {
+    use gatehouse_persistence::{ImportOutcome, ImportedAccount};
+    use sea_orm::ConnectionTrait;
+    let Some(backend @ Backend::Postgres(_)) = Backend::postgres() else {
+        return;
+    };
+    let (db, _guard) = migrated_database(backend).await;
+    db.execute_unprepared(
+        r#"
+        CREATE SEQUENCE vanishing_clash;
+        CREATE FUNCTION import_race() RETURNS trigger AS $$
+        BEGIN
+            IF NEW.email = 'raced@example.com' AND NEW.hashed_password <> 'registered' THEN
+                PERFORM pg_sleep(1);
+            END IF;
+            IF NEW.email = 'vanished@example.com' AND nextval('vanishing_clash') <= 2 THEN
+                RAISE EXCEPTION 'taken, then gone' USING ERRCODE = 'unique_violation';
+            END IF;
+            RETURN NEW;
+        END $$ LANGUAGE plpgsql;
+        CREATE TRIGGER import_race BEFORE INSERT ON users
+            FOR EACH ROW EXECUTE FUNCTION import_race();
+        "#,
+    )
+    .await
+    .unwrap();
+    let imported = PasswordHash::new("imported");
+    let account = |email: &str| ImportedAccount {
+        new: NewUser::new(Email::parse(email).unwrap(), imported.clone()),
+        is_active: true,
+        created_at: Utc::now(),
+    };
+    let batch = vec![
+        account("raced@example.com"),
+        account("Raced@Example.com"),
+        account("vanished@example.com"),
+    ];
+    let users = UserRepository::new(db.clone());
+    let importing = tokio::spawn({
+        let users = users.clone();
+        async move { users.import_many(batch).await }
+    });
+    // The registration, while the batch's first row waits in the trigger.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let registered = NewUser::new(
+        Email::parse("raced@example.com").unwrap(),
+        PasswordHash::new("registered"),
+    );
+    users.create(registered, Utc::now()).await.unwrap();
+    let outcomes = importing.await.unwrap().unwrap();
+    let stored = ImportOutcome::Present(PasswordHash::new("registered"));
+    assert_eq!(
+        outcomes,
+        [stored.clone(), stored, ImportOutcome::Inserted],
+        "the second spelling is a clash with what is stored"
+    );
+    let vanished = users
+        .find_by_email(&Email::parse("vanished@example.com").unwrap())
+        .await
+        .unwrap()
+        .expect("inserted past the vanished clash");
+    assert_eq!(vanished.password_hash, imported);
+}
