@@ -87,9 +87,21 @@ async fn a_database_outage_answers_503_quickly_not_500() {
     };
     let app = spawn_app_with(backend, &[("DATABASE_ACQUIRE_TIMEOUT_S", "1")]).await;
     let (_, _, tokens) = app.logged_in_user().await;
+    let (_, rp) = app.admin_and_rp(serde_json::json!({})).await;
+    let (app_tokens, _) = crate::provider_tokens::tokens_for(&app, &rp, "openid email").await;
     app.drop_database_under_the_app().await;
     let started = std::time::Instant::now();
     assert_problem(app.me(&tokens.access).await, 503, None).await;
+    // An app's userinfo too (it was a bare 500).
+    let userinfo = app
+        .client
+        .get(app.url("/oauth/userinfo"))
+        .bearer_auth(app_tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(userinfo.headers().contains_key("retry-after"));
+    assert_problem(userinfo, 503, None).await;
     assert_problem(
         app.login("you@example.com", "YourStrongPassw0rd!").await,
         503,

@@ -296,9 +296,10 @@ async fn userinfo_answer(state: &AppState, request: &HttpRequest) -> HttpRespons
         Err(ResourceError::InsufficientScope) => {
             bearer_error(StatusCode::FORBIDDEN, "insufficient_scope")
         }
+        // As every JSON route: 503 with Retry-After while the database is out, a problem
+        // document either way (it was a bare 500).
         Err(ResourceError::Failed(error)) => {
-            tracing::error!(error = %gatehouse_app::error_chain(&error), "userinfo failed");
-            HttpResponse::InternalServerError().finish()
+            actix_web::ResponseError::error_response(&crate::error::ApiError::from(error))
         }
     }
 }
