@@ -153,15 +153,7 @@ impl SigningKeyRepository {
             .filter(signing_key::Column::Slot.eq("next"))
             .exec(&txn)
             .await?;
-        if activated.rows_affected == 0 {
-            txn.rollback().await?;
-            return Ok(false);
-        }
-        announce(&txn).await?;
-        let recorded = record_event(&txn, event).await?;
-        txn.commit().await?;
-        recorded.committed();
-        Ok(true)
+        commit_step(txn, activated.rows_affected > 0, event).await
     }
 
     /// Removes the `retiring` key `kid` and records `event`; `false` when it is gone
@@ -173,15 +165,7 @@ impl SigningKeyRepository {
             .filter(signing_key::Column::State.eq("retiring"))
             .exec(&txn)
             .await?;
-        if removed.rows_affected == 0 {
-            txn.rollback().await?;
-            return Ok(false);
-        }
-        announce(&txn).await?;
-        let recorded = record_event(&txn, event).await?;
-        txn.commit().await?;
-        recorded.committed();
-        Ok(true)
+        commit_step(txn, removed.rows_affected > 0, event).await
     }
 
     /// Stores key `kid`'s private key sealed again (under a new `MFA_ENCRYPTION_KEY`).
@@ -251,6 +235,24 @@ async fn listen(
         changed.notify_one();
     }
     Ok(())
+}
+
+/// Ends a step's transaction: when it `changed` something, announced and recorded with
+/// `event`, committed (`true`); else rolled back (`false`: another instance took it).
+async fn commit_step(
+    txn: DatabaseTransaction,
+    changed: bool,
+    event: &NewAuditEvent,
+) -> Result<bool, RepoError> {
+    if !changed {
+        txn.rollback().await?;
+        return Ok(false);
+    }
+    announce(&txn).await?;
+    let recorded = record_event(&txn, event).await?;
+    txn.commit().await?;
+    recorded.committed();
+    Ok(true)
 }
 
 /// Announces a change to the keys when `txn` commits (Postgres; nothing elsewhere).

@@ -9,6 +9,7 @@ pub mod import_starter;
 pub mod keys_cli;
 pub mod roles_cli;
 pub mod settings;
+mod signing_keys;
 pub mod startup;
 pub mod telemetry;
 pub mod users_cli;

@@ -9,7 +9,7 @@ use actix_web::{
     web,
 };
 use anyhow::Context;
-use gatehouse_auth::{JwtCodec, PasswordHasher};
+use gatehouse_auth::PasswordHasher;
 use gatehouse_mail::Mailer;
 use gatehouse_persistence::{
     DatabaseConfig, DatabaseConnection, connect, connect_lazily, redact_url, session_cache_for,
@@ -44,7 +44,7 @@ impl Application {
             gatehouse_auth::SecretSealer::new(settings.mfa_key.clone()),
             gatehouse_auth::SecretSealer::with_older_key,
         );
-        let jwt = token_codec(&settings, &db, &sealer).await?;
+        let jwt = crate::signing_keys::token_codec(&settings, &db, &sealer).await?;
         let mailer = Mailer::start(settings.mail.clone()).context("invalid MAIL_* settings")?;
         let ip_limiter = IpRateLimiter::start(&settings.web.rate_limits)
             .await
@@ -151,41 +151,6 @@ impl Application {
             None => self.server.await,
         }
     }
-}
-
-/// The codec of gatehouse's tokens: on the key settings' keys, or (`SIGNING_KEYS=managed`)
-/// on the database's, made at the first start, kept in step with the other instances and
-/// the schedule by a task of its own.
-async fn token_codec(
-    settings: &Settings,
-    db: &sea_orm::DatabaseConnection,
-    sealer: &gatehouse_auth::SecretSealer,
-) -> anyhow::Result<JwtCodec> {
-    let Some(config) = &settings.managed_keys else {
-        return JwtCodec::new(settings.jwt.clone()).context("invalid JWT settings");
-    };
-    let keys = gatehouse_app::keys::ManagedKeys::new(
-        gatehouse_persistence::SigningKeyRepository::new(db.clone()),
-        sealer.clone(),
-        config.clone(),
-    );
-    let set = keys
-        .sync(chrono::Utc::now())
-        .await
-        .context("SIGNING_KEYS=managed: the signing keys in the database")?;
-    let codec = JwtCodec::new(gatehouse_auth::JwtConfig {
-        key: set.signing().clone(),
-        previous: set.verifying().to_vec(),
-        ..settings.jwt.clone()
-    })
-    .context("SIGNING_KEYS=managed: the current signing key")?;
-    tracing::info!(
-        kid = set.signing().kid().unwrap_or_default(),
-        verifying = set.verifying().len(),
-        "signing with managed keys from the database"
-    );
-    tokio::spawn(keys.keep_in_step(codec.key_ring().clone()));
-    Ok(codec)
 }
 
 /// What the periodic purge cleans, so the tables do not grow forever.
