@@ -33,6 +33,7 @@ async fn services(policy: Policy) -> Services {
     let db = gatehouse_persistence::connect(DatabaseConfig {
         url: "sqlite::memory:".into(),
         max_connections: 1,
+        min_connections: 0,
         acquire_timeout: Duration::from_secs(5),
     })
     .await

@@ -1,13 +1,20 @@
 //! Connecting to SQLite, Postgres or MySQL/MariaDB from one URL.
 
-use std::{fmt, time::Duration};
+use std::{fmt, sync::Arc, time::Duration};
 
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection,
-    sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
+    Statement,
+    sqlx::{
+        postgres::PgConnectOptions,
+        sqlite::{SqliteJournalMode, SqliteSynchronous},
+    },
 };
 
-use crate::RepoError;
+use crate::{
+    RepoError,
+    primary::{HostList, Switches},
+};
 
 /// How to reach the database. `Debug` shows the URL with its password masked.
 #[derive(Clone, PartialEq, Eq)]
@@ -17,6 +24,9 @@ pub struct DatabaseConfig {
     pub url: String,
     /// Pool size.
     pub max_connections: u32,
+    /// Connections opened with the pool and kept open (at most `max_connections`), so the
+    /// first requests under load do not wait for handshakes.
+    pub min_connections: u32,
     /// How long a query waits for a free connection (and a new connection for its
     /// handshake) before failing with [`RepoError::Unavailable`].
     pub acquire_timeout: Duration,
@@ -27,6 +37,7 @@ impl fmt::Debug for DatabaseConfig {
         f.debug_struct("DatabaseConfig")
             .field("url", &redact_url(&self.url))
             .field("max_connections", &self.max_connections)
+            .field("min_connections", &self.min_connections)
             .field("acquire_timeout", &self.acquire_timeout)
             .finish()
     }
@@ -50,6 +61,21 @@ impl DatabaseConfig {
     /// Which database the URL points at, if it is one Gatehouse supports.
     pub fn kind(&self) -> Option<DatabaseKind> {
         DatabaseKind::of_url(&self.normalized_url())
+    }
+
+    /// Why a Postgres URL's host list (`h1:5432,h2:5433`, `target_session_attrs`) cannot
+    /// be used, if it cannot.
+    pub fn host_list_error(&self) -> Option<String> {
+        self.host_list().err()
+    }
+
+    /// The hosts to follow: `None` unless a Postgres URL names several, or names
+    /// `target_session_attrs`.
+    fn host_list(&self) -> Result<Option<HostList>, String> {
+        match self.kind() {
+            Some(DatabaseKind::Postgres) => HostList::parse(&self.normalized_url()),
+            _ => Ok(None),
+        }
     }
 }
 
@@ -152,41 +178,117 @@ fn redact_user_info(url: &str) -> String {
 ///
 /// For SQLite, creates the file's directory if needed and turns on WAL and a busy timeout,
 /// so concurrent requests wait for the write lock instead of failing.
+///
+/// A Postgres URL naming several hosts (or `target_session_attrs`) opens the pool on the
+/// first host that suits and keeps it on one that does (see the `primary` module).
+///
+/// The pool's `min_connections` are opened at once, side by side, before this returns; one
+/// that cannot be opened within `acquire_timeout` is left to the pool to open later (only
+/// the first connection must succeed).
 pub async fn connect(config: DatabaseConfig) -> Result<DatabaseConnection, RepoError> {
-    let db = Database::connect(pool_options(&config)?)
-        .await
-        .map_err(RepoError::Unavailable)?;
+    let db = open(&config).await?;
     db.ping().await.map_err(RepoError::Unavailable)?;
+    let opened = match db.get_database_backend() {
+        DatabaseBackend::Postgres => warm_up(db.get_postgres_connection_pool(), &config).await,
+        DatabaseBackend::MySql => warm_up(db.get_mysql_connection_pool(), &config).await,
+        DatabaseBackend::Sqlite => warm_up(db.get_sqlite_connection_pool(), &config).await,
+        _ => 0,
+    };
+    if opened < config.min_connections {
+        tracing::debug!(
+            opened,
+            wanted = config.min_connections,
+            "database: not every connection opened at start; the pool opens the rest later"
+        );
+    }
     Ok(db)
 }
 
-/// Whether the database answers now (`RepoError::Unavailable` when it does not): the
+/// Opens `config.min_connections` connections in `pool` side by side, by holding that many
+/// at once; returns how many it held.
+async fn warm_up<DB: sea_orm::sqlx::Database>(
+    pool: &sea_orm::sqlx::Pool<DB>,
+    config: &DatabaseConfig,
+) -> u32 {
+    let wanted = config.min_connections.min(config.max_connections);
+    let mut opening = tokio::task::JoinSet::new();
+    for _ in 0..wanted {
+        opening.spawn(pool.acquire());
+    }
+    let held: Vec<_> = opening.join_all().await.into_iter().flatten().collect();
+    u32::try_from(held.len()).unwrap_or(u32::MAX)
+}
+
+/// Whether the database answers now and, on Postgres, takes writes
+/// (`RepoError::Unavailable` when not: a standby, or a primary being demoted): the
 /// readiness check.
 pub async fn ping(db: &DatabaseConnection) -> Result<(), RepoError> {
-    db.ping().await.map_err(RepoError::Unavailable)
-}
-
-/// [`connect`] without connecting: the pool opens its first connection when a query needs
-/// it. For when the database is known to answer (another pool just used it).
-pub async fn connect_lazily(config: DatabaseConfig) -> Result<DatabaseConnection, RepoError> {
-    let mut options = pool_options(&config)?;
-    options.connect_lazy(true);
-    Database::connect(options)
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        return db.ping().await.map_err(RepoError::Unavailable);
+    }
+    let read_only = db
+        .query_one_raw(Statement::from_string(
+            DatabaseBackend::Postgres,
+            "SHOW transaction_read_only",
+        ))
         .await
-        .map_err(RepoError::Unavailable)
+        .map_err(RepoError::Unavailable)?
+        .map(|row| row.try_get::<String>("", "transaction_read_only"))
+        .transpose()
+        .map_err(RepoError::Unavailable)?;
+    match read_only.as_deref() {
+        Some("off") => Ok(()),
+        _ => Err(RepoError::Unavailable(DbErr::Custom(
+            "the database takes no writes".into(),
+        ))),
+    }
 }
 
-fn pool_options(config: &DatabaseConfig) -> Result<ConnectOptions, RepoError> {
-    let url = config.normalized_url();
+async fn open(config: &DatabaseConfig) -> Result<DatabaseConnection, RepoError> {
+    let hosts = config
+        .host_list()
+        .map_err(|reason| RepoError::Db(DbErr::Custom(format!("DATABASE_URL: {reason}"))))?;
+    let Some(hosts) = hosts else {
+        let mut options = pool_options(config, config.normalized_url())?;
+        options.connect_lazy(true);
+        return Database::connect(options)
+            .await
+            .map_err(RepoError::Unavailable);
+    };
+    let any_host: PgConnectOptions = hosts
+        .url_for(hosts.first())
+        .parse()
+        .map_err(|error| RepoError::Db(DbErr::Custom(format!("DATABASE_URL: {error}"))))?;
+    let (chosen, check) = hosts.find(&any_host).await.ok_or_else(|| {
+        RepoError::Unavailable(DbErr::Custom("no host of DATABASE_URL suits".into()))
+    })?;
+    drop(check);
+    let switches = Arc::new(Switches::new());
+    let mut options = pool_options(config, hosts.url_for(&chosen))?;
+    let admits = switches.clone();
+    options
+        .connect_lazy(true)
+        .map_sqlx_postgres_before_acquire(move |_, connection| {
+            let admitted = admits.admits(connection.age);
+            Box::pin(async move { Ok(admitted) })
+        });
+    let db = Database::connect(options)
+        .await
+        .map_err(RepoError::Unavailable)?;
+    tokio::spawn(hosts.follow(db.get_postgres_connection_pool().clone(), chosen, switches));
+    Ok(db)
+}
+
+fn pool_options(config: &DatabaseConfig, url: String) -> Result<ConnectOptions, RepoError> {
     if config.kind() == Some(DatabaseKind::Sqlite) {
         create_sqlite_parent_dir(&url)?;
     }
     let mut options = ConnectOptions::new(url);
     options
         .max_connections(config.max_connections)
-        // No eager connections: each one costs a handshake (with TLS, ≈ 90 ms), and start-up
-        // should pay for one at most.
-        .min_connections(0)
+        // Each connection costs a handshake (with TLS, ≈ 90 ms): opened with the pool,
+        // they are paid for before the first request rather than by it.
+        .min_connections(config.min_connections.min(config.max_connections))
         .acquire_timeout(config.acquire_timeout)
         .connect_timeout(config.acquire_timeout)
         .sqlx_logging(false)
@@ -232,6 +334,7 @@ mod tests {
         let config = DatabaseConfig {
             url: "postgresql+asyncpg://postgres:postgres@localhost:5432/app".into(),
             max_connections: 1,
+            min_connections: 0,
             acquire_timeout: Duration::from_secs(1),
         };
         assert_eq!(
@@ -246,6 +349,7 @@ mod tests {
         let config = |url: &str| DatabaseConfig {
             url: url.into(),
             max_connections: 1,
+            min_connections: 0,
             acquire_timeout: Duration::from_secs(1),
         };
         assert!(config("sqlite::memory:").is_in_memory());
@@ -276,6 +380,7 @@ mod tests {
         let config = DatabaseConfig {
             url: "postgres://app:hunter2@db/app".into(),
             max_connections: 1,
+            min_connections: 0,
             acquire_timeout: Duration::from_secs(1),
         };
         assert!(!format!("{config:?}").contains("hunter2"));

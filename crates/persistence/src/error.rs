@@ -62,7 +62,9 @@ fn is_unavailable(err: &DbErr) -> bool {
 
 /// SQLSTATEs that mean "the database is not there right now" rather than "this query is
 /// wrong": class 08 (connection exception), Postgres' 57P01–57P03 (administrator
-/// shutdown, crash shutdown, cannot connect now) and 3D000 (database does not exist).
+/// shutdown, crash shutdown, cannot connect now), 3D000 (database does not exist) and
+/// 25006 (a write refused by a read-only host: a standby, or a primary demoted by a
+/// failover, until the pool follows the new one; see [`crate::primary`]).
 fn is_outage_sqlstate(code: &str) -> bool {
-    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "3D000")
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "3D000" | "25006")
 }

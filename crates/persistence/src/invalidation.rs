@@ -47,17 +47,7 @@ pub fn session_cache_for(db: &DatabaseConnection, capacity: usize) -> SessionCac
     let cache = SessionCache::new(capacity);
     if let Some(shared) = cache.downgrade() {
         let pool = db.get_postgres_connection_pool();
-        // Heartbeats have a connection of their own: on the server's pool, a pool busy with
-        // requests would delay them, turn the cache off and send even more requests to the
-        // database just when it has the most to do.
-        let heartbeats = PgPoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(RECONNECT_AFTER_SILENCE)
-            .connect_lazy_with(connect_options(pool, HEARTBEAT_APPLICATION_NAME));
-        tokio::spawn(send_heartbeats(
-            SqlxPostgresConnector::from_sqlx_postgres_pool(heartbeats),
-            shared.clone(),
-        ));
+        tokio::spawn(send_heartbeats(pool.clone(), shared.clone()));
         tokio::spawn(listen(pool.clone(), shared));
     }
     cache
@@ -71,11 +61,36 @@ fn connect_options(pool: &PgPool, application_name: &str) -> PgConnectOptions {
         .application_name(application_name)
 }
 
-async fn send_heartbeats(db: DatabaseConnection, cache: Weak<Shared>) {
+/// A pool of one for heartbeats, on the host `server` now connects to.
+///
+/// Heartbeats have a connection of their own: on the server's pool, a pool busy with
+/// requests would delay them, turn the cache off and send even more requests to the
+/// database just when it has the most to do.
+fn heartbeat_pool(server: &PgPool) -> (DatabaseConnection, PgConnectOptions) {
+    let options = connect_options(server, HEARTBEAT_APPLICATION_NAME);
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(RECONNECT_AFTER_SILENCE)
+        .connect_lazy_with(options.clone());
+    (
+        SqlxPostgresConnector::from_sqlx_postgres_pool(pool),
+        options,
+    )
+}
+
+async fn send_heartbeats(server: PgPool, cache: Weak<Shared>) {
+    let (mut db, mut options) = heartbeat_pool(&server);
     let mut ticks = tokio::time::interval(HEARTBEAT_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
+        // After a failover the server's pool connects elsewhere (see `crate::primary`);
+        // heartbeats must go where the listener now listens.
+        let wanted = server.connect_options();
+        if (wanted.get_host(), wanted.get_port()) != (options.get_host(), options.get_port()) {
+            let _ = db.close().await;
+            (db, options) = heartbeat_pool(&server);
+        }
         // Stamped just before it leaves: its send time is what freshness is judged by.
         let Some(payload) = SessionCache::upgrade(&cache).and_then(|c| c.heartbeat_payload())
         else {

@@ -195,20 +195,20 @@ impl SigningKeyRepository {
         if self.db.get_database_backend() != DatabaseBackend::Postgres {
             return;
         }
-        let options = self
-            .db
-            .get_postgres_connection_pool()
-            .connect_options()
-            .as_ref()
-            .clone()
-            .application_name(LISTENER_APPLICATION_NAME);
+        let server = self.db.get_postgres_connection_pool().clone();
         tokio::spawn(async move {
             loop {
                 // A pool of one per attempt, off the server's pool: the listening
-                // connection is held for good.
+                // connection is held for good. On the server pool's host as it is now:
+                // after a failover, the new primary's (see `crate::primary`).
+                let options = server
+                    .connect_options()
+                    .as_ref()
+                    .clone()
+                    .application_name(LISTENER_APPLICATION_NAME);
                 let own = PgPoolOptions::new()
                     .max_connections(1)
-                    .connect_lazy_with(options.clone());
+                    .connect_lazy_with(options);
                 match listen(&own, &changed).await {
                     Ok(()) => tracing::debug!("signing keys: channel lost; listening again"),
                     Err(error) => {

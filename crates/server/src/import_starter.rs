@@ -61,6 +61,7 @@ pub async fn run(from: &str, batch_size: u32, settings: &Settings) -> anyhow::Re
     let source = DatabaseConfig {
         url: from.trim().to_owned(),
         max_connections: 1,
+        min_connections: 0,
         acquire_timeout: settings.database.acquire_timeout,
     };
     if source.kind() != Some(DatabaseKind::Postgres) {

@@ -12,7 +12,7 @@ use anyhow::Context;
 use gatehouse_auth::PasswordHasher;
 use gatehouse_mail::Mailer;
 use gatehouse_persistence::{
-    DatabaseConfig, DatabaseConnection, connect, connect_lazily, redact_url, session_cache_for,
+    DatabaseConfig, DatabaseConnection, connect, redact_url, session_cache_for,
 };
 use gatehouse_web::rate_limit::IpRateLimiter;
 use gatehouse_web::{
@@ -35,7 +35,7 @@ impl Application {
     /// Connects to the database, migrates it if configured, prepares hashing and tokens,
     /// and binds the listener. Nothing is served until [`run_until_stopped`](Self::run_until_stopped).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let db = prepare_database(&settings).await?;
+        let db = prepare_pool(&settings, settings.database.clone()).await?;
         warn_about_weak_settings(&settings);
         // Cheap: the hasher makes its timing dummy from random bytes, hashing nothing.
         let hasher =
@@ -264,23 +264,42 @@ fn oidc_providers(
 }
 
 /// Opens the pool and, with `MIGRATE_ON_START`, brings the schema up to date: what every
-/// command that works on the data needs first.
+/// command that works on the data needs first. A command's pool opens connections as it
+/// needs them; the server's opens `DATABASE_MIN_CONNECTIONS` first.
 pub async fn prepare_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    let on_demand = DatabaseConfig {
+        min_connections: 0,
+        ..settings.database.clone()
+    };
+    prepare_pool(settings, on_demand).await
+}
+
+/// [`prepare_database`] with the pool `pool` describes (the URL is `settings`'): every
+/// connection it keeps open is open when this returns.
+async fn prepare_pool(
+    settings: &Settings,
+    pool: DatabaseConfig,
+) -> anyhow::Result<DatabaseConnection> {
+    let open = || async {
+        connect(pool.clone())
+            .await
+            .with_context(|| cannot_connect(settings))
+    };
     if !settings.migrate_on_start {
-        return connect_database(settings).await;
+        return open().await;
     }
     if settings.database.is_in_memory() {
-        let db = connect_database(settings).await?;
+        let db = open().await?;
         migrate(&db).await?;
         return Ok(db);
     }
     // Migrations run one statement after another. On a pool that may grow, each one can
     // open a connection of its own (sqlx hands a connection back through a spawned task, so
     // the next statement often finds none idle), and every connection costs a handshake
-    // (≈ 90 ms with TLS): so one connection for them, closed after, and the server's pool
-    // opens connections when it needs them.
+    // (≈ 90 ms with TLS): so one connection for them, closed after.
     let single = DatabaseConfig {
         max_connections: 1,
+        min_connections: 0,
         ..settings.database.clone()
     };
     let migrations = connect(single)
@@ -294,9 +313,7 @@ pub async fn prepare_database(settings: &Settings) -> anyhow::Result<DatabaseCon
     drop(file_lock);
     // Closing only says goodbye to the server; the pool below does not need it first.
     let _ = migrations.close().await;
-    connect_lazily(settings.database.clone())
-        .await
-        .with_context(|| cannot_connect(settings))
+    open().await
 }
 
 /// For a SQLite file, an exclusive lock on `<file>.migrate-lock`, held until dropped

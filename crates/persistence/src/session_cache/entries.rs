@@ -8,6 +8,11 @@ use gatehouse_domain::{Assurance, Email, PasswordHash, Session, SessionId, User,
 
 use super::ENTRY_TTL;
 
+/// What one cached session may cost in memory, entry and maps together: the bound its
+/// budget (`SESSION_CACHE_MEMORY_MB`) is divided by. Measured by `just bench-scale` at 463
+/// bytes (see [`Entry`]).
+pub const BYTES_PER_SESSION: usize = 512;
+
 #[derive(Default)]
 pub(super) struct Entries {
     /// Boxed: the map's spare capacity then costs a pointer per slot, not a whole entry.

@@ -37,6 +37,7 @@ use gatehouse_domain::{Session, SessionId, User, UserId};
 
 mod entries;
 
+pub use entries::BYTES_PER_SESSION;
 use entries::{Entries, Entry};
 
 /// How often each instance sends a heartbeat through the invalidation channel.

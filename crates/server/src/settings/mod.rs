@@ -128,8 +128,9 @@ pub struct Settings {
     /// `KEY_CHECK_INTERVAL_S`): the keys are the database's, read at start, and `jwt.key`
     /// is only a stand-in until then; the OpenID Provider signs with them too.
     pub managed_keys: Option<gatehouse_app::keys::ManagedKeysConfig>,
-    /// `SESSION_CACHE_SIZE`: how many sessions the in-process cache holds (Postgres only,
-    /// where LISTEN/NOTIFY keeps it in step); 0 turns it off.
+    /// How many sessions the in-process cache holds (Postgres only, where LISTEN/NOTIFY
+    /// keeps it in step): `SESSION_CACHE_SIZE`, or as many as `SESSION_CACHE_MEMORY_MB`
+    /// holds; 0 turns it off.
     pub session_cache_size: usize,
 }
 
@@ -144,6 +145,7 @@ struct Raw {
     app_workers: Option<usize>,
     database_url: String,
     database_max_connections: u32,
+    database_min_connections: Option<u32>,
     database_acquire_timeout_s: u64,
     migrate_on_start: bool,
     jwt_secret_key: Option<String>,
@@ -191,7 +193,8 @@ struct Raw {
     audit_retention_days: i64,
     metrics_addr: Option<String>,
     purge_interval_min: u64,
-    session_cache_size: usize,
+    session_cache_size: Option<usize>,
+    session_cache_memory_mb: usize,
     max_body_bytes: usize,
     log_format: String,
     ui_enabled: bool,
@@ -232,7 +235,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("session_retention_days", "30"),
     ("audit_retention_days", "365"),
     ("purge_interval_min", "60"),
-    ("session_cache_size", "10000"),
+    ("session_cache_memory_mb", "64"),
     ("argon2_memory_kib", "65536"),
     ("hashing_max_wait_s", "10"),
     ("argon2_iterations", "3"),
@@ -410,6 +413,7 @@ impl Raw {
         let accounts = self.accounts()?;
         let rate_limits = self.rate_limits()?;
         let metrics_addr = self.metrics_addr()?;
+        let session_cache_size = self.session_cache_size();
         if self.max_body_bytes == 0 {
             return Err(SettingsError::new("MAX_BODY_BYTES", "must be at least 1"));
         }
@@ -475,7 +479,7 @@ impl Raw {
             metrics_addr,
             purge_interval: (self.purge_interval_min > 0)
                 .then(|| Duration::from_secs(self.purge_interval_min.saturating_mul(60))),
-            session_cache_size: self.session_cache_size,
+            session_cache_size,
             provider_key,
             provider_key_generated,
             managed_keys,

@@ -209,6 +209,9 @@ const TEST_DEFAULTS: &[(&str, &str)] = &[
     ("ARGON2_PARALLELISM", "1"),
     ("HASHING_CONCURRENCY", "4"),
     ("DATABASE_MAX_CONNECTIONS", "8"),
+    // One connection opened at start, as before the pool warmed up: the suite starts
+    // hundreds of apps (`pool_warms_up` tests the default, all of them).
+    ("DATABASE_MIN_CONNECTIONS", "1"),
     ("LOG_FORMAT", "text"),
     // Tests log in far more often than people do; the rate-limit tests turn it back on.
     ("RATE_LIMIT_ENABLED", "false"),
@@ -224,6 +227,7 @@ pub async fn migrated_database(backend: Backend) -> (DatabaseConnection, TestDat
     let db = connect(DatabaseConfig {
         url: database.url.clone(),
         max_connections: 8,
+        min_connections: 0,
         acquire_timeout: std::time::Duration::from_secs(5),
     })
     .await
@@ -635,6 +639,7 @@ pub async fn verify_address_in(database_url: &str, email: &str) {
     let db = connect(DatabaseConfig {
         url: database_url.to_owned(),
         max_connections: 1,
+        min_connections: 0,
         acquire_timeout: std::time::Duration::from_secs(5),
     })
     .await

@@ -21,6 +21,8 @@ mod cli;
 mod clients_cli;
 mod connection_resets;
 mod credential_changes;
+mod database_hosts;
+mod failover;
 mod federation;
 mod federation_attacks;
 mod fourth_review;

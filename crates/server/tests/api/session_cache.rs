@@ -19,7 +19,7 @@ use crate::{
 const ELSEWHERE_WITHIN: Duration = Duration::from_secs(1);
 
 /// Waits until the server's cache reports its channel working (the first heartbeat).
-async fn wait_until_usable(client: &reqwest::Client, base: &str) {
+pub(crate) async fn wait_until_usable(client: &reqwest::Client, base: &str) {
     let started = Instant::now();
     while metric(client, base, "gatehouse_session_cache_usable").await != Some(1.0) {
         assert!(
@@ -30,7 +30,7 @@ async fn wait_until_usable(client: &reqwest::Client, base: &str) {
     }
 }
 
-async fn hits(client: &reqwest::Client, base: &str) -> f64 {
+pub(crate) async fn hits(client: &reqwest::Client, base: &str) -> f64 {
     metric(client, base, "gatehouse_session_cache_hits_total")
         .await
         .expect("the hit counter is exported")

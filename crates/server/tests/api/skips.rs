@@ -22,15 +22,19 @@ pub enum Needs {
     Chromium,
     /// Node.js and `npm ci` in `tests/oidc-provider` (`GATEHOUSE_TEST_OIDC_PROVIDER`).
     OidcProvider,
+    /// A replicated Postgres and the command that fails it over
+    /// (`GATEHOUSE_TEST_FAILOVER_URL`, `GATEHOUSE_TEST_FAILOVER_COMMAND`).
+    Failover,
 }
 
 impl Needs {
-    const ALL: [Self; 5] = [
+    const ALL: [Self; 6] = [
         Self::Postgres,
         Self::MariaDb,
         Self::Redis,
         Self::Chromium,
         Self::OidcProvider,
+        Self::Failover,
     ];
 
     fn what(self) -> &'static str {
@@ -41,6 +45,10 @@ impl Needs {
             Self::Chromium => "the browser: no chromedriver (set GATEHOUSE_TEST_CHROMEDRIVER)",
             Self::OidcProvider => {
                 "the OpenID Provider: no node, or no `npm ci` in crates/server/tests/oidc-provider"
+            }
+            Self::Failover => {
+                "a replicated Postgres: GATEHOUSE_TEST_FAILOVER_URL and \
+                 GATEHOUSE_TEST_FAILOVER_COMMAND are not set (.ci/run sets up pg_auto_failover)"
             }
         }
     }
