@@ -7,6 +7,7 @@
 //! Settings come by value ([`Services::new`]); nothing here reads the environment.
 
 pub mod account;
+pub mod admin;
 pub mod by_mail;
 mod client;
 pub mod clients;

@@ -13,7 +13,7 @@ use sea_orm::{
 
 use crate::{
     RepoError,
-    primary::{HostList, Switches},
+    primary::{HostList, Switches, new_connection_suits},
 };
 
 /// How to reach the database. `Debug` shows the URL with its password masked.
@@ -182,35 +182,44 @@ fn redact_user_info(url: &str) -> String {
 /// A Postgres URL naming several hosts (or `target_session_attrs`) opens the pool on the
 /// first host that suits and keeps it on one that does (see the `primary` module).
 ///
-/// The pool's `min_connections` are opened at once, side by side, before this returns; one
-/// that cannot be opened within `acquire_timeout` is left to the pool to open later (only
-/// the first connection must succeed).
+/// Only the first connection is waited for. The pool's other `min_connections` are opened
+/// in the background, side by side, while the caller goes on (a server binding its port:
+/// about 100 ms more for 16 with TLS, which the start does not wait for); one that cannot
+/// be opened within `acquire_timeout` is left to the pool to open later.
 pub async fn connect(config: DatabaseConfig) -> Result<DatabaseConnection, RepoError> {
     let db = open(&config).await?;
     db.ping().await.map_err(RepoError::Unavailable)?;
-    let opened = match db.get_database_backend() {
-        DatabaseBackend::Postgres => warm_up(db.get_postgres_connection_pool(), &config).await,
-        DatabaseBackend::MySql => warm_up(db.get_mysql_connection_pool(), &config).await,
-        DatabaseBackend::Sqlite => warm_up(db.get_sqlite_connection_pool(), &config).await,
-        _ => 0,
-    };
-    if opened < config.min_connections {
-        tracing::debug!(
-            opened,
-            wanted = config.min_connections,
-            "database: not every connection opened at start; the pool opens the rest later"
-        );
+    let wanted = config.min_connections.min(config.max_connections);
+    if wanted > 1 {
+        let warming = db.clone();
+        tokio::spawn(async move {
+            let opened = match warming.get_database_backend() {
+                DatabaseBackend::Postgres => {
+                    warm_up(warming.get_postgres_connection_pool(), wanted).await
+                }
+                DatabaseBackend::MySql => {
+                    warm_up(warming.get_mysql_connection_pool(), wanted).await
+                }
+                DatabaseBackend::Sqlite => {
+                    warm_up(warming.get_sqlite_connection_pool(), wanted).await
+                }
+                _ => 0,
+            };
+            if opened < wanted {
+                tracing::debug!(
+                    opened,
+                    wanted,
+                    "database: not every connection opened at start; the pool opens the rest later"
+                );
+            }
+        });
     }
     Ok(db)
 }
 
-/// Opens `config.min_connections` connections in `pool` side by side, by holding that many
-/// at once; returns how many it held.
-async fn warm_up<DB: sea_orm::sqlx::Database>(
-    pool: &sea_orm::sqlx::Pool<DB>,
-    config: &DatabaseConfig,
-) -> u32 {
-    let wanted = config.min_connections.min(config.max_connections);
+/// Opens `wanted` connections in `pool` side by side, by holding that many at once;
+/// returns how many it held.
+async fn warm_up<DB: sea_orm::sqlx::Database>(pool: &sea_orm::sqlx::Pool<DB>, wanted: u32) -> u32 {
     let mut opening = tokio::task::JoinSet::new();
     for _ in 0..wanted {
         opening.spawn(pool.acquire());
@@ -263,14 +272,37 @@ async fn open(config: &DatabaseConfig) -> Result<DatabaseConnection, RepoError> 
         RepoError::Unavailable(DbErr::Custom("no host of DATABASE_URL suits".into()))
     })?;
     drop(check);
+    if hosts.may_settle_on_a_standby() {
+        tracing::warn!(
+            "DATABASE_URL lists several hosts without target_session_attrs=read-write (or \
+             primary): any host that answers will do, a standby too, and it takes no writes"
+        );
+    }
     let switches = Arc::new(Switches::new());
     let mut options = pool_options(config, hosts.url_for(&chosen))?;
     let admits = switches.clone();
+    let target = hosts.target();
     options
         .connect_lazy(true)
+        // Only connections opened since the last switch…
         .map_sqlx_postgres_before_acquire(move |_, connection| {
             let admitted = admits.admits(connection.age);
             Box::pin(async move { Ok(admitted) })
+        })
+        // …and only on a host that suits: one begun just before a switch reaches the old
+        // host (the pool tries again, on the options as they are then).
+        .map_sqlx_postgres_pool_opts(move |pool| {
+            pool.after_connect(move |connection, _| {
+                Box::pin(async move {
+                    if new_connection_suits(connection, target).await {
+                        Ok(())
+                    } else {
+                        Err(sea_orm::sqlx::Error::Protocol(
+                            "the host does not suit target_session_attrs".into(),
+                        ))
+                    }
+                })
+            })
         });
     let db = Database::connect(options)
         .await

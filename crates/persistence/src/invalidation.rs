@@ -17,7 +17,10 @@ use sea_orm::{
     },
 };
 
-use crate::session_cache::{HEARTBEAT_INTERVAL, SessionCache, Shared};
+use crate::{
+    primary::same_host,
+    session_cache::{HEARTBEAT_INTERVAL, SessionCache, Shared},
+};
 
 /// The notification channel the triggers and heartbeats use.
 const CHANNEL: &str = "gatehouse_invalidation";
@@ -86,10 +89,16 @@ async fn send_heartbeats(server: PgPool, cache: Weak<Shared>) {
         ticks.tick().await;
         // After a failover the server's pool connects elsewhere (see `crate::primary`);
         // heartbeats must go where the listener now listens.
-        let wanted = server.connect_options();
-        if (wanted.get_host(), wanted.get_port()) != (options.get_host(), options.get_port()) {
-            let _ = db.close().await;
-            (db, options) = heartbeat_pool(&server);
+        if !same_host(&server.connect_options(), &options) {
+            // Closed aside: closing waits for the connection, which may hang on the old host.
+            let old = std::mem::replace(&mut db, {
+                let (new, new_options) = heartbeat_pool(&server);
+                options = new_options;
+                new
+            });
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(RECONNECT_AFTER_SILENCE, old.close()).await;
+            });
         }
         // Stamped just before it leaves: its send time is what freshness is judged by.
         let Some(payload) = SessionCache::upgrade(&cache).and_then(|c| c.heartbeat_payload())
@@ -134,10 +143,11 @@ async fn listen(pool: PgPool, cache: Weak<Shared>) {
 /// heard) or cannot be set up (`Err`).
 async fn listen_until_lost(pool: &PgPool, cache: &Weak<Shared>) -> Result<bool, sqlx::Error> {
     // A pool of one per attempt: a connection that died silently is not handed back.
+    let options = connect_options(pool, LISTENER_APPLICATION_NAME);
     let own = PgPoolOptions::new()
         .max_connections(1)
         .acquire_timeout(RECONNECT_AFTER_SILENCE)
-        .connect_lazy_with(connect_options(pool, LISTENER_APPLICATION_NAME));
+        .connect_lazy_with(options.clone());
     let mut listener = PgListener::connect_with(&own).await?;
     listener.eager_reconnect(false);
     listener.listen(CHANNEL).await?;
@@ -159,6 +169,11 @@ async fn listen_until_lost(pool: &PgPool, cache: &Weak<Shared>) -> Result<bool, 
             return Ok(heard);
         };
         apply(&live, notification.payload());
+        // The server's pool switched hosts (a failover): listen where it now writes, even
+        // if this host still talks (other instances' heartbeats may still arrive here).
+        if !same_host(&pool.connect_options(), &options) {
+            return Ok(heard);
+        }
     }
 }
 

@@ -101,21 +101,36 @@ impl HostList {
         let (path, query) = tail.split_once('?').unwrap_or((tail, ""));
         let mut target = None;
         let mut kept = Vec::new();
+        let mut names_a_host = false;
         for parameter in query.split('&').filter(|p| !p.is_empty()) {
             match parameter.split_once('=') {
                 Some(("target_session_attrs", value)) => {
                     target = Some(TargetSessionAttrs::parse(value)?);
                 }
+                Some(("host" | "hostaddr" | "port", _)) => {
+                    names_a_host = true;
+                    kept.push(parameter);
+                }
                 _ => kept.push(parameter),
             }
         }
+        // One host (or a Unix socket, `postgres://u@/db?host=/run/…`): sqlx's, as before.
+        if !host_list.contains(',') && target.is_none() {
+            return Ok(None);
+        }
+        if names_a_host {
+            return Err(
+                "with a host list, name the hosts and ports in it, not as host=, hostaddr= \
+                 or port= parameters"
+                    .into(),
+            );
+        }
+        // No entry is quoted in an error: a password with an unescaped `/` or `?` would
+        // have ended the host list inside itself, and would be printed.
         let hosts = host_list
             .split(',')
             .map(parse_host)
             .collect::<Result<Vec<_>, _>>()?;
-        if hosts.len() < 2 && target.is_none() {
-            return Ok(None);
-        }
         let after_hosts = if kept.is_empty() {
             path.to_owned()
         } else {
@@ -127,6 +142,17 @@ impl HostList {
             hosts,
             target: target.unwrap_or(TargetSessionAttrs::Any),
         }))
+    }
+
+    /// Whether the list names several hosts but lets any of them do (`any`, the default):
+    /// a standby would do, and take no writes.
+    pub(crate) fn may_settle_on_a_standby(&self) -> bool {
+        self.hosts.len() > 1 && self.target == TargetSessionAttrs::Any
+    }
+
+    /// What a host must be to suit.
+    pub(crate) fn target(&self) -> TargetSessionAttrs {
+        self.target
     }
 
     /// The list's first host.
@@ -207,8 +233,16 @@ fn parse_host(entry: &str) -> Result<Host, String> {
         Some(bracketed) => {
             let (name, after) = bracketed
                 .split_once(']')
-                .ok_or_else(|| format!("{entry:?}: an IPv6 address without its closing ]"))?;
-            (name, after.strip_prefix(':'))
+                .ok_or("an IPv6 address in the host list lacks its closing ]")?;
+            match after {
+                "" => (name, None),
+                _ => (
+                    name,
+                    Some(after.strip_prefix(':').ok_or(
+                        "an IPv6 address in the host list is followed by something else than :port",
+                    )?),
+                ),
+            }
         }
         None => match entry.split_once(':') {
             Some((name, port)) => (name, Some(port)),
@@ -222,7 +256,7 @@ fn parse_host(entry: &str) -> Result<Host, String> {
         None | Some("") => 5432,
         Some(port) => port
             .parse()
-            .map_err(|_| format!("{entry:?}: the port is not a number"))?,
+            .map_err(|_| "a port in the host list is not a number")?,
     };
     Ok(Host {
         name: name.to_owned(),
@@ -231,9 +265,47 @@ fn parse_host(entry: &str) -> Result<Host, String> {
 }
 
 /// Whether the host `connection` reaches suits `target`; `false` when it does not answer
-/// in time.
+/// in time. For `read-write` and `primary`, it must also commit a transaction in time: an
+/// old primary cut off from its synchronous standby still says it takes writes, but holds
+/// every commit (and serves stale reads) until it is fenced.
 async fn suits(connection: &mut PgConnection, target: TargetSessionAttrs) -> bool {
     let answer = async {
+        if !seems_to_suit(connection, target).await? {
+            return Ok(false);
+        }
+        if target == TargetSessionAttrs::Any {
+            return Ok(true);
+        }
+        // An id makes the transaction commit for real (a commit record, replicated).
+        sqlx::query("SELECT txid_current()")
+            .execute(&mut *connection)
+            .await
+            .map(|_| true)
+    };
+    matches!(
+        tokio::time::timeout(CHECK_TIMEOUT, answer).await,
+        Ok(Ok(true))
+    )
+}
+
+/// The check of every new pooled connection: one query (no commit), `false` when the host
+/// does not suit or does not answer in time.
+pub(crate) async fn new_connection_suits(
+    connection: &mut PgConnection,
+    target: TargetSessionAttrs,
+) -> bool {
+    matches!(
+        tokio::time::timeout(CHECK_TIMEOUT, seems_to_suit(connection, target)).await,
+        Ok(Ok(true))
+    )
+}
+
+/// Whether the host says it suits `target`.
+async fn seems_to_suit(
+    connection: &mut PgConnection,
+    target: TargetSessionAttrs,
+) -> Result<bool, sqlx::Error> {
+    {
         match target {
             TargetSessionAttrs::Any => connection.ping().await.map(|()| true),
             TargetSessionAttrs::ReadWrite => {
@@ -249,11 +321,13 @@ async fn suits(connection: &mut PgConnection, target: TargetSessionAttrs) -> boo
                     .map(|in_recovery| !in_recovery)
             }
         }
-    };
-    matches!(
-        tokio::time::timeout(CHECK_TIMEOUT, answer).await,
-        Ok(Ok(true))
-    )
+    }
+}
+
+/// Whether two connect options reach the same host and port: a listener compares its
+/// own with the server pool's, which change at a switch.
+pub(crate) fn same_host(a: &PgConnectOptions, b: &PgConnectOptions) -> bool {
+    (a.get_host(), a.get_port()) == (b.get_host(), b.get_port())
 }
 
 /// When the pool last switched hosts: a pooled connection opened before is closed when
@@ -303,6 +377,11 @@ mod tests {
             HostList::parse("postgres://db/app?sslmode=require"),
             Ok(None)
         );
+        // A Unix socket, as sqlx takes it.
+        assert_eq!(
+            HostList::parse("postgres://u:p@/app?host=/cloudsql/project:region:db"),
+            Ok(None)
+        );
     }
 
     #[test]
@@ -346,9 +425,19 @@ mod tests {
             ("postgres://h1,,h2/app", "empty"),
             ("postgres://h1:x,h2/app", "not a number"),
             ("postgres://[::1,h2/app", "closing ]"),
+            ("postgres://[::1]junk,h2/app", ":port"),
+            ("postgres://h1,h2/app?port=5433", "not as host="),
+            (
+                "postgres://u:se/cret@h1,h2/app?target_session_attrs=any",
+                "not a number",
+            ),
         ] {
             let error = HostList::parse(url).unwrap_err();
             assert!(error.contains(reason), "{url}: {error}");
+            assert!(
+                !error.contains("se/cret") && !error.contains("u:se"),
+                "{error}"
+            );
         }
     }
 

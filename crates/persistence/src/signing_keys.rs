@@ -208,8 +208,8 @@ impl SigningKeyRepository {
                     .application_name(LISTENER_APPLICATION_NAME);
                 let own = PgPoolOptions::new()
                     .max_connections(1)
-                    .connect_lazy_with(options);
-                match listen(&own, &changed).await {
+                    .connect_lazy_with(options.clone());
+                match listen(&own, &server, &options, &changed).await {
                     Ok(()) => tracing::debug!("signing keys: channel lost; listening again"),
                     Err(error) => {
                         tracing::debug!(%error, "signing keys: cannot listen; the periodic check goes on");
@@ -223,18 +223,29 @@ impl SigningKeyRepository {
 
 /// Wakes `changed` for every announcement until the connection is lost (`Ok`) or cannot
 /// be set up (`Err`).
+/// Also `Ok` once the `server` pool connects to another host than `listening` names (a
+/// failover): announcements are then made there.
 async fn listen(
     pool: &sea_orm::sqlx::PgPool,
+    server: &sea_orm::sqlx::PgPool,
+    listening: &sea_orm::sqlx::postgres::PgConnectOptions,
     changed: &Notify,
 ) -> Result<(), sea_orm::sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
     listener.eager_reconnect(false);
     listener.listen(CHANNEL).await?;
     changed.notify_one();
-    while listener.try_recv().await?.is_some() {
-        changed.notify_one();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(1), listener.try_recv()).await {
+            Ok(Ok(Some(_))) => changed.notify_one(),
+            Ok(Ok(None)) => return Ok(()),
+            Ok(Err(error)) => return Err(error),
+            Err(_) => {}
+        }
+        if !crate::primary::same_host(&server.connect_options(), listening) {
+            return Ok(());
+        }
     }
-    Ok(())
 }
 
 /// Ends a step's transaction: when it `changed` something, announced and recorded with

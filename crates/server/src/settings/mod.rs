@@ -413,7 +413,7 @@ impl Raw {
         let accounts = self.accounts()?;
         let rate_limits = self.rate_limits()?;
         let metrics_addr = self.metrics_addr()?;
-        let session_cache_size = self.session_cache_size();
+        let session_cache_size = self.session_cache_size()?;
         if self.max_body_bytes == 0 {
             return Err(SettingsError::new("MAX_BODY_BYTES", "must be at least 1"));
         }

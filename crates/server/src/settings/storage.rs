@@ -7,6 +7,10 @@ use gatehouse_persistence::{BYTES_PER_SESSION, DatabaseConfig};
 
 use super::{AppEnv, Raw, SettingsError};
 
+/// The largest session cache budget taken (16 GiB: 33 million sessions), against a typo
+/// that would let the cache take the machine.
+const MAX_SESSION_CACHE_MEMORY_MB: usize = 16_384;
+
 /// How many mails may wait to be sent before new ones are dropped.
 const MAIL_QUEUE_CAPACITY: usize = 256;
 
@@ -52,10 +56,16 @@ impl Raw {
 
     /// `SESSION_CACHE_SIZE` when set, else as many sessions as `SESSION_CACHE_MEMORY_MB`
     /// holds at [`BYTES_PER_SESSION`] each (64 MiB: 131,072).
-    pub(super) fn session_cache_size(&self) -> usize {
-        self.session_cache_size.unwrap_or_else(|| {
+    pub(super) fn session_cache_size(&self) -> Result<usize, SettingsError> {
+        if self.session_cache_memory_mb > MAX_SESSION_CACHE_MEMORY_MB {
+            return Err(SettingsError::new(
+                "SESSION_CACHE_MEMORY_MB",
+                format!("must be at most {MAX_SESSION_CACHE_MEMORY_MB} (MiB)"),
+            ));
+        }
+        Ok(self.session_cache_size.unwrap_or_else(|| {
             self.session_cache_memory_mb.saturating_mul(1 << 20) / BYTES_PER_SESSION
-        })
+        }))
     }
 
     pub(super) fn mail(&self, app_env: AppEnv) -> Result<MailConfig, SettingsError> {
@@ -132,6 +142,8 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(counted.session_cache_size, 500, "a count wins");
+        let error = load(&[("SESSION_CACHE_MEMORY_MB", "16385")]).unwrap_err();
+        assert_eq!(error.variable, "SESSION_CACHE_MEMORY_MB");
     }
 
     #[test]

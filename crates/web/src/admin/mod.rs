@@ -1,9 +1,8 @@
 //! The administrators' view of every account: list, read, change, delete.
 
 use actix_web::{HttpResponse, web};
-use chrono::Utc;
-use gatehouse_domain::{AuditEventType, Email, NewAuditEvent, Password, UserId, UserUpdate};
-use gatehouse_mail::SecurityNotice;
+use gatehouse_app::admin::{AccountChange, change_account, delete_account, reset_second_factor};
+use gatehouse_domain::UserId;
 
 use crate::{
     error::{ApiError, Problem},
@@ -110,47 +109,14 @@ pub async fn update_user(
     id: web::Path<String>,
     JsonBody(body): JsonBody<UserPatchIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = user_id(&id)?;
-    let current = state.users.find_by_id(id).await?.ok_or(USER_NOT_FOUND)?;
-    let email = body.email.as_deref().map(Email::parse).transpose()?;
-    let new_email = email.as_ref().filter(|email| **email != current.email);
-    let password = body
-        .password
-        .map(|raw| Password::parse_new(raw, "password", Some(new_email.unwrap_or(&current.email))))
-        .transpose()?;
-    let password_hash = match password {
-        Some(password) => Some(state.hasher.hash(password).await?),
-        None => None,
-    };
-    let email_changed = new_email.is_some();
-    let password_changed = password_hash.is_some();
-    // The repository ends the sessions (a new password, a deactivation) and the mailed
-    // links (a new address) in the same transaction.
-    let update = UserUpdate {
-        // A new address is unproven until verified again.
-        is_verified: body.is_verified.or(email_changed.then_some(false)),
-        email,
-        password_hash,
+    let change = AccountChange {
+        email: body.email,
+        password: body.password,
         is_active: body.is_active,
         is_superuser: body.is_superuser,
+        is_verified: body.is_verified,
     };
-    let now = Utc::now();
-    let event = NewAuditEvent::new(
-        AuditEventType::UserUpdated,
-        Some(id),
-        &admin.as_actor(context),
-        now,
-    );
-    let user = state
-        .users
-        .update_as_admin_recorded(id, update, now, Some(&event))
-        .await?
-        .ok_or(USER_NOT_FOUND)?;
-    if password_changed {
-        state
-            .account_mails
-            .notify(user.id, SecurityNotice::PasswordChanged);
-    }
+    let user = change_account(&state, &admin.as_actor(context), user_id(&id)?, change).await?;
     let roles = state.roles.held_by(user.id).await?;
     Ok(HttpResponse::Ok().json(AdminUserOut::new(user, &roles)))
 }
@@ -177,20 +143,7 @@ pub async fn delete_user(
     Audit(context): Audit,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = user_id(&id)?;
-    let event = NewAuditEvent::new(
-        AuditEventType::UserDeleted,
-        Some(id),
-        &admin.as_actor(context),
-        Utc::now(),
-    );
-    if !state
-        .users
-        .delete_as_admin_recorded(id, Some(&event))
-        .await?
-    {
-        return Err(USER_NOT_FOUND);
-    }
+    delete_account(&state, &admin.as_actor(context), user_id(&id)?).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -215,19 +168,7 @@ pub async fn reset_mfa(
     Audit(context): Audit,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = user_id(&id)?;
-    state.users.find_by_id(id).await?.ok_or(USER_NOT_FOUND)?;
-    let now = Utc::now();
-    let event = NewAuditEvent::new(
-        AuditEventType::MfaReset,
-        Some(id),
-        &admin.as_actor(context),
-        now,
-    );
-    state.mfa.reset(id, now, &event).await?;
-    state
-        .account_mails
-        .notify(id, SecurityNotice::SecondFactorRemoved);
+    reset_second_factor(&state, &admin.as_actor(context), user_id(&id)?).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

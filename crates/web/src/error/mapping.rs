@@ -3,7 +3,8 @@
 //! each flow's typed refusal (`SignInError`, `AccountError`, `LinkError`, `RoleError`).
 
 use gatehouse_app::{
-    AppError, SignInError, account::AccountError, by_mail::LinkError, roles::RoleError,
+    AppError, SignInError, account::AccountError, admin::AdminError, by_mail::LinkError,
+    roles::RoleError,
 };
 use gatehouse_auth::{AuthError, OidcError, PasskeyError, TokenError};
 use gatehouse_domain::{Conflict, ValidationError};
@@ -146,6 +147,16 @@ impl From<RoleError> for ApiError {
             RoleError::NotFound => Self::NotFound("Role not found"),
             RoleError::UserNotFound => Self::NotFound("User not found"),
             RoleError::Failed(failed) => failed.into(),
+        }
+    }
+}
+
+impl From<AdminError> for ApiError {
+    fn from(refused: AdminError) -> Self {
+        match refused {
+            AdminError::UserNotFound => Self::NotFound("User not found"),
+            AdminError::Invalid(error) => error.into(),
+            AdminError::Failed(failed) => failed.into(),
         }
     }
 }
