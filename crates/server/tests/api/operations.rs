@@ -88,7 +88,8 @@ async fn a_database_outage_answers_503_quickly_not_500() {
     let app = spawn_app_with(backend, &[("DATABASE_ACQUIRE_TIMEOUT_S", "1")]).await;
     let (_, _, tokens) = app.logged_in_user().await;
     let (_, rp) = app.admin_and_rp(serde_json::json!({})).await;
-    let (app_tokens, _) = crate::provider_tokens::tokens_for(&app, &rp, "openid email").await;
+    let (app_tokens, _) =
+        crate::provider_tokens::tokens_for(&app, &rp, "openid email offline_access").await;
     app.drop_database_under_the_app().await;
     let started = std::time::Instant::now();
     assert_problem(app.me(&tokens.access).await, 503, None).await;
@@ -102,6 +103,24 @@ async fn a_database_outage_answers_503_quickly_not_500() {
         .unwrap();
     assert!(userinfo.headers().contains_key("retry-after"));
     assert_problem(userinfo, 503, None).await;
+    // And its token endpoint, in OAuth's own form (it answered 500 `server_error`).
+    let refresh = crate::provider_tokens::as_client(
+        &app,
+        &rp,
+        "/oauth/token",
+        &[
+            ("grant_type", "refresh_token"),
+            (
+                "refresh_token",
+                app_tokens["refresh_token"].as_str().unwrap(),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(refresh.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(refresh.headers().contains_key("retry-after"));
+    let body: serde_json::Value = refresh.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable", "{body}");
     assert_problem(
         app.login("you@example.com", "YourStrongPassw0rd!").await,
         503,

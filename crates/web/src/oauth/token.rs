@@ -317,9 +317,39 @@ fn no_store(mut builder: actix_web::HttpResponseBuilder) -> actix_web::HttpRespo
     builder
 }
 
+/// Seconds to wait, when `error` is the database being out or the hashing queue full:
+/// then the answer is 503, as on every other route, not 500.
+fn unavailable_for(error: &OauthError) -> Option<u64> {
+    use gatehouse_app::AppError;
+    match error {
+        OauthError::Failed(AppError::Repo(gatehouse_persistence::RepoError::Unavailable(_))) => {
+            Some(1)
+        }
+        OauthError::Failed(AppError::Auth(gatehouse_auth::AuthError::Busy { expected_wait })) => {
+            Some((expected_wait.as_secs() + u64::from(expected_wait.subsec_nanos() > 0)).max(1))
+        }
+        _ => None,
+    }
+}
+
 /// An OAuth error answer: 400 for the request's faults, 401 `invalid_client` (with a
-/// Basic challenge when Basic was used), 429 while backed off.
+/// Basic challenge when Basic was used), 429 while backed off, 503
+/// `temporarily_unavailable` (with `Retry-After`) while the database is out or the hashing
+/// queue is full (RFC 6749 names that code for the authorization endpoint; the token
+/// endpoint's list has no such case).
 pub(crate) fn oauth_error(error: &OauthError) -> HttpResponse {
+    let unavailable = unavailable_for(error);
+    if let Some(seconds) = unavailable {
+        let mut response = no_store(HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE));
+        response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        if let OauthError::Failed(cause) = error {
+            tracing::warn!(error = %gatehouse_app::error_chain(cause), "oauth endpoint unavailable");
+        }
+        return response.json(json!({
+            "error": "temporarily_unavailable",
+            "error_description": "The service is unavailable for a moment; retry later",
+        }));
+    }
     let status = match error {
         OauthError::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
         OauthError::BackedOff { .. } => StatusCode::TOO_MANY_REQUESTS,
