@@ -10,7 +10,7 @@ use super::ENTRY_TTL;
 
 /// What one cached session may cost in memory, entry and maps together: the bound its
 /// budget (`SESSION_CACHE_MEMORY_MB`) is divided by. Measured by `just bench-scale` at 463
-/// bytes (see [`Entry`]).
+/// bytes (see `Entry`).
 pub const BYTES_PER_SESSION: usize = 512;
 
 #[derive(Default)]
