@@ -64,6 +64,29 @@ impl Cluster {
         format!("{server}/{database}?{query}")
     }
 
+    /// The port of the host that takes writes now, if one does.
+    async fn primary_port(&self) -> Option<String> {
+        let db = connect(DatabaseConfig {
+            url: self.url_of("postgres"),
+            max_connections: 1,
+            min_connections: 0,
+            acquire_timeout: Duration::from_secs(2),
+        })
+        .await
+        .ok()?;
+        let port = db
+            .query_one_raw(Statement::from_string(
+                DatabaseBackend::Postgres,
+                "SELECT inet_server_port()::text",
+            ))
+            .await
+            .ok()
+            .flatten()
+            .and_then(|row| row.try_get_by_index::<String>(0).ok());
+        let _ = db.close().await;
+        port
+    }
+
     async fn connect_to(&self, database: &str) -> DatabaseConnection {
         connect(DatabaseConfig {
             url: self.url_of(database),
@@ -158,6 +181,19 @@ async fn through_a_failover_no_acknowledged_write_is_lost_and_service_resumes() 
         "the failover command failed: {}",
         String::from_utf8_lossy(&switched.stderr)
     );
+    // Whether or not the command waited for it: the switch is done once another host
+    // takes writes.
+    loop {
+        match cluster.primary_port().await {
+            Some(port) if port != primary_before => break,
+            _ => {}
+        }
+        assert!(
+            switch_started.elapsed() < WRITES_RESUME_WITHIN * 2,
+            "no new primary"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let switch_done = Instant::now();
     // Load until writes have been acknowledged for a while after the switch (or the limit
     // has passed).
