@@ -22,14 +22,42 @@ use crate::{
 impl UserRepository {
     /// A page of accounts, oldest first (`created_at`, then `id`), and the total count.
     pub async fn list(&self, limit: u64, offset: u64) -> Result<(Vec<User>, u64), RepoError> {
-        let rows = user::Entity::find()
+        self.search(None, limit, offset).await
+    }
+
+    /// [`list`](Self::list) of the accounts whose address contains `part` (any case; `%`
+    /// and `_` are themselves), or of all with `None`.
+    pub async fn search(
+        &self,
+        part: Option<&str>,
+        limit: u64,
+        offset: u64,
+    ) -> Result<(Vec<User>, u64), RepoError> {
+        let mut query = user::Entity::find();
+        if let Some(part) = part {
+            // Addresses are stored lower-cased (`Email::parse`). `!` escapes: a backslash
+            // would need escaping itself in MySQL's string literals.
+            let escaped: String = part
+                .to_lowercase()
+                .chars()
+                .flat_map(|c| match c {
+                    '%' | '_' | '!' => vec!['!', c],
+                    other => vec![other],
+                })
+                .collect();
+            query = query.filter(
+                user::Column::Email
+                    .like(sea_orm::sea_query::LikeExpr::new(format!("%{escaped}%")).escape('!')),
+            );
+        }
+        let total = query.clone().count(&self.db).await?;
+        let rows = query
             .order_by_asc(user::Column::CreatedAt)
             .order_by_asc(user::Column::Id)
             .limit(limit)
             .offset(offset)
             .all(&self.db)
             .await?;
-        let total = user::Entity::find().count(&self.db).await?;
         let users = rows
             .into_iter()
             .map(user::to_domain)

@@ -312,7 +312,7 @@ pub async fn remove_app(
 }
 
 /// A few words for a `User-Agent`: the browser and the system, as far as they show.
-fn describe_agent(agent: &str) -> String {
+pub(crate) fn describe_agent(agent: &str) -> String {
     let browser = ["Edg/", "Firefox/", "Chrome/", "Safari/", "curl/"]
         .iter()
         .find(|marker| agent.contains(*marker))

@@ -9,6 +9,7 @@
 //! framing) and `Cache-Control: no-store`.
 
 pub mod account;
+pub mod admin;
 mod assets;
 pub mod by_mail;
 pub(crate) mod form;
@@ -113,6 +114,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(page("/account/passkeys/{id}/remove").route(web::post().to(passkeys::remove)))
     .service(page("/account/identities/{id}/remove").route(web::post().to(identities::remove)))
     .service(page("/account/apps/{client_id}/remove").route(web::post().to(account::remove_app)))
+    .service(page("/admin").route(web::get().to(admin::home)))
+    .service(page("/admin/users").route(web::get().to(admin::users)))
+    .service(page("/admin/users/{id}").route(web::get().to(admin::user)))
     .service(web::resource("/assets/{name}").route(web::get().to(assets::asset)));
 }
 
