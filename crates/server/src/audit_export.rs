@@ -9,7 +9,7 @@ use gatehouse_persistence::{AuditFilter, AuditRepository};
 use gatehouse_web::audit::dto::AuditEventOut;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::{Settings, startup::prepare_database};
+use crate::{Settings, database::prepare_database};
 
 /// Events read per query.
 const BATCH: u64 = 1000;

@@ -13,7 +13,7 @@ use gatehouse_domain::{
 use gatehouse_persistence::OauthClientRepository;
 use serde_json::{Value, json};
 
-use crate::{Settings, cli::ClientsAction, startup::prepare_database};
+use crate::{Settings, cli::ClientsAction, database::prepare_database};
 
 /// Runs one client action; prints its result as one line of JSON.
 pub async fn run(action: ClientsAction, settings: &Settings) -> anyhow::Result<()> {

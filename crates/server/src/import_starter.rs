@@ -24,7 +24,7 @@ use gatehouse_persistence::{
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
-use crate::{Settings, startup::prepare_database};
+use crate::{Settings, database::prepare_database};
 
 /// What happened to the starter's rows.
 #[derive(Debug, Default, PartialEq, Eq)]

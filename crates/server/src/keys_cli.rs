@@ -6,7 +6,7 @@ use gatehouse_app::keys::{KeyActor, KeyError, ManagedKeys};
 use gatehouse_domain::{KeySchedule, KeyState, ManagedKey};
 use gatehouse_persistence::SigningKeyRepository;
 
-use crate::{Settings, cli::KeysAction, startup::prepare_database};
+use crate::{Settings, cli::KeysAction, database::prepare_database};
 
 /// Runs one key action; prints what was done (`list`: a line per key).
 pub async fn run(action: KeysAction, settings: &Settings) -> anyhow::Result<()> {

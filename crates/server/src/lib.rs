@@ -4,6 +4,7 @@
 pub mod audit_export;
 pub mod cli;
 pub mod clients_cli;
+pub mod database;
 pub mod healthcheck;
 pub mod import_starter;
 pub mod keys_cli;

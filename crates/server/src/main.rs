@@ -8,7 +8,7 @@ use clap::Parser;
 use gatehouse::{
     Application, Settings,
     cli::{Cli, Command, MigrateAction},
-    startup::connect_database,
+    database::connect_database,
     telemetry,
 };
 use migration::{Migrator, MigratorTrait};
@@ -60,7 +60,7 @@ async fn run(command: Option<Command>, settings: Settings) -> anyhow::Result<()>
 }
 
 async fn purge_sessions(settings: &Settings) -> anyhow::Result<()> {
-    let db = gatehouse::startup::prepare_database(settings).await?;
+    let db = gatehouse::database::prepare_database(settings).await?;
     let report = gatehouse_persistence::SessionRepository::new(db)
         .purge_in_batches(
             chrono::Utc::now() - settings.session_retention,

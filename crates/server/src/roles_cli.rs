@@ -8,7 +8,7 @@ use gatehouse_app::roles::{
 use gatehouse_domain::User;
 use gatehouse_persistence::RoleRepository;
 
-use crate::{Settings, cli::RolesAction, startup::prepare_database};
+use crate::{Settings, cli::RolesAction, database::prepare_database};
 
 /// Runs one role action; prints what was done (`list`: a line per role).
 pub async fn run(action: RolesAction, settings: &Settings) -> anyhow::Result<()> {

@@ -12,7 +12,7 @@ use gatehouse_domain::{
 };
 use gatehouse_persistence::{MfaRepository, RepoError, RoleRepository, UserRepository};
 
-use crate::{Settings, cli::UsersAction, roles_cli::change_holder, startup::prepare_database};
+use crate::{Settings, cli::UsersAction, database::prepare_database, roles_cli::change_holder};
 
 /// Runs one account action; prints one line saying what was done.
 pub async fn run(action: UsersAction, settings: &Settings) -> anyhow::Result<()> {
