@@ -5,8 +5,8 @@
 
 use chrono::Utc;
 use gatehouse_domain::{
-    AuditContext, AuditEventType, Email, NewAuditEvent, Password, User, UserId, UserUpdate,
-    ValidationError,
+    AuditContext, AuditEventType, Email, NewAuditEvent, Password, SessionId, User, UserId,
+    UserUpdate, ValidationError,
 };
 use gatehouse_mail::SecurityNotice;
 
@@ -152,4 +152,44 @@ pub async fn reset_second_factor(
         .account_mails
         .notify(id, SecurityNotice::SecondFactorRemoved);
     Ok(())
+}
+
+/// Ends session `session` of account `user` (`session.ended`, reason `admin`, recorded
+/// when it was open): `false` when the account has no such session.
+pub async fn end_account_session(
+    services: &Services,
+    acting: &AuditContext,
+    user: UserId,
+    session: SessionId,
+) -> Result<bool, AdminError> {
+    let now = Utc::now();
+    let event = NewAuditEvent::new(AuditEventType::SessionEnded, Some(user), acting, now)
+        .with("reason", "admin")
+        .in_session(session);
+    Ok(services
+        .sessions
+        .revoke_own_recorded(user, session, now, Some(&event))
+        .await
+        .map_err(AppError::from)?
+        .is_some())
+}
+
+/// Mails account `id` a password-reset link, as if its owner had asked: the same
+/// cool-down, no mail to a deactivated account, and `password.reset_requested` recorded
+/// with the administrator as actor when the mail is prepared.
+pub async fn send_reset_link(
+    services: &Services,
+    acting: &AuditContext,
+    id: UserId,
+) -> Result<User, AdminError> {
+    let user = services
+        .users
+        .find_by_id(id)
+        .await
+        .map_err(AppError::from)?
+        .ok_or(AdminError::UserNotFound)?;
+    services
+        .account_mails
+        .password_reset(user.email.clone(), acting.clone());
+    Ok(user)
 }

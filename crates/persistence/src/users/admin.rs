@@ -65,6 +65,50 @@ impl UserRepository {
         Ok((users, total))
     }
 
+    /// Whether account `id` is the only active superuser: the one the last-superuser rule
+    /// keeps (it cannot be deactivated, demoted or deleted). Read without locks, to be
+    /// shown; the changes themselves decide under locks.
+    pub async fn is_last_active_superuser(&self, id: UserId) -> Result<bool, RepoError> {
+        let active = user::Entity::find()
+            .filter(user::Column::IsSuperuser.eq(true))
+            .filter(user::Column::IsActive.eq(true));
+        let others = active
+            .clone()
+            .filter(user::Column::Id.ne(id.as_uuid()))
+            .count(&self.db)
+            .await?;
+        if others > 0 {
+            return Ok(false);
+        }
+        let this_one = active
+            .filter(user::Column::Id.eq(id.as_uuid()))
+            .count(&self.db)
+            .await?;
+        Ok(this_one == 1)
+    }
+
+    /// The addresses of the accounts among `ids` that exist.
+    pub async fn emails_of(
+        &self,
+        ids: &[UserId],
+    ) -> Result<std::collections::HashMap<UserId, String>, RepoError> {
+        if ids.is_empty() {
+            return Ok(std::collections::HashMap::new());
+        }
+        let rows: Vec<(uuid::Uuid, String)> = user::Entity::find()
+            .select_only()
+            .column(user::Column::Id)
+            .column(user::Column::Email)
+            .filter(user::Column::Id.is_in(ids.iter().map(|id| id.as_uuid())))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, email)| (UserId::from_uuid(id), email))
+            .collect())
+    }
+
     /// Applies an administrator's change. `None` when the account does not exist.
     /// [`Conflict::EmailTaken`] for a taken address; [`Conflict::LastSuperuser`] when the
     /// change would leave no active superuser, decided under locks so that two

@@ -4,7 +4,10 @@
 
 use reqwest::StatusCode;
 
+use gatehouse_domain::AuditEventType;
+
 use crate::{
+    admin_page_changes::latest,
     helpers::{Backend, PASSWORD, TestApp, spawn_app},
     pages::Browser,
 };
@@ -14,10 +17,22 @@ backend_tests!(
     an_account_that_is_no_superuser_gets_a_403_page,
     a_superuser_searches_and_pages_through_the_accounts,
     an_accounts_page_shows_its_sessions_factors_and_roles,
+    the_roles_page_makes_and_deletes_roles,
+    the_apps_page_registers_apps_and_shows_each_secret_once,
+    the_audit_page_filters_and_pages_the_events,
 );
 
+/// Every admin page: what a visitor and an account that is no superuser are refused.
+const ADMIN_PAGES: [&str; 5] = [
+    "/admin",
+    "/admin/users",
+    "/admin/audit",
+    "/admin/apps",
+    "/admin/roles",
+];
+
 /// A browser signed in on the pages as a new superuser; with its email.
-async fn admin_browser(app: &TestApp) -> (Browser, String) {
+pub(crate) async fn admin_browser(app: &TestApp) -> (Browser, String) {
     let (email, _, _) = app.superuser().await;
     let mut browser = Browser::new(app);
     let signed_in = browser.sign_in(&email).await;
@@ -34,11 +49,9 @@ async fn a_visitor_is_sent_to_sign_in_and_back(backend: Backend) {
     let app = spawn_app(backend).await;
     let mut browser = Browser::new(&app);
     let (_, id) = app.registered_user().await;
-    for path in [
-        "/admin".to_owned(),
-        "/admin/users".to_owned(),
-        format!("/admin/users/{id}"),
-    ] {
+    let mut paths: Vec<String> = ADMIN_PAGES.iter().map(|path| (*path).to_owned()).collect();
+    paths.push(format!("/admin/users/{id}"));
+    for path in paths {
         let page = browser.get(&path).await;
         assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
         assert_eq!(page.location(), format!("/login?return_to={path}"));
@@ -65,11 +78,9 @@ async fn an_account_that_is_no_superuser_gets_a_403_page(backend: Backend) {
     let (email, id) = app.registered_user().await;
     let mut browser = Browser::new(&app);
     browser.sign_in(&email).await;
-    for path in [
-        "/admin".to_owned(),
-        "/admin/users".to_owned(),
-        format!("/admin/users/{id}"),
-    ] {
+    let mut paths: Vec<String> = ADMIN_PAGES.iter().map(|path| (*path).to_owned()).collect();
+    paths.push(format!("/admin/users/{id}"));
+    for path in paths {
         let page = browser.get(&path).await;
         assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}");
         assert!(page.html.contains("Administrators only"), "{}", page.html);
@@ -206,5 +217,256 @@ async fn an_accounts_page_shows_its_sessions_factors_and_roles(backend: Backend)
         let page = browser.get(unknown).await;
         assert_eq!(page.status, StatusCode::NOT_FOUND, "{unknown}");
         assert!(page.html.contains("No such account"));
+    }
+}
+
+async fn the_roles_page_makes_and_deletes_roles(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (mut browser, _) = admin_browser(&app).await;
+    let made = browser
+        .submit(
+            "/admin/roles",
+            "/admin/roles",
+            &[("name", "billing:read"), ("description", "Reads invoices")],
+        )
+        .await;
+    assert_eq!(
+        made.location(),
+        "/admin/roles?done=created",
+        "{}",
+        made.html
+    );
+    let page = browser.get("/admin/roles?done=created").await;
+    assert!(page.html.contains("The role is made") && page.html.contains("Reads invoices"));
+    let event = latest(&app, AuditEventType::RoleCreated).await;
+    assert!(event.context.actor_id.is_some());
+    // A name that breaks the rule, and one taken: the form again, saying why, kept.
+    let bad = browser
+        .submit("/admin/roles", "/admin/roles", &[("name", "Billing Read")])
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.html);
+    assert!(
+        bad.html.contains("name:") && bad.html.contains("value=\"Billing Read\""),
+        "{}",
+        bad.html
+    );
+    let taken = browser
+        .submit("/admin/roles", "/admin/roles", &[("name", "billing:read")])
+        .await;
+    assert_eq!(taken.status, StatusCode::CONFLICT);
+    assert!(taken.html.contains("Role already exists"), "{}", taken.html);
+    // Deleting asks first.
+    let asked = browser
+        .submit("/admin/roles", "/admin/roles/billing:read/delete", &[])
+        .await;
+    assert_eq!(asked.status, StatusCode::OK);
+    assert!(asked.html.contains("Delete this role?") && asked.html.contains("billing:read"));
+    assert!(app.events_of(AuditEventType::RoleDeleted).await.is_empty());
+    let csrf = asked.field("csrf");
+    let deleted = browser
+        .post(
+            "/admin/roles/billing:read/delete",
+            &[("csrf", &csrf), ("confirmed", "yes")],
+        )
+        .await;
+    assert_eq!(deleted.location(), "/admin/roles?done=deleted");
+    assert!(
+        browser
+            .get("/admin/roles")
+            .await
+            .html
+            .contains("No roles yet")
+    );
+    latest(&app, AuditEventType::RoleDeleted).await;
+    let gone = browser
+        .post(
+            "/admin/roles/billing:read/delete",
+            &[("csrf", &csrf), ("confirmed", "yes")],
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+}
+
+async fn the_apps_page_registers_apps_and_shows_each_secret_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (mut browser, _) = admin_browser(&app).await;
+    let fields = [
+        ("name", "Wiki"),
+        (
+            "redirect_uris",
+            "https://wiki.example.com/callback\r\nhttp://127.0.0.1:9000/cb",
+        ),
+        ("client_type", "confidential"),
+        ("first_party", "yes"),
+    ];
+    let registered = browser.submit("/admin/apps", "/admin/apps", &fields).await;
+    assert_eq!(registered.status, StatusCode::OK, "{}", registered.html);
+    assert!(registered.html.contains("App registered"));
+    let secret_of = |html: &str| {
+        let start = html.find("id=\"client-secret\">").expect("a secret shown") + 19;
+        html[start..start + 64].to_owned()
+    };
+    let secret = secret_of(&registered.html);
+    let stored = app.clients().list().await.unwrap();
+    assert_eq!(stored.len(), 1);
+    let client = &stored[0];
+    assert!(client.settings.first_party && client.settings.redirect_uris.len() == 2);
+    let id = client.id.as_str().to_owned();
+    let list = browser.get("/admin/apps").await;
+    assert!(list.html.contains(&id) && list.html.contains("Wiki"));
+    assert!(!list.html.contains(&secret), "shown once");
+    assert!(
+        latest(&app, AuditEventType::OauthClientCreated)
+            .await
+            .context
+            .actor_id
+            .is_some()
+    );
+
+    // A new secret: asked first; the new one differs, shown once.
+    let asked = browser
+        .submit("/admin/apps", &format!("/admin/apps/{id}/secret"), &[])
+        .await;
+    assert!(
+        asked.html.contains("Give this app a new secret?"),
+        "{}",
+        asked.html
+    );
+    let renewed = browser
+        .post(
+            &format!("/admin/apps/{id}/secret"),
+            &[("csrf", &asked.field("csrf")), ("confirmed", "yes")],
+        )
+        .await;
+    assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.html);
+    assert_ne!(secret_of(&renewed.html), secret);
+
+    // A registration that breaks the rules: the form again, saying why.
+    let bad = browser
+        .submit(
+            "/admin/apps",
+            "/admin/apps",
+            &[("name", "Bad"), ("redirect_uris", "javascript:alert(1)")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.html);
+    assert!(bad.html.contains("redirect_uris"), "{}", bad.html);
+    // A public app has no secret.
+    let public = browser
+        .submit(
+            "/admin/apps",
+            "/admin/apps",
+            &[
+                ("name", "Phone"),
+                ("redirect_uris", "http://127.0.0.1:7000/cb"),
+                ("client_type", "public"),
+            ],
+        )
+        .await;
+    assert!(
+        public.html.contains("A public app has no secret"),
+        "{}",
+        public.html
+    );
+
+    // Deleting asks first.
+    let asked = browser
+        .submit("/admin/apps", &format!("/admin/apps/{id}/delete"), &[])
+        .await;
+    assert!(asked.html.contains("Delete this app?"));
+    assert_eq!(app.clients().list().await.unwrap().len(), 2);
+    let deleted = browser
+        .post(
+            &format!("/admin/apps/{id}/delete"),
+            &[("csrf", &asked.field("csrf")), ("confirmed", "yes")],
+        )
+        .await;
+    assert_eq!(deleted.location(), "/admin/apps?done=deleted");
+    assert_eq!(app.clients().list().await.unwrap().len(), 1);
+    latest(&app, AuditEventType::OauthClientDeleted).await;
+    let unknown = browser
+        .submit("/admin/apps", "/admin/apps/nonexistent/delete", &[])
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+}
+
+async fn the_audit_page_filters_and_pages_the_events(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (mut browser, _) = admin_browser(&app).await;
+    let (email, id) = app.registered_user().await;
+    for _ in 0..55 {
+        app.login(&email, "not-the-password").await;
+    }
+    let all = browser.get("/admin/audit").await;
+    assert_eq!(all.status, StatusCode::OK, "{}", all.html);
+    assert_eq!(all.html.matches("<th scope=\"row\">").count(), 50);
+    assert!(
+        all.html
+            .contains(&format!("href=\"/admin/users/{id}\">{email}</a>")),
+        "the account, by address: {}",
+        all.html
+    );
+    // By the account's address: its 55 failures and its registration, over two pages.
+    let mine = browser
+        .get(&format!("/admin/audit?user={email}&type=login.failed"))
+        .await;
+    assert_eq!(
+        mine.html.matches("login.failed</th>").count(),
+        50,
+        "{}",
+        mine.html
+    );
+    assert!(!mine.html.contains("user.registered</th>"));
+    let start = mine.html.find("href=\"/admin/audit?").unwrap() + 6;
+    let older = mine.html[start..]
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&")
+        .replace("&#38;", "&");
+    assert!(older.contains("before="), "{older}");
+    let rest = browser.get(&older).await;
+    assert_eq!(
+        rest.html.matches("login.failed</th>").count(),
+        5,
+        "{}",
+        rest.html
+    );
+    assert!(rest.html.contains("Newest events") && !rest.html.contains("Older events"));
+    // By id, and by time: nothing from before an hour ago, everything until a minute on.
+    let by_id = browser
+        .get(&format!("/admin/audit?user={id}&type=user.registered"))
+        .await;
+    assert_eq!(
+        by_id.html.matches("user.registered</th>").count(),
+        1,
+        "{}",
+        by_id.html
+    );
+    let later = (chrono::Utc::now() + chrono::Duration::minutes(1)).format("%Y-%m-%dT%H:%M");
+    let earlier = (chrono::Utc::now() - chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M");
+    let none = browser.get(&format!("/admin/audit?until={earlier}")).await;
+    assert!(none.html.contains("No events match"), "{}", none.html);
+    let some = browser
+        .get(&format!(
+            "/admin/audit?since={earlier}&until={later}&type=user.registered"
+        ))
+        .await;
+    assert_eq!(
+        some.html.matches("user.registered</th>").count(),
+        2,
+        "{}",
+        some.html
+    );
+    // Filters that mean nothing: said, not a failure.
+    for (query, said) in [
+        ("user=nobody%40example.com", "No account has this email"),
+        ("user=42", "an email or an account id"),
+        ("type=user.exploded", "no event of this type"),
+        ("since=yesterday", "From must be a date and time"),
+    ] {
+        let page = browser.get(&format!("/admin/audit?{query}")).await;
+        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+        assert!(page.html.contains(said), "{query}: {}", page.html);
     }
 }

@@ -25,7 +25,7 @@ backend_tests!(
 );
 
 impl TestApp {
-    fn audit(&self) -> AuditRepository {
+    pub(crate) fn audit(&self) -> AuditRepository {
         AuditRepository::new(self.db.clone())
     }
 

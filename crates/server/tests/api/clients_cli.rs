@@ -27,7 +27,7 @@ impl TestApp {
         (output, printed)
     }
 
-    fn clients(&self) -> OauthClientRepository {
+    pub(crate) fn clients(&self) -> OauthClientRepository {
         OauthClientRepository::new(self.db.clone())
     }
 }

@@ -214,7 +214,7 @@ fn client_id(raw: &str) -> Result<ClientId, ApiError> {
     ClientId::parse(raw).ok_or(ApiError::NotFound(NOT_FOUND))
 }
 
-fn refused(error: ClientError) -> ApiError {
+pub(crate) fn refused(error: ClientError) -> ApiError {
     match error {
         ClientError::Invalid(errors) => {
             ApiError::Validation(errors.into_iter().map(Into::into).collect())

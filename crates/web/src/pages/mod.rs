@@ -9,7 +9,7 @@
 //! framing) and `Cache-Control: no-store`.
 
 pub mod account;
-pub mod admin;
+mod admin;
 mod assets;
 pub mod by_mail;
 pub(crate) mod form;
@@ -58,14 +58,6 @@ pub(crate) const HOME: &str = "/account";
 /// Mounts the pages (when `UI_ENABLED`). Their bodies and queries that cannot be read
 /// answer as pages, not as the API's JSON (set per resource: the API keeps its own).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let page = |path: &str| {
-        web::resource(path)
-            .app_data(web::FormConfig::default().error_handler(unreadable_form))
-            .app_data(web::QueryConfig::default().error_handler(|_, _| {
-                // An unreadable `?return_to=`: the sign-in page without it.
-                actix_web::error::InternalError::from_response("query", see_other("/login")).into()
-            }))
-    };
     cfg.service(
         page("/login")
             .route(web::get().to(sign_in::login_page))
@@ -116,10 +108,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(page("/account/passkeys/{id}/remove").route(web::post().to(passkeys::remove)))
     .service(page("/account/identities/{id}/remove").route(web::post().to(identities::remove)))
     .service(page("/account/apps/{client_id}/remove").route(web::post().to(account::remove_app)))
-    .service(page("/admin").route(web::get().to(admin::home)))
-    .service(page("/admin/users").route(web::get().to(admin::users)))
-    .service(page("/admin/users/{id}").route(web::get().to(admin::user)))
+    .configure(|cfg| admin::configure(cfg, page))
     .service(web::resource("/assets/{name}").route(web::get().to(assets::asset)));
+}
+
+/// A page's resource: its forms and queries, when unreadable, answer as pages.
+fn page(path: &str) -> actix_web::Resource {
+    web::resource(path)
+        .app_data(web::FormConfig::default().error_handler(unreadable_form))
+        .app_data(web::QueryConfig::default().error_handler(|_, _| {
+            // An unreadable `?return_to=`: the sign-in page without it.
+            actix_web::error::InternalError::from_response("query", see_other("/login")).into()
+        }))
 }
 
 /// What every page shows around its content.

@@ -1,7 +1,6 @@
-//! `/admin`: the administrators' pages, for superusers signed in on the pages. A visitor
-//! is sent to the sign-in page and back; a signed-in account that is no superuser gets a
-//! 403 page. This first part reads: the accounts (searched, 50 a page) and one account
-//! with its sessions, second factors, roles and linked identities.
+//! The accounts: the list (searched, 50 a page) and one account's page, with its
+//! sessions, second factors, roles and linked identities, and the buttons that change it
+//! (`account.rs` answers them).
 
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use askama::Template;
@@ -9,9 +8,10 @@ use chrono::Utc;
 use gatehouse_domain::UserId;
 use serde::Deserialize;
 
+use super::{DAY, DoneQuery, admin_user};
 use crate::{
-    extract::AuthenticatedUser,
-    pages::{Frame, MessagePage, PageContext, error_page, page_user, see_other},
+    error::ApiError,
+    pages::{Frame, MessagePage, PageContext, error_page},
     state::AppState,
 };
 
@@ -21,42 +21,6 @@ pub(crate) const USERS_PER_PAGE: u64 = 50;
 /// The longest search text taken (an address is at most 254 characters).
 const MAX_SEARCH_CHARS: usize = 254;
 
-/// How the pages show a moment.
-const DAY: &str = "%Y-%m-%d %H:%M UTC";
-
-/// The signed-in superuser of an admin page request; else the answer: the sign-in page
-/// (and back) for a visitor, a 403 page for anyone else.
-async fn admin_user(
-    state: &AppState,
-    request: &HttpRequest,
-) -> Result<AuthenticatedUser, HttpResponse> {
-    let caller = page_user(state, request).await?;
-    if caller.user.is_superuser {
-        return Ok(caller);
-    }
-    let (page, cookie) = PageContext::new(state, request, "Administrators only")
-        .with_problem("These pages are for administrators; this account is not one.")
-        .into_parts();
-    Err(PageContext::render(
-        cookie,
-        state,
-        StatusCode::FORBIDDEN,
-        &MessagePage {
-            page,
-            link_href: "/account",
-            link_text: "Back to your account",
-        },
-    ))
-}
-
-/// `GET /admin`: the accounts.
-pub async fn home(state: web::Data<AppState>, request: HttpRequest) -> HttpResponse {
-    match admin_user(&state, &request).await {
-        Ok(_) => see_other("/admin/users"),
-        Err(answer) => answer,
-    }
-}
-
 /// `?q=` (a part of an address) and `?page=` (from 1).
 #[derive(Deserialize)]
 pub struct UsersQuery {
@@ -64,6 +28,8 @@ pub struct UsersQuery {
     q: Option<String>,
     #[serde(default)]
     page: Option<String>,
+    #[serde(default)]
+    done: Option<String>,
 }
 
 #[derive(Template)]
@@ -97,6 +63,10 @@ pub async fn users(
 ) -> HttpResponse {
     if let Err(answer) = admin_user(&state, &request).await {
         return answer;
+    }
+    let mut context = PageContext::new(&state, &request, "Users");
+    if query.done.as_deref() == Some("deleted") {
+        context = context.with_notice("The account is deleted, with its sessions.");
     }
     let search: String = query
         .q
@@ -151,7 +121,7 @@ pub async fn users(
         href
     };
     let shown = users.len() as u64;
-    let (page, cookie) = PageContext::new(&state, &request, "Users").into_parts();
+    let (page, cookie) = context.into_parts();
     PageContext::render(
         cookie,
         &state,
@@ -179,15 +149,47 @@ struct UserPage {
     verified: bool,
     active: bool,
     superuser: bool,
-    /// Open sessions: (started, device, IP).
-    sessions: Vec<(String, String, Option<String>)>,
+    /// The only active superuser: the rule keeps it (shown, and its buttons left out).
+    last_superuser: bool,
+    sessions: Vec<SessionLine>,
     totp: bool,
     recovery_codes_left: u32,
     /// Passkeys: (name, added, last used).
     passkeys: Vec<(String, String, Option<String>)>,
     roles: Vec<String>,
+    /// The roles it could be granted.
+    other_roles: Vec<String>,
     /// Linked identities: (provider, the address it gave).
     identities: Vec<(String, Option<String>)>,
+}
+
+/// An open session as the account's page shows it.
+struct SessionLine {
+    id: String,
+    since: String,
+    device: String,
+    ip: Option<String>,
+}
+
+/// What the account's page says after a change (`?done=`).
+fn done_notice(done: &str) -> Option<&'static str> {
+    Some(match done {
+        "ended" => "The session has ended.",
+        "mfa-reset" => {
+            "The second factors are removed and the account's sessions have ended; its owner is told by mail."
+        }
+        "granted" => "The role is granted. The account's tokens carry it from their next refresh.",
+        "revoked" => {
+            "The role is taken away. The account's tokens stop carrying it from their next refresh."
+        }
+        "deactivated" => "The account is deactivated and its sessions have ended.",
+        "activated" => "The account is active again.",
+        "verified" => "The address is marked verified.",
+        "reset-link" => {
+            "A reset link is on its way to the account's address (unless one was sent a moment ago, or the account is deactivated)."
+        }
+        _ => return None,
+    })
 }
 
 /// `GET /admin/users/{id}`.
@@ -195,34 +197,59 @@ pub async fn user(
     state: web::Data<AppState>,
     request: HttpRequest,
     id: web::Path<String>,
+    query: web::Query<DoneQuery>,
 ) -> HttpResponse {
     if let Err(answer) = admin_user(&state, &request).await {
         return answer;
     }
-    let found = match UserId::parse(&id) {
-        Some(id) => state.users.find_by_id(id).await,
-        None => Ok(None),
-    };
-    let user = match found {
+    let mut context = PageContext::new(&state, &request, "User");
+    if let Some(notice) = query.done.as_deref().and_then(done_notice) {
+        context = context.with_notice(notice);
+    }
+    match UserId::parse(&id) {
+        Some(id) => account_page(&state, &request, id, context, StatusCode::OK).await,
+        None => no_such_account(&state, &request),
+    }
+}
+
+/// Account `id`'s page in `context` (which may say what a change did or why it was
+/// refused), answered with `status`; the 404 page when there is no such account.
+pub(super) async fn account_page(
+    state: &AppState,
+    request: &HttpRequest,
+    id: UserId,
+    context: PageContext,
+    status: StatusCode,
+) -> HttpResponse {
+    let user = match state.users.find_by_id(id).await {
         Ok(Some(user)) => user,
-        Ok(None) => return no_such_account(&state, &request),
-        Err(error) => return error_page(&state, &request, &error.into()),
+        Ok(None) => return no_such_account(state, request),
+        Err(error) => return error_page(state, request, &error.into()),
     };
-    let (sessions, factors, passkeys, identities, roles) = match tokio::try_join!(
+    let read = tokio::try_join!(
         state.sessions.list_active_for_user(user.id, Utc::now()),
         state.mfa.factors(user.id),
         state.passkeys.list(user.id),
         state.identities.list(user.id),
         state.roles.held_by(user.id),
-    ) {
+        state.roles.list(),
+        state.users.is_last_active_superuser(user.id),
+    );
+    let (sessions, factors, passkeys, identities, held, every_role, last_superuser) = match read {
         Ok(found) => found,
-        Err(error) => return error_page(&state, &request, &error.into()),
+        Err(error) => return error_page(state, request, &ApiError::from(error)),
     };
-    let (page, cookie) = PageContext::new(&state, &request, "User").into_parts();
+    let roles = held.names();
+    let other_roles = every_role
+        .into_iter()
+        .map(|role| role.name.as_str().to_owned())
+        .filter(|name| !roles.contains(name))
+        .collect();
+    let (page, cookie) = context.into_parts();
     PageContext::render(
         cookie,
-        &state,
-        StatusCode::OK,
+        state,
+        status,
         &UserPage {
             page,
             id: user.id.to_string(),
@@ -231,18 +258,18 @@ pub async fn user(
             verified: user.is_verified,
             active: user.is_active,
             superuser: user.is_superuser,
+            last_superuser,
             sessions: sessions
                 .into_iter()
-                .map(|session| {
-                    (
-                        session.created_at.format(DAY).to_string(),
-                        session
-                            .user_agent
-                            .as_deref()
-                            .map(crate::pages::account::describe_agent)
-                            .unwrap_or_else(|| "A client".to_owned()),
-                        session.ip,
-                    )
+                .map(|session| SessionLine {
+                    id: session.id.to_string(),
+                    since: session.created_at.format(DAY).to_string(),
+                    device: session
+                        .user_agent
+                        .as_deref()
+                        .map(crate::pages::account::describe_agent)
+                        .unwrap_or_else(|| "A client".to_owned()),
+                    ip: session.ip,
                 })
                 .collect(),
             totp: factors.totp,
@@ -257,7 +284,8 @@ pub async fn user(
                     )
                 })
                 .collect(),
-            roles: roles.names(),
+            roles,
+            other_roles,
             identities: identities
                 .into_iter()
                 .map(|identity| (identity.provider, identity.email))
@@ -267,7 +295,7 @@ pub async fn user(
 }
 
 /// The 404 page of an account id that names no account.
-fn no_such_account(state: &AppState, request: &HttpRequest) -> HttpResponse {
+pub(super) fn no_such_account(state: &AppState, request: &HttpRequest) -> HttpResponse {
     let (page, cookie) = PageContext::new(state, request, "No such account")
         .with_problem("No account has this id; it may have been deleted.")
         .into_parts();
