@@ -83,6 +83,8 @@ pub struct AccessClaims {
     pub aal: Aal,
     /// The login's methods, RFC 8176 names (`pwd`, `otp`, `hwk`, `mfa`).
     pub amr: Vec<String>,
+    /// `iat`: when it was issued (for a page session's handle, the sign-in).
+    pub issued_at: DateTime<Utc>,
     /// `exp`.
     pub expires_at: DateTime<Utc>,
     /// A handle on a browser session of gatehouse's own pages (claim `page`).
@@ -122,6 +124,7 @@ pub(crate) fn access_claims(claims: WireClaims) -> Result<AccessClaims, TokenErr
             Some(raw) => Aal::parse(raw).ok_or(TokenError::Invalid)?,
         },
         amr: claims.amr.unwrap_or_default(),
+        issued_at: timestamp(claims.iat)?,
         expires_at: timestamp(claims.exp)?,
         page_session: claims.page == Some(true),
         roles: claims.roles.unwrap_or_default(),

@@ -18,6 +18,7 @@ backend_tests!(
     a_deletion_needs_the_accounts_address_typed,
     the_last_superuser_rule_is_shown_and_holds,
     changes_need_a_recent_sign_in_with_the_second_factor_and_this_sites_form,
+    a_handle_from_a_longer_lifetime_still_needs_a_sign_in_of_15_minutes,
 );
 
 /// The newest event of `kind`, which must exist.
@@ -89,8 +90,8 @@ async fn each_button_of_an_accounts_page_changes_it_as_the_admin_api_does(backen
     let revoked = press(
         &mut browser,
         &here,
-        &format!("{here}/roles/support/revoke"),
-        &[],
+        &format!("{here}/roles/revoke"),
+        &[("role", "support")],
     )
     .await;
     assert_eq!(revoked.location(), done("revoked"));
@@ -124,6 +125,27 @@ async fn each_button_of_an_accounts_page_changes_it_as_the_admin_api_does(backen
     let event = latest(&app, AuditEventType::SessionEnded).await;
     by_admin(&event);
     assert_eq!(event.details["reason"], "admin");
+    // Another account's session (the administrator's own), named under this account:
+    // no such session, and it stays open.
+    let own = app
+        .codec()
+        .verify_session_handle(&browser.cookies["access_token_cookie"])
+        .unwrap()
+        .session_id;
+    let other = press(
+        &mut browser,
+        &here,
+        &format!("{here}/sessions/{own}/end"),
+        &[],
+    )
+    .await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND, "{}", other.html);
+    assert!(other.html.contains("This account has no such session"));
+    assert_eq!(
+        browser.get(&here).await.status,
+        StatusCode::OK,
+        "still signed in"
+    );
 
     // Marked verified; deactivated (it cannot sign in), then active again.
     let verified = press(&mut browser, &here, &format!("{here}/mark-verified"), &[]).await;
@@ -480,4 +502,73 @@ async fn changes_need_a_recent_sign_in_with_the_second_factor_and_this_sites_for
     assert_eq!(sent.status, StatusCode::SEE_OTHER);
     assert!(sent.location().starts_with("/login"));
     assert!(active().await);
+}
+
+/// A page handle issued a day ago, under a longer `ACCESS_TOKEN_EXPIRES_MIN` than the
+/// server runs with now (lowered since, with a restart), is not a recent sign-in: its
+/// issue time says so, whatever its expiry.
+async fn a_handle_from_a_longer_lifetime_still_needs_a_sign_in_of_15_minutes(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (mut browser, _) = admin_browser(&app).await;
+    let (_, id) = app.registered_user().await;
+    let here = format!("/admin/users/{id}");
+    let csrf = browser.get(&here).await.field("csrf");
+    let claims = app
+        .codec()
+        .verify_session_handle(&browser.cookies["access_token_cookie"])
+        .unwrap();
+    let day_long = gatehouse_auth::JwtCodec::new(gatehouse_auth::JwtConfig {
+        access_ttl: chrono::Duration::minutes(1440),
+        ..gatehouse_auth::JwtConfig::new(gatehouse_auth::SigningKey::hs256(
+            crate::helpers::TEST_SECRET.as_bytes(),
+        ))
+    })
+    .unwrap();
+    let handle = |minutes_ago: i64| {
+        day_long
+            .issue_page_handle(
+                claims.user_id,
+                claims.session_id,
+                true,
+                (
+                    &gatehouse_domain::Assurance::password(),
+                    &gatehouse_domain::HeldRoles::default(),
+                ),
+                chrono::Utc::now() - chrono::Duration::minutes(minutes_ago),
+            )
+            .unwrap()
+            .token
+    };
+    // Issued 23 h 50 min ago: 10 minutes to go before it expires, yet no recent sign-in.
+    browser
+        .cookies
+        .insert("access_token_cookie".into(), handle(1430));
+    let refused = browser
+        .post(&format!("{here}/deactivate"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.html);
+    assert!(
+        app.users()
+            .find_by_id(user_id(&id))
+            .await
+            .unwrap()
+            .unwrap()
+            .is_active
+    );
+    // Issued 10 minutes ago: recent.
+    browser
+        .cookies
+        .insert("access_token_cookie".into(), handle(10));
+    let done = browser
+        .post(&format!("{here}/deactivate"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.html);
+    assert!(
+        !app.users()
+            .find_by_id(user_id(&id))
+            .await
+            .unwrap()
+            .unwrap()
+            .is_active
+    );
 }

@@ -257,18 +257,22 @@ async fn the_roles_page_makes_and_deletes_roles(backend: Backend) {
     assert!(taken.html.contains("Role already exists"), "{}", taken.html);
     // Deleting asks first.
     let asked = browser
-        .submit("/admin/roles", "/admin/roles/billing:read/delete", &[])
+        .submit(
+            "/admin/roles",
+            "/admin/roles/delete",
+            &[("name", "billing:read")],
+        )
         .await;
     assert_eq!(asked.status, StatusCode::OK);
     assert!(asked.html.contains("Delete this role?") && asked.html.contains("billing:read"));
     assert!(app.events_of(AuditEventType::RoleDeleted).await.is_empty());
     let csrf = asked.field("csrf");
-    let deleted = browser
-        .post(
-            "/admin/roles/billing:read/delete",
-            &[("csrf", &csrf), ("confirmed", "yes")],
-        )
-        .await;
+    let answer = [
+        ("csrf", csrf.as_str()),
+        ("confirmed", "yes"),
+        ("name", &asked.field("name")),
+    ];
+    let deleted = browser.post("/admin/roles/delete", &answer).await;
     assert_eq!(deleted.location(), "/admin/roles?done=deleted");
     assert!(
         browser
@@ -278,13 +282,30 @@ async fn the_roles_page_makes_and_deletes_roles(backend: Backend) {
             .contains("No roles yet")
     );
     latest(&app, AuditEventType::RoleDeleted).await;
-    let gone = browser
-        .post(
-            "/admin/roles/billing:read/delete",
-            &[("csrf", &csrf), ("confirmed", "yes")],
-        )
-        .await;
+    let gone = browser.post("/admin/roles/delete", &answer).await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    // A name of dots is a name like any other (it would not survive in a path).
+    let dots = browser
+        .submit("/admin/roles", "/admin/roles", &[("name", "..")])
+        .await;
+    assert_eq!(
+        dots.location(),
+        "/admin/roles?done=created",
+        "{}",
+        dots.html
+    );
+    let answer = [
+        ("csrf", csrf.as_str()),
+        ("confirmed", "yes"),
+        ("name", ".."),
+    ];
+    let deleted = browser.post("/admin/roles/delete", &answer).await;
+    assert_eq!(
+        deleted.location(),
+        "/admin/roles?done=deleted",
+        "{}",
+        deleted.html
+    );
 }
 
 async fn the_apps_page_registers_apps_and_shows_each_secret_once(backend: Backend) {
@@ -332,14 +353,29 @@ async fn the_apps_page_registers_apps_and_shows_each_secret_once(backend: Backen
         "{}",
         asked.html
     );
+    let answer = [
+        ("csrf", asked.field("csrf")),
+        ("confirmed", "yes".to_owned()),
+        ("version", asked.field("version")),
+    ];
+    let answer: Vec<(&str, &str)> = answer.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let renewed = browser
-        .post(
-            &format!("/admin/apps/{id}/secret"),
-            &[("csrf", &asked.field("csrf")), ("confirmed", "yes")],
-        )
+        .post(&format!("/admin/apps/{id}/secret"), &answer)
         .await;
     assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.html);
     assert_ne!(secret_of(&renewed.html), secret);
+    // The same answer again (a reloaded page): no second new secret.
+    let again = browser
+        .post(&format!("/admin/apps/{id}/secret"), &answer)
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.html);
+    assert!(again.html.contains("no new secret was made"));
+    assert_eq!(
+        app.events_of(AuditEventType::OauthClientUpdated)
+            .await
+            .len(),
+        1
+    );
 
     // A registration that breaks the rules: the form again, saying why.
     let bad = browser

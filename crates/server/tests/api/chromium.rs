@@ -230,6 +230,58 @@ impl Chromium {
         serde_json::from_value(found).unwrap()
     }
 
+    /// What is wrong with the page's focus order: from its first link, button or field,
+    /// each Tab must reach the next visible one in the order of the page (no `tabindex`
+    /// reordering, nothing unreachable). Empty when all is well.
+    pub async fn focus_order_problems(&self) -> Vec<String> {
+        let expected: Vec<String> = serde_json::from_value(
+            self.run(&format!("{FOCUSABLE}; return focusable().map(describe);"))
+                .await,
+        )
+        .unwrap();
+        let Some(first) = expected.first() else {
+            return Vec::new();
+        };
+        self.run(&format!("{FOCUSABLE}; focusable()[0].focus();"))
+            .await;
+        let mut reached = vec![self.focused().await];
+        if &reached[0] != first {
+            return vec![format!("focus went to {} instead of {first}", reached[0])];
+        }
+        for wanted in &expected[1..] {
+            // A date-and-time field takes a Tab for each of its parts.
+            let mut now = reached.last().unwrap().clone();
+            for _ in 0..8 {
+                let active = self.client.active_element().await.unwrap();
+                active
+                    .send_keys(&char::from(fantoccini::key::Key::Tab).to_string())
+                    .await
+                    .unwrap();
+                now = self.focused().await;
+                if &now != reached.last().unwrap() {
+                    break;
+                }
+            }
+            if &now != wanted {
+                return vec![format!(
+                    "after {} Tab went to {now}, not {wanted}",
+                    reached.last().unwrap()
+                )];
+            }
+            reached.push(now);
+        }
+        Vec::new()
+    }
+
+    async fn focused(&self) -> String {
+        let found = self
+            .run(&format!(
+                "{FOCUSABLE}; return describe(document.activeElement);"
+            ))
+            .await;
+        serde_json::from_value(found).unwrap()
+    }
+
     /// Saves a screenshot of the page as `docs/screenshots/{name}.png`.
     pub async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.unwrap();
@@ -332,8 +384,27 @@ impl WebDriverCompatibleCommand for SessionCommand {
     }
 }
 
+/// What Tab reaches, in the page's order, and how each is named in a report.
+const FOCUSABLE: &str = r#"
+const describe = (e) => `#${focusable().indexOf(e)} ${e.tagName.toLowerCase()} "${(e.getAttribute("aria-label") || e.textContent || e.id || e.name || "").trim().slice(0, 40)}"`;
+const focusable = () => [...document.querySelectorAll("a[href], button, input:not([type=hidden]), select, textarea")]
+  .filter((e) => !e.disabled && e.tabIndex >= 0 && e.getClientRects().length > 0);
+"#;
+
 const ACCESSIBILITY_CHECK: &str = r#"
 const problems = [];
+let level = 0;
+for (const heading of document.querySelectorAll("h1, h2, h3, h4, h5, h6")) {
+  const next = Number(heading.tagName[1]);
+  if (next > level + 1) problems.push(`heading ${heading.tagName} after h${level}: ${heading.textContent}`);
+  level = next;
+}
+for (const reordered of document.querySelectorAll("[tabindex]")) {
+  if (reordered.tabIndex > 0) problems.push(`tabindex ${reordered.tabIndex} reorders the focus`);
+}
+for (const header of document.querySelectorAll("table th")) {
+  if (!header.getAttribute("scope")) problems.push(`a table header without scope: ${header.textContent}`);
+}
 const headings = document.querySelectorAll("h1");
 if (headings.length !== 1) problems.push(`${headings.length} h1 elements`);
 if (!document.documentElement.lang) problems.push("no lang on <html>");

@@ -13,6 +13,7 @@ mod helpers;
 
 mod accounts;
 mod admin;
+mod admin_in_chromium;
 mod admin_page_changes;
 mod admin_pages;
 mod audit;

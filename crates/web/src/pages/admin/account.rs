@@ -30,7 +30,10 @@ async fn acting_on(
     context: AuditContext,
 ) -> Result<(UserId, AuthenticatedUser, AuditContext), HttpResponse> {
     let id = UserId::parse(raw_id);
-    let back = id.map_or_else(|| "/admin/users".to_owned(), |id| format!("/admin/users/{id}"));
+    let back = id.map_or_else(
+        || "/admin/users".to_owned(),
+        |id| format!("/admin/users/{id}"),
+    );
     let admin = admin_for_change(state, request, &back).await?;
     let Some(id) = id else {
         return Err(users::no_such_account(state, request));
@@ -75,10 +78,15 @@ pub async fn end_session(
     };
     // A session id that is no id names no session of the account: nothing to end.
     let Some(session) = SessionId::parse(&raw_session) else {
-        return done(id, "ended");
+        let error = ApiError::NotFound("This account has no such session");
+        return refused(&state, &request, id, error).await;
     };
     match end_account_session(&state, &acting, id, session).await {
-        Ok(_) => done(id, "ended"),
+        Ok(true) => done(id, "ended"),
+        Ok(false) => {
+            let error = ApiError::NotFound("This account has no such session");
+            refused(&state, &request, id, error).await
+        }
         Err(error) => refused(&state, &request, id, error.into()).await,
     }
 }
@@ -104,17 +112,20 @@ pub async fn reset_factors(
         return confirm(
             &state,
             &request,
-            "Reset the second factor?",
-            format!(
-                "This removes the authenticator app, the recovery codes and every passkey of \
+            (
+                "Reset the second factor?",
+                format!(
+                    "This removes the authenticator app, the recovery codes and every passkey of \
                  {email}, and ends all its sessions; its owner is told by mail. Do it only once \
                  you are sure the person asking owns the account."
+                ),
             ),
             (
                 format!("/admin/users/{id}/second-factor/reset"),
                 "Reset second factor",
                 format!("/admin/users/{id}"),
             ),
+            Vec::new(),
         );
     }
     match reset_second_factor(&state, &acting, id).await {
@@ -156,20 +167,20 @@ pub async fn grant(
     }
 }
 
-/// `POST /admin/users/{id}/roles/{name}/revoke`: `Revoke` (a role not held: nothing).
+/// `POST /admin/users/{id}/roles/revoke`: `Revoke` the form's `role` (one not held:
+/// nothing).
 pub async fn revoke(
     state: web::Data<AppState>,
     request: HttpRequest,
     Audit(context): Audit,
-    path: web::Path<(String, String)>,
-    _: PageForm<ConfirmForm>,
+    raw_id: web::Path<String>,
+    PageForm(form): PageForm<GrantForm>,
 ) -> HttpResponse {
-    let (raw_id, raw_name) = path.into_inner();
     let (id, _, acting) = match acting_on(&state, &request, &raw_id, context).await {
         Ok(found) => found,
         Err(answer) => return answer,
     };
-    let Ok(name) = RoleName::parse(&raw_name) else {
+    let Ok(name) = RoleName::parse(form.role.trim()) else {
         return done(id, "revoked");
     };
     match revoke_role(&state.roles, RoleActor::Admin(&acting), id, &name).await {

@@ -6,6 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, http::StatusCode, web}
 use askama::Template;
 use gatehouse_app::clients::{ClientError, delete_client, register_client, renew_secret};
 use gatehouse_domain::{ClientId, ClientRequest, OauthClient};
+use gatehouse_persistence::StoredClient;
 use serde::Deserialize;
 
 use super::{ConfirmForm, DAY, DoneQuery, admin_for_change, admin_user, confirm};
@@ -219,16 +220,28 @@ async fn app_of(
     state: &AppState,
     request: &HttpRequest,
     raw_id: &str,
-) -> Result<OauthClient, HttpResponse> {
+) -> Result<StoredClient, HttpResponse> {
     let found = match ClientId::parse(raw_id) {
         Some(id) => state.oauth_clients.find(&id).await,
         None => Ok(None),
     };
     match found {
-        Ok(Some(stored)) => Ok(stored.client),
+        Ok(Some(stored)) => Ok(stored),
         Ok(None) => Err(not_found(state, request).await),
         Err(error) => Err(error_page(state, request, &error.into())),
     }
+}
+
+/// Which secret an app has, as the question about a new one carries it: a confirmation
+/// sent again (a reloaded page) finds the secret already renewed, and renews nothing. A
+/// digest of the stored digest, so the page shows nothing a secret could be read from.
+fn secret_version(secret_hash: Option<&str>) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("admin-page:{}", secret_hash.unwrap_or_default()));
+    digest[..8]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 /// `POST /admin/apps/{client_id}/secret`: `New secret`, asked first.
@@ -243,8 +256,11 @@ pub async fn new_secret(
         Ok(admin) => admin,
         Err(answer) => return answer,
     };
-    let client = match app_of(&state, &request, &raw_id).await {
-        Ok(client) => client,
+    let (client, version) = match app_of(&state, &request, &raw_id).await {
+        Ok(stored) => {
+            let version = secret_version(stored.secret_hash.as_deref());
+            (stored.client, version)
+        }
         Err(answer) => return answer,
     };
     let id = client.id.as_str().to_owned();
@@ -252,17 +268,33 @@ pub async fn new_secret(
         return confirm(
             &state,
             &request,
-            "Give this app a new secret?",
-            format!(
-                "The secret {} uses now stops working at once; the new one is shown once.",
-                client.settings.name
+            (
+                "Give this app a new secret?",
+                format!(
+                    "The secret {} uses now stops working at once; the new one is shown once.",
+                    client.settings.name
+                ),
             ),
             (
                 format!("/admin/apps/{id}/secret"),
                 "New secret",
                 HERE.to_owned(),
             ),
+            vec![("version", version)],
         );
+    }
+    if form.version != version {
+        let context = PageContext::new(&state, &request, TITLE).with_problem(
+            "The app changed after the question was asked (was the page sent twice?); no new secret was made.",
+        );
+        return page(
+            &state,
+            &request,
+            context,
+            StatusCode::CONFLICT,
+            AppForm::default(),
+        )
+        .await;
     }
     let acting = admin.as_actor(context);
     match renew_secret(&state.oauth_clients, &acting, &client.id).await {
@@ -305,7 +337,7 @@ pub async fn delete(
         Err(answer) => return answer,
     };
     let client = match app_of(&state, &request, &raw_id).await {
-        Ok(client) => client,
+        Ok(stored) => stored.client,
         Err(answer) => return answer,
     };
     let id = client.id.as_str().to_owned();
@@ -313,16 +345,19 @@ pub async fn delete(
         return confirm(
             &state,
             &request,
-            "Delete this app?",
-            format!(
-                "{} can no longer sign anyone in through gatehouse.",
-                client.settings.name
+            (
+                "Delete this app?",
+                format!(
+                    "{} can no longer sign anyone in through gatehouse.",
+                    client.settings.name
+                ),
             ),
             (
                 format!("/admin/apps/{id}/delete"),
                 "Delete",
                 HERE.to_owned(),
             ),
+            Vec::new(),
         );
     }
     let acting = admin.as_actor(context);

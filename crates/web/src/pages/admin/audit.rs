@@ -218,7 +218,8 @@ async fn filter_of(
     Ok((filter, problems))
 }
 
-/// A moment typed as `datetime-local` gives it (UTC), or as RFC 3339.
+/// A moment typed as `datetime-local` gives it (UTC), or as RFC 3339; in the years 1 to
+/// 9999, which every database stores (chrono reads any number of digits).
 fn moment(raw: &str) -> Option<DateTime<Utc>> {
     NaiveDateTime::parse_from_str(raw, MINUTE)
         .or_else(|_| NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S"))
@@ -229,6 +230,7 @@ fn moment(raw: &str) -> Option<DateTime<Utc>> {
                 .ok()
                 .map(|at| at.with_timezone(&Utc))
         })
+        .filter(|at| (1..=9999).contains(&chrono::Datelike::year(at)))
 }
 
 /// The filters as a query string's start (`name=value&` each), for the paging links.
@@ -259,5 +261,8 @@ mod tests {
         );
         assert_eq!(moment("2026-12-07T15:05:00+01:00"), Some(at));
         assert_eq!(moment("yesterday"), None);
+        assert_eq!(moment("-5000-01-01T00:00"), None);
+        assert_eq!(moment("+20000-01-01T00:00"), None);
+        assert!(moment("9999-12-31T23:59").is_some());
     }
 }

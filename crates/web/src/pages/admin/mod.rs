@@ -52,9 +52,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig, page: fn(&str) -> Resource
                 .route(web::post().to(account::reset_factors)),
         )
         .service(page("/admin/users/{id}/roles").route(web::post().to(account::grant)))
-        .service(
-            page("/admin/users/{id}/roles/{name}/revoke").route(web::post().to(account::revoke)),
-        )
+        .service(page("/admin/users/{id}/roles/revoke").route(web::post().to(account::revoke)))
         .service(page("/admin/users/{id}/deactivate").route(web::post().to(account::deactivate)))
         .service(page("/admin/users/{id}/activate").route(web::post().to(account::activate)))
         .service(
@@ -75,7 +73,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig, page: fn(&str) -> Resource
                 .route(web::get().to(roles::roles))
                 .route(web::post().to(roles::create)),
         )
-        .service(page("/admin/roles/{name}/delete").route(web::post().to(roles::delete)));
+        .service(page("/admin/roles/delete").route(web::post().to(roles::delete)));
 }
 
 /// The signed-in superuser of an admin page request; else the answer: the sign-in page
@@ -112,9 +110,9 @@ async fn admin_for_change(
     back: &str,
 ) -> Result<AuthenticatedUser, HttpResponse> {
     let admin = admin_user(state, request).await?;
-    // A page session's handle is issued once, at the sign-in, for the access lifetime.
-    let signed_in_at = admin.claims.expires_at - state.jwt.access_ttl();
-    let checked = if Utc::now() - signed_in_at <= FRESH_SIGN_IN {
+    // A page session's handle is issued once, at the sign-in; whatever its lifetime, a
+    // change needs one issued within the last 15 minutes.
+    let checked = if Utc::now() - admin.claims.issued_at <= FRESH_SIGN_IN {
         fresh_sign_in(state, &admin, SIGN_IN_AGAIN).await
     } else {
         Err(ApiError::Forbidden(SIGN_IN_AGAIN))
@@ -166,6 +164,13 @@ pub struct ConfirmForm {
     csrf: String,
     #[serde(default)]
     confirmed: String,
+    /// What the change is about when the path does not say (a role's name).
+    #[serde(default)]
+    name: String,
+    /// The version of what was asked about, so that a page sent twice (reloaded) does
+    /// not do it twice.
+    #[serde(default)]
+    version: String,
 }
 
 crate::pages::csrf_field!(ConfirmForm);
@@ -185,16 +190,19 @@ struct ConfirmPage {
     action: String,
     button: &'static str,
     back: String,
+    /// Sent again with the answer.
+    fields: Vec<(&'static str, String)>,
 }
 
 /// The page that asks again before a change that cannot be undone: `question`, the
-/// button `button` (posting to `action` with `confirmed=yes`) and a way back to `back`.
+/// button `button` (posting to `action` with `confirmed=yes` and `fields`) and a way
+/// back to `back`.
 fn confirm(
     state: &AppState,
     request: &HttpRequest,
-    title: &'static str,
-    question: String,
+    (title, question): (&'static str, String),
     (action, button, back): (String, &'static str, String),
+    fields: Vec<(&'static str, String)>,
 ) -> HttpResponse {
     let (page, cookie) = PageContext::new(state, request, title).into_parts();
     PageContext::render(
@@ -207,6 +215,7 @@ fn confirm(
             action,
             button,
             back,
+            fields,
         },
     )
 }

@@ -145,19 +145,19 @@ pub async fn create(
     }
 }
 
-/// `POST /admin/roles/{name}/delete`: asks first.
+/// `POST /admin/roles/delete` (the role's `name` in the form: a name of dots would not
+/// survive in a path): asks first.
 pub async fn delete(
     state: web::Data<AppState>,
     request: HttpRequest,
     Audit(context): Audit,
-    raw_name: web::Path<String>,
     PageForm(form): PageForm<ConfirmForm>,
 ) -> HttpResponse {
     let admin = match admin_for_change(&state, &request, HERE).await {
         Ok(admin) => admin,
         Err(answer) => return answer,
     };
-    let Ok(name) = RoleName::parse(&raw_name) else {
+    let Ok(name) = RoleName::parse(form.name.trim()) else {
         return not_found(&state, &request).await;
     };
     if !form.is_confirmed() {
@@ -174,17 +174,16 @@ pub async fn delete(
         return confirm(
             &state,
             &request,
-            "Delete this role?",
-            format!(
-                "The role {} goes, and the {members} account(s) holding it lose it; their tokens \
-                 stop carrying it from their next refresh.",
-                name.as_str()
-            ),
             (
-                format!("/admin/roles/{}/delete", name.as_str()),
-                "Delete",
-                HERE.to_owned(),
+                "Delete this role?",
+                format!(
+                    "The role {} goes, and the {members} account(s) holding it lose it; their tokens \
+                 stop carrying it from their next refresh.",
+                    name.as_str()
+                ),
             ),
+            ("/admin/roles/delete".to_owned(), "Delete", HERE.to_owned()),
+            vec![("name", name.as_str().to_owned())],
         );
     }
     let acting = admin.as_actor(context);
