@@ -10,15 +10,12 @@ use reqwest::StatusCode;
 use crate::{
     admin_pages::admin_browser,
     helpers::{Backend, PASSWORD, TestApp, spawn_app, user_id},
-    pages::Browser,
 };
 
 backend_tests!(
     each_button_of_an_accounts_page_changes_it_as_the_admin_api_does,
     a_deletion_needs_the_accounts_address_typed,
     the_last_superuser_rule_is_shown_and_holds,
-    changes_need_a_recent_sign_in_with_the_second_factor_and_this_sites_form,
-    a_handle_from_a_longer_lifetime_still_needs_a_sign_in_of_15_minutes,
 );
 
 /// The newest event of `kind`, which must exist.
@@ -26,16 +23,6 @@ pub(crate) async fn latest(app: &TestApp, kind: AuditEventType) -> NewAuditEvent
     let mut events = app.events_of(kind).await;
     assert!(!events.is_empty(), "no {} event", kind.as_str());
     events.remove(0)
-}
-
-/// Posts the form `action` of the page at `page_path` (with its token) and `fields`.
-async fn press(
-    browser: &mut Browser,
-    page_path: &str,
-    action: &str,
-    fields: &[(&str, &str)],
-) -> crate::pages::Page {
-    browser.submit(page_path, action, fields).await
 }
 
 async fn each_button_of_an_accounts_page_changes_it_as_the_admin_api_does(backend: Backend) {
@@ -66,34 +53,26 @@ async fn each_button_of_an_accounts_page_changes_it_as_the_admin_api_does(backen
     )
     .await
     .unwrap();
-    let granted = press(
-        &mut browser,
-        &here,
-        &format!("{here}/roles"),
-        &[("role", "support")],
-    )
-    .await;
+    let granted = browser
+        .submit(&here, &format!("{here}/roles"), &[("role", "support")])
+        .await;
     assert_eq!(granted.location(), done("granted"), "{}", granted.html);
     let shown = browser.get(&done("granted")).await;
     assert!(shown.html.contains("The role is granted"), "{}", shown.html);
     assert!(shown.html.contains("aria-label=\"Revoke support\""));
     by_admin(&latest(&app, AuditEventType::RoleGranted).await);
-    let unknown = press(
-        &mut browser,
-        &here,
-        &format!("{here}/roles"),
-        &[("role", "no-such")],
-    )
-    .await;
+    let unknown = browser
+        .submit(&here, &format!("{here}/roles"), &[("role", "no-such")])
+        .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.html);
     assert!(unknown.html.contains("Role not found"), "{}", unknown.html);
-    let revoked = press(
-        &mut browser,
-        &here,
-        &format!("{here}/roles/revoke"),
-        &[("role", "support")],
-    )
-    .await;
+    let revoked = browser
+        .submit(
+            &here,
+            &format!("{here}/roles/revoke"),
+            &[("role", "support")],
+        )
+        .await;
     assert_eq!(revoked.location(), done("revoked"));
     let roles = gatehouse_persistence::RoleRepository::new(app.db.clone());
     assert!(
@@ -110,13 +89,9 @@ async fn each_button_of_an_accounts_page_changes_it_as_the_admin_api_does(backen
     let page = browser.get(&here).await;
     let start = page.html.find("/sessions/").expect("an End button") + "/sessions/".len();
     let session = page.html[start..start + 36].to_owned();
-    let ended = press(
-        &mut browser,
-        &here,
-        &format!("{here}/sessions/{session}/end"),
-        &[],
-    )
-    .await;
+    let ended = browser
+        .submit(&here, &format!("{here}/sessions/{session}/end"), &[])
+        .await;
     assert_eq!(ended.location(), done("ended"));
     assert_eq!(
         app.refresh(&tokens.refresh).await.status(),
@@ -132,13 +107,9 @@ async fn each_button_of_an_accounts_page_changes_it_as_the_admin_api_does(backen
         .verify_session_handle(&browser.cookies["access_token_cookie"])
         .unwrap()
         .session_id;
-    let other = press(
-        &mut browser,
-        &here,
-        &format!("{here}/sessions/{own}/end"),
-        &[],
-    )
-    .await;
+    let other = browser
+        .submit(&here, &format!("{here}/sessions/{own}/end"), &[])
+        .await;
     assert_eq!(other.status, StatusCode::NOT_FOUND, "{}", other.html);
     assert!(other.html.contains("This account has no such session"));
     assert_eq!(
@@ -148,7 +119,9 @@ async fn each_button_of_an_accounts_page_changes_it_as_the_admin_api_does(backen
     );
 
     // Marked verified; deactivated (it cannot sign in), then active again.
-    let verified = press(&mut browser, &here, &format!("{here}/mark-verified"), &[]).await;
+    let verified = browser
+        .submit(&here, &format!("{here}/mark-verified"), &[])
+        .await;
     assert_eq!(verified.location(), done("verified"));
     assert!(
         app.users()
@@ -158,7 +131,9 @@ async fn each_button_of_an_accounts_page_changes_it_as_the_admin_api_does(backen
             .unwrap()
             .is_verified
     );
-    let deactivated = press(&mut browser, &here, &format!("{here}/deactivate"), &[]).await;
+    let deactivated = browser
+        .submit(&here, &format!("{here}/deactivate"), &[])
+        .await;
     assert_eq!(deactivated.location(), done("deactivated"));
     assert_eq!(
         app.login(&email, PASSWORD).await.status(),
@@ -171,12 +146,16 @@ async fn each_button_of_an_accounts_page_changes_it_as_the_admin_api_does(backen
     assert!(
         page.html.contains(">Activate</button>") && !page.html.contains(">Deactivate</button>")
     );
-    let activated = press(&mut browser, &here, &format!("{here}/activate"), &[]).await;
+    let activated = browser
+        .submit(&here, &format!("{here}/activate"), &[])
+        .await;
     assert_eq!(activated.location(), done("activated"));
     assert_eq!(app.login(&email, PASSWORD).await.status(), StatusCode::OK);
 
     // A reset link, mailed as if its owner had asked.
-    let sent = press(&mut browser, &here, &format!("{here}/reset-link"), &[]).await;
+    let sent = browser
+        .submit(&here, &format!("{here}/reset-link"), &[])
+        .await;
     assert_eq!(sent.location(), done("reset-link"));
     let mail = app.wait_for_mails(&email, 1).await.remove(0);
     assert!(mail.contains("/reset-password?token="), "{mail}");
@@ -188,13 +167,9 @@ async fn each_button_of_an_accounts_page_changes_it_as_the_admin_api_does(backen
     app.enrol_totp(&tokens.access).await;
     let page = browser.get(&here).await;
     assert!(page.html.contains("Authenticator app: on"));
-    let asked = press(
-        &mut browser,
-        &here,
-        &format!("{here}/second-factor/reset"),
-        &[],
-    )
-    .await;
+    let asked = browser
+        .submit(&here, &format!("{here}/second-factor/reset"), &[])
+        .await;
     assert_eq!(asked.status, StatusCode::OK, "{}", asked.html);
     assert!(
         asked.html.contains("Reset the second factor?"),
@@ -230,13 +205,9 @@ async fn a_deletion_needs_the_accounts_address_typed(backend: Backend) {
     let (email, id) = app.registered_user().await;
     let here = format!("/admin/users/{id}");
     for wrong in ["", admin_email.as_str(), "someone@example.com"] {
-        let refused = press(
-            &mut browser,
-            &here,
-            &format!("{here}/delete"),
-            &[("email", wrong)],
-        )
-        .await;
+        let refused = browser
+            .submit(&here, &format!("{here}/delete"), &[("email", wrong)])
+            .await;
         assert_eq!(
             refused.status,
             StatusCode::BAD_REQUEST,
@@ -259,13 +230,9 @@ async fn a_deletion_needs_the_accounts_address_typed(backend: Backend) {
     );
     assert!(app.events_of(AuditEventType::UserDeleted).await.is_empty());
     let typed = email.to_uppercase();
-    let deleted = press(
-        &mut browser,
-        &here,
-        &format!("{here}/delete"),
-        &[("email", &typed)],
-    )
-    .await;
+    let deleted = browser
+        .submit(&here, &format!("{here}/delete"), &[("email", &typed)])
+        .await;
     assert_eq!(
         deleted.location(),
         "/admin/users?done=deleted",
@@ -314,7 +281,9 @@ async fn the_last_superuser_rule_is_shown_and_holds(backend: Backend) {
         ("deactivate", vec![]),
         ("delete", vec![("email", email.as_str())]),
     ] {
-        let refused = press(&mut browser, &here, &format!("{here}/{action}"), &fields).await;
+        let refused = browser
+            .submit(&here, &format!("{here}/{action}"), &fields)
+            .await;
         assert_eq!(
             refused.status,
             StatusCode::CONFLICT,
@@ -334,241 +303,4 @@ async fn the_last_superuser_rule_is_shown_and_holds(backend: Backend) {
     let page = browser.get(&here).await;
     assert!(!page.html.contains("This is the only active superuser"));
     assert!(page.html.contains(">Deactivate</button>"));
-}
-
-async fn changes_need_a_recent_sign_in_with_the_second_factor_and_this_sites_form(
-    backend: Backend,
-) {
-    let app = spawn_app(backend).await;
-    let (mut browser, admin_email) = admin_browser(&app).await;
-    let (_, id) = app.registered_user().await;
-    let here = format!("/admin/users/{id}");
-    let deactivate = format!("{here}/deactivate");
-    let active = || async {
-        app.users()
-            .find_by_id(user_id(&id))
-            .await
-            .unwrap()
-            .unwrap()
-            .is_active
-    };
-    let csrf = browser.get(&here).await.field("csrf");
-
-    // From another origin, with the right token even: refused.
-    let foreign = browser
-        .send(
-            reqwest::Method::POST,
-            &deactivate,
-            &[("csrf", &csrf)],
-            Some("https://attacker.example"),
-        )
-        .await;
-    assert_eq!(foreign.status, StatusCode::FORBIDDEN);
-    assert!(foreign.html.contains("did not come from this site"));
-    // Without the token: refused.
-    assert_eq!(
-        browser.post(&deactivate, &[]).await.status,
-        StatusCode::FORBIDDEN
-    );
-    assert!(active().await);
-
-    // The same session as if signed in 20 minutes ago: the pages show, changes do not go.
-    let signed_in = browser.cookies["access_token_cookie"].clone();
-    let codec = app.codec();
-    let claims = codec.verify_session_handle(&signed_in).unwrap();
-    let stale = codec
-        .issue_page_handle(
-            claims.user_id,
-            claims.session_id,
-            true,
-            (
-                &gatehouse_domain::Assurance::password(),
-                &gatehouse_domain::HeldRoles::default(),
-            ),
-            chrono::Utc::now() - chrono::Duration::minutes(20),
-        )
-        .unwrap();
-    browser
-        .cookies
-        .insert("access_token_cookie".into(), stale.token);
-    assert_eq!(browser.get(&here).await.status, StatusCode::OK);
-    for action in [
-        deactivate.clone(),
-        "/admin/roles".to_owned(),
-        "/admin/apps".to_owned(),
-    ] {
-        let refused = browser
-            .post(&action, &[("csrf", &csrf), ("name", "x")])
-            .await;
-        assert_eq!(
-            refused.status,
-            StatusCode::FORBIDDEN,
-            "{action}: {}",
-            refused.html
-        );
-        assert!(
-            refused.html.contains("sign-in from the last 15 minutes"),
-            "{}",
-            refused.html
-        );
-    }
-    let refused = browser.post(&deactivate, &[("csrf", &csrf)]).await;
-    assert!(
-        refused
-            .html
-            .contains(&format!("href=\"/login?return_to={here}\"")),
-        "{}",
-        refused.html
-    );
-    assert!(active().await);
-    assert!(app.events_of(AuditEventType::RoleCreated).await.is_empty());
-    browser
-        .cookies
-        .insert("access_token_cookie".into(), signed_in);
-
-    // Turning a second factor on (from another session) ends this page session: a
-    // change is sent to sign in.
-    let tokens = crate::helpers::Tokens::from_json(
-        &app.login(&admin_email, PASSWORD)
-            .await
-            .json()
-            .await
-            .unwrap(),
-    );
-    let secret = app.enrol_totp(&tokens.access).await;
-    let sent = browser.post(&deactivate, &[("csrf", &csrf)]).await;
-    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.html);
-    assert!(sent.location().starts_with("/login"));
-    // Signed in again with the password and the code, changes go.
-    let step = browser.sign_in(&admin_email).await;
-    let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap();
-    let signed = browser
-        .post(
-            "/login/second-step",
-            &[
-                ("csrf", &step.field("csrf")),
-                ("mfa_token", &step.field("mfa_token")),
-                ("code", &secret.code_at(now)),
-            ],
-        )
-        .await;
-    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.html);
-    let csrf = browser.get(&here).await.field("csrf");
-    let verified = browser
-        .post(&format!("{here}/mark-verified"), &[("csrf", &csrf)])
-        .await;
-    assert_eq!(
-        verified.location(),
-        format!("{here}?done=verified"),
-        "{}",
-        verified.html
-    );
-    // A handle on this session from a sign-in without the second factor the account has
-    // (as one begun before it was set up): refused.
-    let claims = codec
-        .verify_session_handle(&browser.cookies["access_token_cookie"])
-        .unwrap();
-    let password_only = codec
-        .issue_page_handle(
-            claims.user_id,
-            claims.session_id,
-            true,
-            (
-                &gatehouse_domain::Assurance::password(),
-                &gatehouse_domain::HeldRoles::default(),
-            ),
-            chrono::Utc::now(),
-        )
-        .unwrap();
-    browser
-        .cookies
-        .insert("access_token_cookie".into(), password_only.token);
-    let refused = browser.post(&deactivate, &[("csrf", &csrf)]).await;
-    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.html);
-    assert!(refused.html.contains("with your second factor"));
-    assert!(active().await);
-
-    // Someone who is no superuser, and a visitor, change nothing either.
-    let (email, _) = app.registered_user().await;
-    let mut other = Browser::new(&app);
-    other.sign_in(&email).await;
-    let csrf = other.get("/account").await.field("csrf");
-    let refused = other.post(&deactivate, &[("csrf", &csrf)]).await;
-    assert_eq!(refused.status, StatusCode::FORBIDDEN);
-    assert!(refused.html.contains("Administrators only"));
-    let mut visitor = Browser::new(&app);
-    let csrf = visitor.get("/login").await.field("csrf");
-    let sent = visitor.post(&deactivate, &[("csrf", &csrf)]).await;
-    assert_eq!(sent.status, StatusCode::SEE_OTHER);
-    assert!(sent.location().starts_with("/login"));
-    assert!(active().await);
-}
-
-/// A page handle issued a day ago, under a longer `ACCESS_TOKEN_EXPIRES_MIN` than the
-/// server runs with now (lowered since, with a restart), is not a recent sign-in: its
-/// issue time says so, whatever its expiry.
-async fn a_handle_from_a_longer_lifetime_still_needs_a_sign_in_of_15_minutes(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let (mut browser, _) = admin_browser(&app).await;
-    let (_, id) = app.registered_user().await;
-    let here = format!("/admin/users/{id}");
-    let csrf = browser.get(&here).await.field("csrf");
-    let claims = app
-        .codec()
-        .verify_session_handle(&browser.cookies["access_token_cookie"])
-        .unwrap();
-    let day_long = gatehouse_auth::JwtCodec::new(gatehouse_auth::JwtConfig {
-        access_ttl: chrono::Duration::minutes(1440),
-        ..gatehouse_auth::JwtConfig::new(gatehouse_auth::SigningKey::hs256(
-            crate::helpers::TEST_SECRET.as_bytes(),
-        ))
-    })
-    .unwrap();
-    let handle = |minutes_ago: i64| {
-        day_long
-            .issue_page_handle(
-                claims.user_id,
-                claims.session_id,
-                true,
-                (
-                    &gatehouse_domain::Assurance::password(),
-                    &gatehouse_domain::HeldRoles::default(),
-                ),
-                chrono::Utc::now() - chrono::Duration::minutes(minutes_ago),
-            )
-            .unwrap()
-            .token
-    };
-    // Issued 23 h 50 min ago: 10 minutes to go before it expires, yet no recent sign-in.
-    browser
-        .cookies
-        .insert("access_token_cookie".into(), handle(1430));
-    let refused = browser
-        .post(&format!("{here}/deactivate"), &[("csrf", &csrf)])
-        .await;
-    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.html);
-    assert!(
-        app.users()
-            .find_by_id(user_id(&id))
-            .await
-            .unwrap()
-            .unwrap()
-            .is_active
-    );
-    // Issued 10 minutes ago: recent.
-    browser
-        .cookies
-        .insert("access_token_cookie".into(), handle(10));
-    let done = browser
-        .post(&format!("{here}/deactivate"), &[("csrf", &csrf)])
-        .await;
-    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.html);
-    assert!(
-        !app.users()
-            .find_by_id(user_id(&id))
-            .await
-            .unwrap()
-            .unwrap()
-            .is_active
-    );
 }
