@@ -10,8 +10,8 @@ use gatehouse_domain::{
 };
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Select,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Select,
 };
 
 use crate::{RepoError, entity::audit_event};
@@ -139,7 +139,7 @@ impl AuditRepository {
         after: Option<i64>,
         limit: u64,
     ) -> Result<Vec<AuditEvent>, RepoError> {
-        let mut query = filtered(filter);
+        let mut query = filtered(filter, self.db.get_database_backend());
         if let Some(after) = after {
             query = query.filter(audit_event::Column::Id.gt(after));
         }
@@ -155,7 +155,9 @@ impl AuditRepository {
 
     /// How many events match `filter`.
     pub async fn count(&self, filter: &AuditFilter) -> Result<u64, RepoError> {
-        Ok(filtered(filter).count(&self.db).await?)
+        Ok(filtered(filter, self.db.get_database_backend())
+            .count(&self.db)
+            .await?)
     }
 
     /// Up to `limit` events matching `filter`, newest first, older than `before` (an id
@@ -169,7 +171,7 @@ impl AuditRepository {
         limit: u64,
     ) -> Result<(Vec<AuditEvent>, Option<i64>), RepoError> {
         use audit_event::Column as C;
-        let mut query = filtered(filter);
+        let mut query = filtered(filter, self.db.get_database_backend());
         if let Some(before) = before {
             query = query.filter(C::Id.lt(before));
         }
@@ -197,8 +199,24 @@ impl AuditRepository {
 }
 
 /// The events `filter` selects, in no particular order.
-fn filtered(filter: &AuditFilter) -> Select<audit_event::Entity> {
+/// The query for `filter`. MySQL and MariaDB keep `at` as a `TIMESTAMP`, whose range is
+/// 1970-01-01T00:00:01Z to 2038-01-19T03:14:07Z: a bound beyond it would be compared
+/// as no time at all (and match nothing), so a bound that every stored time meets is
+/// left out there.
+fn filtered(filter: &AuditFilter, backend: DbBackend) -> Select<audit_event::Entity> {
     use audit_event::Column as C;
+    let timestamps = (backend == DbBackend::MySql).then(|| {
+        (
+            DateTime::from_timestamp(1, 0).unwrap_or_default(),
+            DateTime::from_timestamp(i64::from(i32::MAX), 0).unwrap_or_default(),
+        )
+    });
+    let since = filter
+        .since
+        .filter(|since| timestamps.is_none_or(|(first, _)| *since > first));
+    let until = filter
+        .until
+        .filter(|until| timestamps.is_none_or(|(_, last)| *until <= last));
     let mut query = audit_event::Entity::find();
     if let Some(user) = filter.user_id {
         query = query.filter(C::UserId.eq(user.as_uuid()));
@@ -206,10 +224,10 @@ fn filtered(filter: &AuditFilter) -> Select<audit_event::Entity> {
     if let Some(kind) = filter.event_type {
         query = query.filter(C::EventType.eq(kind.as_str()));
     }
-    if let Some(since) = filter.since {
+    if let Some(since) = since {
         query = query.filter(C::At.gte(since));
     }
-    if let Some(until) = filter.until {
+    if let Some(until) = until {
         query = query.filter(C::At.lt(until));
     }
     query

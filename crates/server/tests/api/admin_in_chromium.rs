@@ -89,13 +89,21 @@ async fn an_administrator_uses_every_admin_page_in_chromium() {
         .await
         .unwrap();
 
-    // Roles first: one to grant.
-    look_at(&browser, "/admin/roles", "Roles", "admin-roles").await;
-    browser.fill("Name", "support").await;
-    browser.fill("Description", "Answers the help desk").await;
-    browser.press("Create role").await;
+    // Roles first: one to grant (and one the picture shows beside it).
+    browser.open("/admin/roles").await;
     browser.wait_for_heading("Roles").await;
-    assert!(browser.body_text().await.contains("The role is made"));
+    assert_accessible(&browser).await;
+    for (name, description) in [
+        ("billing:read", "Reads invoices"),
+        ("support", "Answers the help desk"),
+    ] {
+        browser.fill("Name", name).await;
+        browser.fill("Description", description).await;
+        browser.press("Create role").await;
+        browser.wait_for_heading("Roles").await;
+        assert!(browser.body_text().await.contains("The role is made"));
+    }
+    look_at(&browser, "/admin/roles", "Roles", "admin-roles").await;
 
     // The account, found by a part of its address.
     browser.open("/admin/users").await;
@@ -178,7 +186,9 @@ async fn an_administrator_uses_every_admin_page_in_chromium() {
     );
 
     // An app: registered, its secret shown once, a new one, then deleted.
-    look_at(&browser, "/admin/apps", "Apps", "admin-apps").await;
+    browser.open("/admin/apps").await;
+    browser.wait_for_heading("Apps").await;
+    assert_accessible(&browser).await;
     browser.fill("Name", "Wiki").await;
     browser
         .fill("Redirect URIs", "https://wiki.example.com/callback")
@@ -198,6 +208,7 @@ async fn an_administrator_uses_every_admin_page_in_chromium() {
     browser.click(Locator::LinkText("Back to the apps")).await;
     browser.wait_for_heading("Apps").await;
     assert!(!browser.body_text().await.contains(&first));
+    look_at(&browser, "/admin/apps", "Apps", "admin-apps").await;
     browser.press("New secret").await;
     browser
         .wait_for_heading("Give this app a new secret?")
@@ -220,12 +231,16 @@ async fn an_administrator_uses_every_admin_page_in_chromium() {
     browser.wait_for_heading("Apps").await;
     assert!(browser.body_text().await.contains("The app is deleted"));
 
-    // The role, deleted (asked again).
-    browser.open("/admin/roles").await;
-    browser.press("Delete").await;
-    browser.wait_for_heading("Delete this role?").await;
-    browser.press("Delete").await;
-    browser.wait_for_heading("Roles").await;
+    // The roles, deleted (each asked again).
+    for _ in 0..2 {
+        browser.open("/admin/roles").await;
+        browser.press("Delete").await;
+        browser.wait_for_heading("Delete this role?").await;
+        assert_accessible(&browser).await;
+        browser.press("Delete").await;
+        browser.wait_for_heading("Roles").await;
+        assert!(browser.body_text().await.contains("The role is deleted"));
+    }
     assert!(browser.body_text().await.contains("No roles yet"));
 
     // The account, deleted once its address is typed (a wrong one deletes nothing).
@@ -252,10 +267,10 @@ async fn an_administrator_uses_every_admin_page_in_chromium() {
     // On a phone's width, the pages do not scroll sideways (tables scroll in their box).
     browser.client.set_window_size(390, 844).await.unwrap();
     for path in [
-        "/admin/users",
         "/admin/audit",
         "/admin/apps",
         "/admin/roles",
+        "/admin/users",
     ] {
         browser.open(path).await;
         let sideways = browser
@@ -269,6 +284,7 @@ async fn an_administrator_uses_every_admin_page_in_chromium() {
             "{path}: no sideways scrolling"
         );
     }
+    // (The users' list, last.)
     browser.screenshot("admin-users-phone").await;
     browser.quit().await;
 }
@@ -322,30 +338,18 @@ async fn a_foreign_form_and_an_old_sign_in_change_nothing_in_chromium() {
     browser.wait_for_heading("Please try again").await;
     assert!(active().await);
 
-    // The same session as if signed in 20 minutes ago: pages show, changes do not go.
+    // The same session as if signed in a day ago: pages show, changes do not go.
     browser.open(&format!("/admin/users/{id}")).await;
     let handle = browser
         .client
         .get_named_cookie("access_token_cookie")
         .await
         .unwrap();
-    let codec = app.codec();
-    let claims = codec.verify_session_handle(handle.value()).unwrap();
-    let stale = codec
-        .issue_page_handle(
-            claims.user_id,
-            claims.session_id,
-            true,
-            (
-                &gatehouse_domain::Assurance::password(),
-                &gatehouse_domain::HeldRoles::default(),
-            ),
-            chrono::Utc::now() - chrono::Duration::minutes(20),
-        )
-        .unwrap();
+    // Issued 23 h 50 min ago for a day: not expired, but no sign-in of the last 15 minutes.
+    let stale = crate::admin_page_refusals::page_handle(handle.value(), 1430, 1440);
     // In place of the browser's cookie (DevTools: WebDriver cannot set a host-only one).
     let set = serde_json::json!({
-        "name": "access_token_cookie", "value": stale.token, "url": browser.base,
+        "name": "access_token_cookie", "value": stale, "url": browser.base,
         "path": "/", "httpOnly": true, "sameSite": "Lax",
     });
     browser.cdp("Network.setCookie", set).await;

@@ -146,6 +146,10 @@ async fn each_button_of_an_accounts_page_changes_it_as_the_admin_api_does(backen
     assert!(
         page.html.contains(">Activate</button>") && !page.html.contains(">Deactivate</button>")
     );
+    assert!(
+        !page.html.contains(">Send reset link</button>"),
+        "no mail goes to a deactivated account"
+    );
     let activated = browser
         .submit(&here, &format!("{here}/activate"), &[])
         .await;
@@ -178,14 +182,49 @@ async fn each_button_of_an_accounts_page_changes_it_as_the_admin_api_does(backen
     );
     assert!(app.events_of(AuditEventType::MfaReset).await.is_empty());
     let csrf = asked.field("csrf");
+    let version = asked.field("version");
+    let answer = [
+        ("csrf", csrf.as_str()),
+        ("confirmed", "yes"),
+        ("version", &version),
+    ];
     let reset = browser
-        .post(
-            &format!("{here}/second-factor/reset"),
-            &[("csrf", &csrf), ("confirmed", "yes")],
-        )
+        .post(&format!("{here}/second-factor/reset"), &answer)
         .await;
     assert_eq!(reset.location(), done("mfa-reset"), "{}", reset.html);
     by_admin(&latest(&app, AuditEventType::MfaReset).await);
+    // The same answer again (a reloaded page), once a new factor is set up: no reset.
+    let again_tokens =
+        crate::helpers::Tokens::from_json(&app.login(&email, PASSWORD).await.json().await.unwrap());
+    app.enrol_totp(&again_tokens.access).await;
+    let again = browser
+        .post(&format!("{here}/second-factor/reset"), &answer)
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.html);
+    assert!(again.html.contains("nothing was reset"), "{}", again.html);
+    assert_eq!(app.events_of(AuditEventType::MfaReset).await.len(), 1);
+    assert!(
+        browser
+            .get(&here)
+            .await
+            .html
+            .contains("Authenticator app: on")
+    );
+    let answer = [
+        ("csrf", csrf.as_str()),
+        ("confirmed", "yes"),
+        (
+            "version",
+            &browser
+                .submit(&here, &format!("{here}/second-factor/reset"), &[])
+                .await
+                .field("version"),
+        ),
+    ];
+    let reset = browser
+        .post(&format!("{here}/second-factor/reset"), &answer)
+        .await;
+    assert_eq!(reset.location(), done("mfa-reset"), "{}", reset.html);
     assert!(
         browser
             .get(&here)

@@ -166,7 +166,13 @@ async fn changes_need_a_recent_sign_in_with_the_second_factor_and_this_sites_for
         .insert("access_token_cookie".into(), password_only.token);
     let refused = browser.post(&deactivate, &[("csrf", &csrf)]).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.html);
-    assert!(refused.html.contains("with your second factor"));
+    assert!(
+        refused
+            .html
+            .contains("need a sign-in with the second factor your account has"),
+        "{}",
+        refused.html
+    );
     assert!(active().await);
 
     // Someone who is no superuser, and a visitor, change nothing either.
@@ -194,32 +200,8 @@ async fn a_handle_from_a_longer_lifetime_still_needs_a_sign_in_of_15_minutes(bac
     let (_, id) = app.registered_user().await;
     let here = format!("/admin/users/{id}");
     let csrf = browser.get(&here).await.field("csrf");
-    let claims = app
-        .codec()
-        .verify_session_handle(&browser.cookies["access_token_cookie"])
-        .unwrap();
-    let day_long = gatehouse_auth::JwtCodec::new(gatehouse_auth::JwtConfig {
-        access_ttl: chrono::Duration::minutes(1440),
-        ..gatehouse_auth::JwtConfig::new(gatehouse_auth::SigningKey::hs256(
-            crate::helpers::TEST_SECRET.as_bytes(),
-        ))
-    })
-    .unwrap();
-    let handle = |minutes_ago: i64| {
-        day_long
-            .issue_page_handle(
-                claims.user_id,
-                claims.session_id,
-                true,
-                (
-                    &gatehouse_domain::Assurance::password(),
-                    &gatehouse_domain::HeldRoles::default(),
-                ),
-                chrono::Utc::now() - chrono::Duration::minutes(minutes_ago),
-            )
-            .unwrap()
-            .token
-    };
+    let signed_in = browser.cookies["access_token_cookie"].clone();
+    let handle = |minutes_ago| page_handle(&signed_in, minutes_ago, 1440);
     // Issued 23 h 50 min ago: 10 minutes to go before it expires, yet no recent sign-in.
     browser
         .cookies
@@ -252,4 +234,31 @@ async fn a_handle_from_a_longer_lifetime_still_needs_a_sign_in_of_15_minutes(bac
             .unwrap()
             .is_active
     );
+}
+
+/// A handle on the page session of handle `signed_in`, as if issued `minutes_ago` for a
+/// lifetime of `lifetime` minutes at a password-only sign-in (signed with the tests'
+/// secret, so the server takes it).
+pub(crate) fn page_handle(signed_in: &str, minutes_ago: i64, lifetime: i64) -> String {
+    let codec = gatehouse_auth::JwtCodec::new(gatehouse_auth::JwtConfig {
+        access_ttl: chrono::Duration::minutes(lifetime),
+        ..gatehouse_auth::JwtConfig::new(gatehouse_auth::SigningKey::hs256(
+            crate::helpers::TEST_SECRET.as_bytes(),
+        ))
+    })
+    .unwrap();
+    let claims = codec.verify_session_handle(signed_in).unwrap();
+    codec
+        .issue_page_handle(
+            claims.user_id,
+            claims.session_id,
+            true,
+            (
+                &gatehouse_domain::Assurance::password(),
+                &gatehouse_domain::HeldRoles::default(),
+            ),
+            chrono::Utc::now() - chrono::Duration::minutes(minutes_ago),
+        )
+        .unwrap()
+        .token
 }

@@ -182,7 +182,17 @@ async fn the_apps_page_registers_apps_and_shows_each_secret_once(backend: Backen
         )
         .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.html);
-    assert!(bad.html.contains("redirect_uris"), "{}", bad.html);
+    assert!(
+        bad.html
+            .contains("role=\"alert\" id=\"form-problem\">redirect_uris"),
+        "{}",
+        bad.html
+    );
+    assert_eq!(
+        app.clients().list().await.unwrap().len(),
+        1,
+        "nothing registered"
+    );
     // A public app has no secret.
     let public = browser
         .submit(

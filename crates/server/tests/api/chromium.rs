@@ -230,9 +230,10 @@ impl Chromium {
         serde_json::from_value(found).unwrap()
     }
 
-    /// What is wrong with the page's focus order: from its first link, button or field,
-    /// each Tab must reach the next visible one in the order of the page (no `tabindex`
-    /// reordering, nothing unreachable). Empty when all is well.
+    /// What is wrong with the page's focus order: the order of its links, buttons and
+    /// fields must be the order they are shown in (top to bottom, left to right on a
+    /// row), and from the first each Tab must reach the next (no `tabindex` reordering,
+    /// nothing unreachable). Empty when all is well.
     pub async fn focus_order_problems(&self) -> Vec<String> {
         let expected: Vec<String> = serde_json::from_value(
             self.run(&format!("{FOCUSABLE}; return focusable().map(describe);"))
@@ -240,8 +241,16 @@ impl Chromium {
         )
         .unwrap();
         let Some(first) = expected.first() else {
-            return Vec::new();
+            return vec!["nothing on the page takes the focus".to_owned()];
         };
+        let shown_out_of_order: Vec<String> = serde_json::from_value(
+            self.run(&format!("{FOCUSABLE}; return visualOrderProblems();"))
+                .await,
+        )
+        .unwrap();
+        if !shown_out_of_order.is_empty() {
+            return shown_out_of_order;
+        }
         self.run(&format!("{FOCUSABLE}; focusable()[0].focus();"))
             .await;
         let mut reached = vec![self.focused().await];
@@ -271,7 +280,10 @@ impl Chromium {
             reached.push(now);
         }
         // As the page was: nothing focused, at its top.
-        self.run("document.activeElement.blur(); window.scrollTo(0, 0);")
+        self.run(
+            "document.activeElement.blur(); window.scrollTo(0, 0); \
+             for (const box of document.querySelectorAll('*')) if (box.scrollLeft) box.scrollLeft = 0;",
+        )
             .await;
         Vec::new()
     }

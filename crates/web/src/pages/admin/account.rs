@@ -13,7 +13,7 @@ use gatehouse_app::{
 use gatehouse_domain::{AuditContext, RoleName, SessionId, UserId};
 use serde::Deserialize;
 
-use super::{ConfirmForm, admin_for_change, confirm, users};
+use super::{ConfirmForm, admin_for_change, confirm, users, version_of};
 use crate::{
     error::ApiError,
     extract::{Audit, AuthenticatedUser},
@@ -103,6 +103,10 @@ pub async fn reset_factors(
         Ok(found) => found,
         Err(answer) => return answer,
     };
+    let version = match account_version(&state, id).await {
+        Ok(version) => version,
+        Err(error) => return error_page(&state, &request, &error),
+    };
     if !form.is_confirmed() {
         let email = match state.users.find_by_id(id).await {
             Ok(Some(user)) => user.email.as_str().to_owned(),
@@ -125,13 +129,32 @@ pub async fn reset_factors(
                 "Reset second factor",
                 format!("/admin/users/{id}"),
             ),
-            Vec::new(),
+            vec![("version", version)],
         );
+    }
+    if form.version != version {
+        let error = ApiError::Conflict(
+            "The account changed after the question was asked (was the page sent twice?); nothing was reset",
+        );
+        return refused(&state, &request, id, error).await;
     }
     match reset_second_factor(&state, &acting, id).await {
         Ok(()) => done(id, "mfa-reset"),
         Err(error) => refused(&state, &request, id, error.into()).await,
     }
+}
+
+/// Where account `id`'s story stands: its newest audit event. A reset, and whatever
+/// else happens to the account, moves it on, so a confirmation sent again (a reloaded
+/// page) does not reset a second factor set up since.
+async fn account_version(state: &AppState, id: UserId) -> Result<String, ApiError> {
+    let about = gatehouse_persistence::AuditFilter {
+        user_id: Some(id),
+        ..Default::default()
+    };
+    let (newest, _) = state.audit.list(&about, None, 1).await?;
+    let newest = newest.first().map_or(0, |event| event.id);
+    Ok(version_of(&newest.to_string()))
 }
 
 /// A role to grant.

@@ -9,7 +9,7 @@ use gatehouse_domain::{ClientId, ClientRequest, OauthClient};
 use gatehouse_persistence::StoredClient;
 use serde::Deserialize;
 
-use super::{ConfirmForm, DAY, DoneQuery, admin_for_change, admin_user, confirm};
+use super::{ConfirmForm, DAY, DoneQuery, admin_for_change, admin_user, confirm, version_of};
 use crate::{
     extract::Audit,
     oauth::clients::refused,
@@ -232,16 +232,10 @@ async fn app_of(
     }
 }
 
-/// Which secret an app has, as the question about a new one carries it: a confirmation
-/// sent again (a reloaded page) finds the secret already renewed, and renews nothing. A
-/// digest of the stored digest, so the page shows nothing a secret could be read from.
+/// Which secret an app has, as the question about a new one carries it: a digest of the
+/// stored digest, so the page shows nothing a secret could be read from.
 fn secret_version(secret_hash: Option<&str>) -> String {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(format!("admin-page:{}", secret_hash.unwrap_or_default()));
-    digest[..8]
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    version_of(secret_hash.unwrap_or_default())
 }
 
 /// `POST /admin/apps/{client_id}/secret`: `New secret`, asked first.

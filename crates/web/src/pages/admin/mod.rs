@@ -21,8 +21,7 @@ use chrono::{Duration, Utc};
 use serde::Deserialize;
 
 use crate::{
-    error::ApiError,
-    extract::{AuthenticatedUser, fresh_sign_in},
+    extract::{AuthenticatedUser, require_account_assurance},
     pages::{Frame, MessagePage, PageContext, encode, page_user, see_other},
     state::AppState,
 };
@@ -30,9 +29,13 @@ use crate::{
 /// How long ago an administrator may have signed in and still change anything.
 pub(crate) const FRESH_SIGN_IN: Duration = Duration::minutes(15);
 
-/// Why a change was refused for an old sign-in (or one without the second factor).
-const SIGN_IN_AGAIN: &str = "Changes on these pages need a sign-in from the last 15 minutes, \
-with your second factor when your account has one. Sign in again, then make the change again.";
+/// Why a change was refused for an old sign-in.
+const SIGN_IN_AGAIN: &str = "Changes on these pages need a sign-in from the last 15 minutes. \
+Sign in again, then make the change again.";
+
+/// Why a change was refused for a sign-in without the second factor the account has.
+const SECOND_FACTOR_FIRST: &str = "Changes on these pages need a sign-in with the second \
+factor your account has. Sign in again with it, then make the change again.";
 
 /// How the pages show a moment.
 const DAY: &str = "%Y-%m-%d %H:%M UTC";
@@ -40,6 +43,11 @@ const DAY: &str = "%Y-%m-%d %H:%M UTC";
 /// Mounts the pages under `/admin`, each resource made by `page` (which reads forms and
 /// queries as the other pages do).
 pub(crate) fn configure(cfg: &mut web::ServiceConfig, page: fn(&str) -> Resource) {
+    // A query these pages cannot read (a filter given twice…) is said on a page, where
+    // the other pages send a visitor to sign in.
+    let page = |path: &str| {
+        page(path).app_data(web::QueryConfig::default().error_handler(unreadable_query))
+    };
     cfg.service(page("/admin").route(web::get().to(home)))
         .service(page("/admin/users").route(web::get().to(users::users)))
         .service(page("/admin/users/{id}").route(web::get().to(users::user)))
@@ -110,35 +118,46 @@ async fn admin_for_change(
     back: &str,
 ) -> Result<AuthenticatedUser, HttpResponse> {
     let admin = admin_user(state, request).await?;
-    // A page session's handle is issued once, at the sign-in; whatever its lifetime, a
-    // change needs one issued within the last 15 minutes.
-    let checked = if Utc::now() - admin.claims.issued_at <= FRESH_SIGN_IN {
-        fresh_sign_in(state, &admin, SIGN_IN_AGAIN).await
+    // A sign-in's handle is fresh and carries its time (`iat`); one a refresh re-issued
+    // is not fresh. The 15 minutes hold whatever the handle's lifetime (its expiry is not
+    // what counts: a page handle outlives it as a handle on its session).
+    let recent = admin.claims.fresh && Utc::now() - admin.claims.issued_at <= FRESH_SIGN_IN;
+    let refusal = if recent {
+        match require_account_assurance(state, &admin).await {
+            Ok(()) => return Ok(admin),
+            Err(error) if error.status_code().is_server_error() => {
+                return Err(crate::pages::error_page(state, request, &error));
+            }
+            Err(_) => SECOND_FACTOR_FIRST,
+        }
     } else {
-        Err(ApiError::Forbidden(SIGN_IN_AGAIN))
+        SIGN_IN_AGAIN
     };
-    match checked {
-        Ok(()) => Ok(admin),
-        Err(error) if error.status_code().is_server_error() => {
-            Err(crate::pages::error_page(state, request, &error))
-        }
-        Err(_) => {
-            let (page, cookie) = PageContext::new(state, request, "Sign in again")
-                .with_problem(SIGN_IN_AGAIN)
-                .into_parts();
-            let link_href = format!("/login?return_to={}", encode(back));
-            Err(PageContext::render(
-                cookie,
-                state,
-                StatusCode::FORBIDDEN,
-                &SignInAgainPage {
-                    page,
-                    link_href,
-                    link_text: "Sign in again",
-                },
-            ))
-        }
-    }
+    let (page, cookie) = PageContext::new(state, request, "Sign in again")
+        .with_problem(refusal)
+        .into_parts();
+    let link_href = format!("/login?return_to={}", encode(back));
+    Err(PageContext::render(
+        cookie,
+        state,
+        StatusCode::FORBIDDEN,
+        &SignInAgainPage {
+            page,
+            link_href,
+            link_text: "Sign in again",
+        },
+    ))
+}
+
+/// A short digest of `state`: what a confirmation carries of what it asked about, so that
+/// the same answer sent again (a reloaded page) finds it changed and does nothing twice.
+fn version_of(state: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("gatehouse admin page:{state}"));
+    digest[..8]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 #[derive(Template)]
@@ -147,6 +166,32 @@ struct SignInAgainPage {
     page: Frame,
     link_href: String,
     link_text: &'static str,
+}
+
+/// The 400 page for an address whose query an admin page cannot read.
+fn unreadable_query(
+    error: actix_web::error::QueryPayloadError,
+    request: &HttpRequest,
+) -> actix_web::Error {
+    let answer = match request.app_data::<web::Data<AppState>>() {
+        Some(state) => {
+            let (page, cookie) = PageContext::new(state, request, "Please try again")
+                .with_problem("The address could not be read (a filter given twice?).")
+                .into_parts();
+            PageContext::render(
+                cookie,
+                state,
+                StatusCode::BAD_REQUEST,
+                &MessagePage {
+                    page,
+                    link_href: "/admin/users",
+                    link_text: "Back to the users",
+                },
+            )
+        }
+        None => HttpResponse::BadRequest().finish(),
+    };
+    actix_web::error::InternalError::from_response(error, answer).into()
 }
 
 /// `GET /admin`: the accounts.
