@@ -18,18 +18,23 @@ const MAX_EMAIL_LEN: usize = 254;
 pub struct Email(String);
 
 impl Email {
-    /// Parses user input: trims surrounding white space, brings it to its canonical form
-    /// (NFC, lower-case: `JOSE\u{301}@X.COM` and `jos\u{e9}@x.com` are one address), then
-    /// checks length, the single `@` and the domain part of that form.
-    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+    /// `raw` in the form addresses are kept in, whether or not it is one: trimmed, NFC,
+    /// lower-cased (what a search for a part of an address compares with).
+    pub fn canonical(raw: &str) -> String {
         // Lower-casing can leave a string out of NFC, so normalise on both sides of it.
-        let canonical: String = raw
-            .trim()
+        raw.trim()
             .nfc()
             .collect::<String>()
             .to_lowercase()
             .nfc()
-            .collect();
+            .collect()
+    }
+
+    /// Parses user input: trims surrounding white space, brings it to its canonical form
+    /// (NFC, lower-case: `JOSE\u{301}@X.COM` and `jos\u{e9}@x.com` are one address), then
+    /// checks length, the single `@` and the domain part of that form.
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let canonical = Self::canonical(raw);
         let trimmed = canonical.as_str();
         let invalid = |reason: &str| ValidationError::new("email", reason);
         if trimmed.is_empty() {

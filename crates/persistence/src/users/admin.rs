@@ -35,10 +35,10 @@ impl UserRepository {
     ) -> Result<(Vec<User>, u64), RepoError> {
         let mut query = user::Entity::find();
         if let Some(part) = part {
-            // Addresses are stored lower-cased (`Email::parse`). `!` escapes: a backslash
-            // would need escaping itself in MySQL's string literals.
-            let escaped: String = part
-                .to_lowercase()
+            // Addresses are stored in their canonical form (`Email::parse`: NFC,
+            // lower-cased). `!` escapes: a backslash would need escaping itself in MySQL's
+            // string literals.
+            let escaped: String = gatehouse_domain::Email::canonical(part)
                 .chars()
                 .flat_map(|c| match c {
                     '%' | '_' | '!' => vec!['!', c],

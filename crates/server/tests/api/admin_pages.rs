@@ -51,20 +51,31 @@ async fn a_visitor_is_sent_to_sign_in_and_back(backend: Backend) {
         assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
         assert_eq!(page.location(), format!("/login?return_to={path}"));
     }
-    // Signed in as a superuser from there, the browser lands back on the list.
+    // A search keeps its query on the way.
+    let searched = browser.get("/admin/users?q=odd&page=2").await;
+    assert_eq!(
+        searched.location(),
+        "/login?return_to=/admin/users%3Fq%3Dodd%26page%3D2"
+    );
+    // Signed in as a superuser from there, the browser lands back on the search.
     let (email, _, _) = app.superuser().await;
     let signed_in = browser
         .submit(
-            "/login?return_to=/admin/users",
+            "/login?return_to=/admin/users%3Fq%3Dodd%26page%3D2",
             "/login",
             &[
                 ("email", email.as_str()),
                 ("password", PASSWORD),
-                ("return_to", "/admin/users"),
+                ("return_to", "/admin/users?q=odd&page=2"),
             ],
         )
         .await;
-    assert_eq!(signed_in.location(), "/admin/users", "{}", signed_in.html);
+    assert_eq!(
+        signed_in.location(),
+        "/admin/users?q=odd&page=2",
+        "{}",
+        signed_in.html
+    );
     assert_eq!(browser.get("/admin/users").await.status, StatusCode::OK);
 }
 
@@ -156,6 +167,14 @@ async fn a_superuser_searches_and_pages_through_the_accounts(backend: Backend) {
         echoed.html.contains("&#60;script&#62;") || echoed.html.contains("&lt;script&gt;"),
         "{}",
         echoed.html
+    );
+    // Any case, and in any Unicode form: a decomposed "é" finds the stored (composed) one.
+    app.register("jos\u{e9}@example.com", PASSWORD).await;
+    let accented = browser.get("/admin/users?q=JOSE%CC%81%40").await;
+    assert!(
+        accented.html.contains("1–1 of 1") && accented.html.contains("jos\u{e9}@example.com"),
+        "{}",
+        accented.html
     );
 }
 

@@ -240,8 +240,12 @@ pub(crate) async fn page_user(
     request: &HttpRequest,
 ) -> Result<AuthenticatedUser, HttpResponse> {
     let back_here = || {
+        // A page with its query (a search, filters); a refused form goes home.
         let here = if request.method() == actix_web::http::Method::GET {
-            request.path()
+            request
+                .uri()
+                .path_and_query()
+                .map_or(request.path(), |whole| whole.as_str())
         } else {
             HOME
         };
