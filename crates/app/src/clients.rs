@@ -25,6 +25,9 @@ pub enum ClientError {
     /// A public client has no secret to renew.
     #[error("a public client has no secret")]
     NoSecret,
+    /// The secret was not the one the renewal was asked for: renewed meanwhile.
+    #[error("the client's secret changed meanwhile")]
+    SecretChanged,
     /// What the flow stands on failed.
     #[error(transparent)]
     Failed(#[from] AppError),
@@ -128,19 +131,44 @@ pub async fn renew_secret(
     context: &AuditContext,
     id: &ClientId,
 ) -> Result<ClientSecret, ClientError> {
+    renew(clients, context, id, None).await
+}
+
+/// [`renew_secret`], only while the client's stored secret hash is still `replacing`
+/// (what the asking page showed a version of): two answers to one question renew once,
+/// the other gets [`ClientError::SecretChanged`].
+pub async fn renew_secret_replacing(
+    clients: &OauthClientRepository,
+    context: &AuditContext,
+    id: &ClientId,
+    replacing: &str,
+) -> Result<ClientSecret, ClientError> {
+    renew(clients, context, id, Some(replacing)).await
+}
+
+async fn renew(
+    clients: &OauthClientRepository,
+    context: &AuditContext,
+    id: &ClientId,
+    replacing: Option<&str>,
+) -> Result<ClientSecret, ClientError> {
     let stored = clients.find(id).await?.ok_or(ClientError::NotFound)?;
     if stored.client.settings.client_type == ClientType::Public {
         return Err(ClientError::NoSecret);
     }
     let secret = OneTimeToken::generate();
     let event = event(AuditEventType::OauthClientUpdated, context, id).with("fields", "secret");
-    if !clients
-        .set_secret(id, &secret.hash, Utc::now(), &event)
-        .await?
-    {
-        return Err(ClientError::NotFound);
+    let written = clients
+        .set_secret(id, (&secret.hash, replacing), Utc::now(), &event)
+        .await?;
+    match (written, replacing) {
+        (true, _) => Ok(ClientSecret(secret.secret)),
+        (false, Some(_)) => match clients.find(id).await? {
+            Some(_) => Err(ClientError::SecretChanged),
+            None => Err(ClientError::NotFound),
+        },
+        (false, None) => Err(ClientError::NotFound),
     }
-    Ok(ClientSecret(secret.secret))
 }
 
 /// Deletes client `id`.

@@ -129,11 +129,12 @@ impl OauthClientRepository {
 
     /// Replaces confidential client `id`'s secret hash (the old secret stops working) and
     /// records `event`; `false` when there is no such confidential client (a public one,
-    /// even one made public meanwhile, gets no secret).
+    /// even one made public meanwhile, gets no secret), or, with `replacing`, when its
+    /// secret hash is no longer that one (renewed meanwhile).
     pub async fn set_secret(
         &self,
         id: &ClientId,
-        secret_hash: &str,
+        (secret_hash, replacing): (&str, Option<&str>),
         now: DateTime<Utc>,
         event: &NewAuditEvent,
     ) -> Result<bool, RepoError> {
@@ -143,12 +144,14 @@ impl OauthClientRepository {
             ..Default::default()
         };
         let txn = self.db.begin().await?;
-        let updated = oauth_client::Entity::update_many()
+        let mut update = oauth_client::Entity::update_many()
             .set(row)
             .filter(id_is(id))
-            .filter(oauth_client::Column::ClientType.eq(ClientType::Confidential.as_str()))
-            .exec(&txn)
-            .await?;
+            .filter(oauth_client::Column::ClientType.eq(ClientType::Confidential.as_str()));
+        if let Some(old) = replacing {
+            update = update.filter(oauth_client::Column::SecretHash.eq(old));
+        }
+        let updated = update.exec(&txn).await?;
         if updated.rows_affected == 0 {
             return Ok(false);
         }

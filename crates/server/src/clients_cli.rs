@@ -111,6 +111,7 @@ fn describe(error: ClientError) -> anyhow::Error {
         }
         ClientError::NotFound => anyhow::anyhow!("no such client"),
         ClientError::NoSecret => anyhow::anyhow!("a public client has no secret"),
+        ClientError::SecretChanged => anyhow::anyhow!("the client's secret changed meanwhile"),
         ClientError::Failed(error) => anyhow::Error::new(error),
     }
 }

@@ -172,6 +172,43 @@ async fn the_apps_page_registers_apps_and_shows_each_secret_once(backend: Backen
             .len(),
         1
     );
+    // Two answers to one question at once (a double click, two tabs): one renews.
+    let path = format!("/admin/apps/{id}/secret");
+    let asked = browser.submit("/admin/apps", &path, &[]).await;
+    let answer = [
+        ("csrf", asked.field("csrf")),
+        ("confirmed", "yes".to_owned()),
+        ("version", asked.field("version")),
+    ];
+    let answer: Vec<(&str, &str)> = answer.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut twin = crate::pages::Browser::new(&app);
+    twin.cookies = browser.cookies.clone();
+    let (first, second) = tokio::join!(browser.post(&path, &answer), twin.post(&path, &answer));
+    let mut statuses = [first.status, second.status];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT]);
+    // Whichever order they come in: the renewal itself writes only over the secret asked
+    // about.
+    let stale = gatehouse_app::clients::renew_secret_replacing(
+        &app.clients(),
+        &gatehouse_domain::AuditContext::default(),
+        &gatehouse_domain::ClientId::parse(&id).unwrap(),
+        "the hash of a secret renewed meanwhile",
+    )
+    .await;
+    assert!(
+        matches!(
+            stale,
+            Err(gatehouse_app::clients::ClientError::SecretChanged)
+        ),
+        "{stale:?}"
+    );
+    assert_eq!(
+        app.events_of(AuditEventType::OauthClientUpdated)
+            .await
+            .len(),
+        2
+    );
 
     // A registration that breaks the rules: the form again, saying why.
     let bad = browser

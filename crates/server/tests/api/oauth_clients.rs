@@ -258,7 +258,7 @@ async fn a_public_client_gets_no_secret_even_when_made_public_meanwhile(backend:
     let written = OauthClientRepository::new(app.db.clone())
         .set_secret(
             &id,
-            &hash_one_time_token("late"),
+            (&hash_one_time_token("late"), None),
             chrono::Utc::now(),
             &event,
         )

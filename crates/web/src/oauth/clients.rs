@@ -221,6 +221,7 @@ pub(crate) fn refused(error: ClientError) -> ApiError {
         }
         ClientError::NotFound => ApiError::NotFound(NOT_FOUND),
         ClientError::NoSecret => ApiError::Conflict("A public client has no secret"),
+        ClientError::SecretChanged => ApiError::Conflict("The client's secret changed meanwhile"),
         ClientError::Failed(failed) => failed.into(),
     }
 }

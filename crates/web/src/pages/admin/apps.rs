@@ -4,7 +4,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, ResponseError, http::StatusCode, web};
 use askama::Template;
-use gatehouse_app::clients::{ClientError, delete_client, register_client, renew_secret};
+use gatehouse_app::clients::{ClientError, delete_client, register_client, renew_secret_replacing};
 use gatehouse_domain::{ClientId, ClientRequest, OauthClient};
 use gatehouse_persistence::StoredClient;
 use serde::Deserialize;
@@ -234,8 +234,8 @@ async fn app_of(
 
 /// Which secret an app has, as the question about a new one carries it: a digest of the
 /// stored digest, so the page shows nothing a secret could be read from.
-fn secret_version(secret_hash: Option<&str>) -> String {
-    version_of(secret_hash.unwrap_or_default())
+fn secret_version(secret_hash: &str) -> String {
+    version_of(secret_hash)
 }
 
 /// `POST /admin/apps/{client_id}/secret`: `New secret`, asked first.
@@ -250,13 +250,11 @@ pub async fn new_secret(
         Ok(admin) => admin,
         Err(answer) => return answer,
     };
-    let (client, version) = match app_of(&state, &request, &raw_id).await {
-        Ok(stored) => {
-            let version = secret_version(stored.secret_hash.as_deref());
-            (stored.client, version)
-        }
+    let (client, secret_hash) = match app_of(&state, &request, &raw_id).await {
+        Ok(stored) => (stored.client, stored.secret_hash.unwrap_or_default()),
         Err(answer) => return answer,
     };
+    let version = secret_version(&secret_hash);
     let id = client.id.as_str().to_owned();
     if !form.is_confirmed() {
         return confirm(
@@ -278,20 +276,12 @@ pub async fn new_secret(
         );
     }
     if form.version != version {
-        let context = PageContext::new(&state, &request, TITLE).with_problem(
-            "The app changed after the question was asked (was the page sent twice?); no new secret was made.",
-        );
-        return page(
-            &state,
-            &request,
-            context,
-            StatusCode::CONFLICT,
-            AppForm::default(),
-        )
-        .await;
+        return secret_changed(&state, &request).await;
     }
     let acting = admin.as_actor(context);
-    match renew_secret(&state.oauth_clients, &acting, &client.id).await {
+    // Only while the secret is still the one asked about: of two answers sent at once,
+    // one renews.
+    match renew_secret_replacing(&state.oauth_clients, &acting, &client.id, &secret_hash).await {
         Ok(secret) => secret_page(
             &state,
             &request,
@@ -299,6 +289,7 @@ pub async fn new_secret(
             (client.settings.name, id, Some(secret.0)),
         ),
         Err(ClientError::NotFound) => not_found(&state, &request).await,
+        Err(ClientError::SecretChanged) => secret_changed(&state, &request).await,
         Err(error) => {
             let error = refused(error);
             if error.status_code().is_server_error() {
@@ -360,6 +351,21 @@ pub async fn delete(
         Err(ClientError::NotFound) => not_found(&state, &request).await,
         Err(error) => error_page(&state, &request, &refused(error)),
     }
+}
+
+/// The apps page saying that a confirmation came for a secret renewed since.
+async fn secret_changed(state: &AppState, request: &HttpRequest) -> HttpResponse {
+    let context = PageContext::new(state, request, TITLE).with_problem(
+        "The app changed after the question was asked (was the page sent twice?); no new secret was made.",
+    );
+    page(
+        state,
+        request,
+        context,
+        StatusCode::CONFLICT,
+        AppForm::default(),
+    )
+    .await
 }
 
 /// The apps page saying that no app has the id (deleted meanwhile, or never made).
