@@ -1,5 +1,6 @@
 //! Reading settings: defaults, the starter's `.env`, and one line per bad value.
 
+use super::sources::{quote_bare_value, quote_bare_values};
 use super::*;
 
 fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
