@@ -273,13 +273,8 @@ async fn an_administrator_uses_every_admin_page_in_chromium() {
         "/admin/users",
     ] {
         browser.open(path).await;
-        let sideways = browser
-            .run(
-                "const page = document.documentElement; return page.scrollWidth - page.clientWidth",
-            )
-            .await;
         assert_eq!(
-            sideways,
+            browser.sideways_scroll().await,
             serde_json::json!(0),
             "{path}: no sideways scrolling"
         );

@@ -297,6 +297,14 @@ impl Chromium {
         serde_json::from_value(found).unwrap()
     }
 
+    /// How far the page scrolls sideways (0 when it fits the window's width).
+    pub async fn sideways_scroll(&self) -> Value {
+        self.run(
+            "const page = document.documentElement; return page.scrollWidth - page.clientWidth",
+        )
+        .await
+    }
+
     /// Saves a screenshot of the page as `docs/screenshots/{name}.png`.
     pub async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.unwrap();

@@ -139,10 +139,11 @@ async fn sign_up_verify_sessions_password_and_return_to_in_chromium() {
 
     // On a phone's width the page fits, light and dark.
     browser.client.set_window_size(390, 844).await.unwrap();
-    let sideways = browser
-        .run("const page = document.documentElement; return page.scrollWidth - page.clientWidth")
-        .await;
-    assert_eq!(sideways, serde_json::json!(0), "no sideways scrolling");
+    assert_eq!(
+        browser.sideways_scroll().await,
+        serde_json::json!(0),
+        "no sideways scrolling"
+    );
     browser.prefer_dark().await;
     let background = browser
         .run("return getComputedStyle(document.body).backgroundColor")

@@ -376,27 +376,37 @@ pub(crate) fn unreadable_form(
     error: actix_web::error::UrlencodedError,
     request: &HttpRequest,
 ) -> actix_web::Error {
-    let answer = match request.app_data::<web::Data<AppState>>() {
-        Some(state) => {
-            let (page, cookie) = PageContext::new(state, request, "Please try again")
-                .with_problem(
-                    "The form could not be read. Go back, reload the page and send it again.",
-                )
-                .into_parts();
-            PageContext::render(
-                cookie,
-                state,
-                StatusCode::BAD_REQUEST,
-                &MessagePage {
-                    page,
-                    link_href: "/login",
-                    link_text: "Back to sign-in",
-                },
-            )
-        }
-        None => HttpResponse::BadRequest().finish(),
-    };
+    let answer = unreadable(
+        request,
+        "The form could not be read. Go back, reload the page and send it again.",
+        ("/login", "Back to sign-in"),
+    );
     actix_web::error::InternalError::from_response(error, answer).into()
+}
+
+/// The 400 "Please try again" page for a request a page could not read: `problem`, and a
+/// link on.
+pub(crate) fn unreadable(
+    request: &HttpRequest,
+    problem: &'static str,
+    (link_href, link_text): (&'static str, &'static str),
+) -> HttpResponse {
+    let Some(state) = request.app_data::<web::Data<AppState>>() else {
+        return HttpResponse::BadRequest().finish();
+    };
+    let (page, cookie) = PageContext::new(state, request, "Please try again")
+        .with_problem(problem)
+        .into_parts();
+    PageContext::render(
+        cookie,
+        state,
+        StatusCode::BAD_REQUEST,
+        &MessagePage {
+            page,
+            link_href,
+            link_text,
+        },
+    )
 }
 
 /// What a refused submission shows: the API's `detail` for the visitor's own problems,

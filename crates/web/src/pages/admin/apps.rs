@@ -232,12 +232,6 @@ async fn app_of(
     }
 }
 
-/// Which secret an app has, as the question about a new one carries it: a digest of the
-/// stored digest, so the page shows nothing a secret could be read from.
-fn secret_version(secret_hash: &str) -> String {
-    version_of(secret_hash)
-}
-
 /// `POST /admin/apps/{client_id}/secret`: `New secret`, asked first.
 pub async fn new_secret(
     state: web::Data<AppState>,
@@ -254,7 +248,9 @@ pub async fn new_secret(
         Ok(stored) => (stored.client, stored.secret_hash.unwrap_or_default()),
         Err(answer) => return answer,
     };
-    let version = secret_version(&secret_hash);
+    // Which secret the question is about (a digest of the stored digest: the page shows
+    // nothing a secret could be read from).
+    let version = version_of(&secret_hash);
     let id = client.id.as_str().to_owned();
     if !form.is_confirmed() {
         return confirm(

@@ -173,24 +173,11 @@ fn unreadable_query(
     error: actix_web::error::QueryPayloadError,
     request: &HttpRequest,
 ) -> actix_web::Error {
-    let answer = match request.app_data::<web::Data<AppState>>() {
-        Some(state) => {
-            let (page, cookie) = PageContext::new(state, request, "Please try again")
-                .with_problem("The address could not be read (a filter given twice?).")
-                .into_parts();
-            PageContext::render(
-                cookie,
-                state,
-                StatusCode::BAD_REQUEST,
-                &MessagePage {
-                    page,
-                    link_href: "/admin/users",
-                    link_text: "Back to the users",
-                },
-            )
-        }
-        None => HttpResponse::BadRequest().finish(),
-    };
+    let answer = crate::pages::unreadable(
+        request,
+        "The address could not be read (a filter given twice?).",
+        ("/admin/users", "Back to the users"),
+    );
     actix_web::error::InternalError::from_response(error, answer).into()
 }
 
